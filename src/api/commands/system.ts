@@ -1,0 +1,131 @@
+/** Server commands: version, help, keepalive, close/exit/quit, info, reload, apireload, syncusers, apitest. */
+import { ok, fail } from '../types.js';
+import type { CommandDef, UserMode } from '../registry.js';
+import type { CommandContext } from '../context.js';
+import { rankOf } from '../../domain/accounts/types.js';
+import { isLoopback, isPrivate } from '../auth/ip.js';
+
+function uptime(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h ${Math.floor((s % 3600) / 60)}m ${s % 60}s`;
+}
+
+/** Whether the caller could pass this API's level and IP rule (the key is theirs to send). */
+function mayUse(ctx: CommandContext, name: string): boolean {
+  const s = ctx.services;
+  const rule = s.rules.resolve(name, s.registry.get(name), s.config.get('apiv2auth') as UserMode);
+  if (!rule || rule.reqUser === 2) return false;
+  const src = ctx.req.source;
+  if (rule.reqIp === 1 && !ctx.caller.trustedIp && !(isLoopback(src.ip) || isPrivate(src.ip))) return false;
+  if (rule.reqUser === 14) return true;
+  const user = ctx.caller.user;
+  return user ? rankOf(user.type) <= rule.reqUser : ctx.caller.trustedIp;
+}
+
+export const systemCommands: CommandDef[] = [
+  {
+    name: 'apitest',
+    params: [],
+    level: 14,
+    reqKey: 0,
+    description: 'API test: answers OK without authentication',
+    run: () => ok('API OK'),
+  },
+  {
+    name: 'version',
+    params: [],
+    level: 6,
+    description: 'display software version number',
+    run: (ctx) => ok(`voxswitch ${ctx.services.version}`, { fields: { version: ctx.services.version } }),
+  },
+  {
+    name: 'help',
+    params: [],
+    level: 14,
+    reqKey: 0,
+    description: 'the commands the caller may use',
+    run: (ctx) => {
+      const s = ctx.services;
+      const rows: Array<Record<string, unknown>> = [];
+      for (const d of s.registry.all()) {
+        if (!mayUse(ctx, d.name)) continue;
+        rows.push({ name: [d.name, ...(d.aliases ?? [])].join('/'), params: d.params.join(','), available: d.run ? 'yes' : 'no', description: d.description });
+      }
+      for (const n of s.rules.customNames()) if (!s.registry.get(n) && mayUse(ctx, n)) rows.push({ name: n, params: 'sparam1…', available: 'yes', description: 'custom SQL API (tb_api)' });
+      return ok(`${rows.length} commands`, { columns: ['name', 'params', 'available', 'description'], rows });
+    },
+  },
+  {
+    name: 'keepalive',
+    params: [],
+    level: 14,
+    reqKey: 0,
+    description: 'keep alive the connection',
+    run: () => ok('keepalive'),
+  },
+  {
+    name: 'close',
+    aliases: ['exit', 'quit'],
+    params: [],
+    level: 14,
+    reqKey: 0,
+    description: 'close current connection',
+    run: () => ok('bye', { close: true }),
+  },
+  {
+    name: 'info',
+    params: [],
+    level: 6,
+    description: 'show server status and important parameters',
+    run: async (ctx) => {
+      const s = ctx.services;
+      const m = process.memoryUsage();
+      const users = await s.users.count();
+      const fields: Record<string, string | number> = {
+        version: s.version,
+        uptime: uptime(Date.now() - s.startedAt),
+        started: new Date(s.startedAt).toISOString(),
+        database: s.storage.describe,
+        users,
+        banned: s.bans.list().length,
+        listeners: s.listeners.map((l) => `${l.kind} ${l.address}:${l.port}`).join('; '),
+        memory_rss_mb: Math.round(m.rss / 1048576),
+        memory_heap_mb: Math.round(m.heapUsed / 1048576),
+        node: process.version,
+        pid: process.pid,
+      };
+      return ok(Object.entries(fields).map(([k, v]) => `${k}: ${v}`).join('\r\n'), { fields });
+    },
+  },
+  {
+    name: 'reload',
+    params: [],
+    level: 6,
+    description: 'reload current configuration',
+    run: async (ctx) => {
+      try {
+        await ctx.services.reload();
+      } catch (e) {
+        return fail(`configuration not reloaded, the running one stays: ${(e as Error).message}`);
+      }
+      return ok('configuration reloaded');
+    },
+  },
+  {
+    name: 'apireload',
+    params: [],
+    level: 6,
+    description: 'reload tb_api (after adding or changing an entry)',
+    run: async (ctx) => ok(`tb_api reloaded: ${await ctx.services.rules.load()} entries`),
+  },
+  {
+    name: 'syncusers',
+    params: [],
+    level: 6,
+    description: 'synchronise the cached users with the database',
+    run: (ctx) => {
+      ctx.services.users.clearCache();
+      return ok('user cache cleared');
+    },
+  },
+];

@@ -1,0 +1,192 @@
+/**
+ * The API pipeline every transport uses: decode → ban and usage checks → rule (command defaults + tb_api) →
+ * authentication → command (or custom SQL) → result → encode. Transports only move bytes.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Services, Caller, CommandContext } from './context.js';
+import { bindParams, type UserMode } from './registry.js';
+import { ApiError, fail, ok, type ApiRequest, type ApiResult, type Source } from './types.js';
+import { Authenticator } from './auth/authenticate.js';
+import { UsageLimits } from './auth/limits.js';
+import { SaltStore } from './auth/salts.js';
+import { isLoopback, isPrivate } from './auth/ip.js';
+import { decodeHttp, decodeMessage, DecodeError, type DecodeResult } from './decode/index.js';
+import { encode, type Encoded } from './encode/index.js';
+import { CustomSqlRunner } from './customsql/runner.js';
+import { CustomSqlError } from './customsql/template.js';
+import type { User } from '../domain/accounts/users.js';
+
+export class ApiGateway {
+  readonly auth: Authenticator;
+  private readonly limits: UsageLimits;
+  private readonly salts: SaltStore;
+  readonly customSql: CustomSqlRunner;
+  private admin?: User;
+
+  constructor(private readonly s: Services) {
+    const o = s.config.options;
+    this.salts = new SaltStore(o.apisaltwindow * 1000);
+    this.limits = new UsageLimits({ perIp: o.apilimitip, perUser: o.apilimituser, global: o.apilimitglobal });
+    this.auth = new Authenticator(s.users, this.salts, () => this.admin, o);
+    this.customSql = new CustomSqlRunner({ dialect: s.storage.dialect, location: s.storage.location, maxRows: 100 });
+    s.config.onChange((n) => {
+      this.salts.setWindow(n.apisaltwindow * 1000);
+      this.limits.configure({ perIp: n.apilimitip, perUser: n.apilimituser, global: n.apilimitglobal });
+      this.auth.configure(n);
+      s.bans.setPolicy({ threshold: n.authfailban, windowMs: n.authfailwindow * 1000, banMs: n.bantime * 1000 });
+    });
+  }
+
+  /** The server admin identity trusted sources act as. */
+  async loadAdmin(): Promise<void> {
+    const r = await this.s.storage.db.selectFrom('tb_users').select('username').where('type', '=', 1).orderBy('id').executeTakeFirst();
+    this.admin = r ? await this.s.users.byUsername(r.username) : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.customSql.close();
+  }
+
+  /** Runs one decoded request through checks, authentication and the command. */
+  async handle(req: ApiRequest): Promise<ApiResult> {
+    const { s } = this;
+    const ip = req.source.ip;
+    if (s.bans.isBanned(ip)) return fail('your address is banned after repeated authentication failures; ask the operator (delbanned)', { legacyStatus: 403 });
+    if (!req.entry) return fail('no API entry given: send apientry=NAME (see help)', { legacyStatus: 406 });
+    if (req.source.transport !== 'console') {
+      const limited = await this.limits.checkSource(ip);
+      if (limited) return fail(limited, { legacyStatus: 412 });
+    }
+    const def = s.registry.get(req.entry);
+    const rule = s.rules.resolve(req.entry, def, s.config.get('apiv2auth') as UserMode);
+    if (!rule) return fail(`unknown API "${req.entry}": see help for the list`, { legacyStatus: 406 });
+
+    const a = await this.auth.authenticate(req, rule);
+    if (!a.ok) {
+      if (a.failure) await s.bans.recordFailure(ip, 'API authentication');
+      return fail(a.message, { legacyStatus: a.legacyStatus });
+    }
+    const caller: Caller = a.caller;
+    if (caller.user && req.source.transport !== 'console') {
+      const limited = await this.limits.checkUser(caller.user.id);
+      if (limited) return fail(limited, { legacyStatus: 412 });
+    }
+    const ctx: CommandContext = { services: s, caller, req };
+    try {
+      if (rule.customsql) return await this.runCustom(rule.customsql, ctx);
+      if (!def) return fail(`unknown API "${req.entry}"`, { legacyStatus: 406 });
+      if (!def.run) return fail(def.unavailable ?? `${def.name} is not available yet in voxswitch ${s.version}`, { legacyStatus: 412 });
+      const params = bindParams(def, req.params, req.positional);
+      return await def.run(ctx, params);
+    } catch (e) {
+      if (e instanceof ApiError) return fail(e.message, { legacyStatus: e.legacyStatus });
+      if (e instanceof CustomSqlError) return fail((e as Error).message);
+      s.log.error({ err: e, entry: req.entry }, 'API command failed');
+      return fail(`${req.entry} failed: internal error (see the server log)`);
+    }
+  }
+
+  private async runCustom(sql: string, ctx: CommandContext): Promise<ApiResult> {
+    const sparams: Record<string, string> = {};
+    for (const [k, v] of Object.entries(ctx.req.params)) if (/^sparam\d{1,2}$/.test(k)) sparams[k] = v;
+    const user = ctx.caller.user;
+    const r = await this.customSql.run(sql, { userId: user?.id ?? 0, username: user?.username ?? '', sparams }, this.s.config.get('customsqltimeout'));
+    if ('queued' in r) return ok('query queued');
+    if (r.changes !== undefined && !r.columns.length) return ok(`${r.changes} row(s) affected`, { fields: { changes: r.changes } });
+    return ok(r.truncated ? `${r.rows.length} rows (more rows matched: answers are limited to 100)` : `${r.rows.length} rows`, { columns: r.columns, rows: r.rows });
+  }
+
+  private decodeOpts() {
+    return { encryptKey: this.s.config.get('httpapiencryptkey') };
+  }
+
+  private encodeFor(req: Pick<ApiRequest, 'format' | 'callback' | 'legacy'>, r: ApiResult): Encoded {
+    return encode(r, { format: req.format, callback: req.callback, legacy: req.legacy, strict: this.s.config.get('httpstrictresponse') });
+  }
+
+  private errorAnswer(e: unknown, source: Source): { enc: Encoded; result: ApiResult } {
+    const msg = e instanceof DecodeError ? e.message : 'malformed request';
+    if (!(e instanceof DecodeError)) this.s.log.warn({ err: e, ip: source.ip }, 'undecodable request');
+    const result = fail(msg, { legacyStatus: 406 });
+    return { result, enc: encode(result, { format: 'text', strict: this.s.config.get('httpstrictresponse') }) };
+  }
+
+  private async resolve(d: DecodeResult): Promise<{ enc: Encoded; result: ApiResult }> {
+    if (d.kind === 'jppget') return this.jppget(d.url, d.callback, d.source);
+    const result = await this.handle(d.req);
+    return { result, enc: this.encodeFor(d.req, result) };
+  }
+
+  /** An HTTP request (any method/URL shape/body format) → encoded answer. */
+  async http(method: string, target: string, contentType: string, body: Buffer, source: Source): Promise<{ enc: Encoded; result: ApiResult }> {
+    let d: DecodeResult;
+    try {
+      d = await decodeHttp(method, target, contentType, body, source, this.decodeOpts());
+    } catch (e) {
+      return this.errorAnswer(e, source);
+    }
+    return this.resolve(d);
+  }
+
+  /** One text message (TCP line, UDP datagram, WebSocket message) → encoded answer. */
+  async message(text: string, source: Source): Promise<{ enc: Encoded; result: ApiResult }> {
+    let d: DecodeResult;
+    try {
+      d = decodeMessage(text, source, this.decodeOpts());
+    } catch (e) {
+      return this.errorAnswer(e, source);
+    }
+    return this.resolve(d);
+  }
+
+  /**
+   * jppget?url=…: JSONP over another API URL. A URL of this server (or a bare /mvapireq/… path) is answered
+   * in-process (enablejsonp ≥ 1); a remote URL is fetched and wrapped only with enablejsonp=2.
+   */
+  private async jppget(url: string, callback: string | undefined, source: Source): Promise<{ enc: Encoded; result: ApiResult }> {
+    const mode = this.s.config.get('enablejsonp');
+    const cb = callback ?? 'callback';
+    const wrap = (result: ApiResult) => ({ result, enc: encode(result, { format: 'jsonp', callback: cb, strict: false }) });
+    if (mode === 0) return wrap(fail('JSONP is disabled (set enablejsonp=1 for local or 2 for remote URLs)'));
+    if (!url) return wrap(fail('jppget needs url=…'));
+    let target: URL;
+    try {
+      target = new URL(url, 'http://local.invalid/');
+    } catch {
+      return wrap(fail('jppget: url is not a URL'));
+    }
+    const local = target.hostname === 'local.invalid' || this.isOwnHost(target.hostname);
+    if (local) {
+      let d: DecodeResult;
+      try {
+        d = await decodeHttp('GET', target.pathname + target.search, '', Buffer.alloc(0), source, this.decodeOpts());
+      } catch (e) {
+        return wrap(fail(e instanceof DecodeError ? e.message : 'malformed request'));
+      }
+      if (d.kind === 'jppget') return wrap(fail('jppget: nested jppget is not allowed'));
+      const result = await this.handle({ ...d.req, format: 'jsonp', callback: cb });
+      return wrap(result);
+    }
+    if (mode !== 2) return wrap(fail('jppget: remote URLs need enablejsonp=2'));
+    return wrap(await this.fetchRemote(target));
+  }
+
+  private async fetchRemote(target: URL): Promise<ApiResult> {
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') return fail('jppget: only http and https URLs');
+    try {
+      const addr = isIP(target.hostname.replace(/^\[|\]$/g, '')) ? target.hostname.replace(/^\[|\]$/g, '') : (await lookup(target.hostname)).address;
+      if (isLoopback(addr) || isPrivate(addr) || addr === '0.0.0.0' || addr === '::') return fail('jppget: remote URL resolves to a local or private address');
+      const res = await fetch(target, { redirect: 'error', signal: AbortSignal.timeout(5000) });
+      const text = (await res.text()).slice(0, 256 * 1024);
+      return res.ok ? ok(text) : fail(`jppget: remote answered HTTP ${res.status}`);
+    } catch (e) {
+      return fail(`jppget: ${(e as Error).message}`);
+    }
+  }
+
+  /** Host names and addresses that are this server (HTTP Host check). */
+  isOwnHost(host: string): boolean {
+    return this.s.ownHosts().has(host.toLowerCase().replace(/^\[|\]$/g, ''));
+  }
+}

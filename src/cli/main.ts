@@ -1,0 +1,73 @@
+/** The voxswitch command line (commander): thin, it parses and calls a service. */
+import { Command } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startServer, VERSION } from '../server.js';
+import { parseSetArgs, ConfigStore } from '../config/store.js';
+import { ConfigError } from '../config/options.js';
+import { makeSelfSigned } from './gencert.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+const program = new Command().name('voxswitch').version(VERSION).description('voxswitch softswitch');
+
+program
+  .command('serve')
+  .description('run the server')
+  .option('--data-dir <dir>', 'database, logs and files', './data')
+  .option('--set <name=value>', 'override a global config option for this run (repeatable)', collect, [])
+  .action(async (o: { dataDir: string; set: string[] }) => {
+    try {
+      const overrides = parseSetArgs(o.set);
+      mkdirSync(o.dataDir, { recursive: true });
+      const srv = await startServer({ dataDir: o.dataDir, overrides });
+      for (const l of srv.services.listeners) process.stdout.write(`listening: ${l.kind} on ${l.address}:${l.port}\n`);
+      process.stdout.write(`database: ${srv.services.storage.describe}\n`);
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        await srv.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      process.on('SIGHUP', () => srv.services.reload().catch((e) => process.stderr.write(`reload failed: ${(e as Error).message}\n`)));
+    } catch (e) {
+      process.stderr.write(`voxswitch: ${e instanceof ConfigError ? 'configuration error:\n' : ''}${(e as Error).message}\n`);
+      process.exit(1);
+    }
+  });
+
+program
+  .command('gencert')
+  .description('make a self-signed certificate and key for testing TLS (written to the data dir as tls/cert.pem, tls/key.pem)')
+  .option('--data-dir <dir>', 'data dir', './data')
+  .option('--cn <name>', 'common name', 'localhost')
+  .action(async (o: { dataDir: string; cn: string }) => {
+    const dir = join(resolve(o.dataDir), 'tls');
+    mkdirSync(dir, { recursive: true });
+    const { cert, key } = await makeSelfSigned(o.cn);
+    writeFileSync(join(dir, 'cert.pem'), cert);
+    writeFileSync(join(dir, 'key.pem'), key, { mode: 0o600 });
+    process.stdout.write(`wrote ${join(dir, 'cert.pem')} and ${join(dir, 'key.pem')}; enable with --set usetls=true\n`);
+  });
+
+program
+  .command('config')
+  .description('validate the configuration of a data dir and print the effective options')
+  .option('--data-dir <dir>', 'data dir', './data')
+  .option('--set <name=value>', 'override (repeatable)', collect, [])
+  .action((o: { dataDir: string; set: string[] }) => {
+    try {
+      const c = new ConfigStore(resolve(o.dataDir), parseSetArgs(o.set));
+      for (const [k, v] of Object.entries(c.options)) {
+        const secret = /key|salt|password/.test(k) && v ? '***' : Array.isArray(v) ? v.join(',') : String(v);
+        process.stdout.write(`${k}=${secret}\n`);
+      }
+    } catch (e) {
+      process.stderr.write(`voxswitch: ${(e as Error).message}\n`);
+      process.exit(1);
+    }
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,110 @@
+/**
+ * The global configuration options, by the names the Mizu API document uses.
+ * One schema: each option has a type, a default and a one-line description; values arrive as strings
+ * (config file, --set, reload) and are validated here, with an error that names the bad option.
+ */
+import { z } from 'zod';
+
+const bool = z
+  .union([z.boolean(), z.string()])
+  .transform((v, ctx) => {
+    if (typeof v === 'boolean') return v;
+    const s = v.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+    if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
+    ctx.addIssue({ code: 'custom', message: `expected true/false/1/0, got "${v}"` });
+    return z.NEVER;
+  });
+
+const int = (min: number, max: number) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `expected an integer from ${min} to ${max}, got "${v}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const oneOf = (...allowed: number[]) =>
+  int(Math.min(...allowed), Math.max(...allowed)).refine((n) => allowed.includes(n), {
+    message: `expected one of ${allowed.join(', ')}`,
+  });
+
+const str = z.union([z.string(), z.number()]).transform((v) => String(v).trim());
+
+/** Comma (or space) separated list of IPv4/IPv6 addresses or CIDR ranges. */
+const ipList = str.transform((v, ctx) => {
+  const items = v.split(/[\s,;]+/).filter(Boolean);
+  for (const it of items) {
+    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(it)) {
+      ctx.addIssue({ code: 'custom', message: `"${it}" is not an IP address or CIDR range` });
+      return z.NEVER;
+    }
+  }
+  return items;
+});
+
+const nameList = str.transform((v) => v.split(/[\s,;]+/).filter(Boolean).map((s) => s.toLowerCase()));
+
+export const optionSchemas = {
+  // --- API gateway ---
+  mainaport: { schema: int(0, 65535), def: '80', doc: 'API port for HTTP, WebSocket, TCP lines and UDP datagrams' },
+  usemainaport: { schema: bool, def: 'true', doc: 'false disables the API listeners on mainaport' },
+  apibindaddr: { schema: str, def: '0.0.0.0', doc: 'address the API listeners bind to' },
+  apiv2key: { schema: str, def: '', doc: 'API key expected in authkey (empty: no key required)' },
+  httpapikey: { schema: str, def: '', doc: 'old API key (xmapi key=…, also accepted as authkey)' },
+  apiv2md5salt: { schema: str, def: '', doc: 'server salt in authmd5 = MD5("ck5Gp"+authid+authpwd+apiv2md5salt+authsalt)' },
+  apiv2ipauth: { schema: ipList, def: '', doc: 'addresses allowed for APIs with req_ip=1 (local addresses always are)' },
+  apiv2auth: { schema: oneOf(2, 4, 6), def: '2', doc: 'default req_user_mode: 2 user+pwd or pin, 4 user or pwd or pin, 6 user+pwd only' },
+  trustediplist: { schema: ipList, def: '', doc: 'addresses trusted like localhost (bulk callers such as a web server)' },
+  trustlanip: { schema: bool, def: 'true', doc: 'trust private/LAN addresses' },
+  serverhost: { schema: nameList, def: '', doc: 'host names this server answers as (HTTP Host check against DNS rebinding)' },
+  httpstrictresponse: { schema: bool, def: 'false', doc: 'send the API code as the HTTP status' },
+  enablejsonp: { schema: oneOf(0, 1, 2), def: '1', doc: 'JSONP: 0 off, 1 local pages only, 2 remote pages too' },
+  httpapiencryptkey: { schema: str, def: '', doc: 'XOR key of encrypted requests (mcrfs / oenc1_)' },
+  apisaltwindow: { schema: int(1, 86400 * 7), def: '3600', doc: 'seconds a used authsalt is remembered (replays refused)' },
+  apilimitip: { schema: int(0, 10_000_000), def: '200', doc: 'API requests per second from one IP (0: unlimited)' },
+  apilimituser: { schema: int(0, 10_000_000), def: '100', doc: 'API requests per second by one user (0: unlimited)' },
+  apilimitglobal: { schema: int(0, 10_000_000), def: '20000', doc: 'API requests per second in all (0: unlimited)' },
+  authfailban: { schema: int(0, 100000), def: '10', doc: 'authentication failures from one IP before it is banned (0: never)' },
+  authfailwindow: { schema: int(1, 86400), def: '300', doc: 'seconds over which authentication failures are counted' },
+  bantime: { schema: int(1, 86400 * 365), def: '900', doc: 'seconds an IP stays banned' },
+  maxrequestsize: { schema: int(256, 64 * 1024 * 1024), def: '1048576', doc: 'largest API request body in bytes' },
+  customsqltimeout: { schema: int(50, 600000), def: '5000', doc: 'milliseconds a custom SQL API query may run' },
+  publicsignup: { schema: bool, def: 'false', doc: 'allow newuseru (public sign-up)' },
+  // --- TLS ---
+  usetls: { schema: bool, def: 'false', doc: 'enable HTTPS / secure WebSocket / TLS lines on tlsport' },
+  tlsport: { schema: int(0, 65535), def: '443', doc: 'TLS port' },
+  tlscert: { schema: str, def: 'tls/cert.pem', doc: 'certificate (PEM), relative to the data dir' },
+  tlskey: { schema: str, def: 'tls/key.pem', doc: 'private key (PEM), relative to the data dir' },
+  // --- storage, logs ---
+  dburl: { schema: str, def: '', doc: 'database: empty for SQLite in the data dir, or postgres://…' },
+  loglevel: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), def: 'info', doc: 'log level' },
+} as const;
+
+export type OptionName = keyof typeof optionSchemas;
+export type Options = { [K in OptionName]: z.output<(typeof optionSchemas)[K]['schema']> };
+
+export function isOptionName(name: string): name is OptionName {
+  return Object.prototype.hasOwnProperty.call(optionSchemas, name);
+}
+
+export class ConfigError extends Error {}
+
+/** Validates raw string values (by option name) into typed options; unknown or bad options throw ConfigError. */
+export function parseOptions(raw: Record<string, string>): Options {
+  const out: Record<string, unknown> = {};
+  const errors: string[] = [];
+  for (const name of Object.keys(raw)) {
+    if (!isOptionName(name)) errors.push(`unknown option "${name}"`);
+  }
+  for (const [name, spec] of Object.entries(optionSchemas)) {
+    const value = raw[name] ?? spec.def;
+    const r = (spec.schema as z.ZodType).safeParse(value);
+    if (r.success) out[name] = r.data;
+    else errors.push(`option "${name}": ${r.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (errors.length) throw new ConfigError(errors.join('\n'));
+  return out as Options;
+}

@@ -1,0 +1,196 @@
+/**
+ * Accounts: creation with validation, look-up for authentication (by username, id, PIN or DID), and the
+ * hierarchy (parentid). A small cache keeps hot look-ups off the database; every write through this service
+ * invalidates it, and `syncusers`/`reload` clear it for changes made directly in the database.
+ */
+import type { Kysely } from 'kysely';
+import type { Database } from '../../storage/schema.js';
+import { SecretBox } from './secrets.js';
+import { UserType, type UserTypeId } from './types.js';
+
+export interface User {
+  id: number;
+  username: string;
+  type: number;
+  parentid: number;
+  name: string;
+  email: string;
+  phone: string;
+  currency: string;
+  country: string;
+  address: string;
+  pin: string | null;
+  did: string | null;
+  enabled: boolean;
+}
+
+/** A user together with the clear password, for authentication only; never serialised. */
+export interface AuthUser extends User {
+  password: string;
+}
+
+export interface NewUser {
+  username: string;
+  password: string;
+  type?: UserTypeId;
+  parentid?: number;
+  name?: string;
+  email?: string;
+  phone?: string;
+  currency?: string;
+  country?: string;
+  address?: string;
+  pin?: string | null;
+  did?: string | null;
+}
+
+export class UserInputError extends Error {}
+
+const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$/;
+const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,60}$/;
+const PHONE_RE = /^\+?[0-9]{2,20}$/;
+const CURRENCY_RE = /^[A-Z]{3}$/;
+const CACHE_MS = 30_000;
+
+export function validateNewUser(u: NewUser): NewUser {
+  const fail = (m: string): never => {
+    throw new UserInputError(m);
+  };
+  if (!USERNAME_RE.test(u.username)) fail('u_username: 1-64 characters of letters, digits and _.@+- starting with a letter or digit');
+  if (!u.password || u.password.length > 128 || /[\x00-\x1f]/.test(u.password)) fail('u_password: 1-128 printable characters');
+  if (u.email && !EMAIL_RE.test(u.email)) fail('u_email: not an e-mail address');
+  if (u.phone && !PHONE_RE.test(u.phone.replace(/[\s-]/g, ''))) fail('u_phone: expected digits with an optional leading +');
+  const currency = (u.currency || 'USD').toUpperCase();
+  if (!CURRENCY_RE.test(currency)) fail('u_currency: expected a 3-letter ISO code such as USD');
+  for (const [k, v, max] of [['u_name', u.name, 256], ['u_country', u.country, 64], ['u_address', u.address, 512]] as const) {
+    if (v && (v.length > max || /[\x00-\x08\x0b-\x1f]/.test(v))) fail(`${k}: at most ${max} printable characters`);
+  }
+  if (u.pin != null && u.pin !== '' && !/^[0-9A-Za-z]{4,32}$/.test(u.pin)) fail('u_pin: 4-32 letters or digits');
+  if (u.did != null && u.did !== '' && !PHONE_RE.test(u.did)) fail('u_did: expected digits with an optional leading +');
+  return { ...u, currency, phone: u.phone?.replace(/[\s-]/g, '') };
+}
+
+type Row = Database['tb_users'] extends infer T ? { [K in keyof T]: any } : never;
+
+function toUser(r: Row): User {
+  return {
+    id: Number(r.id),
+    username: r.username,
+    type: Number(r.type),
+    parentid: Number(r.parentid),
+    name: r.name,
+    email: r.email,
+    phone: r.phone,
+    currency: r.currency,
+    country: r.country,
+    address: r.address,
+    pin: r.pin ?? null,
+    did: r.did ?? null,
+    enabled: Number(r.enabled) === 1,
+  };
+}
+
+export class UserService {
+  private cache = new Map<string, { at: number; user: AuthUser | null }>();
+
+  constructor(private readonly db: Kysely<Database>, private readonly box: SecretBox) {}
+
+  clearCache(): void {
+    this.cache.clear();
+  }
+
+  async count(): Promise<number> {
+    const r = await this.db.selectFrom('tb_users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  async create(input: NewUser): Promise<User> {
+    const u = validateNewUser(input);
+    const exists = await this.db
+      .selectFrom('tb_users')
+      .select('id')
+      .where((eb) => {
+        const ors = [eb('username', '=', u.username)];
+        if (u.pin) ors.push(eb('pin', '=', u.pin));
+        if (u.did) ors.push(eb('did', '=', u.did));
+        return eb.or(ors);
+      })
+      .executeTakeFirst();
+    if (exists) throw new UserInputError('u_username: already taken (or the PIN/DID is in use)');
+    try {
+      const r = await this.db
+        .insertInto('tb_users')
+        .values({
+          username: u.username,
+          password_enc: this.box.encrypt(u.password),
+          type: u.type ?? UserType.enduser,
+          parentid: u.parentid ?? 0,
+          name: u.name ?? '',
+          email: u.email ?? '',
+          phone: u.phone ?? '',
+          currency: u.currency ?? 'USD',
+          country: u.country ?? '',
+          address: u.address ?? '',
+          pin: u.pin || null,
+          did: u.did || null,
+          credit: 0,
+          enabled: 1,
+          created_at: Date.now(),
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      this.cache.clear();
+      return toUser(r as Row);
+    } catch (e) {
+      if (/unique|duplicate/i.test(String((e as Error).message))) throw new UserInputError('u_username: already taken (or the PIN/DID is in use)');
+      throw e;
+    }
+  }
+
+  async byId(id: number): Promise<User | undefined> {
+    const r = await this.db.selectFrom('tb_users').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? toUser(r as Row) : undefined;
+  }
+
+  async byUsername(username: string): Promise<User | undefined> {
+    const r = await this.db.selectFrom('tb_users').selectAll().where('username', '=', username).executeTakeFirst();
+    return r ? toUser(r as Row) : undefined;
+  }
+
+  /**
+   * Finds the account an API `authid` names: a username, then a PIN, a DID, or a numeric user id.
+   * Cached briefly; the result carries the clear password for the caller's check.
+   */
+  async forAuth(authid: string): Promise<AuthUser | null> {
+    const hit = this.cache.get(authid);
+    const now = Date.now();
+    if (hit && now - hit.at < CACHE_MS) return hit.user;
+    let r = await this.db.selectFrom('tb_users').selectAll().where('username', '=', authid).executeTakeFirst();
+    r ??= await this.db.selectFrom('tb_users').selectAll().where('pin', '=', authid).executeTakeFirst();
+    r ??= await this.db.selectFrom('tb_users').selectAll().where('did', '=', authid).executeTakeFirst();
+    if (!r && /^\d{1,9}$/.test(authid)) r = await this.db.selectFrom('tb_users').selectAll().where('id', '=', Number(authid)).executeTakeFirst();
+    let user: AuthUser | null = null;
+    if (r) {
+      try {
+        user = { ...toUser(r as Row), password: this.box.decrypt(r.password_enc) };
+      } catch {
+        user = null; // a password we cannot read authenticates nobody
+      }
+    }
+    if (this.cache.size > 100_000) this.cache.clear();
+    this.cache.set(authid, { at: now, user });
+    return user;
+  }
+
+  /** True when `ancestor` is `user` or one of its parents (the reseller chain). */
+  async isInSubtree(ancestorId: number, userId: number): Promise<boolean> {
+    let id = userId;
+    for (let depth = 0; depth < 32 && id; depth++) {
+      if (id === ancestorId) return true;
+      const r = await this.db.selectFrom('tb_users').select('parentid').where('id', '=', id).executeTakeFirst();
+      if (!r) return false;
+      id = Number(r.parentid);
+    }
+    return false;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Composition root: opens the data dir, configuration, storage and services, runs first-start set-up, and
+ * starts the API listeners. Used by `voxswitch serve` and by the end-to-end tests.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { networkInterfaces, hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { ConfigStore } from './config/store.js';
+import { openStorage } from './storage/db.js';
+import { SecretBox, randomToken } from './domain/accounts/secrets.js';
+import { UserService } from './domain/accounts/users.js';
+import { UserType } from './domain/accounts/types.js';
+import { Ledger } from './domain/billing/ledger.js';
+import { BanList } from './api/auth/bans.js';
+import { ApiRules } from './api/auth/rules.js';
+import { buildRegistry } from './api/commands/index.js';
+import { ApiGateway } from './api/gateway.js';
+import { ApiListeners } from './api/transports/listeners.js';
+import type { Services } from './api/context.js';
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+
+export interface ServerOptions {
+  dataDir: string;
+  overrides: Record<string, string>;
+  /** Where first-start credentials are printed (once). */
+  announce?: (text: string) => void;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  services: Services;
+  gateway: ApiGateway;
+  stop(): Promise<void>;
+}
+
+function ownHostSet(extra: string[]): Set<string> {
+  const set = new Set<string>(['localhost', '127.0.0.1', '::1', hostname().toLowerCase()]);
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) set.add(a.address.toLowerCase());
+  for (const h of extra) set.add(h);
+  return set;
+}
+
+export async function startServer(o: ServerOptions): Promise<RunningServer> {
+  const dataDir = resolve(o.dataDir);
+  mkdirSync(join(dataDir, 'logs'), { recursive: true });
+  const config = new ConfigStore(dataDir, o.overrides);
+  const log =
+    o.logger ??
+    pino(
+      { level: config.get('loglevel'), redact: { paths: ['*.password', '*.authpwd', '*.authmd5', '*.u_password', '*.apiv2key'], censor: '***' } },
+      pino.multistream([{ stream: pino.destination({ dest: join(dataDir, 'logs', 'main.log'), mkdir: true, sync: false }) }, { stream: process.stderr, level: 'warn' }]),
+    );
+  const storage = await openStorage(config.get('dburl'), dataDir);
+  const box = SecretBox.fromDataDir(dataDir);
+  const users = new UserService(storage.db, box);
+  const ledger = new Ledger(storage.db);
+  const opts = config.options;
+  const bans = new BanList(storage.db, { threshold: opts.authfailban, windowMs: opts.authfailwindow * 1000, banMs: opts.bantime * 1000 });
+  await bans.load();
+  const rules = new ApiRules(storage.db);
+  await rules.load();
+  let hosts = ownHostSet(opts.serverhost);
+  config.onChange((n) => (hosts = ownHostSet(n.serverhost)));
+
+  const services: Services = {
+    config,
+    storage,
+    users,
+    ledger,
+    bans,
+    rules,
+    registry: buildRegistry(),
+    log,
+    startedAt: Date.now(),
+    version: VERSION,
+    listeners: [],
+    async reload() {
+      config.reload();
+      users.clearCache();
+      await rules.load();
+    },
+    ownHosts: () => hosts,
+  };
+
+  await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
+  const gateway = new ApiGateway(services);
+  await gateway.loadAdmin();
+  const listeners = new ApiListeners(services, gateway);
+  try {
+    services.listeners = await listeners.start();
+  } catch (e) {
+    await gateway.close();
+    await storage.close();
+    throw e;
+  }
+  log.info({ listeners: services.listeners, database: storage.describe, version: VERSION }, 'voxswitch started');
+  return {
+    services,
+    gateway,
+    async stop() {
+      await listeners.stop();
+      await gateway.close();
+      await storage.close();
+    },
+  };
+}
+
+/**
+ * On an empty database: creates the server admin (password from VOXSWITCH_ADMIN_PASSWORD or random), and
+ * an API key and md5 salt when none are configured; prints the account and key once. Secrets are written to
+ * the config file (mode 0600), never to the log.
+ */
+async function firstStart(s: Services, announce: (t: string) => void): Promise<void> {
+  if ((await s.users.count()) > 0) return;
+  const persist: Record<string, string> = {};
+  if (!s.config.get('apiv2key')) persist.apiv2key = randomToken(24);
+  if (!s.config.get('apiv2md5salt')) persist.apiv2md5salt = randomBytes(12).toString('hex');
+  if (Object.keys(persist).length) s.config.persist(persist);
+  const fromEnv = process.env.VOXSWITCH_ADMIN_PASSWORD;
+  const password = fromEnv || randomToken(12);
+  await s.users.create({ username: 'admin', password, type: UserType.srvadmin, name: 'Server admin' });
+  s.log.info('first start: server admin account "admin" created');
+  announce(
+    [
+      '',
+      '=== voxswitch first start ===',
+      'server admin account: admin',
+      `admin password:       ${fromEnv ? '(from VOXSWITCH_ADMIN_PASSWORD)' : password}`,
+      `API key (apiv2key):   ${s.config.get('apiv2key')}`,
+      `md5 salt:             ${s.config.get('apiv2md5salt')}`,
+      `These are shown once; the key and salt are kept in ${s.config.file}.`,
+      '',
+    ].join('\n') + '\n',
+  );
+}

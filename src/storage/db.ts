@@ -1,0 +1,68 @@
+/**
+ * Opens the database: SQLite (better-sqlite3, a file in the data dir) by default, PostgreSQL when dburl is
+ * postgres://…; one query builder (kysely) over both, migrated to the latest schema on open.
+ */
+import { Kysely, SqliteDialect, PostgresDialect, Migrator, type MigrationProvider, CompiledQuery } from 'kysely';
+import SqliteDatabase from 'better-sqlite3';
+import pg from 'pg';
+import { join } from 'node:path';
+import type { Database } from './schema.js';
+import { migrations } from './migrations.js';
+
+export type Dialect = 'sqlite' | 'pg';
+
+export interface Storage {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** Where the data lives, without credentials (for `info`). */
+  describe: string;
+  /** SQLite file path (custom SQL runs in a child process that opens it), or the PostgreSQL URL. */
+  location: string;
+  close(): Promise<void>;
+}
+
+// PostgreSQL BIGINT (money in micro-units, timestamps) fits a JS number; read it as one.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+export async function openStorage(dburl: string, dataDir: string): Promise<Storage> {
+  let db: Kysely<Database>;
+  let dialect: Dialect;
+  let describe: string;
+  let location: string;
+  if (dburl.startsWith('postgres://') || dburl.startsWith('postgresql://')) {
+    dialect = 'pg';
+    const pool = new pg.Pool({ connectionString: dburl, max: 10 });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const u = new URL(dburl);
+    describe = `postgresql ${u.hostname}:${u.port || 5432}${u.pathname}`;
+    location = dburl;
+  } else if (dburl === '' || dburl.startsWith('sqlite:')) {
+    dialect = 'sqlite';
+    const file = dburl.startsWith('sqlite:') ? dburl.slice('sqlite:'.length) : join(dataDir, 'voxswitch.db');
+    const raw = new SqliteDatabase(file);
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('synchronous = NORMAL');
+    raw.pragma('busy_timeout = 5000');
+    raw.pragma('foreign_keys = ON');
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+    describe = `sqlite ${file}`;
+    location = file;
+  } else {
+    throw new Error(`option "dburl": expected empty (SQLite), sqlite:FILE or postgres://…, got "${dburl.replace(/\/\/[^@]*@/, '//***@')}"`);
+  }
+  await migrate(db, dialect);
+  return { db, dialect, describe, location, close: () => db.destroy() };
+}
+
+export async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
+  const all = migrations(dialect);
+  const provider: MigrationProvider = { getMigrations: async () => all };
+  const { error } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+}
+
+/** Runs a raw statement (administrative only; parameters bound, never spliced). */
+export async function rawQuery<R>(db: Kysely<Database>, text: string, params: unknown[]): Promise<R[]> {
+  const r = await db.executeQuery<R>(CompiledQuery.raw(text, params));
+  return r.rows;
+}
