@@ -44,7 +44,7 @@ export async function openStorage(dburl: string, dataDir: string): Promise<Stora
     raw.pragma('synchronous = NORMAL');
     raw.pragma('busy_timeout = 5000');
     raw.pragma('foreign_keys = ON');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
     describe = `sqlite ${file}`;
     location = file;
   } else {
@@ -52,6 +52,27 @@ export async function openStorage(dburl: string, dataDir: string): Promise<Stora
   }
   await migrate(db, dialect);
   return { db, dialect, describe, location, close: () => db.destroy() };
+}
+
+/**
+ * better-sqlite3 compiles SQL on every prepare(); kysely prepares each query anew. Caching the prepared
+ * statements by their text (bounded) takes that off the hot path. Safe because kysely runs one query at a
+ * time on its single SQLite connection.
+ */
+function withStatementCache(raw: SqliteDatabase.Database): SqliteDatabase.Database {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  const wrapper = Object.create(raw) as SqliteDatabase.Database;
+  wrapper.prepare = ((sqlText: string) => {
+    let st = cache.get(sqlText);
+    if (!st) {
+      st = raw.prepare(sqlText);
+      if (cache.size >= 500) cache.delete(cache.keys().next().value!);
+      cache.set(sqlText, st);
+    }
+    return st;
+  }) as SqliteDatabase.Database['prepare'];
+  wrapper.close = () => raw.close();
+  return wrapper;
 }
 
 export async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {

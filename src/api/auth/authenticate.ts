@@ -24,6 +24,8 @@ export class Authenticator {
   private trusted = new IpSet([]);
   private ipauth = new IpSet([]);
   private opts!: Options;
+  /** Trust of an address by the IP rules alone, memoised until the configuration changes. */
+  private trustMemo = new Map<string, boolean>();
 
   constructor(
     private readonly users: UserService,
@@ -38,13 +40,20 @@ export class Authenticator {
     this.opts = o;
     this.trusted = new IpSet(o.trustediplist);
     this.ipauth = new IpSet(o.apiv2ipauth);
+    this.trustMemo.clear();
   }
 
   /** Local, LAN (unless trustlanip=false) or trustediplist — and not a web page. */
   isTrustedSource(req: ApiRequest): boolean {
     if (req.source.browser) return false;
     const ip = req.source.ip;
-    return isLoopback(ip) || (this.opts.trustlanip && isPrivate(ip)) || this.trusted.has(ip);
+    let t = this.trustMemo.get(ip);
+    if (t === undefined) {
+      t = isLoopback(ip) || (this.opts.trustlanip && isPrivate(ip)) || this.trusted.has(ip);
+      if (this.trustMemo.size > 10_000) this.trustMemo.clear();
+      this.trustMemo.set(ip, t);
+    }
+    return t;
   }
 
   async authenticate(req: ApiRequest, rule: Rule): Promise<AuthOutcome> {

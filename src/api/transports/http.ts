@@ -79,7 +79,7 @@ export function createApiHttpServer(d: HttpDeps): Server {
     }
     const source = httpSource(req, secure ? 'https' : 'http', d.ownHosts());
     const { enc, result } = await d.gateway.http(method, target, req.headers['content-type'] ?? '', body, source);
-    const headers: Record<string, string> = { 'content-type': enc.contentType, 'cache-control': 'no-store', ...CORS };
+    const headers: Record<string, string> = req.headers.origin ? { 'content-type': enc.contentType, 'cache-control': 'no-store', ...CORS } : { 'content-type': enc.contentType, 'cache-control': 'no-store' };
     if (result.close) headers.connection = 'close';
     res.writeHead(enc.status, enc.status === 499 ? 'API Error' : undefined, headers);
     res.end(method === 'HEAD' ? undefined : enc.body);

@@ -35,6 +35,12 @@ export class SecretBox {
 
 /** Constant-time string equality (compares fixed-length digests so lengths leak nothing). */
 export function safeEqual(a: string, b: string): boolean {
+  if (a.length === b.length && a.length <= 64) {
+    // equal lengths: compare the bytes directly (constant time for the length)
+    const ba = Buffer.from(a, 'utf8');
+    const bb = Buffer.from(b, 'utf8');
+    if (ba.length === bb.length) return timingSafeEqual(ba, bb);
+  }
   const da = createHash('sha256').update(a).digest();
   const db = createHash('sha256').update(b).digest();
   return timingSafeEqual(da, db) && a.length === b.length;

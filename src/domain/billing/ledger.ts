@@ -3,7 +3,7 @@
  * reference, actor), written in the same transaction as the balance itself, so the balance always equals the
  * sum of the user's entries. A debit that would take a balance below zero is refused, atomically.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, Transaction, CompiledQuery } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 
 export class InsufficientCredit extends Error {}
@@ -18,10 +18,15 @@ export interface Entry {
 }
 
 export class Ledger {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** `balance` is on the API's hot path: its query is compiled once and run with new parameters. */
+  private readonly balanceQuery: CompiledQuery;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.balanceQuery = db.selectFrom('tb_users').select(['credit', 'currency']).where('id', '=', 0).compile();
+  }
 
   async balance(userId: number): Promise<{ credit: number; currency: string } | undefined> {
-    const r = await this.db.selectFrom('tb_users').select(['credit', 'currency']).where('id', '=', userId).executeTakeFirst();
+    const r = (await this.db.executeQuery<{ credit: number; currency: string }>({ ...this.balanceQuery, parameters: [userId] })).rows[0];
     return r ? { credit: Number(r.credit), currency: r.currency } : undefined;
   }
 
