@@ -13,6 +13,10 @@ import { SecretBox, randomToken } from './domain/accounts/secrets.js';
 import { UserService } from './domain/accounts/users.js';
 import { UserType } from './domain/accounts/types.js';
 import { Ledger } from './domain/billing/ledger.js';
+import { MoneyService } from './domain/billing/money.js';
+import { CdrService } from './domain/billing/cdrs.js';
+import { RatingService } from './domain/rating/service.js';
+import { NumberService } from './domain/numbers/service.js';
 import { BanList } from './api/auth/bans.js';
 import { ApiRules } from './api/auth/rules.js';
 import { buildRegistry } from './api/commands/index.js';
@@ -57,6 +61,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const box = SecretBox.fromDataDir(dataDir);
   const users = new UserService(storage.db, box);
   const ledger = new Ledger(storage.db);
+  const rating = new RatingService(storage.db, config);
+  await rating.load();
   const opts = config.options;
   const bans = new BanList(storage.db, { threshold: opts.authfailban, windowMs: opts.authfailwindow * 1000, banMs: opts.bantime * 1000 });
   await bans.load();
@@ -70,6 +76,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     storage,
     users,
     ledger,
+    money: new MoneyService(storage.db, ledger, users, config),
+    rating,
+    cdrs: new CdrService(storage.db, ledger, rating),
+    numbers: new NumberService(storage.db, config),
     bans,
     rules,
     registry: buildRegistry(),
@@ -81,6 +91,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       config.reload();
       users.clearCache();
       await rules.load();
+      await rating.load();
     },
     ownHosts: () => hosts,
   };

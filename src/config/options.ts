@@ -73,6 +73,16 @@ export const optionSchemas = {
   maxrequestsize: { schema: int(256, 64 * 1024 * 1024), def: '1048576', doc: 'largest API request body in bytes' },
   customsqltimeout: { schema: int(50, 600000), def: '5000', doc: 'milliseconds a custom SQL API query may run' },
   publicsignup: { schema: bool, def: 'false', doc: 'allow newuseru (public sign-up)' },
+  // --- accounts, billing, rating, numbers ---
+  internationalprefix: { schema: str, def: '00', doc: 'dialled prefix for international numbers (normalised to E.164 digits)' },
+  nationalprefix: { schema: str, def: '0', doc: 'dialled prefix for national numbers' },
+  defaultcountrycode: { schema: str, def: '', doc: 'country calling code for national numbers of users without a country (e.g. 1, 36)' },
+  callbackaccessnumber: { schema: str, def: '', doc: 'the number users call for callback (callbackaccessnumber API)' },
+  numberlocktime: { schema: int(10, 86400 * 30), def: '900', doc: 'seconds a number reserved by lockphonenumber stays locked' },
+  confroomfirst: { schema: int(1, 99_999_999), def: '8000', doc: 'first conference room number handed out by getconfroom' },
+  cardprocessorurl: { schema: str, def: '', doc: 'HTTP(S) endpoint of the card processor for cccharge (empty: cccharge disabled)' },
+  cardprocessorkey: { schema: str, def: '', doc: 'API key sent to the card processor' },
+  dbmaxrows: { schema: int(1, 100000), def: '100', doc: 'most rows the db command answers' },
   // --- TLS ---
   usetls: { schema: bool, def: 'false', doc: 'enable HTTPS / secure WebSocket / TLS lines on tlsport' },
   tlsport: { schema: int(0, 65535), def: '443', doc: 'TLS port' },

@@ -67,5 +67,121 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         void sql;
       },
     },
+    '0002_billing_rating_numbers': {
+      async up(db: Kysely<any>) {
+        for (const [name, type] of [
+          ['tariffid', 'integer'],
+          ['forgot_question', 'varchar(256)'],
+          ['forgot_answer_enc', 'text'],
+        ] as const) {
+          await db.schema.alterTable('tb_users').addColumn(name, type).execute();
+        }
+        await db.schema
+          .createTable('tb_tariffplans')
+          .addColumn('id', idType, id)
+          .addColumn('name', 'varchar(128)', (c) => c.notNull().unique())
+          .addColumn('currency', 'varchar(8)', (c) => c.notNull().defaultTo('USD'))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('tb_tariffs')
+          .addColumn('id', idType, id)
+          .addColumn('planid', 'integer', (c) => c.notNull())
+          .addColumn('prefix', 'varchar(32)', (c) => c.notNull())
+          .addColumn('destination', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .addColumn('price', 'bigint', (c) => c.notNull())
+          .addColumn('connectfee', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('minduration', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('increment', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('currency', 'varchar(8)', (c) => c.notNull().defaultTo('USD'))
+          .addColumn('valid_from', 'bigint')
+          .addColumn('valid_to', 'bigint')
+          .execute();
+        await db.schema.createIndex('ix_tariffs_plan_prefix').on('tb_tariffs').columns(['planid', 'prefix']).execute();
+        await db.schema
+          .createTable('tb_pinbatches')
+          .addColumn('id', idType, id)
+          .addColumn('name', 'varchar(128)', (c) => c.notNull())
+          .addColumn('count', 'integer', (c) => c.notNull())
+          .addColumn('value', 'bigint', (c) => c.notNull())
+          .addColumn('currency', 'varchar(8)', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('created_by', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('tb_pins')
+          .addColumn('id', idType, id)
+          .addColumn('pin_hash', 'varchar(64)', (c) => c.notNull().unique())
+          .addColumn('batchid', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('value', 'bigint', (c) => c.notNull())
+          .addColumn('currency', 'varchar(8)', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('used_at', 'bigint')
+          .addColumn('used_by', 'integer')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('tb_numbers')
+          .addColumn('id', idType, id)
+          .addColumn('number', 'varchar(64)', (c) => c.notNull().unique())
+          .addColumn('userid', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('status', 'varchar(16)', (c) => c.notNull().defaultTo('free'))
+          .addColumn('locked_until', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('tb_cli')
+          .addColumn('id', idType, id)
+          .addColumn('userid', 'integer', (c) => c.notNull())
+          .addColumn('number', 'varchar(64)', (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('tb_callbacknumbers')
+          .addColumn('id', idType, id)
+          .addColumn('userid', 'integer', (c) => c.notNull())
+          .addColumn('number', 'varchar(64)', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ix_cbnum_user_number').on('tb_callbacknumbers').columns(['userid', 'number']).unique().execute();
+        await db.schema
+          .createTable('tb_callforward')
+          .addColumn('userid', 'integer', (c) => c.primaryKey())
+          .addColumn('always', 'varchar(64)', (c) => c.notNull().defaultTo(''))
+          .addColumn('busy', 'varchar(64)', (c) => c.notNull().defaultTo(''))
+          .addColumn('noanswer', 'varchar(64)', (c) => c.notNull().defaultTo(''))
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('tb_confrooms')
+          .addColumn('id', idType, id)
+          .addColumn('userid', 'integer', (c) => c.notNull().unique())
+          .addColumn('room', 'varchar(32)', (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('tb_cdrs')
+          .addColumn('id', idType, id)
+          .addColumn('callid', 'varchar(256)', (c) => c.notNull())
+          .addColumn('caller', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .addColumn('callee', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .addColumn('userid', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('route', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .addColumn('start_at', 'bigint', (c) => c.notNull())
+          .addColumn('connect_at', 'bigint')
+          .addColumn('end_at', 'bigint', (c) => c.notNull())
+          .addColumn('duration', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('billed', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('cost', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('currency', 'varchar(8)', (c) => c.notNull().defaultTo('USD'))
+          .addColumn('reason', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .addColumn('leg', 'varchar(16)', (c) => c.notNull().defaultTo(''))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ix_cdrs_callid_leg').on('tb_cdrs').columns(['callid', 'leg']).unique().execute();
+        await db.schema.createIndex('ix_cdrs_user').on('tb_cdrs').columns(['userid', 'start_at']).execute();
+      },
+    },
   };
 }

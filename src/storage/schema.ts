@@ -18,6 +18,10 @@ export interface UsersTable {
   credit: number;
   enabled: number;
   created_at: number;
+  /** Tariff plan (tb_tariffplans.id); NULL inherits from the parent chain, then the plan named "default". */
+  tariffid: number | null;
+  forgot_question: string | null;
+  forgot_answer_enc: string | null;
 }
 
 export interface ApiTable {
@@ -49,9 +53,127 @@ export interface BansTable {
   created_at: number;
 }
 
+/** Money columns (price, connectfee, value, cost) are micro-units; durations are seconds; times are epoch ms. */
+export interface TariffPlansTable {
+  id: Generated<number>;
+  name: string;
+  currency: string;
+  created_at: number;
+}
+
+export interface TariffsTable {
+  id: Generated<number>;
+  planid: number;
+  prefix: string;
+  destination: string;
+  /** per minute */
+  price: number;
+  connectfee: number;
+  minduration: number;
+  increment: number;
+  currency: string;
+  valid_from: number | null;
+  valid_to: number | null;
+}
+
+export interface PinBatchesTable {
+  id: Generated<number>;
+  name: string;
+  count: number;
+  value: number;
+  currency: string;
+  expires_at: number | null;
+  created_by: number;
+  created_at: number;
+}
+
+/** Recharge PINs, stored as SHA-256 of the PIN (the PIN itself is shown once, when the batch is made). */
+export interface PinsTable {
+  id: Generated<number>;
+  pin_hash: string;
+  batchid: number;
+  value: number;
+  currency: string;
+  expires_at: number | null;
+  used_at: number | null;
+  used_by: number | null;
+  created_at: number;
+}
+
+/** DID pool: status free | locked (reserved until locked_until) | assigned. */
+export interface NumbersTable {
+  id: Generated<number>;
+  number: string;
+  userid: number;
+  status: string;
+  locked_until: number | null;
+  created_at: number;
+}
+
+/** Pin-less caller numbers (ANI) of accounts. */
+export interface CliTable {
+  id: Generated<number>;
+  userid: number;
+  number: string;
+  created_at: number;
+}
+
+export interface CallbackNumbersTable {
+  id: Generated<number>;
+  userid: number;
+  number: string;
+  created_at: number;
+}
+
+/** Forwarding rules applied by the SIP core: unconditional, on busy, on no answer ('' = none). */
+export interface CallForwardTable {
+  userid: number;
+  always: string;
+  busy: string;
+  noanswer: string;
+  updated_at: number;
+}
+
+export interface ConfRoomsTable {
+  id: Generated<number>;
+  userid: number;
+  room: string;
+  created_at: number;
+}
+
+/** One row per call (and per leg of a callback/p2p: leg 'a'/'b'; '' for a simple call). */
+export interface CdrsTable {
+  id: Generated<number>;
+  callid: string;
+  caller: string;
+  callee: string;
+  userid: number;
+  route: string;
+  start_at: number;
+  connect_at: number | null;
+  end_at: number;
+  duration: number;
+  billed: number;
+  cost: number;
+  currency: string;
+  reason: string;
+  leg: string;
+  created_at: number;
+}
+
 export interface Database {
   tb_users: UsersTable;
   tb_api: ApiTable;
   tb_ledger: LedgerTable;
   tb_bans: BansTable;
+  tb_tariffplans: TariffPlansTable;
+  tb_tariffs: TariffsTable;
+  tb_pinbatches: PinBatchesTable;
+  tb_pins: PinsTable;
+  tb_numbers: NumbersTable;
+  tb_cli: CliTable;
+  tb_callbacknumbers: CallbackNumbersTable;
+  tb_callforward: CallForwardTable;
+  tb_confrooms: ConfRoomsTable;
+  tb_cdrs: CdrsTable;
 }

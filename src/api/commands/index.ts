@@ -1,10 +1,16 @@
-/** All command declarations, collected into the registry. */
+/** All command declarations, collected into the registry. Declarations that do the work come first; the
+ * catalog then declares every remaining API of the document as not available (with the reason). */
 import { Registry } from '../registry.js';
 import { systemCommands } from './system.js';
 import { securityCommands } from './security.js';
 import { accountCommands } from './accounts.js';
+import { userCommands } from './users.js';
+import { moneyCommands } from './money.js';
+import { ratingCommands } from './rating.js';
+import { numberCommands } from './numbers.js';
 import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
-  return new Registry().add(...systemCommands, ...securityCommands, ...accountCommands, ...catalogCommands);
+  const r = new Registry().add(...systemCommands, ...securityCommands, ...accountCommands, ...userCommands, ...moneyCommands, ...ratingCommands, ...numberCommands);
+  return r.add(...catalogCommands.filter((d) => !r.get(d.name)));
 }

@@ -1,0 +1,4 @@
+/** Rating commands: rating, callrating, gencdr. */
+import type { CommandDef } from '../registry.js';
+
+export const ratingCommands: CommandDef[] = [];
