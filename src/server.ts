@@ -55,7 +55,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     o.logger ??
     pino(
       { level: config.get('loglevel'), redact: { paths: ['*.password', '*.authpwd', '*.authmd5', '*.u_password', '*.apiv2key'], censor: '***' } },
-      pino.multistream([{ stream: pino.destination({ dest: join(dataDir, 'logs', 'main.log'), mkdir: true, sync: false }) }, { stream: process.stderr, level: 'warn' }]),
+      pino.multistream([{ stream: pino.destination({ dest: join(dataDir, 'logs', 'main.log'), mkdir: true, sync: true }) }, { stream: process.stderr, level: 'warn' }]),
     );
   const storage = await openStorage(config.get('dburl'), dataDir);
   const box = SecretBox.fromDataDir(dataDir);
@@ -66,6 +66,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const opts = config.options;
   const bans = new BanList(storage.db, { threshold: opts.authfailban, windowMs: opts.authfailwindow * 1000, banMs: opts.bantime * 1000 });
   await bans.load();
+  bans.onBan = (b) => log.warn({ ip: b.ip, reason: b.reason, until: new Date(b.until).toISOString() }, 'address banned');
   const rules = new ApiRules(storage.db);
   await rules.load();
   let hosts = ownHostSet(opts.serverhost);

@@ -54,4 +54,6 @@ export interface CommandContext {
   services: Services;
   caller: Caller;
   req: ApiRequest;
+  /** Whether this caller, from this source, could call the named API (the same checks the gateway makes). */
+  mayUse(name: string): boolean;
 }

@@ -16,6 +16,7 @@ import { encode, type Encoded } from './encode/index.js';
 import { CustomSqlRunner } from './customsql/runner.js';
 import { CustomSqlError } from './customsql/template.js';
 import type { User } from '../domain/accounts/users.js';
+import { rankOf } from '../domain/accounts/types.js';
 
 export class ApiGateway {
   readonly auth: Authenticator;
@@ -33,6 +34,7 @@ export class ApiGateway {
     s.config.onChange((n) => {
       this.salts.setWindow(n.apisaltwindow * 1000);
       this.limits.configure({ perIp: n.apilimitip, perUser: n.apilimituser, global: n.apilimitglobal });
+
       this.auth.configure(n);
       s.bans.setPolicy({ threshold: n.authfailban, windowMs: n.authfailwindow * 1000, banMs: n.bantime * 1000 });
     });
@@ -72,7 +74,7 @@ export class ApiGateway {
       const limited = await this.limits.checkUser(caller.user.id);
       if (limited) return fail(limited, { legacyStatus: 412 });
     }
-    const ctx: CommandContext = { services: s, caller, req };
+    const ctx: CommandContext = { services: s, caller, req, mayUse: (name) => this.mayUse(name, caller, req) };
     try {
       if (rule.customsql) return await this.runCustom(rule.customsql, ctx);
       if (!def) return fail(`unknown API "${req.entry}"`, { legacyStatus: 406 });
@@ -85,6 +87,15 @@ export class ApiGateway {
       s.log.error({ err: e, entry: req.entry }, 'API command failed');
       return fail(`${req.entry} failed: internal error (see the server log)`);
     }
+  }
+
+  /** The gateway's own checks, for `help`: rule exists and is enabled, the IP rule passes, the level fits. */
+  private mayUse(name: string, caller: Caller, req: ApiRequest): boolean {
+    const rule = this.s.rules.resolve(name, this.s.registry.get(name), this.s.config.get('apiv2auth') as UserMode);
+    if (!rule || rule.reqUser === 2) return false;
+    if (rule.reqIp === 1 && !this.auth.ipRuleAllows(req)) return false;
+    if (rule.reqUser === 14) return true;
+    return caller.user ? rankOf(caller.user.type) <= rule.reqUser : caller.trustedIp;
   }
 
   private async runCustom(sql: string, ctx: CommandContext): Promise<ApiResult> {
@@ -105,15 +116,19 @@ export class ApiGateway {
     return encode(r, { format: req.format, callback: req.callback, legacy: req.legacy, strict: this.s.config.get('httpstrictresponse') });
   }
 
-  private errorAnswer(e: unknown, source: Source): { enc: Encoded; result: ApiResult } {
+  private errorAnswer(e: unknown, source: Source, legacy = false): { enc: Encoded; result: ApiResult } {
     const msg = e instanceof DecodeError ? e.message : 'malformed request';
     if (!(e instanceof DecodeError)) this.s.log.warn({ err: e, ip: source.ip }, 'undecodable request');
     const result = fail(msg, { legacyStatus: 406 });
-    return { result, enc: encode(result, { format: 'text', strict: this.s.config.get('httpstrictresponse') }) };
+    return { result, enc: encode(result, { format: 'text', legacy, strict: this.s.config.get('httpstrictresponse') }) };
   }
 
   private async resolve(d: DecodeResult): Promise<{ enc: Encoded; result: ApiResult }> {
     if (d.kind === 'jppget') return this.jppget(d.url, d.callback, d.source);
+    if (d.req.format === 'jsonp' && this.s.config.get('enablejsonp') === 0) {
+      const result = fail('JSONP is disabled (set enablejsonp=1 for local or 2 for remote URLs)', { legacyStatus: 406 });
+      return { result, enc: encode(result, { format: 'text', legacy: d.req.legacy, strict: this.s.config.get('httpstrictresponse') }) };
+    }
     const result = await this.handle(d.req);
     return { result, enc: this.encodeFor(d.req, result) };
   }
@@ -124,7 +139,7 @@ export class ApiGateway {
     try {
       d = await decodeHttp(method, target, contentType, body, source, this.decodeOpts());
     } catch (e) {
-      return this.errorAnswer(e, source);
+      return this.errorAnswer(e, source, /xmapi\//i.test(target));
     }
     return this.resolve(d);
   }

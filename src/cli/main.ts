@@ -8,6 +8,7 @@ import { ConfigError } from '../config/options.js';
 import { makeSelfSigned } from './gencert.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+const SECRET_OPTIONS = new Set(['apiv2key', 'httpapikey', 'apiv2md5salt', 'httpapiencryptkey', 'cardprocessorkey']);
 const program = new Command().name('voxswitch').version(VERSION).description('voxswitch softswitch');
 
 program
@@ -61,8 +62,8 @@ program
     try {
       const c = new ConfigStore(resolve(o.dataDir), parseSetArgs(o.set));
       for (const [k, v] of Object.entries(c.options)) {
-        const secret = /key|salt|password/.test(k) && v ? '***' : Array.isArray(v) ? v.join(',') : String(v);
-        process.stdout.write(`${k}=${secret}\n`);
+        const shown = SECRET_OPTIONS.has(k) && v ? '***' : k === 'dburl' ? String(v).replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@') : Array.isArray(v) ? v.join(',') : String(v);
+        process.stdout.write(`${k}=${shown}\n`);
       }
     } catch (e) {
       process.stderr.write(`voxswitch: ${(e as Error).message}\n`);

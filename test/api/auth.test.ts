@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { startTestServer, ADMIN_PASSWORD, API_KEY, authMd5, freshSalt, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 
@@ -136,6 +137,11 @@ test('mode 4 (less): username alone', async () => {
   }
 });
 
+test('the server\'s own host is never banned', async () => {
+  for (let i = 0; i < 8; i++) await handle('balance', { authkey: 'wrong', authid: 'bob', authpwd: 'x' }, LOCAL);
+  assert.equal((await handle('info', {}, LOCAL)).ok, true);
+});
+
 test('repeated failures ban the IP; bannedlist shows it; delbanned lifts it; others unaffected', async () => {
   const bad = src('203.0.113.99');
   for (let i = 0; i < 5; i++) await handle('balance', { authkey: API_KEY, authid: 'bob', authpwd: 'wrong' + i }, bad);
@@ -196,5 +202,24 @@ test('help lists what the caller may use', async () => {
   assert.ok(!names.includes('info'));
   const admin = await handle('help', {}, LOCAL);
   assert.ok(admin.rows!.some((r) => r.name === 'info'));
+  assert.ok(admin.rows!.some((r) => r.name === 'addcredit'));
   assert.ok(admin.rows!.length > 100);
+  // an admin through a web page: addcredit (req_ip=1) is not usable, so not listed
+  const page = await handle('help', { authkey: API_KEY, authid: 'admin', authpwd: ADMIN_PASSWORD }, src('127.0.0.1', { browser: true }));
+  assert.ok(page.rows!.some((r) => r.name === 'info'));
+  assert.ok(!page.rows!.some((r) => r.name === 'addcredit'));
+});
+
+test('reload re-reads the config file and names options that need a restart', async () => {
+  const c = t.srv.services.config;
+  const r = await handle('reload', {}, LOCAL);
+  assert.equal(r.text, 'configuration reloaded');
+  const text = readFileSync(c.file, 'utf8');
+  writeFileSync(c.file, text + 'tlsport=8443\n');
+  try {
+    const r2 = await handle('reload', {}, LOCAL);
+    assert.match(r2.text, /restart the server to apply: tlsport/);
+  } finally {
+    c.persist({ tlsport: '443' });
+  }
 });

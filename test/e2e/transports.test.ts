@@ -63,6 +63,8 @@ test('httpstrictresponse puts the code in the HTTP status', async () => {
     // old API codes
     assert.equal((await curl([t.url(`/xmapi/balance?key=wrong&username=bob&password=bobpw&now`)])).status, 403);
     assert.equal((await curl([t.url(`/xmapi/whatever?key=${API_KEY}&now`)])).status, 406);
+    const undecodable = await curl([t.url(`/xmapi/balance?key=${API_KEY}&username=oenc1_@@&now`)]);
+    assert.deepEqual([undecodable.status, undecodable.body.startsWith('ERROR:')], [406, true]);
   } finally {
     c.persist({ httpstrictresponse: '0' });
     await t.srv.services.bans.remove('all');
@@ -87,6 +89,8 @@ test('JSONP: format=jsonp with callback, and jppget', async () => {
   t.srv.services.config.persist({ enablejsonp: '0' });
   try {
     assert.match((await curl([t.url(`/mvapireq/jppget?url=${inner}&callback=got`)])).body, /JSONP is disabled/);
+    const off = await curl([t.url(`/mvapireq/?apientry=balance&${BOB}&callback=show`)]);
+    assert.equal(off.body, 'JSONP is disabled (set enablejsonp=1 for local or 2 for remote URLs)\r\nERROR');
   } finally {
     t.srv.services.config.persist({ enablejsonp: '1' });
   }

@@ -56,13 +56,19 @@ export class Authenticator {
     return t;
   }
 
+  /** req_ip=1: a trusted source, or an address in apiv2ipauth (not from a web page). */
+  ipRuleAllows(req: ApiRequest): boolean {
+    if (req.source.transport === 'console' || this.isTrustedSource(req)) return true;
+    return this.ipauth.has(req.source.ip) && !req.source.browser;
+  }
+
   async authenticate(req: ApiRequest, rule: Rule): Promise<AuthOutcome> {
     const p = req.params;
     const trustedIp = req.source.transport === 'console' || this.isTrustedSource(req);
     const deny = (message: string, legacyStatus = 403, failure = false): AuthOutcome => ({ ok: false, message, legacyStatus, failure });
 
     if (rule.reqUser === 2) return deny('this API is disabled', 406);
-    if (rule.reqIp === 1 && !trustedIp && !(this.ipauth.has(req.source.ip) && !req.source.browser)) {
+    if (rule.reqIp === 1 && !this.ipRuleAllows(req)) {
       return deny(`this API is not allowed from ${req.source.ip} (add it to apiv2ipauth)`);
     }
 

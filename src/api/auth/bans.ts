@@ -4,7 +4,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
-import { normalizeIp } from './ip.js';
+import { normalizeIp, isLoopback } from './ip.js';
 
 export interface Ban {
   ip: string;
@@ -22,6 +22,9 @@ export interface BanPolicy {
 export class BanList {
   private bans = new Map<string, Ban>();
   private failures = new Map<string, number[]>();
+
+  /** Called for every new ban (logging). */
+  onBan: (ban: Ban) => void = () => undefined;
 
   constructor(private readonly db: Kysely<Database>, private policy: BanPolicy, private readonly now = () => Date.now()) {}
 
@@ -45,7 +48,8 @@ export class BanList {
   /** Counts an authentication failure; bans the address when it reaches the threshold. Returns true when banned now. */
   async recordFailure(ipRaw: string, what: string): Promise<boolean> {
     const ip = normalizeIp(ipRaw);
-    if (!this.policy.threshold) return false;
+    // the server's own host is never banned: it must always be able to administer the server
+    if (!this.policy.threshold || isLoopback(ip)) return false;
     const t = this.now();
     const list = (this.failures.get(ip) ?? []).filter((x) => t - x < this.policy.windowMs);
     list.push(t);
@@ -67,6 +71,7 @@ export class BanList {
     const ip = normalizeIp(ipRaw);
     const b: Ban = { ip, reason, until: this.now() + ms, created_at: this.now() };
     this.bans.set(ip, b);
+    this.onBan(b);
     await this.db
       .insertInto('tb_bans')
       .values(b)

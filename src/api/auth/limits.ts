@@ -18,10 +18,14 @@ export class UsageLimits {
     this.configure(cfg);
   }
 
+  private cfg?: LimitConfig;
+
+  /** Applies new limits; a limit whose value did not change keeps its counters. */
   configure(cfg: LimitConfig): void {
-    this.ip = make(cfg.perIp);
-    this.user = make(cfg.perUser);
-    this.global = make(cfg.global);
+    if (this.cfg?.perIp !== cfg.perIp) this.ip = make(cfg.perIp);
+    if (this.cfg?.perUser !== cfg.perUser) this.user = make(cfg.perUser);
+    if (this.cfg?.global !== cfg.global) this.global = make(cfg.global);
+    this.cfg = { ...cfg };
   }
 
   private static async take(l: RateLimiterMemory | undefined, key: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 /**
  * The effective authentication rule of an API: the command's declared defaults, overridden field by field by
- * its tb_api row (a NULL or 0 field keeps the default). Rows with customsql define new APIs or replace one.
+ * its tb_api row: req_key/req_ip 0 or 1 override; req_user/req_user_mode 0 (or NULL) keep the default. Rows with customsql define new APIs or replace one.
  * Loaded at start; `apireload` re-reads the table.
  */
 import type { Kysely } from 'kysely';

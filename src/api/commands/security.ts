@@ -28,7 +28,7 @@ export const securityCommands: CommandDef[] = [
     level: 6,
     description: 'remove an ip from the banned list (ip, or all)',
     run: async (ctx, p) => {
-      const ip = (p.ip ?? p.all ?? '').trim().toLowerCase();
+      const ip = (p.ip ?? (p.all !== undefined ? 'all' : '')).trim().toLowerCase();
       if (!ip) return fail('delbanned needs ip=ADDRESS or ip=all');
       if (ip !== 'all' && !isIP(normalizeIp(ip))) return fail(`"${ip}" is not an IP address (or "all")`);
       const n = await ctx.services.bans.remove(ip);

@@ -1,26 +1,14 @@
 /** Server commands: version, help, keepalive, close/exit/quit, info, reload, apireload, syncusers, apitest. */
 import { ok, fail } from '../types.js';
-import type { CommandDef, UserMode } from '../registry.js';
-import type { CommandContext } from '../context.js';
-import { rankOf } from '../../domain/accounts/types.js';
-import { isLoopback, isPrivate } from '../auth/ip.js';
+import type { CommandDef } from '../registry.js';
 
 function uptime(ms: number): string {
   const s = Math.floor(ms / 1000);
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h ${Math.floor((s % 3600) / 60)}m ${s % 60}s`;
 }
 
-/** Whether the caller could pass this API's level and IP rule (the key is theirs to send). */
-function mayUse(ctx: CommandContext, name: string): boolean {
-  const s = ctx.services;
-  const rule = s.rules.resolve(name, s.registry.get(name), s.config.get('apiv2auth') as UserMode);
-  if (!rule || rule.reqUser === 2) return false;
-  const src = ctx.req.source;
-  if (rule.reqIp === 1 && !ctx.caller.trustedIp && !(isLoopback(src.ip) || isPrivate(src.ip))) return false;
-  if (rule.reqUser === 14) return true;
-  const user = ctx.caller.user;
-  return user ? rankOf(user.type) <= rule.reqUser : ctx.caller.trustedIp;
-}
+/** Options read only at start (listeners, database, logger). */
+const RESTART_OPTIONS = ['mainaport', 'usemainaport', 'apibindaddr', 'usetls', 'tlsport', 'tlscert', 'tlskey', 'dburl', 'loglevel'];
 
 export const systemCommands: CommandDef[] = [
   {
@@ -48,10 +36,10 @@ export const systemCommands: CommandDef[] = [
       const s = ctx.services;
       const rows: Array<Record<string, unknown>> = [];
       for (const d of s.registry.all()) {
-        if (!mayUse(ctx, d.name)) continue;
+        if (!ctx.mayUse(d.name)) continue;
         rows.push({ name: [d.name, ...(d.aliases ?? [])].join('/'), params: d.params.join(','), available: d.run ? 'yes' : 'no', description: d.description });
       }
-      for (const n of s.rules.customNames()) if (!s.registry.get(n) && mayUse(ctx, n)) rows.push({ name: n, params: 'sparam1…', available: 'yes', description: 'custom SQL API (tb_api)' });
+      for (const n of s.rules.customNames()) if (!s.registry.get(n) && ctx.mayUse(n)) rows.push({ name: n, params: 'sparam1…', available: 'yes', description: 'custom SQL API (tb_api)' });
       return ok(`${rows.length} commands`, { columns: ['name', 'params', 'available', 'description'], rows });
     },
   },
@@ -103,12 +91,15 @@ export const systemCommands: CommandDef[] = [
     level: 6,
     description: 'reload current configuration',
     run: async (ctx) => {
+      const before = { ...ctx.services.config.options };
       try {
         await ctx.services.reload();
       } catch (e) {
         return fail(`configuration not reloaded, the running one stays: ${(e as Error).message}`);
       }
-      return ok('configuration reloaded');
+      const after = ctx.services.config.options as Record<string, unknown>;
+      const pending = RESTART_OPTIONS.filter((k) => JSON.stringify((before as Record<string, unknown>)[k]) !== JSON.stringify(after[k]));
+      return ok(pending.length ? `configuration reloaded; restart the server to apply: ${pending.join(', ')}` : 'configuration reloaded', { fields: { restart_needed: pending.join(',') } });
     },
   },
   {

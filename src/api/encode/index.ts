@@ -28,7 +28,7 @@ function columnsOf(r: ApiResult): string[] {
   return [...seen];
 }
 
-/** The plain-text body (without the OK/ERROR line): text, fields as name: value lines, rows as TSV with a header. */
+/** The plain-text body (without the OK/ERROR line): the text, then rows as TSV with a header (fields are in the text). */
 function plainText(r: ApiResult): string {
   const parts: string[] = [];
   if (r.text) parts.push(r.text);
