@@ -183,5 +183,27 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('ix_cdrs_user').on('tb_cdrs').columns(['userid', 'start_at']).execute();
       },
     },
+    '0003_sip': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('tb_imessages')
+          .addColumn('id', idType, id)
+          .addColumn('fromuser', 'varchar(128)', (c) => c.notNull())
+          .addColumn('touser', 'varchar(128)', (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addColumn('content_type', 'varchar(128)', (c) => c.notNull().defaultTo('text/plain'))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('delivered_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('ix_imessages_to').on('tb_imessages').columns(['touser', 'delivered_at']).execute();
+        await db.schema
+          .createTable('tb_presence')
+          .addColumn('userid', 'integer', (c) => c.primaryKey())
+          .addColumn('status', 'varchar(512)', (c) => c.notNull().defaultTo(''))
+          .addColumn('pidf', 'text')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }

@@ -161,6 +161,25 @@ export interface CdrsTable {
   created_at: number;
 }
 
+/** Instant messages kept for offline users until delivered (delivered_at set once, never twice). */
+export interface IMessagesTable {
+  id: Generated<number>;
+  fromuser: string;
+  touser: string;
+  body: string;
+  content_type: string;
+  created_at: number;
+  delivered_at: number | null;
+}
+
+/** Presence set by presence_set or SIP PUBLISH. */
+export interface PresenceTable {
+  userid: number;
+  status: string;
+  pidf: string | null;
+  updated_at: number;
+}
+
 export interface Database {
   tb_users: UsersTable;
   tb_api: ApiTable;
@@ -176,4 +195,6 @@ export interface Database {
   tb_callforward: CallForwardTable;
   tb_confrooms: ConfRoomsTable;
   tb_cdrs: CdrsTable;
+  tb_imessages: IMessagesTable;
+  tb_presence: PresenceTable;
 }

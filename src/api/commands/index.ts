@@ -8,9 +8,10 @@ import { userCommands } from './users.js';
 import { moneyCommands } from './money.js';
 import { ratingCommands } from './rating.js';
 import { numberCommands } from './numbers.js';
+import { sipCommands } from './sip.js';
 import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
-  const r = new Registry().add(...systemCommands, ...securityCommands, ...accountCommands, ...userCommands, ...moneyCommands, ...ratingCommands, ...numberCommands);
+  const r = new Registry().add(...systemCommands, ...securityCommands, ...accountCommands, ...userCommands, ...moneyCommands, ...ratingCommands, ...numberCommands, ...sipCommands);
   return r.add(...catalogCommands.filter((d) => !r.get(d.name)));
 }
