@@ -6,6 +6,7 @@ import { startServer, VERSION } from '../server.js';
 import { parseSetArgs, ConfigStore } from '../config/store.js';
 import { ConfigError } from '../config/options.js';
 import { makeSelfSigned } from './gencert.js';
+import { numbersCommand } from './numbers.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const SECRET_OPTIONS = new Set(['apiv2key', 'httpapikey', 'apiv2md5salt', 'httpapiencryptkey', 'cardprocessorkey']);
@@ -70,5 +71,7 @@ program
       process.exit(1);
     }
   });
+
+program.addCommand(numbersCommand());
 
 await program.parseAsync(process.argv);

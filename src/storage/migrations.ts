@@ -205,5 +205,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0004_number_indexes': {
+      async up(db: Kysely<any>) {
+        await db.schema.createIndex('ix_numbers_user_status').on('tb_numbers').columns(['userid', 'status']).execute();
+        await db.schema.createIndex('ix_numbers_status_id').on('tb_numbers').columns(['status', 'id']).execute();
+        await db.schema.createIndex('ix_cli_user').on('tb_cli').column('userid').execute();
+      },
+    },
   };
 }

@@ -79,7 +79,7 @@ export class Authenticator {
     if (rule.reqKey === 1 && !trustedIp && keys.length && !given) return deny('authkey required');
 
     // user
-    const authid = p.authid ?? p.username ?? '';
+    const authid = p.authid ?? '';
     if (authid) {
       const r = await this.verifyUser(authid, req, rule, trustedIp);
       if (!r.ok) return r;
