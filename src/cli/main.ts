@@ -7,6 +7,7 @@ import { parseSetArgs, ConfigStore } from '../config/store.js';
 import { ConfigError } from '../config/options.js';
 import { makeSelfSigned } from './gencert.js';
 import { numbersCommand } from './numbers.js';
+import { pinsCommand } from './pins.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const SECRET_OPTIONS = new Set(['apiv2key', 'httpapikey', 'apiv2md5salt', 'httpapiencryptkey', 'cardprocessorkey']);
@@ -73,5 +74,6 @@ program
   });
 
 program.addCommand(numbersCommand());
+program.addCommand(pinsCommand());
 
 await program.parseAsync(process.argv);

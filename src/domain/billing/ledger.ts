@@ -9,6 +9,28 @@ import type { Database } from '../../storage/schema.js';
 export class InsufficientCredit extends Error {}
 export class NoSuchAccount extends Error {}
 
+/** A transaction that failed only because it ran concurrently with another (PostgreSQL serialization failure or deadlock). */
+export function isRetryableTxError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === '40001' || code === '40P01' || code === 'SQLITE_BUSY';
+}
+
+/** Credit moved between two accounts: two entries with the same reference. */
+export interface Transfer {
+  from: number;
+  to: number;
+  amount: number; // micro-units, > 0
+  reason: string;
+  ref: string;
+  actor?: number;
+}
+
+export interface LedgerMismatch {
+  userId: number;
+  credit: number;
+  ledgerSum: number;
+}
+
 export interface Entry {
   userId: number;
   amount: number; // micro-units, + credit / - debit
@@ -64,5 +86,66 @@ export class Ledger {
       })
       .execute();
     return after;
+  }
+
+  /**
+   * Moves `amount` from one account to another inside `trx`: two entries with the same reference. The two rows
+   * are updated in id order (lower id first), so concurrent transfers between the same accounts in opposite
+   * directions wait for each other instead of deadlocking on PostgreSQL; the debit stays conditional (never
+   * below zero) and a failure rolls the whole transaction back.
+   */
+  async transferIn(trx: Transaction<Database>, t: Transfer): Promise<{ fromAfter: number; toAfter: number }> {
+    if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw new RangeError('transfer amount must be a positive whole number of micro-units');
+    if (t.from === t.to) throw new RangeError('cannot transfer to the same account');
+    const debit: Entry = { userId: t.from, amount: -t.amount, reason: t.reason, ref: t.ref, actor: t.actor };
+    const credit: Entry = { userId: t.to, amount: t.amount, reason: t.reason, ref: t.ref, actor: t.actor };
+    if (t.from < t.to) {
+      const fromAfter = await this.postIn(trx, debit);
+      const toAfter = await this.postIn(trx, credit);
+      return { fromAfter, toAfter };
+    }
+    const toAfter = await this.postIn(trx, credit);
+    const fromAfter = await this.postIn(trx, debit);
+    return { fromAfter, toAfter };
+  }
+
+  /** Runs `fn` in a transaction, retrying (a few times, with jitter) when it lost a serialization/deadlock race. */
+  async transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>, attempts = 5): Promise<T> {
+    for (let i = 1; ; i++) {
+      try {
+        return await this.db.transaction().execute(fn);
+      } catch (e) {
+        if (i >= attempts || !isRetryableTxError(e)) throw e;
+        await new Promise((r) => setTimeout(r, Math.random() * 10 * i));
+      }
+    }
+  }
+
+  /** The sum of a user's entries (equals tb_users.credit while the ledger is consistent). */
+  async entriesSum(userId: number): Promise<number> {
+    const r = await this.db
+      .selectFrom('tb_ledger')
+      .select((eb) => eb.fn.sum<number>('amount').as('s'))
+      .where('userid', '=', userId)
+      .executeTakeFirst();
+    return Number(r?.s ?? 0);
+  }
+
+  /** Accounts whose balance differs from the sum of their entries (empty while the ledger is consistent). */
+  async audit(): Promise<LedgerMismatch[]> {
+    const users = await this.db.selectFrom('tb_users').select(['id', 'credit']).execute();
+    const sums = await this.db
+      .selectFrom('tb_ledger')
+      .select((eb) => ['userid', eb.fn.sum<number>('amount').as('s')])
+      .groupBy('userid')
+      .execute();
+    const byUser = new Map(sums.map((r) => [Number(r.userid), Number(r.s)]));
+    const out: LedgerMismatch[] = [];
+    for (const u of users) {
+      const credit = Number(u.credit);
+      const ledgerSum = byUser.get(Number(u.id)) ?? 0;
+      if (credit !== ledgerSum) out.push({ userId: Number(u.id), credit, ledgerSum });
+    }
+    return out;
   }
 }
