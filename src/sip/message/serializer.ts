@@ -1,6 +1,19 @@
 // Serializer and response builders.
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
+
+// Tags and branches come from a pooled random buffer: one randomFillSync per 256 values instead of one call each.
+const POOL = Buffer.allocUnsafe(4096);
+let poolPos = POOL.length;
+function randomHex16(): string {
+  if (poolPos + 8 > POOL.length) {
+    randomFillSync(POOL);
+    poolPos = 0;
+  }
+  const s = POOL.toString('hex', poolPos, poolPos + 8);
+  poolPos += 8;
+  return s;
+}
 import { C_TOKEN, scan } from './chars.js';
 import { nameIs } from './headers.js';
 import { parseNameAddr } from './nameaddr.js';
@@ -83,12 +96,12 @@ export function serialize(msg: SipMessage): Buffer {
 
 /** Random tag (RFC 3261 §19.3: at least 32 bits of randomness). */
 export function generateTag(): string {
-  return randomBytes(8).toString('hex');
+  return randomHex16();
 }
 
 /** Random RFC 3261 branch (magic cookie + 64 random bits). */
 export function generateBranch(): string {
-  return 'z9hG4bK' + randomBytes(8).toString('hex');
+  return 'z9hG4bK' + randomHex16();
 }
 
 /** Random Call-ID. */
