@@ -22,6 +22,7 @@ import { ApiRules } from './api/auth/rules.js';
 import { buildRegistry } from './api/commands/index.js';
 import { ApiGateway } from './api/gateway.js';
 import { ApiListeners } from './api/transports/listeners.js';
+import { closeDbRunner } from './api/commands/users.js';
 import type { Services } from './api/context.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
@@ -115,6 +116,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     async stop() {
       await listeners.stop();
       await gateway.close();
+      await closeDbRunner(services);
       await storage.close();
     },
   };

@@ -64,7 +64,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('until', 'bigint', (c) => c.notNull())
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .execute();
-        void sql;
       },
     },
     '0002_billing_rating_numbers': {
@@ -210,6 +209,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('ix_numbers_user_status').on('tb_numbers').columns(['userid', 'status']).execute();
         await db.schema.createIndex('ix_numbers_status_id').on('tb_numbers').columns(['status', 'id']).execute();
         await db.schema.createIndex('ix_cli_user').on('tb_cli').column('userid').execute();
+      },
+    },
+    '0005_user_lookup_indexes': {
+      async up(db: Kysely<any>) {
+        await db.schema.createIndex('ix_users_phone').on('tb_users').column('phone').execute();
+        await db.schema.createIndex('ix_users_email_lower').on('tb_users').expression(sql`lower(email)`).execute();
       },
     },
   };

@@ -5,7 +5,8 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
-import { SecretBox } from './secrets.js';
+import { SecretBox, safeEqual } from './secrets.js';
+import { normalizeAnswer } from './passwords.js';
 import { UserType, type UserTypeId } from './types.js';
 
 export interface User {
@@ -193,4 +194,88 @@ export class UserService {
     }
     return false;
   }
+
+  // ---- additions for the account commands (changepwd, forgotpassword*, newuseru, setfield) ----
+
+  /** Replaces the password (the caller checks strength and rights). */
+  async setPassword(userId: number, password: string): Promise<boolean> {
+    if (!password || password.length > 128 || /[\x00-\x1f]/.test(password)) throw new UserInputError('password: 1-128 printable characters');
+    const r = await this.db.updateTable('tb_users').set({ password_enc: this.box.encrypt(password) }).where('id', '=', userId).executeTakeFirst();
+    this.cache.clear();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Sets (or with question null clears) the forgotten-password question; the answer is stored normalised and encrypted. */
+  async setForgot(userId: number, question: string | null, answer: string | null): Promise<boolean> {
+    const q = question?.trim() ?? '';
+    const a = answer == null ? '' : normalizeAnswer(answer);
+    if (q && !a) throw new UserInputError('forgot password: an answer is needed with the question');
+    const r = await this.db
+      .updateTable('tb_users')
+      .set({ forgot_question: q || null, forgot_answer_enc: q ? this.box.encrypt(a) : null })
+      .where('id', '=', userId)
+      .executeTakeFirst();
+    this.cache.clear();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
+   * The account a forgotten-password request for this e-mail is about: the enabled account with the lowest id
+   * whose e-mail matches (ignoring case) and that has a question set; undefined otherwise.
+   */
+  async forgotByEmail(email: string): Promise<{ id: number; username: string; question: string } | undefined> {
+    const e = email.trim().toLowerCase();
+    if (!e) return undefined;
+    const r = await this.db
+      .selectFrom('tb_users')
+      .select(['id', 'username', 'forgot_question'])
+      .where((eb) => eb(eb.fn<string>('lower', ['email']), '=', e))
+      .where('enabled', '=', 1)
+      .where('forgot_question', 'is not', null)
+      .where('forgot_answer_enc', 'is not', null)
+      .orderBy('id')
+      .executeTakeFirst();
+    if (!r || !r.forgot_question) return undefined;
+    return { id: Number(r.id), username: r.username, question: r.forgot_question };
+  }
+
+  /** Constant-time check of a forgotten-password answer (trimmed, case-insensitive). False when none is set. */
+  async checkForgot(userId: number, answer: string): Promise<boolean> {
+    const r = await this.db.selectFrom('tb_users').select('forgot_answer_enc').where('id', '=', userId).executeTakeFirst();
+    let stored = '\u0000no answer set';
+    if (r?.forgot_answer_enc) {
+      try {
+        stored = this.box.decrypt(r.forgot_answer_enc);
+      } catch {
+        /* unreadable: matches nothing */
+      }
+    }
+    const good = safeEqual(stored, normalizeAnswer(answer));
+    return good && Boolean(r?.forgot_answer_enc);
+  }
+
+  /** True when an account already uses this e-mail address (ignoring case). */
+  async emailInUse(email: string): Promise<boolean> {
+    const e = email.trim().toLowerCase();
+    if (!e) return false;
+    const r = await this.db.selectFrom('tb_users').select('id').where((eb) => eb(eb.fn<string>('lower', ['email']), '=', e)).executeTakeFirst();
+    return Boolean(r);
+  }
+
+  /** The server admin (the srvadmin with the lowest id). */
+  async serverAdmin(): Promise<User | undefined> {
+    const r = await this.db.selectFrom('tb_users').selectAll().where('type', '=', 1).orderBy('id').executeTakeFirst();
+    return r ? toUser(r as Row) : undefined;
+  }
+
+  /** Updates profile/hierarchy columns of one account (values already validated by the caller). */
+  async update(userId: number, patch: UserPatch): Promise<boolean> {
+    if (!Object.keys(patch).length) return false;
+    const r = await this.db.updateTable('tb_users').set(patch).where('id', '=', userId).executeTakeFirst();
+    this.cache.clear();
+    return Number(r.numUpdatedRows) > 0;
+  }
 }
+
+/** Columns UserService.update may change (never password_enc, credit or the forgotten-password answer). */
+export type UserPatch = Partial<Pick<Database['tb_users'], 'name' | 'email' | 'phone' | 'country' | 'address' | 'currency' | 'enabled' | 'tariffid' | 'parentid' | 'type'>>;
