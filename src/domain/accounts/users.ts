@@ -166,10 +166,17 @@ export class UserService {
     const hit = this.cache.get(authid);
     const now = Date.now();
     if (hit && now - hit.at < CACHE_MS) return hit.user;
-    let r = await this.db.selectFrom('tb_users').selectAll().where('username', '=', authid).executeTakeFirst();
-    r ??= await this.db.selectFrom('tb_users').selectAll().where('pin', '=', authid).executeTakeFirst();
-    r ??= await this.db.selectFrom('tb_users').selectAll().where('did', '=', authid).executeTakeFirst();
-    if (!r && /^\d{1,9}$/.test(authid)) r = await this.db.selectFrom('tb_users').selectAll().where('id', '=', Number(authid)).executeTakeFirst();
+    // one query whatever the outcome, so a known and an unknown authid take the same time
+    const numericId = /^\d{1,9}$/.test(authid) ? Number(authid) : -1;
+    const rows = await this.db
+      .selectFrom('tb_users')
+      .selectAll()
+      .where((eb) => eb.or([eb('username', '=', authid), eb('pin', '=', authid), eb('did', '=', authid), eb('id', '=', numericId)]))
+      .limit(4)
+      .execute();
+    // priority: username, then PIN, then DID, then user id
+    const r =
+      rows.find((x) => x.username === authid) ?? rows.find((x) => x.pin === authid) ?? rows.find((x) => x.did === authid) ?? rows.find((x) => Number(x.id) === numericId);
     let user: AuthUser | null = null;
     if (r) {
       try {
