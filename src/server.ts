@@ -23,6 +23,9 @@ import { buildRegistry } from './api/commands/index.js';
 import { ApiGateway } from './api/gateway.js';
 import { ApiListeners } from './api/transports/listeners.js';
 import { closeDbRunner } from './api/commands/users.js';
+import { SipStack } from './sip/stack.js';
+import { SipServer } from './sip/server.js';
+import type { Source } from './api/types.js';
 import type { Services } from './api/context.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
@@ -102,9 +105,17 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const gateway = new ApiGateway(services);
   await gateway.loadAdmin();
   const listeners = new ApiListeners(services, gateway);
+  let sip: SipServer | undefined;
   try {
     services.listeners = await listeners.start();
+    if (opts.usesip) {
+      sip = createSip(services, dataDir, (text, source) => gateway.message(text, source).then((r) => r.enc.body));
+      services.sip = sip;
+      for (const l of await sip.start()) services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
+    }
   } catch (e) {
+    await sip?.stop().catch(() => undefined);
+    await listeners.stop();
     await gateway.close();
     await storage.close();
     throw e;
@@ -114,12 +125,40 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     services,
     gateway,
     async stop() {
+      await sip?.stop();
       await listeners.stop();
       await gateway.close();
       await closeDbRunner(services);
       await storage.close();
     },
   };
+}
+
+/** The SIP stack and services from the sip* options (TLS and secure WebSocket when usetls is on). */
+function createSip(services: Services, dataDir: string, api: (text: string, source: Source) => Promise<string>): SipServer {
+  const o = services.config.options;
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (o.usetls) {
+    try {
+      tls = { cert: readFileSync(resolve(dataDir, o.tlscert)), key: readFileSync(resolve(dataDir, o.tlskey)) };
+    } catch (e) {
+      throw new Error(`usetls is on but the certificate or key cannot be read (${(e as Error).message}); set tlscert/tlskey or run "voxswitch gencert"`);
+    }
+  }
+  const stack = new SipStack({
+    bindAddr: o.sipbindaddr,
+    udpPort: o.sipport,
+    tcpPort: o.sipport,
+    tlsPort: o.usetls ? o.siptlsport : undefined,
+    wsPort: o.sipwsport && !o.usetls ? o.sipwsport : undefined,
+    wssPort: o.sipwsport && o.usetls ? o.sipwsport : undefined,
+    tls,
+    maxMessageSize: o.sipmaxmessage,
+    maxConnections: o.sipmaxconnections,
+    isBanned: (ip) => services.bans.isBanned(ip),
+    log: services.log,
+  });
+  return new SipServer(services, stack, { api, digestAlgorithms: o.sipdigest });
 }
 
 /**

@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     children.push(bare);
     const vox = spawn(
       process.execPath,
-      ['bin/voxswitch.js', 'serve', '--data-dir', dir, ...['mainaport=' + vport, 'apibindaddr=127.0.0.1', 'apiv2key=' + KEY, 'apiv2md5salt=' + SALT, 'apilimitip=0', 'apilimituser=0', 'apilimitglobal=0', 'loglevel=warn'].flatMap((s) => ['--set', s])],
+      ['bin/voxswitch.js', 'serve', '--data-dir', dir, ...['mainaport=' + vport, 'apibindaddr=127.0.0.1', 'usesip=false', 'apiv2key=' + KEY, 'apiv2md5salt=' + SALT, 'apilimitip=0', 'apilimituser=0', 'apilimitglobal=0', 'loglevel=warn'].flatMap((s) => ['--set', s])],
       { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, VOXSWITCH_ADMIN_PASSWORD: 'benchadmin' } },
     );
     children.push(vox);

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     const port = await freePort();
     vox = spawn(
       process.execPath,
-      [MAIN, 'serve', '--data-dir', dir, ...[`mainaport=${port}`, 'apibindaddr=127.0.0.1', 'apilimitip=0', 'apilimituser=0', 'apilimitglobal=0', 'loglevel=warn'].flatMap((s) => ['--set', s])],
+      [MAIN, 'serve', '--data-dir', dir, ...[`mainaport=${port}`, 'apibindaddr=127.0.0.1', 'usesip=false', 'apilimitip=0', 'apilimituser=0', 'apilimitglobal=0', 'loglevel=warn'].flatMap((s) => ['--set', s])],
       { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, VOXSWITCH_ADMIN_PASSWORD: 'benchadmin' } },
     );
     const base = `http://127.0.0.1:${port}/mvapireq/`;

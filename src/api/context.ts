@@ -9,6 +9,7 @@ import type { RatingService } from '../domain/rating/service.js';
 import type { CdrService } from '../domain/billing/cdrs.js';
 import type { MoneyService } from '../domain/billing/money.js';
 import type { NumberService } from '../domain/numbers/service.js';
+import type { SipServer } from '../sip/server.js';
 import type { ApiRules } from './auth/rules.js';
 import type { Registry } from './registry.js';
 import type { ApiRequest } from './types.js';
@@ -28,6 +29,8 @@ export interface Services {
   rating: RatingService;
   cdrs: CdrService;
   numbers: NumberService;
+  /** The SIP core; undefined when usesip=false. */
+  sip?: SipServer;
   bans: BanList;
   rules: ApiRules;
   registry: Registry;

@@ -95,6 +95,18 @@ export const optionSchemas = {
   sipminexpires: { schema: int(1, 86400), def: '60', doc: 'Min-Expires for REGISTER and SUBSCRIBE' },
   sipmaxexpires: { schema: int(60, 86400 * 7), def: '3600', doc: 'longest registration/subscription granted' },
   sipnoncettl: { schema: int(5, 3600), def: '300', doc: 'seconds a digest nonce is valid' },
+  sipdigest: {
+    schema: str.transform((v, ctx) => {
+      const list = v.split(/[\s,]+/).filter(Boolean).map((a) => a.toUpperCase());
+      if (!list.length || list.some((a) => a !== 'MD5' && a !== 'SHA-256')) {
+        ctx.addIssue({ code: 'custom', message: `expected MD5 and/or SHA-256 (comma separated), got "${v}"` });
+        return z.NEVER;
+      }
+      return list as Array<'MD5' | 'SHA-256'>;
+    }),
+    def: 'MD5',
+    doc: 'digest algorithms offered in challenges, in order (SHA-256 answers are always accepted)',
+  },
   sipapi: { schema: bool, def: 'false', doc: 'answer API requests carried in SIP (X-MVAPI header in MESSAGE/OPTIONS)' },
   // --- TLS ---
   usetls: { schema: bool, def: 'false', doc: 'enable HTTPS / secure WebSocket / TLS lines on tlsport' },

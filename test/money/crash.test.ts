@@ -31,7 +31,7 @@ async function serve(dir: string): Promise<{ child: ChildProcess; base: string }
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [MAIN, 'serve', '--data-dir', dir, ...[`mainaport=${port}`, 'apibindaddr=127.0.0.1', 'apilimitip=0', 'apilimituser=0', 'apilimitglobal=0', 'loglevel=warn'].flatMap((s) => ['--set', s])],
+    [MAIN, 'serve', '--data-dir', dir, ...[`mainaport=${port}`, 'apibindaddr=127.0.0.1', 'usesip=false', 'apilimitip=0', 'apilimituser=0', 'apilimitglobal=0', 'loglevel=warn'].flatMap((s) => ['--set', s])],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VOXSWITCH_ADMIN_PASSWORD: 'crash-admin-pw' } },
   );
   let err = '';

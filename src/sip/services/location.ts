@@ -1,0 +1,193 @@
+/**
+ * Location service: the registrar's bindings, per address-of-record (the username), in memory. Several bindings per
+ * user (one per Contact URI, RFC 3261 §10.3), each with its expiry, the transport and source it was registered from
+ * (for NAT: requests go back to where the REGISTER came from, reusing the connection), user agent and q.
+ * Expired bindings are dropped by a periodic sweep and ignored by every look-up before that.
+ */
+import type { SipTransport } from '../stack.js';
+
+export interface Binding {
+  /** Contact URI as sent (without the angle brackets and header params). */
+  contact: string;
+  /** Absolute expiry time (ms). */
+  expiresAt: number;
+  transport: SipTransport;
+  srcIp: string;
+  srcPort: number;
+  connId?: string;
+  userAgent: string;
+  /** q value 0..1 (1 when absent). */
+  q: number;
+  callId: string;
+  cseq: number;
+  registeredAt: number;
+}
+
+export type BindingChange = { username: string; online: boolean; added?: Binding; removed?: Binding[] };
+
+export interface UpdateInput {
+  contact: string;
+  /** Seconds; 0 removes. */
+  expires: number;
+  transport: SipTransport;
+  srcIp: string;
+  srcPort: number;
+  connId?: string;
+  userAgent: string;
+  q: number;
+}
+
+export type UpdateResult =
+  | { ok: true; bindings: Binding[]; added: Binding[]; removed: Binding[] }
+  | { ok: false; status: number; reason: string };
+
+/** Normalised key of a Contact URI for "same binding" (RFC 3261 §10.3 step 7 compares URIs; case of scheme/host only). */
+export function contactKey(uri: string): string {
+  const at = uri.indexOf('@');
+  const colon = uri.indexOf(':');
+  if (colon < 0) return uri;
+  const scheme = uri.slice(0, colon).toLowerCase();
+  if (at < 0) return scheme + uri.slice(colon).toLowerCase();
+  return scheme + uri.slice(colon, at + 1) + uri.slice(at + 1).toLowerCase();
+}
+
+export class LocationStore {
+  private readonly map = new Map<string, Binding[]>();
+  private timer?: NodeJS.Timeout;
+  private count = 0;
+  /** Called after every change of a user's bindings (registration, refresh excluded, removal, expiry). */
+  onChange: (c: BindingChange) => void = () => undefined;
+
+  constructor(private readonly maxPerUser = 16, private readonly now: () => number = Date.now) {}
+
+  start(sweepMs = 1000): void {
+    this.timer ??= setInterval(() => this.sweep(), sweepMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Live bindings of a user (expired ones filtered). */
+  lookup(username: string): Binding[] {
+    const list = this.map.get(username);
+    if (!list) return [];
+    const t = this.now();
+    return list.filter((b) => b.expiresAt > t);
+  }
+
+  isOnline(username: string): boolean {
+    const list = this.map.get(username);
+    if (!list) return false;
+    const t = this.now();
+    for (const b of list) if (b.expiresAt > t) return true;
+    return false;
+  }
+
+  /** Every user with live bindings. */
+  *entries(): IterableIterator<[string, Binding[]]> {
+    const t = this.now();
+    for (const [u, list] of this.map) {
+      const live = list.filter((b) => b.expiresAt > t);
+      if (live.length) yield [u, live];
+    }
+  }
+
+  size(): { users: number; bindings: number } {
+    return { users: this.map.size, bindings: this.count };
+  }
+
+  /**
+   * Applies the Contacts of one REGISTER (RFC 3261 §10.3 steps 7-8) atomically: either all contacts are applied
+   * or none (out-of-order CSeq → 500, too many bindings → 403).
+   */
+  update(username: string, callId: string, cseq: number, contacts: UpdateInput[]): UpdateResult {
+    const t = this.now();
+    const old = (this.map.get(username) ?? []).filter((b) => b.expiresAt > t);
+    const next = old.slice();
+    const added: Binding[] = [];
+    const removed: Binding[] = [];
+    for (const c of contacts) {
+      const key = contactKey(c.contact);
+      const i = next.findIndex((b) => contactKey(b.contact) === key);
+      const cur = i >= 0 ? next[i] : undefined;
+      if (cur && cur.callId === callId && cseq <= cur.cseq) return { ok: false, status: 500, reason: 'Out of order CSeq for this binding' };
+      if (c.expires === 0) {
+        if (cur) {
+          next.splice(i, 1);
+          removed.push(cur);
+        }
+        continue;
+      }
+      const b: Binding = {
+        contact: c.contact,
+        expiresAt: t + c.expires * 1000,
+        transport: c.transport,
+        srcIp: c.srcIp,
+        srcPort: c.srcPort,
+        connId: c.connId,
+        userAgent: c.userAgent,
+        q: c.q,
+        callId,
+        cseq,
+        registeredAt: cur && cur.callId === callId ? cur.registeredAt : t,
+      };
+      if (cur) next[i] = b;
+      else {
+        next.push(b);
+        added.push(b);
+      }
+    }
+    if (next.length > this.maxPerUser) return { ok: false, status: 403, reason: `Too many registrations (at most ${this.maxPerUser} per user)` };
+    this.commit(username, old, next);
+    if (added.length || removed.length) this.onChange({ username, online: next.length > 0, added: added[0], removed });
+    return { ok: true, bindings: next, added, removed };
+  }
+
+  /** Removes every binding of a user (Contact: *), subject to the same Call-ID/CSeq rule. */
+  removeAll(username: string, callId: string, cseq: number): UpdateResult {
+    const t = this.now();
+    const old = (this.map.get(username) ?? []).filter((b) => b.expiresAt > t);
+    for (const b of old) if (b.callId === callId && cseq <= b.cseq) return { ok: false, status: 500, reason: 'Out of order CSeq for this binding' };
+    this.commit(username, old, []);
+    if (old.length) this.onChange({ username, online: false, removed: old });
+    return { ok: true, bindings: [], added: [], removed: old };
+  }
+
+  private commit(username: string, _old: Binding[], next: Binding[]): void {
+    const prev = this.map.get(username);
+    this.count += next.length - (prev?.length ?? 0);
+    if (next.length) this.map.set(username, next);
+    else this.map.delete(username);
+  }
+
+  /** Drops expired bindings; users who lose their last one are reported offline. */
+  sweep(): void {
+    const t = this.now();
+    for (const [u, list] of this.map) {
+      let expired = 0;
+      for (const b of list) if (b.expiresAt <= t) expired++;
+      if (!expired) continue;
+      const live = list.filter((b) => b.expiresAt > t);
+      const gone = list.filter((b) => b.expiresAt <= t);
+      this.count -= expired;
+      if (live.length) this.map.set(u, live);
+      else this.map.delete(u);
+      this.onChange({ username: u, online: live.length > 0, removed: gone });
+    }
+  }
+
+  /** Removes bindings learnt over a connection that closed (stream transports). */
+  dropConnection(connId: string): void {
+    for (const [u, list] of this.map) {
+      const live = list.filter((b) => b.connId !== connId);
+      if (live.length === list.length) continue;
+      this.count -= list.length - live.length;
+      if (live.length) this.map.set(u, live);
+      else this.map.delete(u);
+      this.onChange({ username: u, online: live.length > 0, removed: list.filter((b) => b.connId === connId) });
+    }
+  }
+}
