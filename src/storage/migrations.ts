@@ -217,5 +217,43 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('ix_users_email_lower').on('tb_users').expression(sql`lower(email)`).execute();
       },
     },
+    '0006_calls': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('tb_gateways')
+          .addColumn('id', idType, id)
+          .addColumn('name', 'varchar(128)', (c) => c.notNull().unique())
+          .addColumn('host', 'varchar(256)', (c) => c.notNull())
+          .addColumn('port', 'integer', (c) => c.notNull().defaultTo(5060))
+          .addColumn('transport', 'varchar(8)', (c) => c.notNull().defaultTo('udp'))
+          .addColumn('username', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .addColumn('password_enc', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('prefix', 'varchar(32)', (c) => c.notNull().defaultTo(''))
+          .addColumn('strip', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('addprefix', 'varchar(32)', (c) => c.notNull().defaultTo(''))
+          .addColumn('priority', 'integer', (c) => c.notNull().defaultTo(10))
+          .addColumn('weight', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('inbound_ip', 'varchar(64)', (c) => c.notNull().defaultTo(''))
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('tb_livecalls')
+          .addColumn('callid', 'varchar(256)', (c) => c.primaryKey())
+          .addColumn('userid', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('caller', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .addColumn('callee', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .addColumn('route', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .addColumn('leg', 'varchar(16)', (c) => c.notNull().defaultTo(''))
+          .addColumn('state', 'varchar(16)', (c) => c.notNull())
+          .addColumn('start_at', 'bigint', (c) => c.notNull())
+          .addColumn('connect_at', 'bigint')
+          .addColumn('maxduration', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('reserved', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('rate_json', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }

@@ -180,6 +180,46 @@ export interface PresenceTable {
   updated_at: number;
 }
 
+/** Outbound/inbound SIP gateways and their prefix rules (routing: longest prefix, then priority, then weight). */
+export interface GatewaysTable {
+  id: Generated<number>;
+  name: string;
+  host: string;
+  port: number;
+  transport: string;
+  username: string;
+  password_enc: string;
+  /** called-number prefix this gateway serves ('' = any) */
+  prefix: string;
+  /** digits stripped from the front of the called number before sending */
+  strip: number;
+  /** digits added in front after stripping */
+  addprefix: string;
+  priority: number;
+  weight: number;
+  /** calls from this address are trusted as coming from the gateway (DID inbound) */
+  inbound_ip: string;
+  enabled: number;
+  created_at: number;
+}
+
+/** Calls in progress, persisted at each state change so a crash leaves nothing unbilled (recovered at start). */
+export interface LiveCallsTable {
+  callid: string;
+  userid: number;
+  caller: string;
+  callee: string;
+  route: string;
+  leg: string;
+  state: string;
+  start_at: number;
+  connect_at: number | null;
+  maxduration: number;
+  reserved: number;
+  rate_json: string;
+  updated_at: number;
+}
+
 export interface Database {
   tb_users: UsersTable;
   tb_api: ApiTable;
@@ -197,4 +237,6 @@ export interface Database {
   tb_cdrs: CdrsTable;
   tb_imessages: IMessagesTable;
   tb_presence: PresenceTable;
+  tb_gateways: GatewaysTable;
+  tb_livecalls: LiveCallsTable;
 }
