@@ -8,6 +8,7 @@ import { ConfigError } from '../config/options.js';
 import { makeSelfSigned } from './gencert.js';
 import { numbersCommand } from './numbers.js';
 import { pinsCommand } from './pins.js';
+import { tariffsCommand } from './tariffs.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const SECRET_OPTIONS = new Set(['apiv2key', 'httpapikey', 'apiv2md5salt', 'httpapiencryptkey', 'cardprocessorkey']);
@@ -75,5 +76,6 @@ program
 
 program.addCommand(numbersCommand());
 program.addCommand(pinsCommand());
+program.addCommand(tariffsCommand());
 
 await program.parseAsync(process.argv);

@@ -1,4 +1,206 @@
 /** Rating commands: rating, callrating, gencdr. */
+import { randomUUID } from 'node:crypto';
+import { ok, fail, ApiError, type ApiResult } from '../types.js';
 import type { CommandDef } from '../registry.js';
+import type { CommandContext } from '../context.js';
+import type { User } from '../../domain/accounts/users.js';
+import { isAdminType, rankOf } from '../../domain/accounts/types.js';
+import { formatAmount } from '../../domain/money.js';
+import { formatPrice } from '../../domain/rating/rate.js';
+import { NoRateError, NumberError, type Quote } from '../../domain/rating/service.js';
 
-export const ratingCommands: CommandDef[] = [];
+const GENCDR_MAX = 10_000;
+
+function callerOf(ctx: CommandContext, what: string): User {
+  const u = ctx.caller.user;
+  if (!u) throw new ApiError(`${what} needs a user (authid)`, 403);
+  return u;
+}
+
+/** Whether the caller may see the target: admins everyone, owners/resellers/support their subtree, users themselves. */
+async function maySee(ctx: CommandContext, caller: User, targetId: number): Promise<boolean> {
+  if (caller.id === targetId || isAdminType(caller.type)) return true;
+  if (rankOf(caller.type) <= 10) return ctx.services.users.isInSubtree(caller.id, targetId);
+  return false;
+}
+
+/** The user a `username` parameter names (default: the caller), if the caller may see them. */
+async function targetUser(ctx: CommandContext, caller: User, username: string | undefined): Promise<User> {
+  if (!username || username === caller.username) return caller;
+  const u = await ctx.services.users.byUsername(username);
+  if (!u || !(await maySee(ctx, caller, u.id))) throw new ApiError(`username: no user "${username}" that you may see`, 404);
+  return u;
+}
+
+async function quoteOr(ctx: CommandContext, user: User, bnum: string): Promise<Quote | ApiResult> {
+  try {
+    return await ctx.services.rating.quote(user, bnum);
+  } catch (e) {
+    if (e instanceof NumberError) return fail(e.message, { legacyStatus: 421 });
+    if (e instanceof NoRateError) return fail(e.message, { legacyStatus: 404 });
+    throw e;
+  }
+}
+
+const isResult = (x: Quote | ApiResult): x is ApiResult => 'code' in x;
+
+function rateFields(q: Quote): Record<string, string | number> {
+  const r = q.rate;
+  return {
+    bnum: q.number,
+    prefix: r.prefix,
+    destination: r.destination,
+    price: formatPrice(r.price),
+    connectfee: formatAmount(r.connectfee),
+    minduration: r.minduration,
+    increment: r.increment,
+    currency: r.currency,
+  };
+}
+
+const rateText = (q: Quote) => `${formatPrice(q.rate.price)} ${q.rate.currency}/min to ${q.rate.destination || q.rate.prefix} (prefix ${q.rate.prefix})`;
+
+function intParam(v: string | undefined, name: string, min: number, max: number, def: number): number {
+  if (v === undefined || v.trim() === '') return def;
+  if (!/^\s*\d+\s*$/.test(v) || Number(v) < min || Number(v) > max) throw new ApiError(`${name}: expected a whole number from ${min} to ${max}, got "${v}"`, 412);
+  return Number(v);
+}
+
+export const ratingCommands: CommandDef[] = [
+  {
+    name: 'rating',
+    params: ['bnum'],
+    level: 12,
+    description: 'rate request: the price per minute the caller pays to bnum (longest prefix of their tariff plan)',
+    run: async (ctx, p) => {
+      const user = callerOf(ctx, 'rating');
+      const bnum = (p.bnum ?? '').trim();
+      if (!bnum) return fail('bnum: the number to rate is missing', { legacyStatus: 421 });
+      const q = await quoteOr(ctx, user, bnum);
+      if (isResult(q)) return q;
+      return ok(rateText(q), { fields: rateFields(q) });
+    },
+  },
+  {
+    name: 'callrating',
+    params: ['username', 'callid'],
+    level: 12,
+    description:
+      'call rating details returning credit, maxduration and rating: for a destination (bnum) the credit, the longest affordable call and the rate; for a finished call (callid) its CDR rating',
+    run: async (ctx, p) => {
+      const s = ctx.services;
+      const caller = callerOf(ctx, 'callrating');
+      const user = await targetUser(ctx, caller, p.username?.trim());
+      const bnum = (p.bnum ?? '').trim();
+      const callid = (p.callid ?? '').trim();
+      if (bnum) {
+        const q = await quoteOr(ctx, user, bnum);
+        if (isResult(q)) return q;
+        const b = await s.ledger.balance(user.id);
+        if (!b) throw new ApiError('user not found', 404);
+        if (b.currency !== q.rate.currency) return fail(`the rate to ${q.number} is in ${q.rate.currency} but the account is in ${b.currency}`, { legacyStatus: 412 });
+        const maxduration = s.rating.maxDuration(b.credit, q.rate);
+        const credit = formatAmount(b.credit);
+        return ok(`credit ${credit} ${b.currency}, maxduration ${maxduration} s, ${rateText(q)}`, {
+          fields: { credit, currency: b.currency, maxduration, ...rateFields(q), username: user.username },
+        });
+      }
+      if (callid) {
+        // live calls arrive with the SIP core (issue 5); until then a finished call is looked up in the CDRs
+        const cdrs = await s.cdrs.byCallId(callid);
+        let visible = null;
+        for (const c of cdrs) {
+          if ((p.username ? c.userid === user.id : true) && (await maySee(ctx, caller, c.userid))) {
+            visible = c;
+            break;
+          }
+        }
+        if (!visible) return fail(`call "${callid}" not found (no live call and no CDR${p.username ? ` of ${user.username}` : ''} with this callid)`, { legacyStatus: 404 });
+        const owner = visible.userid === user.id ? user : await s.users.byId(visible.userid);
+        const b = await s.ledger.balance(visible.userid);
+        const cost = formatAmount(visible.cost);
+        return ok(`call ${callid}${visible.leg ? '/' + visible.leg : ''} to ${visible.callee}: ${visible.duration} s, billed ${visible.billed} s, cost ${cost} ${visible.currency} (${visible.reason})`, {
+          fields: {
+            callid,
+            leg: visible.leg,
+            username: owner?.username ?? '',
+            bnum: visible.callee,
+            duration: visible.duration,
+            billed: visible.billed,
+            cost,
+            currency: visible.currency,
+            reason: visible.reason,
+            credit: b ? formatAmount(b.credit) : '',
+            maxduration: 0,
+          },
+        });
+      }
+      return fail('bnum or callid: give the destination to rate (bnum) or the call (callid)', { legacyStatus: 421 });
+    },
+  },
+  {
+    name: 'gencdr',
+    params: ['count', 'username', 'bnum', 'duration', 'mindur', 'maxdur'],
+    level: 6,
+    description:
+      'generate test CDRs, each rated and charged like a real call: count (1-10000, default 1), username (caller account), bnum (destination; default random numbers of the plan), duration (seconds, default 60) or mindur/maxdur (random)',
+    run: async (ctx, p) => {
+      const s = ctx.services;
+      const caller = callerOf(ctx, 'gencdr');
+      const count = intParam(p.count, 'count', 1, GENCDR_MAX, 1);
+      const username = (p.username ?? '').trim();
+      if (!username) return fail('username: the caller account of the generated calls is missing', { legacyStatus: 404 });
+      const user = await s.users.byUsername(username);
+      if (!user || !(await maySee(ctx, caller, user.id))) return fail(`username: no user "${username}" that you may see`, { legacyStatus: 404 });
+      let fixed: number | undefined;
+      let mindur = 0;
+      let maxdur = 0;
+      if (p.mindur !== undefined || p.maxdur !== undefined) {
+        mindur = intParam(p.mindur, 'mindur', 0, 86400, 0);
+        maxdur = intParam(p.maxdur, 'maxdur', 0, 86400, Math.max(mindur, 300));
+        if (maxdur < mindur) return fail(`maxdur (${maxdur}) is less than mindur (${mindur})`);
+      } else fixed = intParam(p.duration, 'duration', 0, 86400, 60);
+      const bnum = (p.bnum ?? '').trim();
+      let planId: number | undefined;
+      let fixedQuote: Quote | undefined;
+      if (bnum) {
+        const q = await quoteOr(ctx, user, bnum);
+        if (isResult(q)) return q;
+        if (q.rate.currency !== user.currency) return fail(`the rate to ${q.number} is in ${q.rate.currency} but ${user.username}'s account is in ${user.currency}`);
+        fixedQuote = q;
+      } else {
+        const plan = await s.rating.planFor(user.id);
+        if (!plan || plan.index.size === 0) return fail(`bnum: missing, and ${user.username} has no tariff plan with rates to pick numbers from`, { legacyStatus: 421 });
+        planId = plan.id;
+      }
+      let total = 0;
+      let exhausted = 0;
+      let billed = 0;
+      for (let i = 0; i < count; i++) {
+        const duration = fixed ?? mindur + Math.floor(Math.random() * (maxdur - mindur + 1));
+        const end = Date.now();
+        const start = end - duration * 1000;
+        const r = await s.cdrs.recordCall({
+          callid: `gencdr-${randomUUID()}`,
+          userId: user.id,
+          caller: user.username,
+          callee: fixedQuote ? fixedQuote.number : s.rating.randomNumber(planId!)!,
+          rate: fixedQuote?.rate,
+          route: 'gencdr',
+          startAt: start,
+          connectAt: duration > 0 ? start : null,
+          endAt: end,
+          duration,
+        });
+        total += r.charged;
+        billed += r.cdr.billed;
+        if (r.cdr.reason.startsWith('credit exhausted')) exhausted++;
+      }
+      s.log.info({ by: caller.username, user: user.username, count, cost: total }, 'gencdr');
+      const cost = formatAmount(total);
+      return ok(`${count} CDRs generated for ${user.username}, total cost ${cost} ${user.currency}${exhausted ? ` (${exhausted} ran out of credit)` : ''}`, {
+        fields: { count, cost, currency: user.currency, billed, exhausted, username: user.username },
+      });
+    },
+  },
+];
