@@ -9,9 +9,12 @@ import { moneyCommands } from './money.js';
 import { ratingCommands } from './rating.js';
 import { numberCommands } from './numbers.js';
 import { sipCommands } from './sip.js';
+import { routingCommands } from './routing.js';
+import { callCommands } from './calls.js';
+import { thirdPartyCommands } from './thirdparty.js';
 import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
-  const r = new Registry().add(...systemCommands, ...securityCommands, ...accountCommands, ...userCommands, ...moneyCommands, ...ratingCommands, ...numberCommands, ...sipCommands);
+  const r = new Registry().add(...systemCommands, ...securityCommands, ...accountCommands, ...userCommands, ...moneyCommands, ...ratingCommands, ...numberCommands, ...sipCommands, ...routingCommands, ...callCommands, ...thirdPartyCommands);
   return r.add(...catalogCommands.filter((d) => !r.get(d.name)));
 }
