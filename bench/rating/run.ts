@@ -1,11 +1,14 @@
 /**
  * bench/rating: 100,000 random prefixes imported from CSV into SQLite (one transaction), loaded into the
  * in-memory index, then longest-prefix look-ups in-process (target ≥ 1,000,000/s), also with normalisation.
- * Usage: node .build-X/bench/rating/run.js [prefixes] [seconds]
+ * Then runs bench/money (transfercredit calls/s through the HTTP API on SQLite) unless --no-transfers.
+ * Usage: npm run bench:rating [-- prefixes seconds]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { openStorage } from '../../src/storage/db.js';
 import { ConfigStore } from '../../src/config/store.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
@@ -65,4 +68,12 @@ try {
   await storage.close();
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+// The issue asks this bench to print transfercredit calls/s through the API as well: run bench/money's HTTP load.
+if (!process.argv.includes('--no-transfers')) {
+  const money = fileURLToPath(new URL('../money/run.js', import.meta.url));
+  console.log('\ntransfercredit through the HTTP API (bench/money):');
+  const r = spawnSync(process.execPath, [money, String(Math.max(SECONDS, 5))], { stdio: 'inherit' });
+  if (r.status) process.exitCode = r.status;
 }
