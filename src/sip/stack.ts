@@ -11,38 +11,18 @@ import { RealTimers } from './transaction/timers.js';
 import type { TimerService } from './transaction/timers.js';
 import { TransactionLayer } from './transaction/layer.js';
 import type { ClientTransaction, ServerTransaction } from './transaction/types.js';
-import { TransportManager } from './transport/manager.js';
+import { TransportManager, type TransportOptions } from './transport/manager.js';
 import { defaultPort, unbracket } from './transport/types.js';
 import type { SipSource, SipTarget, SipTransport } from './transport/types.js';
 
 export type { SipTransport, SipSource, SipTarget } from './transport/types.js';
 export type { ServerTransaction, ClientTransaction } from './transaction/types.js';
 
-export interface StackOptions {
-  bindAddr: string;
-  /** 0 = random port (tests); negative = transport disabled. UDP and TCP usually share sipport. */
-  udpPort: number;
-  tcpPort: number;
-  /** undefined = disabled; 0 = random port. TLS and WSS need `tls`. */
-  tlsPort?: number;
-  wsPort?: number;
-  wssPort?: number;
-  tls?: { cert: Buffer; key: Buffer };
-  maxMessageSize: number;
-  maxConnections: number;
-  isBanned?: (ip: string) => boolean;
+/** The transport settings (ports, TLS, limits, timeouts) plus the stack's own: logging and timers. */
+export interface StackOptions extends Omit<TransportOptions, 'warn' | 'debug'> {
   log?: { warn(o: object, m: string): void; debug?(o: object, m: string): void };
   /** RFC 3261 timer base values in ms (defaults T1 500, T2 4000, T4 5000). */
   timers?: { T1?: number; T2?: number; T4?: number };
-  // ---- optional extras (additive to the contract) ----
-  /** Host advertised in Via (and for Contacts) when bindAddr is 0.0.0.0/::. Default: first non-internal IPv4. */
-  publicHost?: string;
-  /** Idle timeout of stream/WebSocket connections (nothing received), ms. Default 3 900 000. */
-  idleTimeoutMs?: number;
-  /** Timeout for a connection that never sent a SIP message or keeps a partial one, ms. Default 32 000. */
-  silentTimeoutMs?: number;
-  /** Outbound TLS (to trunks): certificate verification, default on. */
-  tlsClient?: { rejectUnauthorized?: boolean; ca?: Buffer };
   /** Timer implementation (tests inject FakeTimers). */
   timerService?: TimerService;
 }
