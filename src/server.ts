@@ -64,7 +64,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const storage = await openStorage(config.get('dburl'), dataDir);
   const box = SecretBox.fromDataDir(dataDir);
   const users = new UserService(storage.db, box);
-  const ledger = new Ledger(storage.db);
+  const ledger = new Ledger(storage.db, { cacheMs: storage.dialect === 'sqlite' ? 1000 : 0 });
+  users.onCacheClear(() => ledger.invalidate());
   const rating = new RatingService(storage.db, config);
   await rating.load();
   const opts = config.options;

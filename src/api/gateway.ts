@@ -102,7 +102,10 @@ export class ApiGateway {
     const sparams: Record<string, string> = {};
     for (const [k, v] of Object.entries(ctx.req.params)) if (/^sparam\d{1,2}$/.test(k)) sparams[k] = v;
     const user = ctx.caller.user;
-    const r = await this.customSql.run(sql, { userId: user?.id ?? 0, username: user?.username ?? '', sparams }, this.s.config.get('customsqltimeout'));
+    const r = await this.customSql.run(sql, { userId: user?.id ?? 0, username: user?.username ?? '', sparams }, this.s.config.get('customsqltimeout')).finally(() => {
+      // the statement may have changed accounts outside the services: drop their caches
+      if (!/^\s*\*?\s*select\b/i.test(sql)) this.s.users.clearCache();
+    });
     if ('queued' in r) return ok('query queued');
     if (r.changes !== undefined && !r.columns.length) return ok(`${r.changes} row(s) affected`, { fields: { changes: r.changes } });
     return ok(r.truncated ? `${r.rows.length} rows (more rows matched: answers are limited to 100)` : `${r.rows.length} rows`, { columns: r.columns, rows: r.rows });

@@ -96,8 +96,16 @@ export class UserService {
 
   constructor(private readonly db: Kysely<Database>, private readonly box: SecretBox) {}
 
+  private clearListeners: Array<() => void> = [];
+
+  /** Called whenever the user cache is cleared (other caches of account state follow it). */
+  onCacheClear(fn: () => void): void {
+    this.clearListeners.push(fn);
+  }
+
   clearCache(): void {
     this.cache.clear();
+    for (const fn of this.clearListeners) fn();
   }
 
   async count(): Promise<number> {

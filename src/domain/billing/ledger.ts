@@ -42,14 +42,37 @@ export interface Entry {
 export class Ledger {
   /** `balance` is on the API's hot path: its query is compiled once and run with new parameters. */
   private readonly balanceQuery: CompiledQuery;
+  /**
+   * Balances read recently (only when cacheMs > 0: on SQLite, where kysely's single connection serialises every
+   * statement, so a read can never see a state a running transaction is about to change). Every ledger write drops
+   * the user's entry; invalidate() drops all (after out-of-band SQL); cacheMs bounds what an outside writer can stale.
+   */
+  private readonly cache = new Map<number, { credit: number; currency: string; at: number }>();
+  private readonly cacheMs: number;
 
-  constructor(private readonly db: Kysely<Database>) {
+  constructor(private readonly db: Kysely<Database>, opts: { cacheMs?: number } = {}) {
+    this.cacheMs = opts.cacheMs ?? 0;
     this.balanceQuery = db.selectFrom('tb_users').select(['credit', 'currency']).where('id', '=', 0).compile();
   }
 
   async balance(userId: number): Promise<{ credit: number; currency: string } | undefined> {
+    const now = this.cacheMs ? Date.now() : 0;
+    if (this.cacheMs) {
+      const hit = this.cache.get(userId);
+      if (hit && now - hit.at < this.cacheMs) return { credit: hit.credit, currency: hit.currency };
+    }
     const r = (await this.db.executeQuery<{ credit: number; currency: string }>({ ...this.balanceQuery, parameters: [userId] })).rows[0];
+    if (this.cacheMs && r) {
+      if (this.cache.size > 100_000) this.cache.clear();
+      this.cache.set(userId, { credit: Number(r.credit), currency: r.currency, at: now });
+    }
     return r ? { credit: Number(r.credit), currency: r.currency } : undefined;
+  }
+
+  /** Forgets cached balances (one user, or all after SQL run outside the ledger). */
+  invalidate(userId?: number): void {
+    if (userId === undefined) this.cache.clear();
+    else this.cache.delete(userId);
   }
 
   /** Applies one entry; returns the balance after it. */
@@ -60,6 +83,7 @@ export class Ledger {
   /** Applies an entry inside an existing transaction (several entries commit or fail together). */
   async postIn(trx: Transaction<Database>, e: Entry): Promise<number> {
     if (!Number.isSafeInteger(e.amount) || e.amount === 0) throw new RangeError('amount must be a non-zero whole number of micro-units');
+    this.cache.delete(e.userId);
     const row = await trx
       .updateTable('tb_users')
       .set((eb) => ({ credit: eb('credit', '+', e.amount) }))
