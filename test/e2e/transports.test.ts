@@ -74,8 +74,8 @@ test('httpstrictresponse puts the code in the HTTP status', async () => {
 test('old API xmapi answers OK:… / ERROR:…', async () => {
   const r = await curl([t.url(`/xmapi/balance?key=${API_KEY}&username=bob&password=bobpw&now`)]);
   assert.equal(r.body, 'OK:7.25 EUR');
-  const e = await curl([t.url(`/xmapi/cb?key=${API_KEY}&username=bob&password=bobpw&number=123&now`)]);
-  assert.match(e.body, /^ERROR:callback is not available yet/);
+  const e = await curl([t.url(`/xmapi/sms?key=${API_KEY}&username=bob&password=bobpw&number=123&txt=hi&now`)]);
+  assert.match(e.body, /^ERROR:sms needs an SMS\/e-mail gateway/);
 });
 
 test('JSONP: format=jsonp with callback, and jppget', async () => {
@@ -196,4 +196,15 @@ test('TLS: HTTPS, secure WebSocket and TLS lines with a gencert certificate', as
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('balance reflects a ledger change at once (no stale cache)', async () => {
+  const before = await curl([t.url(`/mvapireq/?apientry=balance&${BOB}`)]);
+  assert.equal(before.body, '7.25 EUR\r\nOK');
+  const add = await curl([t.url('/mvapireq/?apientry=addcredit&username=bob&credit=1.5')]);
+  assert.match(add.body, /added 1\.50 EUR to bob/);
+  assert.equal((await curl([t.url(`/mvapireq/?apientry=balance&${BOB}`)])).body, '8.75 EUR\r\nOK');
+  const back = await curl([t.url('/mvapireq/?apientry=addcredit&username=bob&credit=-1.5')]);
+  assert.match(back.body, /OK$/);
+  assert.equal((await curl([t.url(`/mvapireq/?apientry=balance&${BOB}`)])).body, '7.25 EUR\r\nOK');
 });
