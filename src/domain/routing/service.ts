@@ -1,0 +1,500 @@
+/**
+ * Call routing (issue 5): decides where a call goes, without placing it.
+ *
+ * CONTRACT (used by CALLS-B and CALLS-3): RouteRequest, RouteDecision, Gateway, GatewayCandidate and the
+ * RoutingService methods route() / gatewayForIp() are stable. Use `routingFor(services)` to share one instance.
+ *
+ * Rules, in order:
+ *  1. An empty called number → reject 484.
+ *  2. The called number names a local user → kind 'user' (with their forwarding rules): by username (also a
+ *     numeric "extension" username), else by DID: tb_users.did or a tb_numbers row assigned to the user
+ *     (the digits as dialled and the number normalised for the caller's country are both tried).
+ *     A disabled callee → reject 403.
+ *  3. Without an authenticated caller: a call from a gateway's inbound_ip may only reach a local user/DID
+ *     (no transit: otherwise reject 404); from any other address → reject 403 (the B2BUA must authenticate first).
+ *  4. An authenticated caller to an outside number: the caller must be enabled (403); the number is normalised
+ *     and rated for the caller (bad number → 484, no rate → 404, rate currency ≠ account currency → 403), the
+ *     credit (balance minus `reservedCredit`) must pay the first billed block (else 402 "insufficient credit"),
+ *     then the enabled gateways whose prefix starts the normalised number are ordered: longest prefix first,
+ *     priority ascending, then a weighted random order among equals (weight 0 = only after the others of its group).
+ *     That list is the failover order. No gateway → reject 503.
+ */
+import { isIP } from 'node:net';
+import type { Services } from '../../api/context.js';
+import type { User } from '../accounts/users.js';
+import { SecretBox } from '../accounts/secrets.js';
+import { NoRateError, NumberError, type Rate, type Quote } from '../rating/service.js';
+import { normalizeNumber as digitsOf, type ForwardTarget } from '../numbers/service.js';
+
+export type GatewayTransport = 'udp' | 'tcp' | 'tls';
+export const GATEWAY_TRANSPORTS: readonly GatewayTransport[] = ['udp', 'tcp', 'tls'];
+
+export interface RouteRequest {
+  /** Caller number/username as presented (From user part). */
+  caller: string;
+  /** Dialled number / username (Request-URI user part). */
+  called: string;
+  /** Source IP of the request (used to recognise a gateway's inbound_ip). */
+  fromIp: string;
+  /** The authenticated caller (absent for calls from a trusted gateway). */
+  user?: User;
+  /**
+   * Optional: credit (micro-units) already reserved by the caller's other live calls; subtracted from the balance
+   * before the first-block check. Omitted = 0.
+   */
+  reservedCredit?: number;
+}
+
+export interface GatewayCandidate {
+  id: number;
+  name: string;
+  host: string;
+  port: number;
+  transport: GatewayTransport;
+  username: string;
+  /** Clear password (decrypted); '' when none. Never log it. */
+  password: string;
+  /** The number to send to this gateway (after strip/addprefix). */
+  number: string;
+}
+
+export type RouteDecision =
+  | { kind: 'user'; user: User; number: string; forward?: { always?: string; busy?: string; noanswer?: string } }
+  | {
+      kind: 'gateways';
+      /** The normalised called number (E.164 digits, no '+'). */
+      number: string;
+      rate: Rate;
+      quote: Quote;
+      /** Failover order: try candidates[0] first. */
+      candidates: GatewayCandidate[];
+      /** Longest affordable call in seconds from balance − reservedCredit (informative; the B2BUA reserves). */
+      maxDuration?: number;
+      /** The balance seen (micro-units) and its currency (informative). */
+      credit?: number;
+      currency?: string;
+    }
+  | { kind: 'reject'; status: number; reason: string };
+
+/** A row of tb_gateways as the routing layer sees it (password still encrypted). */
+export interface Gateway {
+  id: number;
+  name: string;
+  host: string;
+  port: number;
+  transport: GatewayTransport;
+  username: string;
+  passwordEnc: string;
+  prefix: string;
+  strip: number;
+  addprefix: string;
+  priority: number;
+  weight: number;
+  /** As stored: '' or one or more addresses separated by commas/spaces. */
+  inboundIp: string;
+  enabled: boolean;
+  createdAt: number;
+}
+
+/** What addgateway takes (already validated by validateGatewayInput). */
+export interface NewGateway {
+  name: string;
+  host: string;
+  port: number;
+  transport: GatewayTransport;
+  username: string;
+  password: string;
+  prefix: string;
+  strip: number;
+  addprefix: string;
+  priority: number;
+  weight: number;
+  inboundIp: string;
+  enabled: boolean;
+}
+
+/** Bad gateway input or a refused gateway operation (answered as ERROR with the text). */
+export class GatewayError extends Error {
+  constructor(message: string, readonly legacyStatus = 412) {
+    super(message);
+  }
+}
+
+// ------------------------------------------------------------------ pure helpers (unit-tested)
+
+/** An address in a comparable form: lower case, no brackets/zone, IPv4-mapped IPv6 as IPv4. '' when not an IP. */
+export function normalizeIp(raw: string): string {
+  let s = (raw ?? '').trim().toLowerCase();
+  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
+  const pct = s.indexOf('%');
+  if (pct >= 0) s = s.slice(0, pct);
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(s);
+  if (mapped) s = mapped[1]!;
+  return isIP(s) ? s : '';
+}
+
+/** The addresses of an inbound_ip value. */
+export function inboundIps(v: string): string[] {
+  return v
+    .split(/[\s,;]+/)
+    .map(normalizeIp)
+    .filter(Boolean);
+}
+
+/** The number sent to a gateway: `strip` leading digits removed, then `addprefix` in front; undefined when nothing is left. */
+export function dialNumber(gw: Pick<Gateway, 'strip' | 'addprefix'>, number: string): string | undefined {
+  if (gw.strip > number.length) return undefined;
+  const out = gw.addprefix + number.slice(gw.strip);
+  return out === '' || out === '+' ? undefined : out;
+}
+
+/**
+ * The gateways that serve `number` in failover order: enabled, prefix a prefix of the number ('' = any), longest
+ * prefix first, then priority ascending, then a weighted random order among equals (Efraimidis–Spirakis: each
+ * gateway draws key = −ln(u)/weight and the smaller key goes first, so a gateway of weight w is first among its
+ * group with probability w/Σw; weight 0 goes after every positive weight of its group).
+ */
+export function orderGateways(gws: readonly Gateway[], number: string, rng: () => number = Math.random): Gateway[] {
+  const keyed = gws
+    .filter((g) => g.enabled && number.startsWith(g.prefix))
+    .map((g) => {
+      let u = rng();
+      if (!(u > 0)) u = Number.MIN_VALUE;
+      if (u >= 1) u = 1 - Number.EPSILON;
+      const w = Math.max(0, g.weight);
+      // weight 0: after all positive weights, random among themselves
+      const key = w > 0 ? -Math.log(u) / w : Number.POSITIVE_INFINITY;
+      return { g, key, tie: u };
+    });
+  keyed.sort((a, b) => b.g.prefix.length - a.g.prefix.length || a.g.priority - b.g.priority || (a.key === b.key ? 0 : a.key - b.key) || a.tie - b.tie);
+  return keyed.map((k) => k.g);
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const HOST_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$/;
+const PRINTABLE_RE = /^[^\x00-\x1f\x7f]*$/;
+
+function intIn(v: string | undefined, name: string, min: number, max: number, def: number): number {
+  if (v === undefined || v.trim() === '') return def;
+  const t = v.trim();
+  if (!/^\d{1,10}$/.test(t) || Number(t) < min || Number(t) > max) throw new GatewayError(`${name}: expected a whole number from ${min} to ${max}, got "${t.slice(0, 40)}"`);
+  return Number(t);
+}
+
+/** Validates addgateway's raw parameters (strings as they arrive) into a NewGateway; throws GatewayError. */
+export function validateGatewayInput(p: Record<string, string | undefined>): NewGateway {
+  const name = (p.name ?? '').trim();
+  if (!name) throw new GatewayError('name: the gateway name is missing', 421);
+  if (!NAME_RE.test(name)) throw new GatewayError('name: 1-64 characters of letters, digits and _.- starting with a letter or digit');
+  let host = (p.host ?? '').trim();
+  if (!host) throw new GatewayError('host: the gateway address (IP or host name) is missing', 421);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (!isIP(host) && !HOST_RE.test(host)) throw new GatewayError(`host: "${host.slice(0, 60)}" is neither an IP address nor a host name (give the port in port=, not in host)`);
+  const transportRaw = (p.transport ?? '').trim().toLowerCase() || 'udp';
+  if (!(GATEWAY_TRANSPORTS as readonly string[]).includes(transportRaw)) throw new GatewayError(`transport: expected udp, tcp or tls, got "${transportRaw.slice(0, 20)}"`);
+  const transport = transportRaw as GatewayTransport;
+  const port = intIn(p.port, 'port', 1, 65535, transport === 'tls' ? 5061 : 5060);
+  const username = p.username ?? '';
+  if (username.length > 128 || !PRINTABLE_RE.test(username)) throw new GatewayError('username: at most 128 printable characters');
+  const password = p.password ?? '';
+  if (password.length > 128 || !PRINTABLE_RE.test(password)) throw new GatewayError('password: at most 128 printable characters');
+  const prefix = (p.prefix ?? '').trim().replace(/^\+/, '');
+  if (!/^\d{0,32}$/.test(prefix)) throw new GatewayError(`prefix: 0-32 digits of the normalised (international, no +) number this gateway serves, got "${prefix.slice(0, 40)}"`);
+  const strip = intIn(p.strip, 'strip', 0, 32, 0);
+  const addprefix = (p.addprefix ?? '').trim();
+  if (!/^\+?[0-9*#]{0,31}$/.test(addprefix)) throw new GatewayError(`addprefix: up to 31 digits (* and # allowed, optional leading +), got "${addprefix.slice(0, 40)}"`);
+  const priority = intIn(p.priority, 'priority', 0, 1000, 10);
+  const weight = intIn(p.weight, 'weight', 0, 1000, 1);
+  const inRaw = (p.inbound_ip ?? p.inboundip ?? '').trim();
+  const ips: string[] = [];
+  for (const part of inRaw.split(/[\s,;]+/).filter(Boolean)) {
+    const ip = normalizeIp(part);
+    if (!ip) throw new GatewayError(`inbound_ip: "${part.slice(0, 60)}" is not an IP address`);
+    if (!ips.includes(ip)) ips.push(ip);
+  }
+  const inboundIp = ips.join(',');
+  if (inboundIp.length > 64) throw new GatewayError('inbound_ip: at most 64 characters in all');
+  const en = (p.enabled ?? '').trim().toLowerCase();
+  if (en && !/^(0|1|true|false|yes|no|on|off)$/.test(en)) throw new GatewayError(`enabled: expected 1 or 0, got "${en.slice(0, 20)}"`);
+  const enabled = en === '' || /^(1|true|yes|on)$/.test(en);
+  return { name, host, port, transport, username, password, prefix, strip, addprefix, priority, weight, inboundIp, enabled };
+}
+
+// ------------------------------------------------------------------ the service
+
+type GatewayRow = {
+  id: number;
+  name: string;
+  host: string;
+  port: number;
+  transport: string;
+  username: string;
+  password_enc: string;
+  prefix: string;
+  strip: number;
+  addprefix: string;
+  priority: number;
+  weight: number;
+  inbound_ip: string;
+  enabled: number;
+  created_at: number;
+};
+
+function toGateway(r: GatewayRow): Gateway {
+  const t = String(r.transport).toLowerCase();
+  return {
+    id: Number(r.id),
+    name: r.name,
+    host: r.host,
+    port: Number(r.port),
+    transport: (GATEWAY_TRANSPORTS as readonly string[]).includes(t) ? (t as GatewayTransport) : 'udp',
+    username: r.username ?? '',
+    passwordEnc: r.password_enc ?? '',
+    prefix: r.prefix ?? '',
+    strip: Math.max(0, Number(r.strip)),
+    addprefix: r.addprefix ?? '',
+    priority: Number(r.priority),
+    weight: Number(r.weight),
+    inboundIp: r.inbound_ip ?? '',
+    enabled: Number(r.enabled) !== 0,
+    createdAt: Number(r.created_at),
+  };
+}
+
+function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return err?.code === '23505' || /unique|duplicate/i.test(String(err?.message ?? ''));
+}
+
+/** How long the in-memory gateway list is trusted when nothing in this process changed it. */
+const CACHE_MS = 5_000;
+
+export interface RoutingOptions {
+  /** Random source for the weighted order (tests inject one). */
+  rng?: () => number;
+  /** The server's SecretBox; default: SecretBox.fromDataDir(config.dataDir). */
+  box?: SecretBox;
+}
+
+export class RoutingService {
+  /** Bumped by every gateway write in this process, so every instance reloads its list at once. */
+  private static generation = 0;
+  private cache?: { gen: number; at: number; list: Gateway[]; byIp: Map<string, Gateway> };
+  private boxInstance?: SecretBox;
+  rng: () => number;
+
+  constructor(readonly services: Services, opts: RoutingOptions = {}) {
+    this.rng = opts.rng ?? Math.random;
+    this.boxInstance = opts.box;
+  }
+
+  private get box(): SecretBox {
+    this.boxInstance ??= SecretBox.fromDataDir(this.services.config.dataDir);
+    return this.boxInstance;
+  }
+
+  private get db() {
+    return this.services.storage.db;
+  }
+
+  // -------------------------------------------------------------- gateways
+
+  /** All gateways (enabled or not), by priority then name; cached for a few seconds. */
+  async gateways(): Promise<Gateway[]> {
+    return (await this.load()).list;
+  }
+
+  private async load(): Promise<{ list: Gateway[]; byIp: Map<string, Gateway> }> {
+    const c = this.cache;
+    if (c && c.gen === RoutingService.generation && Date.now() - c.at < CACHE_MS) return c;
+    const gen = RoutingService.generation;
+    const rows = await this.db.selectFrom('tb_gateways').selectAll().orderBy('priority').orderBy('name').execute();
+    const list = rows.map((r) => toGateway(r as unknown as GatewayRow));
+    const byIp = new Map<string, Gateway>();
+    for (const g of list) if (g.enabled) for (const ip of inboundIps(g.inboundIp)) if (!byIp.has(ip)) byIp.set(ip, g);
+    this.cache = { gen, at: Date.now(), list, byIp };
+    return this.cache;
+  }
+
+  /** Forgets the cached gateway list in every instance of this process. */
+  static invalidate(): void {
+    RoutingService.generation++;
+  }
+
+  async gateway(nameOrId: string | number): Promise<Gateway | undefined> {
+    const list = await this.gateways();
+    if (typeof nameOrId === 'number') return list.find((g) => g.id === nameOrId);
+    return list.find((g) => g.name === nameOrId) ?? (/^\d+$/.test(nameOrId) ? list.find((g) => g.id === Number(nameOrId)) : undefined);
+  }
+
+  /** Adds a gateway (password encrypted with the server key). Throws GatewayError on a duplicate name. */
+  async addGateway(g: NewGateway): Promise<Gateway> {
+    const row = {
+      name: g.name,
+      host: g.host,
+      port: g.port,
+      transport: g.transport,
+      username: g.username,
+      password_enc: g.password ? this.box.encrypt(g.password) : '',
+      prefix: g.prefix,
+      strip: g.strip,
+      addprefix: g.addprefix,
+      priority: g.priority,
+      weight: g.weight,
+      inbound_ip: g.inboundIp,
+      enabled: g.enabled ? 1 : 0,
+      created_at: Date.now(),
+    };
+    try {
+      await this.db.insertInto('tb_gateways').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new GatewayError(`a gateway named "${g.name}" already exists (delgateway it first)`);
+      throw e;
+    } finally {
+      RoutingService.invalidate();
+    }
+    const r = await this.db.selectFrom('tb_gateways').selectAll().where('name', '=', g.name).executeTakeFirstOrThrow();
+    return toGateway(r as unknown as GatewayRow);
+  }
+
+  /** Deletes a gateway by name (or numeric id); returns what was deleted. */
+  async deleteGateway(nameOrId: string): Promise<Gateway> {
+    const key = nameOrId.trim();
+    if (!key) throw new GatewayError('name: which gateway to delete (name or id)', 421);
+    let r = await this.db.selectFrom('tb_gateways').selectAll().where('name', '=', key).executeTakeFirst();
+    if (!r && /^\d{1,10}$/.test(key)) r = await this.db.selectFrom('tb_gateways').selectAll().where('id', '=', Number(key)).executeTakeFirst();
+    if (!r) throw new GatewayError(`no gateway named "${key.slice(0, 64)}"`, 404);
+    const d = await this.db.deleteFrom('tb_gateways').where('id', '=', r.id).executeTakeFirst();
+    RoutingService.invalidate();
+    if (Number(d.numDeletedRows) !== 1) throw new GatewayError(`gateway "${key.slice(0, 64)}" was deleted meanwhile`, 404);
+    return toGateway(r as unknown as GatewayRow);
+  }
+
+  /** The enabled gateway whose inbound_ip is this address (a trusted source of DID calls), if any. */
+  async gatewayForIp(ip: string): Promise<Gateway | undefined> {
+    const n = normalizeIp(ip);
+    if (!n) return undefined;
+    return (await this.load()).byIp.get(n);
+  }
+
+  /** The ordered, dialable candidates for a normalised number (passwords decrypted). */
+  async candidatesFor(number: string): Promise<GatewayCandidate[]> {
+    const ordered = orderGateways((await this.load()).list, number, this.rng);
+    const out: GatewayCandidate[] = [];
+    for (const g of ordered) {
+      const dial = dialNumber(g, number);
+      if (dial === undefined) continue;
+      let password = '';
+      if (g.passwordEnc) {
+        try {
+          password = this.box.decrypt(g.passwordEnc);
+        } catch {
+          this.services.log.warn({ gateway: g.name }, 'gateway password cannot be decrypted (server.key changed?): gateway skipped');
+          continue;
+        }
+      }
+      out.push({ id: g.id, name: g.name, host: g.host, port: g.port, transport: g.transport, username: g.username, password, number: dial });
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------- local users
+
+  /** The local user a dialled string names: by username, else by DID (tb_users.did or an assigned tb_numbers row). */
+  async localUser(called: string, country = ''): Promise<User | undefined> {
+    const s = this.services;
+    const byName = await s.users.byUsername(called);
+    if (byName) return byName;
+    const digits = digitsOf(called);
+    if (!digits) return undefined;
+    const forms = new Set<string>([digits]);
+    try {
+      forms.add(s.rating.normalize(called, country));
+    } catch {
+      /* not a normalisable number: the dialled digits only */
+    }
+    const list = [...forms];
+    const didForms = list.flatMap((d) => [d, '+' + d]);
+    const u = await this.db.selectFrom('tb_users').select('id').where('did', 'in', didForms).orderBy('id').executeTakeFirst();
+    if (u) return s.users.byId(Number(u.id));
+    const n = await this.db
+      .selectFrom('tb_numbers')
+      .select('userid')
+      .where('number', 'in', list)
+      .where('status', '=', 'assigned')
+      .where('userid', '>', 0)
+      .orderBy('id')
+      .executeTakeFirst();
+    if (n) return s.users.byId(Number(n.userid));
+    return undefined;
+  }
+
+  private async userDecision(target: User, called: string): Promise<RouteDecision> {
+    if (!target.enabled) return { kind: 'reject', status: 403, reason: `the account "${target.username}" is disabled` };
+    const rules = await this.services.numbers.forwardRules(target.id);
+    const str = (t: ForwardTarget | null) => (t ? (t.kind === 'user' ? t.username : t.number) : undefined);
+    const forward: { always?: string; busy?: string; noanswer?: string } = {};
+    if (rules.always) forward.always = str(rules.always);
+    if (rules.busy) forward.busy = str(rules.busy);
+    if (rules.noanswer) forward.noanswer = str(rules.noanswer);
+    const d: RouteDecision = { kind: 'user', user: target, number: called };
+    if (forward.always || forward.busy || forward.noanswer) d.forward = forward;
+    return d;
+  }
+
+  // -------------------------------------------------------------- routing
+
+  async route(r: RouteRequest): Promise<RouteDecision> {
+    const s = this.services;
+    const called = (r.called ?? '').trim();
+    if (!called) return { kind: 'reject', status: 484, reason: 'no number dialled' };
+    if (called.length > 128 || !PRINTABLE_RE.test(called)) return { kind: 'reject', status: 484, reason: 'the dialled number is not valid' };
+
+    const target = await this.localUser(called, r.user?.country ?? '');
+    if (r.user && !r.user.enabled) return { kind: 'reject', status: 403, reason: `the account "${r.user.username}" is disabled` };
+    if (target) {
+      if (!r.user && !(await this.gatewayForIp(r.fromIp))) {
+        return { kind: 'reject', status: 403, reason: 'the caller is not authenticated and not a known gateway' };
+      }
+      return this.userDecision(target, called);
+    }
+    if (!r.user) {
+      const gw = await this.gatewayForIp(r.fromIp);
+      if (gw) return { kind: 'reject', status: 404, reason: `no user or DID "${called.slice(0, 40)}" on this server (calls from gateway "${gw.name}" only reach DIDs)` };
+      return { kind: 'reject', status: 403, reason: 'the caller is not authenticated and not a known gateway' };
+    }
+
+    let quote: Quote;
+    try {
+      quote = await s.rating.quote(r.user, called);
+    } catch (e) {
+      if (e instanceof NumberError) return { kind: 'reject', status: 484, reason: e.message };
+      if (e instanceof NoRateError) return { kind: 'reject', status: 404, reason: e.message };
+      throw e;
+    }
+    const b = await s.ledger.balance(r.user.id);
+    if (!b) return { kind: 'reject', status: 403, reason: `the account "${r.user.username}" no longer exists` };
+    if (b.currency !== quote.rate.currency) {
+      return { kind: 'reject', status: 403, reason: `the rate to ${quote.number} is in ${quote.rate.currency} but the account is in ${b.currency}` };
+    }
+    const credit = b.credit - Math.max(0, r.reservedCredit ?? 0);
+    const maxDuration = s.rating.maxDuration(credit, quote.rate);
+    if (maxDuration <= 0) return { kind: 'reject', status: 402, reason: 'insufficient credit' };
+
+    const candidates = await this.candidatesFor(quote.number);
+    if (!candidates.length) return { kind: 'reject', status: 503, reason: `no gateway serves ${quote.number}` };
+    return { kind: 'gateways', number: quote.number, rate: quote.rate, quote, candidates, maxDuration, credit: b.credit, currency: b.currency };
+  }
+}
+
+const shared = new WeakMap<Services, RoutingService>();
+
+/** The RoutingService of these services (one per server, created on first use). */
+export function routingFor(services: Services): RoutingService {
+  let r = shared.get(services);
+  if (!r) {
+    r = new RoutingService(services);
+    shared.set(services, r);
+  }
+  return r;
+}
