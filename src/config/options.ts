@@ -87,7 +87,7 @@ export const optionSchemas = {
   usesip: { schema: bool, def: 'true', doc: 'run the SIP stack' },
   sipport: { schema: int(0, 65535), def: '5060', doc: 'SIP port for UDP and TCP' },
   siptlsport: { schema: int(0, 65535), def: '5061', doc: 'SIP over TLS port (used when usetls is on)' },
-  sipwsport: { schema: int(0, 65535), def: '0', doc: 'SIP over WebSocket port (RFC 7118; secure WebSocket too when usetls is on); 0 disables' },
+  sipwsport: { schema: int(0, 65535), def: '0', doc: 'SIP over WebSocket port (RFC 7118): plain WebSocket, or secure WebSocket instead when usetls is on; 0 disables' },
   sipbindaddr: { schema: str, def: '0.0.0.0', doc: 'address the SIP listeners bind to' },
   sipdomain: { schema: str, def: '', doc: 'SIP domain/realm (empty: the address the request was sent to)' },
   sipmaxmessage: { schema: int(1024, 1_048_576), def: '65535', doc: 'largest SIP message in bytes' },

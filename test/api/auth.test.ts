@@ -223,3 +223,17 @@ test('reload re-reads the config file and names options that need a restart', as
     c.persist({ tlsport: '443' });
   }
 });
+
+test('over UDP and SIP only loopback is trusted (a datagram source can be forged on the LAN)', async () => {
+  assert.equal((await handle('info', {}, src('192.168.1.20', { transport: 'udp' }))).ok, false);
+  assert.equal((await handle('info', {}, src('192.168.1.20', { transport: 'sip' }))).ok, false);
+  assert.equal((await handle('info', {}, src('127.0.0.1', { transport: 'udp' }))).ok, true);
+  assert.equal((await handle('info', {}, src('192.168.1.20', { transport: 'tcp' }))).ok, true);
+});
+
+test('normalizechk answers the E.164 digits a number is rated by', async () => {
+  const r = await handle('normalizechk', { called: '020 123 4567', caller: '+1 (212) 555-0100', country: '36' }, LOCAL);
+  assert.equal(r.text, 'called: 36201234567, caller: 12125550100');
+  assert.equal((await handle('normalizechk', { called: 'abc' }, LOCAL)).ok, false);
+  assert.equal((await handle('normalizechk', { called: '0036 1 234 5678' }, REMOTE)).ok, false, 'admin only');
+});

@@ -47,6 +47,8 @@ export class Authenticator {
   isTrustedSource(req: ApiRequest): boolean {
     if (req.source.browser) return false;
     const ip = req.source.ip;
+    // a datagram's source address can be forged from the LAN: over UDP (and SIP) only loopback is trusted
+    if (req.source.transport === 'udp' || req.source.transport === 'sip') return isLoopback(ip);
     let t = this.trustMemo.get(ip);
     if (t === undefined) {
       t = isLoopback(ip) || (this.opts.trustlanip && isPrivate(ip)) || this.trusted.has(ip);

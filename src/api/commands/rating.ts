@@ -68,6 +68,28 @@ function intParam(v: string | undefined, name: string, min: number, max: number,
 
 export const ratingCommands: CommandDef[] = [
   {
+    name: 'normalizechk',
+    params: ['called', 'caller', 'country'],
+    level: 6,
+    description: 'check number normalization (called, caller, country): the E.164 digits a number is rated and routed by',
+    run: (ctx, p) => {
+      const country = (p.country ?? '').replace(/^\+/, '');
+      if (country && !/^\d{1,4}$/.test(country)) return fail('country: expected a calling code such as 36 or 1', { legacyStatus: 421 });
+      const out: Record<string, string> = {};
+      for (const k of ['called', 'caller'] as const) {
+        if (!p[k]) continue;
+        try {
+          out[k] = ctx.services.rating.normalize(p[k]!, country);
+        } catch (e) {
+          if (e instanceof NumberError) return fail(`${k}: ${e.message}`, { legacyStatus: 421 });
+          throw e;
+        }
+      }
+      if (!Object.keys(out).length) return fail('normalizechk needs called (and optionally caller, country)', { legacyStatus: 421 });
+      return ok(Object.entries(out).map(([k, v]) => `${k}: ${v}`).join(', '), { fields: out });
+    },
+  },
+  {
     name: 'rating',
     params: ['bnum'],
     level: 12,

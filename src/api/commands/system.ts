@@ -8,7 +8,10 @@ function uptime(ms: number): string {
 }
 
 /** Options read only at start (listeners, database, logger). */
-const RESTART_OPTIONS = ['mainaport', 'usemainaport', 'apibindaddr', 'usetls', 'tlsport', 'tlscert', 'tlskey', 'dburl', 'loglevel'];
+const RESTART_OPTIONS = [
+  'mainaport', 'usemainaport', 'apibindaddr', 'usetls', 'tlsport', 'tlscert', 'tlskey', 'dburl', 'loglevel',
+  'usesip', 'sipport', 'siptlsport', 'sipwsport', 'sipbindaddr', 'sipmaxmessage', 'sipmaxconnections', 'sipdigest',
+];
 
 export const systemCommands: CommandDef[] = [
   {
