@@ -200,13 +200,18 @@ async function main(): Promise<void> {
     const users: Array<[string, string]> = [];
     for (let i = 0; i < USERS; i++) users.push([`u${String(i).padStart(6, '0')}`, `pw-${i}-${(i * 7919) % 10007}`]);
     console.log(`REGISTER bench: ${USERS} users × ${ROUNDS} rounds, sipp -r ${RATE} -l ${LIMIT}, UDP, digest MD5 qop=auth`);
-    report('voxswitch', await benchVoxswitch(dir, users));
+    const vox = await benchVoxswitch(dir, users);
+    report('voxswitch', vox);
     const m = memoryPer10k();
     console.log(`memory per 10,000 bindings: heap +${m.heapMB.toFixed(2)} MB (${m.perBindingBytes} bytes/binding), rss +${m.rssMB.toFixed(2)} MB`);
     if (WITH_KAMAILIO) {
       const k = await benchKamailio(dir, users);
       if (typeof k === 'string') console.log(`kamailio: skipped: ${k}`);
-      else report('kamailio (auth_db/db_text, usrloc in memory, 4 children)', k);
+      else {
+        report('kamailio (auth_db/db_text, usrloc in memory, 4 children)', k);
+        const ratio = vox.ok / vox.seconds / (k.ok / k.seconds);
+        console.log(`ratio voxswitch/kamailio: ${(ratio * 100).toFixed(1)}% (target >= 50%)`);
+      }
     } else console.log('kamailio: not run (pass --with-kamailio)');
   } finally {
     rmSync(dir, { recursive: true, force: true });
