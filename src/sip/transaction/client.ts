@@ -153,8 +153,10 @@ export class InviteClientTx extends ClientTxBase {
       case 'calling':
       case 'proceeding':
         if (st < 200) {
+          // RFC 3261 §17.1.1.2: Timer B only runs in Calling; once the far end rings, its duration is the TU's (CANCEL)
           this.timerA?.cancel();
-          this.timerA = null;
+          this.timerB?.cancel();
+          this.timerA = this.timerB = null;
           this.state = 'proceeding';
           this.emit('provisional', res);
           if (this.cancelPending && this.state === 'proceeding') this.sendCancel();
