@@ -25,6 +25,9 @@ import { ApiListeners } from './api/transports/listeners.js';
 import { closeDbRunner } from './api/commands/users.js';
 import { SipStack } from './sip/stack.js';
 import { SipServer } from './sip/server.js';
+import { attachCalls, type B2bua } from './sip/calls/index.js';
+import { LiveCalls } from './domain/calls/livecalls.js';
+import { existingThirdParty } from './sip/thirdparty/controller.js';
 import type { Source } from './api/types.js';
 import type { Services } from './api/context.js';
 
@@ -107,14 +110,27 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   await gateway.loadAdmin();
   const listeners = new ApiListeners(services, gateway);
   let sip: SipServer | undefined;
+  let calls: B2bua | undefined;
+  const stopCalls = async () => {
+    await existingThirdParty(services)?.stop(); // BYE and CDRs for bridged callbacks/p2p
+    await calls?.stop(); // BYE and CDRs for calls still up
+  };
   try {
     services.listeners = await listeners.start();
     if (opts.usesip) {
       sip = createSip(services, dataDir, (text, source) => gateway.message(text, source).then((r) => r.enc.body));
       services.sip = sip;
       for (const l of await sip.start()) services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
+      calls = attachCalls(services, sip, sip.stack);
+      await calls.recover(); // bills calls a crash left in tb_livecalls (idempotent)
+    } else {
+      // no SIP: still bill what a crash left open
+      const leftover = new LiveCalls(services);
+      await leftover.recover();
+      leftover.stop();
     }
   } catch (e) {
+    await stopCalls().catch(() => undefined);
     await sip?.stop().catch(() => undefined);
     await listeners.stop();
     await gateway.close();
@@ -126,6 +142,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     services,
     gateway,
     async stop() {
+      await stopCalls();
       await sip?.stop();
       await listeners.stop();
       await gateway.close();

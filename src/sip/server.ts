@@ -102,7 +102,7 @@ export class SipServer {
   private started = false;
   private readonly pending = new Set<Promise<unknown>>();
 
-  constructor(private readonly services: Services, private readonly stack: SipStackLike, private readonly opts: SipServerOptions = {}) {
+  constructor(private readonly services: Services, readonly stack: SipStackLike, private readonly opts: SipServerOptions = {}) {
     this.now = opts.now ?? Date.now;
     this.location = new LocationStore(16, this.now);
     this.digest = new DigestAuth({ ttlMs: services.config.options.sipnoncettl * 1000, algorithms: opts.digestAlgorithms ?? ['MD5'], accept: ['MD5', 'SHA-256'], secret: opts.secret, now: this.now });
@@ -147,6 +147,11 @@ export class SipServer {
   }
 
   /** Lets a later layer (calls) handle a method (INVITE, BYE, …). */
+  /** The handler the call layers installed for a method (they chain to one another). */
+  getMethodHandler(method: string): MethodHandler | undefined {
+    return this.handlers.get(method.toUpperCase());
+  }
+
   setMethodHandler(method: string, h: MethodHandler): void {
     this.handlers.set(method.toUpperCase(), h);
     this.allowed = [...new Set([...SIP_METHODS, ...this.handlers.keys()])];

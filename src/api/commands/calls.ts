@@ -1,4 +1,48 @@
 /** Live call commands: disccall, quickstat. */
 import type { CommandDef } from '../registry.js';
+import { ok, fail } from '../types.js';
+import { liveCallsFor } from '../../domain/calls/livecalls.js';
 
-export const callCommands: CommandDef[] = [];
+export const callCommands: CommandDef[] = [
+  {
+    name: 'disccall',
+    params: ['dbcallid'],
+    description: 'Disconnects a live call (BYE to both legs); the call is billed up to now. dbcallid: the call id shown by quickstat/info (callid, or callid/leg for one leg of a callback).',
+    level: 6,
+    async run(ctx, p) {
+      const id = String(p.dbcallid ?? p.callid ?? '').trim();
+      if (!id) return fail('dbcallid is missing (the id of a live call, see quickstat)');
+      const live = liveCallsFor(ctx.services);
+      const calls = live.find(id);
+      if (!calls.length) return fail(`no live call with id ${id}`);
+      live.hangup(id, 'disconnected by API (disccall)');
+      return ok(`call ${id} disconnected`, { fields: { callid: id, legs: calls.length } });
+    },
+  },
+  {
+    name: 'quickstat',
+    params: [],
+    description: 'Live call counts: live calls, connected calls, attempts and answered calls since start, ASR (%) and ACD (s), and the list of live calls.',
+    level: 6,
+    async run(ctx) {
+      const live = liveCallsFor(ctx.services);
+      const s = live.stats();
+      const now = Date.now();
+      const rows = live.list().map((c) => ({
+        callid: c.key,
+        userid: c.userId,
+        caller: c.caller,
+        callee: c.callee,
+        route: c.route,
+        state: c.state,
+        duration: c.connectAt === null ? 0 : Math.max(0, Math.floor((now - c.connectAt) / 1000)),
+        maxduration: c.maxduration,
+      }));
+      return ok(`livecalls=${s.live} connected=${s.connected} attempted=${s.attempted} answered=${s.answered} asr=${s.asr} acd=${s.acd}`, {
+        fields: { livecalls: s.live, connected: s.connected, attempted: s.attempted, answered: s.answered, asr: s.asr, acd: s.acd },
+        columns: ['callid', 'userid', 'caller', 'callee', 'route', 'state', 'duration', 'maxduration'],
+        rows,
+      });
+    },
+  },
+];

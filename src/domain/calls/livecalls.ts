@@ -1,0 +1,489 @@
+/**
+ * Live calls: the registry of calls in progress, the shared credit reservation of each account, persistence in
+ * tb_livecalls (crash safety) and the one place a finished call is billed (CdrService.recordCall).
+ *
+ * Used by the B2BUA (src/sip/calls/) and by third-party call control (callback / p2p: one reservation per leg,
+ * leg 'a' / 'b' with the same callid).
+ *
+ *   const live = liveCallsFor(services);              // one instance per server (Services)
+ *   const r = await live.reserve({ callid, leg, userId, caller, callee, route, rate });
+ *   if (!r.ok) → refuse the call with r.status / r.reason (a CDR with cost 0 and that reason is already written)
+ *   live.setState(callid, leg, 'ringing');            // optional, for quickstat / info
+ *   live.connected(callid, leg, { onMaxDuration: () => hangUpBothLegs() });  // starts the maxduration cut timer
+ *   … on BYE / failure: await live.finish(callid, leg, { reason })          // one CDR, charged once, row deleted
+ *
+ * Reservation model (one per account): available = credit − Σ reserved by the account's other live calls;
+ * maxduration = maxDuration(available, rate) and the call reserves the cost of that maxduration. So parallel calls
+ * of an account never reserve more than its balance together, and each is cut at its own maxduration. A call that
+ * cannot afford its first billed block is refused (402). Reservations are in memory (per-user totals) and
+ * persisted per call in tb_livecalls.reserved.
+ *
+ * Crash safety: a row per live call leg in tb_livecalls, written at reserve (state 'setup'), at connect
+ * ('connected', connect_at) and refreshed (updated_at) every `heartbeatMs` (default 10 s) by ONE interval for all
+ * connected calls. recover() (call once at start, after the SIP server started) records the CDR of every leftover
+ * row from connect_at .. updated_at (capped at maxduration) and deletes the row; recordCall is idempotent on
+ * (callid, leg), so a repeated recovery charges nothing twice.
+ *
+ * tb_livecalls.callid is the primary key: a leg row is stored under `callid` for leg '' and `callid/leg` else.
+ */
+import type { Services } from '../../api/context.js';
+import type { Rate } from '../rating/rate.js';
+import { rateCall } from '../rating/rate.js';
+import type { RecordedCall } from '../billing/cdrs.js';
+
+export type LiveState = 'setup' | 'ringing' | 'connected' | 'ending';
+
+export interface ReserveInput {
+  callid: string;
+  /** '' (default) for a simple call, 'a' / 'b' for the legs of a callback / p2p */
+  leg?: string;
+  /** the account that pays */
+  userId: number;
+  caller: string;
+  /** the normalised dialled number (or the username for an on-net call) */
+  callee: string;
+  route?: string;
+  /** the rate the call is authorised at; undefined: free call, no reservation (maxduration = maxCallSeconds) */
+  rate?: Rate;
+  startAt?: number;
+  /** username(s) whose status is 3/4 while this call lives (informational, for info/quickstat listings) */
+  parties?: string[];
+}
+
+export type Reservation =
+  | { ok: true; maxduration: number; reserved: number; available: number; capped: boolean }
+  | { ok: false; status: number; reason: string };
+
+export interface LiveCall {
+  callid: string;
+  leg: string;
+  userId: number;
+  caller: string;
+  callee: string;
+  route: string;
+  state: LiveState;
+  startAt: number;
+  connectAt: number | null;
+  maxduration: number;
+  reserved: number;
+  rate?: Rate;
+  parties: string[];
+  /** true when maxduration is the max call age (maxCallSeconds), not the credit */
+  capped: boolean;
+  /** database-independent id shown by info / accepted by disccall: the row key (callid or callid/leg) */
+  key: string;
+}
+
+export interface FinishInput {
+  /** default now */
+  endAt?: number;
+  /** disconnect reason stored in the CDR (default normal / unanswered) */
+  reason?: string;
+}
+
+export interface LiveCallsOptions {
+  now?: () => number;
+  /** updated_at refresh interval of connected calls (ms), default 10 000 */
+  heartbeatMs?: number;
+  /** cap of every call, seconds (the max call age that also ends calls whose party vanished); default 7200 */
+  maxCallSeconds?: number;
+}
+
+export interface CallStats {
+  live: number;
+  connected: number;
+  attempted: number;
+  answered: number;
+  /** answered / attempted in % (0 when none) */
+  asr: number;
+  /** average duration of answered calls that ended, seconds */
+  acd: number;
+}
+
+interface Entry extends LiveCall {
+  timer?: NodeJS.Timeout;
+  onMaxDuration?: () => void;
+}
+
+const keyOf = (callid: string, leg: string) => (leg ? `${callid}/${leg}` : callid);
+
+export class LiveCalls {
+  private readonly calls = new Map<string, Entry>();
+  private readonly reservedBy = new Map<number, number>();
+  private readonly now: () => number;
+  private heartbeat?: NodeJS.Timeout;
+  private attempted = 0;
+  private answered = 0;
+  private endedAnswered = 0;
+  private endedSeconds = 0;
+  readonly heartbeatMs: number;
+  readonly maxCallSeconds: number;
+  /** former name of maxCallSeconds (kept for callers written against the first published interface) */
+  get maxFreeSeconds(): number {
+    return this.maxCallSeconds;
+  }
+  /** listeners called when a call ends (after its CDR) */
+  onEnded?: (c: LiveCall, r: RecordedCall | undefined) => void;
+  /** hang-up hooks by key (the signalling layer registers one per call, used by disccall) */
+  private readonly hangups = new Map<string, (reason: string) => void>();
+
+  constructor(private readonly services: Services, opts: LiveCallsOptions = {}) {
+    this.now = opts.now ?? Date.now;
+    this.heartbeatMs = opts.heartbeatMs ?? 10_000;
+    this.maxCallSeconds = opts.maxCallSeconds ?? 7200;
+  }
+
+  /** Starts the updated_at refresh interval (one for all calls). */
+  start(): void {
+    if (this.heartbeat) return;
+    this.heartbeat = setInterval(() => void this.refresh().catch((e) => this.services.log.warn({ err: String(e) }, 'livecalls refresh failed')), this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  stop(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    for (const c of this.calls.values()) if (c.timer) clearTimeout(c.timer);
+  }
+
+  /** Total reserved by the live calls of an account (micro-units). */
+  reservedFor(userId: number): number {
+    return this.reservedBy.get(userId) ?? 0;
+  }
+
+  /**
+   * Reserves credit for a call (or leg) and registers it. Refusals (status 402 / 404 / 403 …) write a CDR with
+   * cost 0 and the reason, so every attempt is on record.
+   */
+  async reserve(r: ReserveInput): Promise<Reservation> {
+    const leg = r.leg ?? '';
+    const key = keyOf(r.callid, leg);
+    const startAt = r.startAt ?? this.now();
+    if (this.calls.has(key)) return { ok: false, status: 482, reason: 'call already in progress' };
+    this.attempted++;
+    let maxduration = this.maxCallSeconds;
+    let capped = true;
+    let reserved = 0;
+    let available = 0;
+    if (r.rate) {
+      const bal = await this.services.ledger.balance(r.userId);
+      if (!bal) return this.refuse(r, 404, 'no such account', startAt);
+      if (bal.currency !== r.rate.currency) return this.refuse(r, 403, `rate in ${r.rate.currency}, account in ${bal.currency}`, startAt);
+      // synchronous from here: the check and the reservation cannot interleave with another reserve()
+      available = Math.max(0, bal.credit - this.reservedFor(r.userId));
+      const byCredit = this.services.rating.maxDuration(available, r.rate);
+      if (byCredit <= 0) return this.refuse(r, 402, 'insufficient credit', startAt);
+      capped = byCredit > this.maxCallSeconds;
+      maxduration = Math.min(byCredit, this.maxCallSeconds);
+      reserved = Math.min(available, rateCall(maxduration, r.rate).cost);
+      this.reservedBy.set(r.userId, this.reservedFor(r.userId) + reserved);
+    }
+    const e: Entry = {
+      key,
+      callid: r.callid,
+      leg,
+      userId: r.userId,
+      caller: r.caller,
+      callee: r.callee,
+      route: r.route ?? '',
+      state: 'setup',
+      startAt,
+      connectAt: null,
+      maxduration,
+      reserved,
+      rate: r.rate,
+      parties: r.parties ?? [],
+      capped,
+    };
+    this.calls.set(key, e);
+    try {
+      await this.services.storage.db
+        .insertInto('tb_livecalls')
+        .values({
+          callid: key,
+          userid: r.userId,
+          caller: r.caller.slice(0, 128),
+          callee: r.callee.slice(0, 128),
+          route: e.route.slice(0, 128),
+          leg,
+          state: 'setup',
+          start_at: startAt,
+          connect_at: null,
+          maxduration,
+          reserved,
+          rate_json: r.rate ? JSON.stringify(r.rate) : '{}',
+          updated_at: startAt,
+        })
+        .execute();
+    } catch (err) {
+      this.drop(e);
+      throw err;
+    }
+    return { ok: true, maxduration, reserved, available, capped };
+  }
+
+  private async refuse(r: ReserveInput, status: number, reason: string, startAt: number): Promise<Reservation> {
+    await this.recordRefusal({ callid: r.callid, leg: r.leg, userId: r.userId, caller: r.caller, callee: r.callee, route: r.route, rate: r.rate, startAt }, reason);
+    return { ok: false, status, reason };
+  }
+
+  /** Writes the CDR (cost 0) of a call refused before it was registered (unknown destination, blocked, no credit). */
+  async recordRefusal(r: Omit<ReserveInput, 'parties'>, reason: string): Promise<RecordedCall | undefined> {
+    if (!r.userId) return undefined;
+    const t = r.startAt ?? this.now();
+    try {
+      // without a rate, recordCall would look one up and store "unrated: …" instead of the refusal reason
+      const rate = r.rate ?? (await this.zeroRate(r.userId));
+      return await this.services.cdrs.recordCall({
+        callid: r.callid,
+        leg: r.leg ?? '',
+        userId: r.userId,
+        caller: r.caller,
+        callee: r.callee,
+        route: r.route,
+        startAt: t,
+        connectAt: null,
+        endAt: this.now(),
+        duration: 0,
+        reason,
+        rate,
+      });
+    } catch (e) {
+      this.services.log.warn({ err: String(e), callid: r.callid }, 'refused call CDR not written');
+      return undefined;
+    }
+  }
+
+  /** A zero rate in the account's currency (refusals and free calls are recorded with their own reason). */
+  async zeroRate(userId: number): Promise<Rate | undefined> {
+    const b = await this.services.ledger.balance(userId);
+    if (!b) return undefined;
+    return { id: 0, planId: 0, prefix: '', destination: 'free', price: 0, connectfee: 0, minduration: 0, increment: 1, currency: b.currency, validFrom: null, validTo: null };
+  }
+
+  get(callid: string, leg = ''): LiveCall | undefined {
+    return this.calls.get(keyOf(callid, leg));
+  }
+
+  /** By row key (callid or callid/leg) or by callid (first leg). */
+  find(id: string): LiveCall[] {
+    const direct = this.calls.get(id);
+    if (direct) return [direct];
+    return [...this.calls.values()].filter((c) => c.callid === id);
+  }
+
+  list(): LiveCall[] {
+    return [...this.calls.values()];
+  }
+
+  setState(callid: string, leg: string, state: LiveState): void {
+    const e = this.calls.get(keyOf(callid, leg));
+    if (e && e.state !== 'connected' && e.state !== 'ending') e.state = state;
+  }
+
+  /** Changes the route recorded for a live call (e.g. the gateway a failover moved to); persisted. */
+  setRoute(callid: string, leg: string, route: string): void {
+    const e = this.calls.get(keyOf(callid, leg));
+    if (!e) return;
+    e.route = route.slice(0, 128);
+    void this.services.storage.db.updateTable('tb_livecalls').set({ route: e.route }).where('callid', '=', e.key).execute().catch(() => undefined);
+  }
+
+  /** Registers how the signalling layer ends this call (disccall). */
+  onHangup(callid: string, leg: string, h: (reason: string) => void): void {
+    this.hangups.set(keyOf(callid, leg), h);
+  }
+
+  /** Ends a live call through its signalling layer (BYE both legs; its finish() writes the CDR). False if unknown. */
+  hangup(id: string, reason = 'disconnected by admin'): boolean {
+    const list = this.find(id);
+    let any = false;
+    for (const c of list) {
+      const h = this.hangups.get(c.key);
+      if (h) {
+        h(reason);
+        any = true;
+      } else {
+        void this.finish(c.callid, c.leg, { reason });
+        any = true;
+      }
+    }
+    return any;
+  }
+
+  /**
+   * The call was answered: persists connect_at and arms the maxduration cut (onMaxDuration is called once when
+   * the call reaches maxduration; the caller then hangs up and calls finish()).
+   */
+  async connected(callid: string, leg = '', o: { at?: number; onMaxDuration?: () => void } = {}): Promise<void> {
+    const e = this.calls.get(keyOf(callid, leg));
+    if (!e || e.connectAt !== null) return;
+    const at = o.at ?? this.now();
+    e.connectAt = at;
+    e.state = 'connected';
+    this.answered++;
+    e.onMaxDuration = o.onMaxDuration;
+    e.timer = setTimeout(() => {
+      e.timer = undefined;
+      if (this.calls.get(e.key) !== e) return;
+      if (e.onMaxDuration) e.onMaxDuration();
+      else void this.finish(e.callid, e.leg, { reason: e.capped ? 'max call age reached' : 'maxduration reached', endAt: at + e.maxduration * 1000 });
+    }, e.maxduration * 1000);
+    e.timer.unref?.();
+    await this.services.storage.db.updateTable('tb_livecalls').set({ state: 'connected', connect_at: at, updated_at: at }).where('callid', '=', e.key).execute();
+  }
+
+  /**
+   * Ends a call: one CDR (charged once) from connect to now (capped at maxduration), releases the reservation,
+   * deletes the row. Idempotent: a second finish() of the same call answers undefined.
+   */
+  async finish(callid: string, leg = '', o: FinishInput = {}): Promise<RecordedCall | undefined> {
+    const key = keyOf(callid, leg);
+    const e = this.calls.get(key);
+    if (!e || e.state === 'ending') return undefined;
+    e.state = 'ending';
+    if (e.timer) clearTimeout(e.timer);
+    const endAt = o.endAt ?? this.now();
+    const duration = e.connectAt === null ? 0 : Math.min(e.maxduration, Math.max(0, Math.ceil((endAt - e.connectAt - 50) / 1000)));
+    if (e.connectAt !== null && duration > 0) {
+      this.endedAnswered++;
+      this.endedSeconds += duration;
+    }
+    let rec: RecordedCall | undefined;
+    try {
+      rec = await this.services.cdrs.recordCall({
+        callid: e.callid,
+        leg: e.leg,
+        userId: e.userId,
+        caller: e.caller,
+        callee: e.callee,
+        route: e.route,
+        startAt: e.startAt,
+        connectAt: e.connectAt,
+        endAt,
+        duration,
+        reason: o.reason,
+        rate: e.rate,
+      });
+      await this.services.storage.db.deleteFrom('tb_livecalls').where('callid', '=', key).execute();
+    } catch (err) {
+      // the row stays: recover() at the next start bills it
+      this.services.log.error({ err: String(err), callid: key }, 'CDR of a finished call not written; left for recovery');
+    } finally {
+      this.drop(e);
+    }
+    this.onEnded?.(e, rec);
+    return rec;
+  }
+
+  /** Forgets a call without a CDR (only for calls whose CDR is written elsewhere); releases the reservation. */
+  async release(callid: string, leg = ''): Promise<void> {
+    const key = keyOf(callid, leg);
+    const e = this.calls.get(key);
+    if (e) this.drop(e);
+    await this.services.storage.db.deleteFrom('tb_livecalls').where('callid', '=', key).execute();
+  }
+
+  private drop(e: Entry): void {
+    if (this.calls.get(e.key) !== e) return;
+    if (e.timer) clearTimeout(e.timer);
+    this.calls.delete(e.key);
+    this.hangups.delete(e.key);
+    if (e.reserved) {
+      const left = this.reservedFor(e.userId) - e.reserved;
+      if (left > 0) this.reservedBy.set(e.userId, left);
+      else this.reservedBy.delete(e.userId);
+    }
+  }
+
+  /** Refreshes updated_at of every connected call (one UPDATE). */
+  async refresh(): Promise<void> {
+    const keys = [...this.calls.values()].filter((c) => c.state === 'connected').map((c) => c.key);
+    const t = this.now();
+    for (let i = 0; i < keys.length; i += 500) {
+      await this.services.storage.db.updateTable('tb_livecalls').set({ updated_at: t }).where('callid', 'in', keys.slice(i, i + 500)).execute();
+    }
+  }
+
+  /**
+   * Closes every leftover row of a previous run (crash): CDR from connect_at .. updated_at (capped at
+   * maxduration; unanswered → cost 0) and deletes the row. Idempotent (recordCall dedups on callid/leg).
+   */
+  async recover(): Promise<{ closed: number; charged: number }> {
+    const rows = await this.services.storage.db.selectFrom('tb_livecalls').selectAll().execute();
+    let closed = 0;
+    let charged = 0;
+    for (const r of rows) {
+      if (this.calls.has(r.callid)) continue; // live in this process
+      const leg = r.leg ?? '';
+      const callid = leg && r.callid.endsWith('/' + leg) ? r.callid.slice(0, -leg.length - 1) : r.callid;
+      let rate: Rate | undefined;
+      try {
+        const j = JSON.parse(r.rate_json || '{}');
+        if (j && typeof j.price === 'number') rate = j as Rate;
+      } catch {
+        rate = undefined;
+      }
+      const connectAt = r.connect_at === null ? null : Number(r.connect_at);
+      const updated = Number(r.updated_at);
+      const duration = connectAt === null ? 0 : Math.min(Number(r.maxduration), Math.max(0, Math.floor((updated - connectAt) / 1000)));
+      try {
+        const rec = await this.services.cdrs.recordCall({
+          callid,
+          leg,
+          userId: Number(r.userid),
+          caller: r.caller,
+          callee: r.callee,
+          route: r.route,
+          startAt: Number(r.start_at),
+          connectAt,
+          endAt: Math.max(updated, Number(r.start_at)),
+          duration,
+          reason: 'recovered after restart',
+          rate,
+        });
+        charged += rec.charged;
+        await this.services.storage.db.deleteFrom('tb_livecalls').where('callid', '=', r.callid).execute();
+        closed++;
+      } catch (e) {
+        this.services.log.error({ err: String(e), callid: r.callid }, 'live call recovery failed; row kept');
+      }
+    }
+    if (closed) this.services.log.warn({ closed, charged }, 'live calls of a previous run recovered and billed');
+    return { closed, charged };
+  }
+
+  stats(): CallStats {
+    const connected = [...this.calls.values()].filter((c) => c.state === 'connected').length;
+    return {
+      live: this.calls.size,
+      connected,
+      attempted: this.attempted,
+      answered: this.answered,
+      asr: this.attempted ? Math.round((this.answered / this.attempted) * 1000) / 10 : 0,
+      acd: this.endedAnswered ? Math.round((this.endedSeconds / this.endedAnswered) * 10) / 10 : 0,
+    };
+  }
+
+  /** Counts a call attempt refused before reserve() (unknown destination etc.) for ASR. */
+  countAttempt(): void {
+    this.attempted++;
+  }
+}
+
+const instances = new WeakMap<Services, LiveCalls>();
+
+/** The LiveCalls of a server if something created them (no side effect). */
+export function existingLiveCalls(services: Services): LiveCalls | undefined {
+  return instances.get(services);
+}
+
+/** The LiveCalls of a server (created on first use; shared by the B2BUA, third-party calls and the commands). */
+export function liveCallsFor(services: Services, opts?: LiveCallsOptions): LiveCalls {
+  let l = instances.get(services);
+  if (!l) {
+    l = new LiveCalls(services, opts);
+    instances.set(services, l);
+  }
+  return l;
+}

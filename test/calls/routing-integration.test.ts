@@ -1,0 +1,122 @@
+/**
+ * The B2BUA with the real RoutingService (attachCalls default router): a gateway added by `addgateway`, with digest
+ * auth towards it; a DID call in from the gateway's inbound_ip (no auth) to a registered user.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { req as apiReq, src as apiSrc } from '../helpers/source.js';
+import { SipStack } from '../../src/sip/stack.js';
+import { SipServer } from '../../src/sip/server.js';
+import { attachCalls, type B2bua } from '../../src/sip/calls/index.js';
+import { haveSipp, uas, runTool, SIPP, SCEN, uacCsv, freePort, setRates, sleep } from './helpers.js';
+import type { Services } from '../../src/api/context.js';
+
+const LOCAL = apiSrc('127.0.0.1');
+let t: TestServer;
+let s: Services;
+let sip: SipServer;
+let calls: B2bua;
+let udpPort = 0;
+let work: string;
+let ivy: number;
+let jack: number;
+let gwPort = 0;
+let addFailed = '';
+let wrongPort = 0;
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'voxswitch-callsri-'));
+  t = await startTestServer({ usesip: 'false', authfailban: '0' });
+  s = t.srv.services;
+  const o = s.config.options;
+  const stack = new SipStack({ bindAddr: '127.0.0.1', udpPort: 0, tcpPort: 0, maxMessageSize: o.sipmaxmessage, maxConnections: o.sipmaxconnections });
+  sip = new SipServer(s, stack);
+  udpPort = (await sip.start()).find((x) => x.transport === 'udp')!.port;
+  (s as { sip?: SipServer }).sip = sip;
+  calls = attachCalls(s, sip, stack);
+  ivy = (await s.users.create({ username: 'ivy', password: 'ivypw12' })).id;
+  jack = (await s.users.create({ username: 'jack', password: 'jackpw1' })).id;
+  await s.storage.db.updateTable('tb_users').set({ did: '4930777' }).where('id', '=', jack).execute();
+  s.users.clearCache();
+  const cur = (await s.ledger.balance(ivy))!.currency;
+  await setRates(s, cur, [{ prefix: '49', price: 1_200_000 }, { prefix: '48', price: 1_200_000 }]);
+  await s.ledger.post({ userId: ivy, amount: 10_000_000, reason: 'test' });
+  gwPort = freePort();
+  const r = await t.srv.gateway.handle(
+    apiReq('addgateway', { name: 'gwauth', host: '127.0.0.1', port: String(gwPort), transport: 'udp', username: 'gwuser', password: 'gwsecret', prefix: '49', priority: '1', weight: '1', inbound_ip: '127.0.0.2' }, LOCAL),
+  );
+  if (!r.ok) addFailed = `addgateway failed (routing engineer's command): ${r.text}`;
+  wrongPort = freePort();
+  const r2 = await t.srv.gateway.handle(apiReq('addgateway', { name: 'gwwrong', host: '127.0.0.1', port: String(wrongPort), transport: 'udp', username: 'gwuser', password: 'not-the-secret', prefix: '48', priority: '1' }, LOCAL));
+  if (!r2.ok) addFailed = `addgateway failed (routing engineer's command): ${r2.text}`;
+});
+after(async () => {
+  await calls?.stop();
+  await sip?.stop();
+  await t?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('recover() at start closes nothing on a clean database', async () => {
+  assert.deepEqual(await calls.recover(), { closed: 0, charged: 0 });
+});
+
+test('real routing: ivy → 4912345 goes to the gateway added by addgateway, which challenges (401) and gets a valid digest', async (c) => {
+  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (addFailed) return c.skip(addFailed);
+  const gw = uas(work, 'uas_auth.xml', gwPort);
+  await sleep(600);
+  const a = await runTool(SIPP, ['127.0.0.1:' + udpPort, '-sf', join(SCEN, 'uac_auth.xml'), '-inf', uacCsv(work, 'ri.csv', [['ivy', 'ivypw12', '4912345']]), '-m', '1', '-i', '127.0.0.1', '-nostdin', '-timeout', '20s', '-timeout_error', '-t', 'u1', '-d', '1000'], work);
+  const g = await gw;
+  assert.equal(a.code, 0, 'caller: ' + a.out.slice(-1500));
+  assert.equal(g.code, 0, 'gateway (verifies the digest): ' + g.out.slice(-1500));
+  await sleep(200);
+  const cdr = await s.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', ivy).where('callee', '=', '4912345').executeTakeFirst();
+  assert.ok(cdr);
+  assert.equal(cdr!.route, 'gw:gwauth');
+  assert.ok(cdr!.duration >= 1);
+  assert.equal(Number(cdr!.cost), Math.ceil((1_200_000 * cdr!.duration) / 60));
+});
+
+test("DID inbound: a call from the gateway's inbound_ip (no auth) to jack's DID reaches jack's phone; recorded free on jack", async (c) => {
+  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (addFailed) return c.skip(addFailed);
+  const phone = freePort();
+  const callee = uas(work, 'uas_answer.xml', phone);
+  await sleep(600);
+  const r = sip.location.update('jack', 'reg-jack', 1, [{ contact: `sip:jack@127.0.0.1:${phone}`, expires: 300, transport: 'udp', srcIp: '127.0.0.1', srcPort: phone, userAgent: 'sipp', q: 1 }]);
+  assert.ok(r.ok);
+  const a = await runTool(SIPP, ['127.0.0.1:' + udpPort, '-sf', join(SCEN, 'uac_plain.xml'), '-inf', uacCsv(work, 'did.csv', [['4915550001', 'x', '4930777']]), '-m', '1', '-i', '127.0.0.2', '-nostdin', '-timeout', '20s', '-timeout_error', '-t', 'u1', '-d', '1000'], work);
+  const b = await callee;
+  assert.equal(a.code, 0, 'gateway caller: ' + a.out.slice(-1500));
+  assert.equal(b.code, 0, 'jack: ' + b.out.slice(-1500));
+  await sleep(200);
+  const cdr = await s.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', jack).executeTakeFirst();
+  assert.ok(cdr, 'a CDR on jack');
+  assert.equal(cdr!.caller, '4915550001');
+  assert.equal(Number(cdr!.cost), 0);
+});
+
+test('the same call from an untrusted address without credentials is challenged (407), not connected', async (c) => {
+  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  const a = await runTool(SIPP, ['127.0.0.1:' + udpPort, '-sf', join(SCEN, 'uac_plain.xml'), '-inf', uacCsv(work, 'did2.csv', [['4915550001', 'x', '4930777']]), '-m', '1', '-i', '127.0.0.3', '-nostdin', '-timeout', '10s', '-timeout_error', '-t', 'u1'], work);
+  assert.notEqual(a.code, 0);
+  assert.match(a.out, /407/);
+});
+
+test('negative control: with the wrong gateway password the gateway (sipp verifyauth) rejects the digest and no call connects', async (c) => {
+  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (addFailed) return c.skip(addFailed);
+  const gw = runTool(SIPP, ['-sf', join(SCEN, 'uas_auth.xml'), '-i', '127.0.0.1', '-p', String(wrongPort), '-m', '1', '-nostdin', '-timeout', '8s', '-timeout_error', '-t', 'u1'], work);
+  await sleep(600);
+  const a = await runTool(SIPP, ['127.0.0.1:' + udpPort, '-sf', join(SCEN, 'uac_auth.xml'), '-inf', uacCsv(work, 'wrong.csv', [['ivy', 'ivypw12', '4812345']]), '-m', '1', '-i', '127.0.0.1', '-nostdin', '-timeout', '8s', '-timeout_error', '-t', 'u1', '-d', '500'], work);
+  const g = await gw;
+  assert.notEqual(g.code, 0, 'the gateway refused the digest');
+  assert.notEqual(a.code, 0, 'the caller was not connected');
+  const cdr = await s.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', '4812345').executeTakeFirst();
+  assert.equal(cdr ? Number(cdr.cost) : 0, 0, 'nothing charged');
+});
