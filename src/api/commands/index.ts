@@ -1,5 +1,5 @@
-/** All command declarations, collected into the registry. Declarations that do the work come first; the
- * catalog then declares every remaining API of the document as not available (with the reason). */
+/** All command declarations, collected into the registry: the modules that do the work, then the catalog of
+ * every remaining API of the document, declared as not available (with the reason). */
 import { Registry } from '../registry.js';
 import { systemCommands } from './system.js';
 import { securityCommands } from './security.js';
@@ -16,5 +16,6 @@ import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
   const r = new Registry().add(...systemCommands, ...securityCommands, ...accountCommands, ...userCommands, ...moneyCommands, ...ratingCommands, ...numberCommands, ...sipCommands, ...routingCommands, ...callCommands, ...thirdPartyCommands);
-  return r.add(...catalogCommands.filter((d) => !r.get(d.name)));
+  // the catalog declares only names no module implements: the registry refuses a name declared twice
+  return r.add(...catalogCommands);
 }

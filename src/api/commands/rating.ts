@@ -128,7 +128,7 @@ export const ratingCommands: CommandDef[] = [
         });
       }
       if (callid) {
-        // live calls arrive with the SIP core (issue 5); until then a finished call is looked up in the CDRs
+        // a finished call is looked up in the CDRs (live calls are not rated here)
         const cdrs = await s.cdrs.byCallId(callid);
         let visible = null;
         for (const c of cdrs) {
