@@ -11,7 +11,7 @@ const run = promisify(execFile);
 let t: TestServer;
 
 before(async () => {
-  t = await startTestServer({ apilimitip: '0' });
+  t = await startTestServer({ apilimitip: '0', sipapi: 'true' });
   assert.ok((await t.srv.gateway.handle(req('newuseri', { u_username: 'alice', u_password: 'alicepw1' }, src('127.0.0.1')))).ok);
 });
 after(() => t.stop());
@@ -42,4 +42,15 @@ test('a sipsak REGISTER with digest makes the user online for the API', async ()
   assert.match(String(r.stdout), /All usrloc tests completed successful/);
   const after = await t.srv.gateway.handle(req('verifyuser', { userusername: 'alice' }, src('127.0.0.1')));
   assert.equal(after.text, '2');
+});
+
+test('the API over SIP: an OPTIONS with X-MVAPI is answered with the API answer as its body', async () => {
+  const port = t.srv.services.listeners.find((l) => l.kind === 'sip udp')!.port;
+  const msg =
+    `OPTIONS sip:127.0.0.1:${port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5997;branch=z9hG4bK-int-api;rport\r\nMax-Forwards: 70\r\n` +
+    `From: <sip:probe@127.0.0.1>;tag=a2\r\nTo: <sip:127.0.0.1:${port}>\r\nCall-ID: int-api@127.0.0.1\r\nCSeq: 1 OPTIONS\r\n` +
+    `X-MVAPI: apientry=verifyuser&userusername=nosuchuser\r\nContent-Length: 0\r\n\r\n`;
+  const answer = await udpAsk(port, msg);
+  assert.match(answer, /^SIP\/2\.0 200 /);
+  assert.ok(answer.endsWith('\r\n\r\n0\r\nOK'), JSON.stringify(answer.slice(-40)));
 });
