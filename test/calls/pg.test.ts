@@ -1,34 +1,17 @@
 /** LiveCalls on PostgreSQL: reservation rows, refresh (IN list), finish charged once, recovery idempotent. */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { freshPgDatabase } from '../helpers/pg.js';
+import { usePgTestServer } from '../helpers/pg.js';
 import { LiveCalls } from '../../src/domain/calls/livecalls.js';
 import { setRates } from './helpers.js';
 
-let t: TestServer | undefined;
-let drop: (() => Promise<void>) | undefined;
-let skip: string | undefined;
+const pg = usePgTestServer('calls', { usesip: 'false' });
 const UNIT = 1_000_000;
 
-before(async () => {
-  const pg = await freshPgDatabase();
-  if ('skip' in pg) {
-    skip = pg.skip;
-    console.log(`# skipping PostgreSQL live-call tests: ${skip}`);
-    return;
-  }
-  drop = pg.drop;
-  t = await startTestServer({ dburl: pg.url, usesip: 'false' });
-});
-after(async () => {
-  await t?.stop();
-  await drop?.();
-});
 
 test('PostgreSQL: reserve / connected / refresh / finish / recover', async (c) => {
-  if (skip) return c.skip(skip);
-  const s = t!.srv.services;
+  if (pg.skip) return c.skip(pg.skip);
+  const s = pg.t!.srv.services;
   assert.equal(s.storage.dialect, 'pg');
   const uid = (await s.users.create({ username: 'pgcall', password: 'pgcallpw' })).id;
   const cur = (await s.ledger.balance(uid))!.currency;

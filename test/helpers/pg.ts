@@ -3,6 +3,8 @@
  * missing server fails loudly; elsewhere the caller skips with the printed reason.
  */
 import pg from 'pg';
+import { before, after } from 'node:test';
+import { startTestServer, type TestServer } from './server.js';
 
 export const PG_BASE = process.env.VOXSWITCH_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -11,7 +13,16 @@ export async function freshPgDatabase(): Promise<{ url: string; drop: () => Prom
   const admin = new pg.Client({ connectionString: PG_BASE, connectionTimeoutMillis: 3000 });
   try {
     await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
+    // concurrent CREATE DATABASE calls (parallel test files) can find template1 busy (55006): retry briefly
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await admin.query(`CREATE DATABASE ${name}`);
+        break;
+      } catch (e) {
+        if ((e as { code?: string }).code !== '55006' || attempt >= 20) throw e;
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+      }
+    }
   } catch (e) {
     await admin.end().catch(() => undefined);
     const reason = `PostgreSQL not reachable at ${PG_BASE}: ${(e as Error).message}`;
@@ -29,4 +40,27 @@ export async function freshPgDatabase(): Promise<{ url: string; drop: () => Prom
       await c.end();
     },
   };
+}
+
+/**
+ * Registers before/after hooks that run a test server on a fresh PostgreSQL database (dropped afterwards).
+ * `skip` holds the printed reason when PostgreSQL is not reachable outside CI.
+ */
+export function usePgTestServer(what: string, overrides: Record<string, string>): { t?: TestServer; skip?: string } {
+  const holder: { t?: TestServer; skip?: string; drop?: () => Promise<void> } = {};
+  before(async () => {
+    const pg = await freshPgDatabase();
+    if ('skip' in pg) {
+      holder.skip = pg.skip;
+      console.log(`# skipping PostgreSQL ${what} tests: ${pg.skip}`);
+      return;
+    }
+    holder.drop = pg.drop;
+    holder.t = await startTestServer({ dburl: pg.url, ...overrides });
+  });
+  after(async () => {
+    await holder.t?.stop();
+    await holder.drop?.();
+  });
+  return holder;
 }

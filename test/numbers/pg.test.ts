@@ -1,53 +1,36 @@
 /** The pool concurrency and the dialect-sensitive statements (upsert, insert…select, unique retry) on PostgreSQL. */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
-import { freshPgDatabase } from '../helpers/pg.js';
+import { usePgTestServer } from '../helpers/pg.js';
 
-let t: TestServer | undefined;
-let drop: (() => Promise<void>) | undefined;
-let skip: string | undefined;
+const pg = usePgTestServer('numbers', { apilimitip: '0', apilimituser: '0' });
 const LOCAL = src('127.0.0.1');
-const h = (e: string, p: Record<string, string>) => t!.srv.gateway.handle(req(e, p, LOCAL));
+const h = (e: string, p: Record<string, string>) => pg.t!.srv.gateway.handle(req(e, p, LOCAL));
 
-before(async () => {
-  const pg = await freshPgDatabase();
-  if ('skip' in pg) {
-    skip = pg.skip;
-    console.log(`# skipping PostgreSQL numbers tests: ${skip}`);
-    return;
-  }
-  drop = pg.drop;
-  t = await startTestServer({ dburl: pg.url, apilimitip: '0', apilimituser: '0' });
-});
-after(async () => {
-  await t?.stop();
-  await drop?.();
-});
 
 test('PostgreSQL: 20 parallel getphonenumber by different users with 10 free numbers', async (c) => {
-  if (skip) return c.skip(skip);
-  assert.equal(t!.srv.services.storage.dialect, 'pg');
+  if (pg.skip) return c.skip(pg.skip);
+  assert.equal(pg.t!.srv.services.storage.dialect, 'pg');
   assert.equal((await h('addnumbers', { from: '3650000000', count: '10' })).text, 'added 10 number(s) to the pool');
   assert.equal((await h('addnumbers', { numbers: '3650000000,3650000009' })).text, 'added 0 number(s) to the pool (2 already in the pool)');
   const names = Array.from({ length: 20 }, (_, i) => `pg${i}`);
-  for (const n of names) await t!.srv.services.users.create({ username: n, password: `${n}pw` });
+  for (const n of names) await pg.t!.srv.services.users.create({ username: n, password: `${n}pw` });
   const results = await Promise.all(names.map((n) => h('getphonenumber', { authid: n })));
   const won = results.filter((r) => r.ok).map((r) => r.text);
   assert.equal(won.length, 10, results.map((r) => r.text).join());
   assert.equal(new Set(won).size, 10);
   for (const r of results.filter((x) => !x.ok)) assert.equal(r.text, 'no free phone number in the pool');
-  const rows = await t!.srv.services.storage.db.selectFrom('tb_numbers').selectAll().execute();
+  const rows = await pg.t!.srv.services.storage.db.selectFrom('tb_numbers').selectAll().execute();
   assert.equal(rows.filter((x) => x.status === 'assigned').length, 10);
   assert.equal(new Set(rows.map((x) => x.userid)).size, 10);
   // each winner's DID was set to its number
-  const dids = await t!.srv.services.storage.db.selectFrom('tb_users').select('did').where('did', 'is not', null).execute();
+  const dids = await pg.t!.srv.services.storage.db.selectFrom('tb_users').select('did').where('did', 'is not', null).execute();
   assert.deepEqual(dids.map((d) => d.did).sort(), [...won].sort());
 });
 
 test('PostgreSQL: callback number limit, callforward upsert, conference rooms in parallel', async (c) => {
-  if (skip) return c.skip(skip);
+  if (pg.skip) return c.skip(pg.skip);
   for (let i = 0; i < 10; i++) assert.equal((await h('addcallbacknumber', { authid: 'pg0', anum: `3620000${i}` })).ok, true);
   assert.match((await h('addcallbacknumber', { authid: 'pg0', anum: '3629999' })).text, /at most 10/);
   assert.match((await h('addcallbacknumber', { authid: 'pg0', anum: '36200000' })).text, /already one of your callback numbers/);
