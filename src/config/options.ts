@@ -78,6 +78,19 @@ export const optionSchemas = {
   nationalprefix: { schema: str, def: '0', doc: 'dialled prefix for national numbers' },
   defaultcountrycode: { schema: str, def: '', doc: 'country calling code for national numbers of users without a country (e.g. 1, 36)' },
   callbackaccessnumber: { schema: str, def: '', doc: 'the number users call for callback (callbackaccessnumber API)' },
+  blockedprefixes: {
+    schema: str.transform((v, ctx) => {
+      const list = v.split(/[\s,;]+/).filter(Boolean).map((x) => x.replace(/^\+/, ''));
+      const bad = list.find((x) => !/^\d{1,32}$/.test(x));
+      if (bad !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${bad}" is not a number prefix (digits of the international number, no +)` });
+        return z.NEVER;
+      }
+      return list;
+    }),
+    def: '',
+    doc: 'destinations (international number prefixes, comma separated) that calls may not reach: refused 403 with a CDR',
+  },
   numberlocktime: { schema: int(10, 86400 * 30), def: '900', doc: 'seconds a number reserved by lockphonenumber stays locked' },
   confroomfirst: { schema: int(1, 99_999_999), def: '8000', doc: 'first conference room number handed out by getconfroom' },
   cardprocessorurl: { schema: str, def: '', doc: 'HTTP(S) endpoint of the card processor for cccharge (empty: cccharge disabled)' },
@@ -107,7 +120,14 @@ export const optionSchemas = {
     def: 'MD5',
     doc: 'digest algorithms offered in challenges, in order (SHA-256 answers are always accepted)',
   },
+  sessionexpires: { schema: int(0, 86400), def: '1800', doc: 'RFC 4028 session interval (s) offered to and granted on each call leg; a leg not refreshed in time ends the call (0: no session timers)' },
+  minse: { schema: int(1, 86400), def: '90', doc: 'RFC 4028 Min-SE (s): smaller Session-Expires get 422 (RFC minimum 90; smaller values for tests only)' },
   sipapi: { schema: bool, def: 'false', doc: 'answer API requests carried in SIP (X-MVAPI header in MESSAGE/OPTIONS)' },
+  rtprelay: { schema: z.enum(['off', 'nat', 'always']), def: 'nat', doc: 'RTP relay: off (media end to end), nat (relay when a party is behind NAT), always' },
+  rtpportmin: { schema: int(1024, 65534), def: '20000', doc: 'lowest UDP port of the RTP relay' },
+  rtpportmax: { schema: int(1025, 65535), def: '30000', doc: 'highest UDP port of the RTP relay' },
+  rtpaddress: { schema: str, def: '', doc: 'address the RTP relay writes into SDP (empty: the SIP local address)' },
+  rtptimeout: { schema: int(0, 86400), def: '60', doc: 'seconds without RTP from a sending party before a relayed call is ended (0: never)' },
   // --- TLS ---
   usetls: { schema: bool, def: 'false', doc: 'enable HTTPS / secure WebSocket / TLS lines on tlsport' },
   tlsport: { schema: int(0, 65535), def: '443', doc: 'TLS port' },

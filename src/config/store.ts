@@ -90,7 +90,9 @@ export class ConfigStore {
     });
     if (lines[lines.length - 1] === '') lines.pop();
     for (const [k, v] of pending) lines.push(`${k}=${v}`);
-    writeFileSync(this.file, lines.join('\n') + '\n', { mode: 0o600 });
+    const text2 = lines.join('\n') + '\n';
+    parseOptions({ ...parseConfigText(text2, this.file), ...this.overrides }); // a bad value throws before anything is written
+    writeFileSync(this.file, text2, { mode: 0o600 });
     this.reload();
   }
 }

@@ -48,3 +48,15 @@ test('file + --set overrides, reload re-reads the file and keeps the old config 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('persist refuses a bad value without writing it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vx-cfg-'));
+  try {
+    const c = new ConfigStore(dir, {});
+    c.persist({ enablejsonp: '2' });
+    assert.throws(() => c.persist({ enablejsonp: '9' }), /enablejsonp/);
+    assert.equal(new ConfigStore(dir, {}).get('enablejsonp'), 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

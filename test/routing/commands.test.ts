@@ -230,3 +230,21 @@ test('no gateway for a rated number → 503', async () => {
   const r = await h('routingtest', { caller: 'bob', called: '+1 212 555 0100' });
   assert.equal(r.text, 'the call would be rejected: 503 no gateway serves 12125550100');
 });
+
+test('blockedprefixes: a blocked destination is refused 403 even with a rate and a gateway', async () => {
+  assert.equal((await handle('addgateway', { ...admin, name: 'blk-de', host: '192.0.2.77', prefix: '49' })).ok, true);
+  const ok1 = await handle('routingtest', { ...admin, caller: 'bob', called: '0049 170 1234567' });
+  assert.equal(ok1.ok, true, ok1.text);
+  t.srv.services.config.persist({ blockedprefixes: '4917, +44' });
+  try {
+    const r = await handle('routingtest', { ...admin, caller: 'bob', called: '0049 170 1234567' });
+    assert.equal(r.ok, false);
+    assert.match(r.text, /the call would be rejected: 403 destination 491701234567 is blocked \(blockedprefixes 4917\)/);
+    assert.equal((await handle('routingtest', { ...admin, caller: 'bob', called: '0049 30 1234567' })).ok, true, 'other German numbers still route');
+  } finally {
+    t.srv.services.config.persist({ blockedprefixes: '' });
+  }
+  assert.throws(() => t.srv.services.config.persist({ blockedprefixes: '49x' }), /blockedprefixes/);
+  t.srv.services.config.persist({ blockedprefixes: '' });
+  assert.equal((await handle('delgateway', { ...admin, name: 'blk-de' })).ok, true);
+});

@@ -472,6 +472,8 @@ export class RoutingService {
       if (e instanceof NoRateError) return { kind: 'reject', status: 404, reason: e.message };
       throw e;
     }
+    const blocked = s.config.get('blockedprefixes').find((prefix) => quote.number.startsWith(prefix));
+    if (blocked !== undefined) return { kind: 'reject', status: 403, reason: `destination ${quote.number} is blocked (blockedprefixes ${blocked})` };
     const b = await s.ledger.balance(r.user.id);
     if (!b) return { kind: 'reject', status: 403, reason: `the account "${r.user.username}" no longer exists` };
     if (b.currency !== quote.rate.currency) {
