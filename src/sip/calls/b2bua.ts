@@ -1,7 +1,8 @@
 /**
  * Back-to-back user agent (issue 5): every call is two dialogs — A (caller ↔ server) and B (server ↔ callee) —
  * with their own Call-IDs, tags and CSeqs. The server stays in the signalling path so it can end either leg,
- * enforce maxduration and keep its own record. Media go end to end (the SDP is relayed unchanged; no RTP relay).
+ * enforce maxduration and keep its own record. Media go end to end by default
+ * (SDP unchanged); the optional RTP relay (src/sip/media, option rtprelay) rewrites it at the lines marked "RTP relay".
  *
  * Flow: INVITE from a registered user (digest, 407 challenge) or, without credentials, from a gateway's inbound_ip
  * (trusted) → RoutingService.route (with the caller's reserved credit) → credit reservation (LiveCalls.reserve;
@@ -24,7 +25,9 @@
  * Timers: a B leg without any response for `legTimeoutMs` (5 s) fails over / fails with 408; ringing longer than
  * `ringTimeoutSeconds` (120 s) → 408. A caller that vanishes (no BYE, no RTP checks here) is covered by the max call
  * age: every call's maxduration is capped at `maxCallSeconds` (default 2 h) and it is then ended with BYE on both legs
- * (CDR reason "max call age reached"); a caller that never ACKs our 200 is ended after 32 s. No RFC 4028 timer.
+ * (CDR reason "max call age reached"); a caller that never ACKs our 200 is ended after 32 s. RFC 4028 session timers
+ * (./sessiontimer.ts, options sessionexpires/minse) end a call whose leg is not refreshed: BYE both legs, CDR reason
+ * "session timer expired".
  */
 import { createHash } from 'node:crypto';
 import {
@@ -46,6 +49,8 @@ import type { RouteDecision, RouteRequest, GatewayCandidate, Gateway } from '../
 import { LiveCalls, liveCallsFor } from '../../domain/calls/livecalls.js';
 import { digestResponse, fastTag, ha1, parseDigestHeader } from '../services/digest.js';
 import { targetOf, uriUser } from '../services/util.js';
+import { SessionTimers, bodyOf, sentRequest } from './sessiontimer.js';
+import { CallMedia } from '../media/index.js'; // RTP relay (src/sip/media)
 
 export interface Router {
   route(r: RouteRequest): Promise<RouteDecision>;
@@ -115,6 +120,10 @@ export class B2bua {
   readonly live: LiveCalls;
   private readonly byCallId = new Map<string, { call: Call; side: 'a' | 'b' }>();
   private readonly o: Required<B2buaOptions>;
+  /** RFC 4028 session timers of the legs (options sessionexpires / minse) */
+  readonly timers: SessionTimers;
+  /** RTP relay (src/sip/media): per-call relay sessions, SDP rewriting, RTP timeout */
+  readonly media: CallMedia;
 
   constructor(
     private readonly services: Services,
@@ -125,6 +134,8 @@ export class B2bua {
   ) {
     this.o = { noAnswerSeconds: opts.noAnswerSeconds ?? 20, maxCallSeconds: opts.maxCallSeconds ?? 7200, legTimeoutMs: opts.legTimeoutMs ?? 5000, ringTimeoutSeconds: opts.ringTimeoutSeconds ?? 120 };
     this.live = liveCallsFor(services, { maxCallSeconds: this.o.maxCallSeconds });
+    this.timers = new SessionTimers(stack, () => ({ sessionExpires: services.config.options.sessionexpires, minSe: services.config.options.minse }), (t) => this.contactFor(t), { log: services.log });
+    this.media = new CallMedia(services); // RTP relay
   }
 
   /** Takes INVITE/BYE/CANCEL over and the 2xx ACKs; call after sip.start(). */
@@ -224,6 +235,8 @@ export class B2bua {
   private async onInvite(req: SipRequest, tx: ServerTransaction, src: SipSource): Promise<void> {
     const core = req.core!;
     if (core.to?.tag) return this.onReInvite(req, tx, src);
+    const tooSmall = this.timers.tooSmall(req);
+    if (tooSmall) return this.respond(tx, req, 422, 'Session Interval Too Small', tooSmall);
     // a request with credentials is a user's, even from a gateway's address; without, a gateway's inbound_ip is trusted
     const hasCreds = getHeader(req, 'Proxy-Authorization') !== undefined || getHeader(req, 'Authorization') !== undefined;
     const gw = hasCreds ? undefined : await this.router.gatewayForIp(src.ip).catch(() => undefined);
@@ -287,6 +300,8 @@ export class B2bua {
         return this.fail(call, 480, 'Temporarily Unavailable', 'callee offline', true);
       }
       if (!(await this.reserve(call, callee.username, `user:${callee.username}`, await this.freeRate(call.payer)))) return;
+      await this.media.prepare(call, call.aReq, call.aSrc, bindings.map((b) => ({ contact: b.contact, srcIp: b.srcIp }))); // RTP relay
+      if (call.state !== 'calling') return;
       this.setState(call, 3);
       const from = call.callerName;
       for (const b of bindings) {
@@ -307,6 +322,8 @@ export class B2bua {
     // gateways
     if (!call.payer) return this.fail(call, 403, 'Forbidden', 'no paying account', true);
     if (!(await this.reserve(call, d.number, forwardedBy ? `fwd:${forwardedBy.username}` : 'gateway', d.rate))) return;
+    await this.media.prepare(call, call.aReq, call.aSrc); // RTP relay
+    if (call.state !== 'calling') return;
     this.setState(call, 3);
     void this.dialGateways(call, d.candidates);
   }
@@ -359,11 +376,13 @@ export class B2bua {
       { name: 'CSeq', value: '1 INVITE' },
       { name: 'Contact', value: this.contactFor(t.target.transport) },
       { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS' },
+      ...this.timers.offer(),
     ];
     const ct = getHeader(req, 'Content-Type');
-    if (req.body.length && ct) headers.push({ name: 'Content-Type', value: ct });
-    headers.push({ name: 'Content-Length', value: String(req.body.length) });
-    leg.invite = { type: 'request', method: 'INVITE', uri: t.uri, version: 'SIP/2.0', headers, body: req.body };
+    const body = this.media.sdp(call, 'a', req.body, ct); // RTP relay: the offer to B points at the relay
+    if (body.length && ct) headers.push({ name: 'Content-Type', value: ct });
+    headers.push({ name: 'Content-Length', value: String(body.length) });
+    leg.invite = { type: 'request', method: 'INVITE', uri: t.uri, version: 'SIP/2.0', headers, body };
     call.forks.push(leg);
     this.byCallId.set(leg.callId, { call, side: 'b' });
     this.send(call, leg);
@@ -421,11 +440,12 @@ export class B2bua {
     if (call.state !== 'calling' || leg.done || res.status === 100) return;
     this.live.setState(call.id, '', 'ringing');
     const ct = getHeader(res, 'Content-Type');
-    this.respond(call.aTx, call.aReq, res.status, res.reason, [{ name: 'Contact', value: this.contactFor(call.aSrc.transport) }], res.body.length && ct ? { type: ct, data: res.body } : undefined, call.a.localTag);
+    this.respond(call.aTx, call.aReq, res.status, res.reason, [{ name: 'Contact', value: this.contactFor(call.aSrc.transport) }], res.body.length && ct ? { type: ct, data: this.media.sdp(call, 'b', res.body, ct) /* RTP relay */ } : undefined, call.a.localTag);
   }
 
   private onFinal(call: Call, leg: Leg, res: SipResponse): void {
     if (res.status >= 200 && res.status < 300) return this.onAnswer(call, leg, res);
+    if (res.status === 422 && call.state === 'calling' && this.timers.retry422(leg, res)) return this.send(call, leg);
     if ((res.status === 401 || res.status === 407) && leg.gateway?.username && !leg.authTried && call.state === 'calling') {
       const h = getHeader(res, res.status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate');
       const auth = h ? digestAnswer(h, leg.gateway.username, leg.gateway.password, 'INVITE', leg.invite!.uri) : null;
@@ -484,8 +504,11 @@ export class B2bua {
     }, 32_000);
     ackGuard.unref();
     const ct = getHeader(res, 'Content-Type');
-    this.respond(call.aTx, call.aReq, 200, 'OK', [{ name: 'Contact', value: this.contactFor(call.aSrc.transport) }], res.body.length && ct ? { type: ct, data: res.body } : undefined, call.a.localTag);
+    // RFC 4028 session timers of both legs; expiry (e.g. a vanished caller) ends the call
+    const stHeaders = this.timers.connect(call.a, call.aReq, leg, res, { a: () => (res.body.length && ct ? { type: ct, data: this.media.sdp(call, 'b', res.body, ct) } : undefined), b: () => bodyOf(call.bAck?.body.length ? call.bAck : leg.invite) }, () => void this.end(call, 'session timer expired', true));
+    this.respond(call.aTx, call.aReq, 200, 'OK', [{ name: 'Contact', value: this.contactFor(call.aSrc.transport) }, ...stHeaders], res.body.length && ct ? { type: ct, data: this.media.sdp(call, 'b', res.body, ct) /* RTP relay */ } : undefined, call.a.localTag);
     this.setState(call, 4);
+    this.media.connected(call, () => void this.end(call, 'rtp timeout', true)); // RTP relay: RTP timeout
     void this.live.connected(call.id, '', { onMaxDuration: () => void this.end(call, this.live.get(call.id)?.capped ? 'max call age reached' : 'maxduration reached', true) }).catch((e) => this.services.log.warn({ err: String(e) }, 'live call connect not persisted'));
   }
 
@@ -614,6 +637,8 @@ export class B2bua {
     if (call.state === 'ended') return;
     const wasConnected = call.state === 'connected';
     call.state = 'ended';
+    this.timers.disarm(call.a);
+    this.timers.disarm(call.b);
     if (call.noAnswer) clearTimeout(call.noAnswer);
     if (hangup) {
       if (wasConnected) {
@@ -625,6 +650,7 @@ export class B2bua {
     }
     for (const f of call.forks) if (f !== call.b) this.cancelLeg(f);
     this.setState(call, null);
+    this.media.release(call); // RTP relay: free the ports
     this.byCallId.delete(call.a.callId);
     if (call.b) this.byCallId.delete(call.b.callId);
     if (!refused || this.live.get(call.id)) await this.live.finish(call.id, '', { reason });
@@ -639,7 +665,7 @@ export class B2bua {
     call.aAcked = true;
     if (call.pendingAck && call.b) {
       call.pendingAck = false;
-      call.bAck = this.ackB(call.b, req.body, getHeader(req, 'Content-Type'));
+      call.bAck = this.ackB(call.b, this.media.sdp(call, 'a', req.body, getHeader(req, 'Content-Type')) /* RTP relay */, getHeader(req, 'Content-Type'));
     }
   }
 
@@ -679,10 +705,12 @@ export class B2bua {
   private async onReInvite(req: SipRequest, tx: ServerTransaction, _src: SipSource): Promise<void> {
     const m = this.byCallId.get(req.core?.callId ?? '');
     if (!m || m.call.state !== 'connected' || !m.call.b) return this.respond(tx, req, 481, 'Call/Transaction Does Not Exist');
+    const tooSmall = this.timers.tooSmall(req);
+    if (tooSmall) return this.respond(tx, req, 422, 'Session Interval Too Small', tooSmall, undefined, (m.side === 'a' ? m.call.a : m.call.b).localTag);
     const other = m.side === 'a' ? m.call.b : m.call.a;
     const mine = m.side === 'a' ? m.call.a : m.call.b;
     const ctype = getHeader(req, 'Content-Type');
-    const ct = this.inDialog(other, 'INVITE', req.body.length && ctype ? { type: ctype, data: req.body } : undefined, [{ name: 'Contact', value: this.contactFor(other.target.transport) }]);
+    const ct = this.inDialog(other, 'INVITE', req.body.length && ctype ? { type: ctype, data: this.media.sdp(m.call, m.side, req.body, ctype) /* RTP relay */ } : undefined, [{ name: 'Contact', value: this.contactFor(other.target.transport) }, ...this.timers.requestHeaders(other)]);
     if (!ct) return this.respond(tx, req, 500, 'Server Internal Error');
     const cseq = other.cseq;
     ct.on('final', (res: SipResponse) => {
@@ -704,7 +732,7 @@ export class B2bua {
           /* ignore */
         }
       }
-      this.respond(tx, req, res.status, res.reason, [{ name: 'Contact', value: this.contactFor(mine.target.transport) }], res.body.length && rct ? { type: rct, data: res.body } : undefined, mine.localTag);
+      this.respond(tx, req, res.status, res.reason, [{ name: 'Contact', value: this.contactFor(mine.target.transport) }, ...this.timers.reinvited(mine, req, other, res, () => bodyOf(sentRequest(ct)), () => (res.body.length && rct ? { type: rct, data: this.media.sdp(m.call, m.side === 'a' ? 'b' : 'a', res.body, rct) } : undefined))], res.body.length && rct ? { type: rct, data: this.media.sdp(m.call, m.side === 'a' ? 'b' : 'a', res.body, rct) /* RTP relay */ } : undefined, mine.localTag);
     });
     ct.on('timeout', () => this.respond(tx, req, 408, 'Request Timeout'));
     ct.on('transport-error', () => this.respond(tx, req, 503, 'Service Unavailable'));

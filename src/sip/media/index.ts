@@ -1,0 +1,5 @@
+/** RTP relay (issue 5, optional): port pool, relay sessions with NAT latching and RTP timeout, SDP rewriting. */
+export { CallMedia, isPrivateAddress, behindNat, uriHost, localMediaAddress, type CalleeHint } from './calls.js';
+export { RtpRelay, RelaySession, type RelayOptions, type Side } from './relay.js';
+export { PortPool, PortsExhaustedError } from './ports.js';
+export { parseSdp, rewriteSdp, looksLikeSdp, type SdpStream } from './sdp.js';
