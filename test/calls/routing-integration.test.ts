@@ -101,6 +101,20 @@ test("DID inbound: a call from the gateway's inbound_ip (no auth) to jack's DID 
   assert.equal(Number(cdr!.cost), 0);
 });
 
+test("DID inbound to an unknown number: refused 404, and the refusal is in tb_cdrs (no account charged)", async (c) => {
+  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (addFailed) return c.skip(addFailed);
+  const a = await runTool(SIPP, ['127.0.0.1:' + udpPort, '-sf', join(SCEN, 'uac_plain.xml'), '-inf', uacCsv(work, 'did404.csv', [['4915550002', 'x', '4930999']]), '-m', '1', '-i', '127.0.0.2', '-nostdin', '-timeout', '10s', '-timeout_error', '-t', 'u1'], work);
+  assert.notEqual(a.code, 0);
+  assert.match(a.out, /404/);
+  await sleep(200);
+  const cdr = await s.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', '4930999').executeTakeFirst();
+  assert.ok(cdr, 'a CDR for the refused call');
+  assert.equal(cdr!.userid, 0);
+  assert.equal(Number(cdr!.cost), 0);
+  assert.match(cdr!.reason, /^404 /);
+});
+
 test('the same call from an untrusted address without credentials is challenged (407), not connected', async (c) => {
   if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
   const a = await runTool(SIPP, ['127.0.0.1:' + udpPort, '-sf', join(SCEN, 'uac_plain.xml'), '-inf', uacCsv(work, 'did2.csv', [['4915550001', 'x', '4930777']]), '-m', '1', '-i', '127.0.0.3', '-nostdin', '-timeout', '10s', '-timeout_error', '-t', 'u1'], work);

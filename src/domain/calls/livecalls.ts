@@ -229,8 +229,18 @@ export class LiveCalls {
 
   /** Writes the CDR (cost 0) of a call refused before it was registered (unknown destination, blocked, no credit). */
   async recordRefusal(r: Omit<ReserveInput, 'parties'>, reason: string): Promise<RecordedCall | undefined> {
-    if (!r.userId) return undefined;
     const t = r.startAt ?? this.now();
+    if (!r.userId) {
+      // no account to charge (a call from a gateway to an unknown DID): the CDR records the refusal, nothing is billed
+      const now = this.now();
+      await this.services.storage.db
+        .insertInto('tb_cdrs')
+        .values({ callid: r.callid, leg: r.leg ?? '', userid: 0, caller: r.caller, callee: r.callee, route: r.route ?? '', start_at: t, connect_at: null, end_at: now, duration: 0, billed: 0, cost: 0, currency: '', reason, created_at: now })
+        .onConflict((oc) => oc.columns(['callid', 'leg']).doNothing())
+        .execute()
+        .catch((e: unknown) => this.services.log.warn({ err: String(e), callid: r.callid }, 'refused call CDR not written'));
+      return undefined;
+    }
     try {
       // without a rate, recordCall would look one up and store "unrated: …" instead of the refusal reason
       const rate = r.rate ?? (await this.zeroRate(r.userId));

@@ -279,7 +279,7 @@ export class B2bua {
     if (call.state === 'ended') return;
     if (d.kind === 'reject') {
       this.live.countAttempt();
-      if (call.payer) await this.live.recordRefusal({ callid: call.id, userId: call.payer, caller: call.callerName, callee: called, route: 'rejected' }, `${d.status} ${d.reason}`);
+      await this.live.recordRefusal({ callid: call.id, userId: call.payer, caller: call.callerName, callee: called, route: 'rejected' }, `${d.status} ${d.reason}`);
       return this.fail(call, d.status, d.reason, `${d.status} ${d.reason}`, true);
     }
     if (d.kind === 'user') {
