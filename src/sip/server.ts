@@ -22,6 +22,7 @@ import type { Services } from '../api/context.js';
 import type { Source } from '../api/types.js';
 import type { AuthUser } from '../domain/accounts/users.js';
 import { DigestAuth, fastTag, type DigestAlgorithm } from './services/digest.js';
+import { inDialogHeaders } from './dialog/headers.js';
 import { LocationStore, type Binding, type BindingChange, type UpdateInput } from './services/location.js';
 import { OfflineIms, type StoredIm } from './services/imstore.js';
 import { buildPidf, parsePidf, PidfError, type PresenceInfo } from './services/pidf.js';
@@ -639,14 +640,8 @@ export class SipServer {
     const local = this.stack.localAddress(sub.target.transport);
     const contactHost = local ? `${hostForUri(local.host)}:${local.port}` : '127.0.0.1';
     const body = Buffer.from(await this.pidfOf(sub.presentity, sub.localUri), 'utf8');
-    const headers: SipHeader[] = [];
-    for (const r of sub.routes) headers.push({ name: 'Route', value: r });
+    const headers = inDialogHeaders(sub, 'NOTIFY', sub.cseq);
     headers.push(
-      { name: 'Max-Forwards', value: '70' },
-      { name: 'From', value: `<${sub.localUri}>;tag=${sub.localTag}` },
-      { name: 'To', value: `<${sub.remoteUri}>${sub.remoteTag ? `;tag=${sub.remoteTag}` : ''}` },
-      { name: 'Call-ID', value: sub.callId },
-      { name: 'CSeq', value: `${sub.cseq} NOTIFY` },
       { name: 'Contact', value: `<sip:${contactHost}${sub.target.transport === 'udp' ? '' : `;transport=${sub.target.transport}`}>` },
       { name: 'Event', value: 'presence' },
       { name: 'Subscription-State', value: state },

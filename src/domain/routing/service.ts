@@ -20,6 +20,8 @@
  *     That list is the failover order. No gateway → reject 503.
  */
 import { isIP } from 'node:net';
+import type { Selectable } from 'kysely';
+import type { GatewaysTable } from '../../storage/schema.js';
 import type { Services } from '../../api/context.js';
 import type { User } from '../accounts/users.js';
 import { SecretBox } from '../accounts/secrets.js';
@@ -222,23 +224,7 @@ export function validateGatewayInput(p: Record<string, string | undefined>): New
 
 // ------------------------------------------------------------------ the service
 
-type GatewayRow = {
-  id: number;
-  name: string;
-  host: string;
-  port: number;
-  transport: string;
-  username: string;
-  password_enc: string;
-  prefix: string;
-  strip: number;
-  addprefix: string;
-  priority: number;
-  weight: number;
-  inbound_ip: string;
-  enabled: number;
-  created_at: number;
-};
+type GatewayRow = Selectable<GatewaysTable>;
 
 function toGateway(r: GatewayRow): Gateway {
   const t = String(r.transport).toLowerCase();

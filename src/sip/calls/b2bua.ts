@@ -49,7 +49,8 @@ import type { RouteDecision, RouteRequest, GatewayCandidate, Gateway } from '../
 import { LiveCalls, liveCallsFor } from '../../domain/calls/livecalls.js';
 import { digestResponse, fastTag, ha1, parseDigestHeader } from '../services/digest.js';
 import { targetOf, uriUser } from '../services/util.js';
-import { SessionTimers, bodyOf, sentRequest } from './sessiontimer.js';
+import { SessionTimers, bodyOf, sentRequest, type DialogLeg } from './sessiontimer.js';
+import { inDialogHeaders } from '../dialog/headers.js';
 import { CallMedia } from '../media/index.js'; // RTP relay (src/sip/media)
 
 export interface Router {
@@ -68,19 +69,8 @@ export interface B2buaOptions {
   ringTimeoutSeconds?: number;
 }
 
-interface Leg {
-  callId: string;
-  localTag: string;
-  remoteTag: string | null;
-  localUri: string;
-  remoteUri: string;
-  /** request URI for in-dialog requests (remote Contact) */
-  remoteTarget: string;
-  routes: string[];
-  target: SipTarget;
-  cseq: number;
-  /** the INVITE sent on this leg (B) */
-  invite?: SipRequest;
+/** A call leg: the dialog fields (remoteTarget = the remote Contact; invite = the INVITE sent on leg B) plus call state. */
+interface Leg extends DialogLeg {
   ct?: ClientTransaction;
   done?: boolean;
   gateway?: GatewayCandidate;
@@ -577,15 +567,7 @@ export class B2bua {
   }
 
   private ackB(leg: Leg, body: Buffer, contentType?: string): SipRequest {
-    const headers: SipHeader[] = [];
-    for (const r of leg.routes) headers.push({ name: 'Route', value: r });
-    headers.push(
-      { name: 'Max-Forwards', value: '70' },
-      { name: 'From', value: `<${leg.localUri}>;tag=${leg.localTag}` },
-      { name: 'To', value: `<${leg.remoteUri}>${leg.remoteTag ? `;tag=${leg.remoteTag}` : ''}` },
-      { name: 'Call-ID', value: leg.callId },
-      { name: 'CSeq', value: `${leg.cseq} ACK` },
-    );
+    const headers = inDialogHeaders(leg, 'ACK', leg.cseq);
     if (body.length && contentType) headers.push({ name: 'Content-Type', value: contentType });
     headers.push({ name: 'Content-Length', value: String(body.length) });
     const ack: SipRequest = { type: 'request', method: 'ACK', uri: leg.remoteTarget, version: 'SIP/2.0', headers, body };
@@ -600,16 +582,7 @@ export class B2bua {
   /** In-dialog request on a leg (BYE, re-INVITE). side 'a' swaps the roles: we are the UAS of A's dialog. */
   private inDialog(leg: Leg, method: string, body?: { type: string; data: Buffer }, extra: SipHeader[] = []): ClientTransaction | null {
     leg.cseq++;
-    const headers: SipHeader[] = [];
-    for (const r of leg.routes) headers.push({ name: 'Route', value: r });
-    headers.push(
-      { name: 'Max-Forwards', value: '70' },
-      { name: 'From', value: `<${leg.localUri}>;tag=${leg.localTag}` },
-      { name: 'To', value: `<${leg.remoteUri}>${leg.remoteTag ? `;tag=${leg.remoteTag}` : ''}` },
-      { name: 'Call-ID', value: leg.callId },
-      { name: 'CSeq', value: `${leg.cseq} ${method}` },
-      ...extra,
-    );
+    const headers = [...inDialogHeaders(leg, method, leg.cseq), ...extra];
     if (body) headers.push({ name: 'Content-Type', value: body.type });
     headers.push({ name: 'Content-Length', value: String(body?.data.length ?? 0) });
     const msg: SipRequest = { type: 'request', method, uri: leg.remoteTarget, version: 'SIP/2.0', headers, body: body?.data ?? Buffer.alloc(0) };

@@ -22,6 +22,7 @@
  * UPDATE is not used (re-INVITE only). `sessionexpires=0` disables all of it.
  */
 import { getHeader, getHeaders, type SipHeader, type SipRequest, type SipResponse } from '../message/index.js';
+import { inDialogHeaders, type DialogIds } from '../dialog/headers.js';
 import type { ClientTransaction, SipTarget, SipTransport } from '../stack.js';
 import type { SipStackLike } from '../server.js';
 
@@ -133,14 +134,8 @@ export function schedule(p: LegTimerParams): { refreshMs?: number; expireMs: num
 }
 
 /** The dialog fields of a B2BUA leg the refresh re-INVITE needs (structurally the B2BUA's Leg). */
-export interface DialogLeg {
-  callId: string;
-  localTag: string;
-  remoteTag: string | null;
-  localUri: string;
-  remoteUri: string;
+export interface DialogLeg extends DialogIds {
   remoteTarget: string;
-  routes: string[];
   target: SipTarget;
   cseq: number;
   invite?: SipRequest;
@@ -372,18 +367,7 @@ export class SessionTimers {
     const body = this.sdpOf(s);
     leg.cseq++;
     const cseq = leg.cseq;
-    const dialog = (method: string, n: number): SipHeader[] => {
-      const h: SipHeader[] = [];
-      for (const r of leg.routes) h.push({ name: 'Route', value: r });
-      h.push(
-        { name: 'Max-Forwards', value: '70' },
-        { name: 'From', value: `<${leg.localUri}>;tag=${leg.localTag}` },
-        { name: 'To', value: `<${leg.remoteUri}>${leg.remoteTag ? `;tag=${leg.remoteTag}` : ''}` },
-        { name: 'Call-ID', value: leg.callId },
-        { name: 'CSeq', value: `${n} ${method}` },
-      );
-      return h;
-    };
+    const dialog = (method: string, n: number): SipHeader[] => inDialogHeaders(leg, method, n);
     const headers = [
       ...dialog('INVITE', cseq),
       { name: 'Contact', value: this.contact(leg.target.transport) },
