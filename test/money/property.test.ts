@@ -13,21 +13,12 @@ import { req, src } from '../helpers/source.js';
 import { generatePins } from '../../src/domain/billing/pins.js';
 import { MoneyError } from '../../src/domain/billing/money.js';
 import type { User } from '../../src/domain/accounts/users.js';
+import { mulberry32 } from '../helpers/random.js';
 
 const OPS = Number(process.env.MONEY_OPS ?? 3000);
 const CONCURRENCY = 32;
 const ACCOUNTS = 20;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function scenario(t: TestServer, seed: number): Promise<{ counts: Record<string, number> }> {
   const rnd = mulberry32(seed);

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { orderGateways, dialNumber, normalizeIp, inboundIps, validateGatewayInput, GatewayError, type Gateway } from '../../src/domain/routing/service.js';
+import { mulberry32 } from '../helpers/random.js';
 
 let nextId = 1;
 function gw(name: string, over: Partial<Gateway> = {}): Gateway {
@@ -11,17 +12,6 @@ function gw(name: string, over: Partial<Gateway> = {}): Gateway {
   };
 }
 
-/** A small seeded PRNG so the statistics below are reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('order: only matching enabled gateways; longest prefix first, then priority ascending', () => {
   const list = [

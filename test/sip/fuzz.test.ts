@@ -6,18 +6,8 @@ import path from 'node:path';
 import { parseMessage, SipStreamFramer, serialize, validateRequest, validateResponse } from '../../src/sip/message/index.js';
 import { INTERNAL_ERROR } from '../../src/sip/message/parser.js';
 import { DATA_DIR, load } from './helpers.js';
+import { mulberry32 as rng } from '../helpers/random.js';
 
-// Deterministic PRNG (mulberry32) so failures are reproducible.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INTERESTING = [0x00, 0x0d, 0x0a, 0x20, 0x09, 0x22, 0x3c, 0x3e, 0x3a, 0x3b, 0x2c, 0x3d, 0x40, 0x5b, 0x5d, 0x25, 0x5c, 0x2f, 0x3f, 0xff, 0xc3, 0x80, 0x2d, 0x30, 0x39];
 
