@@ -61,8 +61,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const log =
     o.logger ??
     pino(
-      { level: config.get('loglevel'), redact: { paths: ['*.password', '*.authpwd', '*.authmd5', '*.u_password', '*.apiv2key'], censor: '***' } },
-      pino.multistream([{ stream: pino.destination({ dest: join(dataDir, 'logs', 'main.log'), mkdir: true, sync: true }) }, { stream: process.stderr, level: 'warn' }]),
+      {
+        level: config.get('loglevel'),
+        redact: { paths: ['*.password', '*.authpwd', '*.authmd5', '*.u_password', '*.apiv2key'], censor: '***' },
+      },
+      pino.multistream([
+        { stream: pino.destination({ dest: join(dataDir, 'logs', 'main.log'), mkdir: true, sync: true }) },
+        { stream: process.stderr, level: 'warn' },
+      ]),
     );
   const storage = await openStorage(config.get('dburl'), dataDir);
   const box = SecretBox.fromDataDir(dataDir);
@@ -72,9 +78,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const rating = new RatingService(storage.db, config);
   await rating.load();
   const opts = config.options;
-  const bans = new BanList(storage.db, { threshold: opts.authfailban, windowMs: opts.authfailwindow * 1000, banMs: opts.bantime * 1000 });
+  const bans = new BanList(storage.db, {
+    threshold: opts.authfailban,
+    windowMs: opts.authfailwindow * 1000,
+    banMs: opts.bantime * 1000,
+  });
   await bans.load();
-  bans.onBan = (b) => log.warn({ ip: b.ip, reason: b.reason, until: new Date(b.until).toISOString() }, 'address banned');
+  bans.onBan = (b) =>
+    log.warn({ ip: b.ip, reason: b.reason, until: new Date(b.until).toISOString() }, 'address banned');
   const rules = new ApiRules(storage.db);
   await rules.load();
   let hosts = ownHostSet(opts.serverhost);
@@ -120,7 +131,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (opts.usesip) {
       sip = createSip(services, dataDir, (text, source) => gateway.message(text, source).then((r) => r.enc.body));
       services.sip = sip;
-      for (const l of await sip.start()) services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
+      for (const l of await sip.start())
+        services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
       calls = attachCalls(services, sip, sip.stack);
       await calls.recover(); // bills calls a crash left in tb_livecalls (idempotent)
     } else {
@@ -153,14 +165,20 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 }
 
 /** The SIP stack and services from the sip* options (TLS and secure WebSocket when usetls is on). */
-function createSip(services: Services, dataDir: string, api: (text: string, source: Source) => Promise<string>): SipServer {
+function createSip(
+  services: Services,
+  dataDir: string,
+  api: (text: string, source: Source) => Promise<string>,
+): SipServer {
   const o = services.config.options;
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (o.usetls) {
     try {
       tls = { cert: readFileSync(resolve(dataDir, o.tlscert)), key: readFileSync(resolve(dataDir, o.tlskey)) };
     } catch (e) {
-      throw new Error(`usetls is on but the certificate or key cannot be read (${(e as Error).message}); set tlscert/tlskey or run "voxswitch gencert"`);
+      throw new Error(
+        `usetls is on but the certificate or key cannot be read (${(e as Error).message}); set tlscert/tlskey or run "voxswitch gencert"`,
+      );
     }
   }
   const stack = new SipStack({

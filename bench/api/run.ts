@@ -95,17 +95,44 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   try {
     const [vport, bport] = [await freePort(), await freePort()];
-    const bare = spawn(process.execPath, ['-e', `require('http').createServer((q,s)=>{s.setHeader('content-type','text/plain; charset=utf-8');s.end('12.50 USD\\r\\nOK')}).listen(${bport},'127.0.0.1')`], { stdio: 'inherit' });
+    const bare = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require('http').createServer((q,s)=>{s.setHeader('content-type','text/plain; charset=utf-8');s.end('12.50 USD\\r\\nOK')}).listen(${bport},'127.0.0.1')`,
+      ],
+      { stdio: 'inherit' },
+    );
     children.push(bare);
     const vox = spawn(
       process.execPath,
-      ['bin/voxswitch.js', 'serve', '--data-dir', dir, ...['mainaport=' + vport, 'apibindaddr=127.0.0.1', 'usesip=false', 'apiv2key=' + KEY, 'apiv2md5salt=' + SALT, 'apilimitip=0', 'apilimituser=0', 'apilimitglobal=0', 'loglevel=warn'].flatMap((s) => ['--set', s])],
+      [
+        'bin/voxswitch.js',
+        'serve',
+        '--data-dir',
+        dir,
+        ...[
+          'mainaport=' + vport,
+          'apibindaddr=127.0.0.1',
+          'usesip=false',
+          'apiv2key=' + KEY,
+          'apiv2md5salt=' + SALT,
+          'apilimitip=0',
+          'apilimituser=0',
+          'apilimitglobal=0',
+          'loglevel=warn',
+        ].flatMap((s) => ['--set', s]),
+      ],
       { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, VOXSWITCH_ADMIN_PASSWORD: 'benchadmin' } },
     );
     children.push(vox);
     await waitFor(`http://127.0.0.1:${bport}/`);
     await waitFor(`http://127.0.0.1:${vport}/mvapireq/?apientry=apitest`);
-    const created = await (await fetch(`http://127.0.0.1:${vport}/mvapireq/?apientry=newuseri&u_username=bench&u_password=benchpw&u_credit=12.5`)).text();
+    const created = await (
+      await fetch(
+        `http://127.0.0.1:${vport}/mvapireq/?apientry=newuseri&u_username=bench&u_password=benchpw&u_credit=12.5`,
+      )
+    ).text();
     if (!created.endsWith('OK')) throw new Error(`could not create the bench user: ${created}`);
 
     let n = 0;
@@ -119,14 +146,21 @@ async function main(): Promise<void> {
     console.log(`bench/api: ${CONNECTIONS} keep-alive connections, ${SECONDS} s each, node ${process.version}`);
     // warm-up both
     await autocannon({ url: `http://127.0.0.1:${bport}/`, connections: 10, duration: 2 } as autocannon.Options);
-    await autocannon({ url: `http://127.0.0.1:${vport}`, connections: 10, duration: 2, requests: [{ setupRequest: (r: any) => ({ ...r, path: balancePath() }) }] } as autocannon.Options);
+    await autocannon({
+      url: `http://127.0.0.1:${vport}`,
+      connections: 10,
+      duration: 2,
+      requests: [{ setupRequest: (r: any) => ({ ...r, path: balancePath() }) }],
+    } as autocannon.Options);
     // the bare server gets the very same generated requests, so the load generator's work is the same
     const b = await cannon(bport, balancePath);
     report('bare node:http constant', b);
     const v = await cannon(vport, balancePath);
     report('voxswitch balance (md5)', v);
     const ratio = v.requests.average / b.requests.average;
-    console.log(`ratio voxswitch/bare: ${(ratio * 100).toFixed(1)}%  (target >= 60%)   voxswitch p99: ${(v.latency as any).p99} ms (target < 5 ms)`);
+    console.log(
+      `ratio voxswitch/bare: ${(ratio * 100).toFixed(1)}%  (target >= 60%)   voxswitch p99: ${(v.latency as any).p99} ms (target < 5 ms)`,
+    );
 
     let u = 0;
     const udp = await udpRate(vport, Math.min(SECONDS, 5), () => {

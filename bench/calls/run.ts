@@ -60,18 +60,49 @@ async function main(): Promise<void> {
       await sleep(700);
       registerAt(env, 'callee', port);
       const t0 = process.hrtime.bigint();
-      const c = sipp(['127.0.0.1:' + env.udpPort, '-sf', join(SCEN, 'uac_auth.xml'), '-inf', inf, '-m', String(CALLS), '-r', String(RATE), '-l', '2000', '-d', '0', ...base], work);
+      const c = sipp(
+        [
+          '127.0.0.1:' + env.udpPort,
+          '-sf',
+          join(SCEN, 'uac_auth.xml'),
+          '-inf',
+          inf,
+          '-m',
+          String(CALLS),
+          '-r',
+          String(RATE),
+          '-l',
+          '2000',
+          '-d',
+          '0',
+          ...base,
+        ],
+        work,
+      );
       const rc = await c.done;
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       await sleep(500);
       u.p.kill('SIGKILL');
       await u.done;
-      const n = await s.storage.db.selectFrom('tb_cdrs').select((eb) => eb.fn.countAll<number>().as('n')).where('reason', 'like', 'normal%').executeTakeFirstOrThrow();
+      const n = await s.storage.db
+        .selectFrom('tb_cdrs')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('reason', 'like', 'normal%')
+        .executeTakeFirstOrThrow();
       const ok = Number(n.n);
-      console.log(`setups: ${CALLS} offered at ${RATE}/s, ${ok} completed (CDR "normal") in ${secs.toFixed(2)} s → ${(ok / secs).toFixed(0)} calls/s (sipp exit ${rc.code})`);
+      console.log(
+        `setups: ${CALLS} offered at ${RATE}/s, ${ok} completed (CDR "normal") in ${secs.toFixed(2)} s → ${(ok / secs).toFixed(0)} calls/s (sipp exit ${rc.code})`,
+      );
       const st = s.storage.db;
-      const dup = await st.selectFrom('tb_cdrs').select(['callid']).groupBy(['callid', 'leg']).having((eb) => eb.fn.countAll(), '>', 1).execute();
-      console.log(`  CDRs per call: ${dup.length === 0 ? 'one each' : dup.length + ' duplicated!'}; live calls left: ${env.b2bua.live.list().length}`);
+      const dup = await st
+        .selectFrom('tb_cdrs')
+        .select(['callid'])
+        .groupBy(['callid', 'leg'])
+        .having((eb) => eb.fn.countAll(), '>', 1)
+        .execute();
+      console.log(
+        `  CDRs per call: ${dup.length === 0 ? 'one each' : dup.length + ' duplicated!'}; live calls left: ${env.b2bua.live.list().length}`,
+      );
     }
 
     // ---- 2. concurrent calls held
@@ -82,7 +113,25 @@ async function main(): Promise<void> {
       registerAt(env, 'callee', port);
       global.gc?.();
       const mem0 = process.memoryUsage();
-      const c = sipp(['127.0.0.1:' + env.udpPort, '-sf', join(SCEN, 'uac_auth.xml'), '-inf', inf, '-m', String(CONC), '-r', String(HOLD_RATE), '-l', String(CONC), '-d', '600000', ...base], work);
+      const c = sipp(
+        [
+          '127.0.0.1:' + env.udpPort,
+          '-sf',
+          join(SCEN, 'uac_auth.xml'),
+          '-inf',
+          inf,
+          '-m',
+          String(CONC),
+          '-r',
+          String(HOLD_RATE),
+          '-l',
+          String(CONC),
+          '-d',
+          '600000',
+          ...base,
+        ],
+        work,
+      );
       const t0 = Date.now();
       let peak = 0;
       const deadline = t0 + Math.max(30_000, (CONC / HOLD_RATE) * 1000 * 3);
@@ -96,15 +145,21 @@ async function main(): Promise<void> {
       global.gc?.();
       const mem = process.memoryUsage();
       const n = env.b2bua.live.stats().connected;
-      console.log(`concurrency: ${n} calls connected at once (peak ${peak}, target ${CONC}) after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      console.log(`  memory: rss ${(mem.rss / 2 ** 20).toFixed(0)} MB (before ${(mem0.rss / 2 ** 20).toFixed(0)} MB), heap used ${(mem.heapUsed / 2 ** 20).toFixed(0)} MB (before ${(mem0.heapUsed / 2 ** 20).toFixed(0)} MB) → ${n ? (((mem.heapUsed - mem0.heapUsed) / n) / 1024).toFixed(1) : '-'} KB heap per call`);
+      console.log(
+        `concurrency: ${n} calls connected at once (peak ${peak}, target ${CONC}) after ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
+      console.log(
+        `  memory: rss ${(mem.rss / 2 ** 20).toFixed(0)} MB (before ${(mem0.rss / 2 ** 20).toFixed(0)} MB), heap used ${(mem.heapUsed / 2 ** 20).toFixed(0)} MB (before ${(mem0.heapUsed / 2 ** 20).toFixed(0)} MB) → ${n ? ((mem.heapUsed - mem0.heapUsed) / n / 1024).toFixed(1) : '-'} KB heap per call`,
+      );
       const te = Date.now();
       const ended = env.b2bua.live.list().length;
       c.p.kill('SIGKILL');
       u.p.kill('SIGKILL');
       await Promise.all([c.done, u.done]);
       await env.b2bua.stop();
-      console.log(`  ${ended} calls ended and billed through the B2BUA in ${((Date.now() - te) / 1000).toFixed(1)} s; live left: ${env.b2bua.live.list().length}`);
+      console.log(
+        `  ${ended} calls ended and billed through the B2BUA in ${((Date.now() - te) / 1000).toFixed(1)} s; live left: ${env.b2bua.live.list().length}`,
+      );
     }
   } finally {
     await env.stop().catch(() => undefined);

@@ -49,9 +49,15 @@ while (Date.now() < end) {
 }
 await new Promise((r) => setTimeout(r, 300));
 const pps = delivered / seconds;
-console.log(`relay: ${calls} relayed calls (${calls * 2} relay ports), ${sent} packets sent, ${delivered} forwarded (${((delivered / sent) * 100).toFixed(1)}%)`);
-console.log(`relay: ${Math.round(pps)} packets/s forwarded ≈ ${Math.floor(pps / 100)} concurrent G.711 calls (100 packets/s each)`);
-console.log(`relay: memory for the sessions ${((rss1 - rss0) / 1024 / 1024).toFixed(1)} MB (incl. the ${calls * 2} test sockets)`);
+console.log(
+  `relay: ${calls} relayed calls (${calls * 2} relay ports), ${sent} packets sent, ${delivered} forwarded (${((delivered / sent) * 100).toFixed(1)}%)`,
+);
+console.log(
+  `relay: ${Math.round(pps)} packets/s forwarded ≈ ${Math.floor(pps / 100)} concurrent G.711 calls (100 packets/s each)`,
+);
+console.log(
+  `relay: memory for the sessions ${((rss1 - rss0) / 1024 / 1024).toFixed(1)} MB (incl. the ${calls * 2} test sockets)`,
+);
 for (const l of legs) {
   l.s.release();
   l.a.close();

@@ -49,19 +49,50 @@ async function main(): Promise<void> {
     const port = await freePort();
     vox = spawn(
       process.execPath,
-      [MAIN, 'serve', '--data-dir', dir, ...[`mainaport=${port}`, 'apibindaddr=127.0.0.1', 'usesip=false', 'apilimitip=0', 'apilimituser=0', 'apilimitglobal=0', 'loglevel=warn'].flatMap((s) => ['--set', s])],
+      [
+        MAIN,
+        'serve',
+        '--data-dir',
+        dir,
+        ...[
+          `mainaport=${port}`,
+          'apibindaddr=127.0.0.1',
+          'usesip=false',
+          'apilimitip=0',
+          'apilimituser=0',
+          'apilimitglobal=0',
+          'loglevel=warn',
+        ].flatMap((s) => ['--set', s]),
+      ],
       { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, VOXSWITCH_ADMIN_PASSWORD: 'benchadmin' } },
     );
     const base = `http://127.0.0.1:${port}/mvapireq/`;
     await waitFor(`${base}?apientry=apitest`);
-    const get = async (q: Record<string, string>) => (await fetch(`${base}?${new URLSearchParams({ format: 'json', ...q })}`)).json() as Promise<{ status: string; text: string; fields?: Record<string, string> }>;
+    const get = async (q: Record<string, string>) =>
+      (await fetch(`${base}?${new URLSearchParams({ format: 'json', ...q })}`)).json() as Promise<{
+        status: string;
+        text: string;
+        fields?: Record<string, string>;
+      }>;
     const res = await get({ apientry: 'newuseri', u_username: 'benchres', u_password: 'respw', u_type: 'reseller' });
     if (res.status !== 'OK') throw new Error(res.text);
     for (let i = 0; i < USERS; i++) {
-      const r = await get({ apientry: 'newuseri', u_username: `b${i}`, u_password: `pw${i}`, u_parentid: String(res.fields!.id), u_credit: '1000000' });
+      const r = await get({
+        apientry: 'newuseri',
+        u_username: `b${i}`,
+        u_password: `pw${i}`,
+        u_parentid: String(res.fields!.id),
+        u_credit: '1000000',
+      });
       if (r.status !== 'OK') throw new Error(r.text);
     }
-    const check = await get({ apientry: 'transfercredit', authid: 'b0', authpwd: 'pw0', username: 'b1', credit: '0.01' });
+    const check = await get({
+      apientry: 'transfercredit',
+      authid: 'b0',
+      authpwd: 'pw0',
+      username: 'b1',
+      credit: '0.01',
+    });
     if (check.status !== 'OK') throw new Error(`transfercredit does not work: ${check.text}`);
 
     let n = 0;
@@ -80,8 +111,15 @@ async function main(): Promise<void> {
         firstError ||= body.slice(0, 200);
       }
     };
-    console.log(`bench/money: transfercredit over HTTP keep-alive, ${CONNECTIONS} connections, ${SECONDS} s, SQLite, node ${process.version}`);
-    await autocannon({ url: `http://127.0.0.1:${port}`, connections: 8, duration: 2, requests: [{ setupRequest: (r: any) => ({ ...r, path: path() }) }] } as autocannon.Options);
+    console.log(
+      `bench/money: transfercredit over HTTP keep-alive, ${CONNECTIONS} connections, ${SECONDS} s, SQLite, node ${process.version}`,
+    );
+    await autocannon({
+      url: `http://127.0.0.1:${port}`,
+      connections: 8,
+      duration: 2,
+      requests: [{ setupRequest: (r: any) => ({ ...r, path: path() }) }],
+    } as autocannon.Options);
     okAnswers = errAnswers = 0;
     const r = await autocannon({
       url: `http://127.0.0.1:${port}`,
@@ -91,8 +129,12 @@ async function main(): Promise<void> {
     } as autocannon.Options);
     const l = r.latency as unknown as Record<string, number>;
     const rate = Math.round(okAnswers / SECONDS);
-    console.log(`transfercredit: ${Math.round(r.requests.average)} calls/s (${rate} OK transfers/s; target >= 2000)   p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms`);
-    console.log(`answers: ${okAnswers} OK, ${errAnswers} ERROR${firstError ? ` (first: ${JSON.stringify(firstError)})` : ''}, errors ${r.errors}, timeouts ${r.timeouts}`);
+    console.log(
+      `transfercredit: ${Math.round(r.requests.average)} calls/s (${rate} OK transfers/s; target >= 2000)   p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms`,
+    );
+    console.log(
+      `answers: ${okAnswers} OK, ${errAnswers} ERROR${firstError ? ` (first: ${JSON.stringify(firstError)})` : ''}, errors ${r.errors}, timeouts ${r.timeouts}`,
+    );
     vox.kill('SIGTERM');
     await new Promise((res2) => vox!.once('exit', res2));
     vox = undefined;
@@ -101,8 +143,14 @@ async function main(): Promise<void> {
       const mism = await new Ledger(s.db).audit();
       const rows = await s.db.selectFrom('tb_users').select('credit').where('username', 'like', 'b%').execute();
       const total = rows.reduce((x, q) => x + Number(q.credit), 0);
-      const entries = await s.db.selectFrom('tb_ledger').select((eb) => eb.fn.countAll<number>().as('n')).where('reason', '=', 'transfercredit').executeTakeFirstOrThrow();
-      console.log(`ledger after the run: ${Number(entries.n)} transfer entries, ${mism.length} balance/ledger mismatches, total ${total === USERS * 1_000_000 * 1_000_000 ? 'conserved' : `CHANGED (${total})`}`);
+      const entries = await s.db
+        .selectFrom('tb_ledger')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('reason', '=', 'transfercredit')
+        .executeTakeFirstOrThrow();
+      console.log(
+        `ledger after the run: ${Number(entries.n)} transfer entries, ${mism.length} balance/ledger mismatches, total ${total === USERS * 1_000_000 * 1_000_000 ? 'conserved' : `CHANGED (${total})`}`,
+      );
       if (mism.length || total !== USERS * 1e12 || errAnswers) process.exitCode = 1;
     } finally {
       await s.close();

@@ -22,9 +22,11 @@ async function timed(label: string, ops: number, fn: () => Promise<void>): Promi
 
 async function parallel(count: number, conc: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: conc }, async () => {
-    while (next < count) await fn(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (next < count) await fn(next++);
+    }),
+  );
 }
 
 async function bench(label: string, dburl: string): Promise<void> {
@@ -33,7 +35,11 @@ async function bench(label: string, dburl: string): Promise<void> {
   try {
     const s = new NumberService(storage.db, new ConfigStore(dir, {}));
     process.stdout.write(`--- ${label} (${storage.describe}), N=${N}, parallel=${C}\n`);
-    await timed('addNumbers (one request of 10000)', 10000, async () => void (await s.addNumbers(NumberService.parseNumberList('', '3610000000', '10000'))));
+    await timed(
+      'addNumbers (one request of 10000)',
+      10000,
+      async () => void (await s.addNumbers(NumberService.parseNumberList('', '3610000000', '10000'))),
+    );
     let got = 0;
     await timed(`getPhoneNumber, ${C} in parallel`, Math.min(N, 10000), () =>
       parallel(Math.min(N, 10000), C, async (i) => {
@@ -43,8 +49,12 @@ async function bench(label: string, dburl: string): Promise<void> {
     );
     if (got !== Math.min(N, 10000)) throw new Error(`expected ${Math.min(N, 10000)} assignments, got ${got}`);
     await s.addNumbers(NumberService.parseNumberList('', '3620000000', '10000'));
-    await timed(`lockPhoneNumber, ${C} in parallel`, Math.min(N, 10000), () => parallel(Math.min(N, 10000), C, (i) => s.lockPhoneNumber(200000 + i)));
-    await timed(`getPhoneNumber (already assigned), ${C} in parallel`, N, () => parallel(N, C, (i) => s.getPhoneNumber(100000 + (i % 10000))));
+    await timed(`lockPhoneNumber, ${C} in parallel`, Math.min(N, 10000), () =>
+      parallel(Math.min(N, 10000), C, (i) => s.lockPhoneNumber(200000 + i)),
+    );
+    await timed(`getPhoneNumber (already assigned), ${C} in parallel`, N, () =>
+      parallel(N, C, (i) => s.getPhoneNumber(100000 + (i % 10000))),
+    );
   } finally {
     await storage.close();
     rmSync(dir, { recursive: true, force: true });

@@ -39,11 +39,15 @@ try {
   let t0 = performance.now();
   const r = await importTariffsCsv(storage.db, lines.join('\n'), { plan: 'default' });
   if (r.errors.length) throw new Error(JSON.stringify(r.errors.slice(0, 3)));
-  console.log(`import: ${r.imported} rows in ${((performance.now() - t0) / 1000).toFixed(2)} s (SQLite, one transaction)`);
+  console.log(
+    `import: ${r.imported} rows in ${((performance.now() - t0) / 1000).toFixed(2)} s (SQLite, one transaction)`,
+  );
   const rating = new RatingService(storage.db, new ConfigStore(dir, {}));
   t0 = performance.now();
   const loaded = await rating.load();
-  console.log(`load: ${loaded.rates} rates in ${((performance.now() - t0) / 1000).toFixed(2)} s; heap ${Math.round(process.memoryUsage().heapUsed / 1048576)} MB`);
+  console.log(
+    `load: ${loaded.rates} rates in ${((performance.now() - t0) / 1000).toFixed(2)} s; heap ${Math.round(process.memoryUsage().heapUsed / 1048576)} MB`,
+  );
   const planId = rating.plan('default')!.id;
 
   const numbers = Array.from({ length: 65_536 }, () => digits(11));

@@ -43,7 +43,10 @@ const INVITE = Buffer.from(
     'Supported: 100rel, timer\r\n' +
     'User-Agent: VoxBench/1.0\r\n' +
     'Content-Type: application/sdp\r\n' +
-    'Content-Length: ' + Buffer.byteLength(SDP) + '\r\n\r\n' + SDP,
+    'Content-Length: ' +
+    Buffer.byteLength(SDP) +
+    '\r\n\r\n' +
+    SDP,
 );
 
 function bench(name: string, fn: () => void, seconds: number, perCall = 1): number {
@@ -58,12 +61,17 @@ function bench(name: string, fn: () => void, seconds: number, perCall = 1): numb
     now = process.hrtime.bigint();
   }
   const rate = (n * perCall) / (Number(now - t0) / 1e9);
-  console.log(`${name.padEnd(34)} ${Math.round(rate).toLocaleString('en-US').padStart(12)} msg/s  ${(1e9 / rate).toFixed(0).padStart(6)} ns/msg`);
+  console.log(
+    `${name.padEnd(34)} ${Math.round(rate).toLocaleString('en-US').padStart(12)} msg/s  ${(1e9 / rate).toFixed(0).padStart(6)} ns/msg`,
+  );
   return rate;
 }
 
 const secs = Number(process.argv[2] ?? 2);
-for (const [name, buf] of [['REGISTER', REGISTER], ['INVITE+SDP', INVITE]] as const) {
+for (const [name, buf] of [
+  ['REGISTER', REGISTER],
+  ['INVITE+SDP', INVITE],
+] as const) {
   const r = parseMessage(buf);
   if (!r.ok) throw new Error(name + ' bench message does not parse: ' + r.reason);
 }

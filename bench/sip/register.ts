@@ -45,7 +45,33 @@ interface SippResult {
 function runSipp(port: number, csv: string, calls: number, dir: string): Promise<SippResult> {
   return new Promise((res) => {
     const t0 = process.hrtime.bigint();
-    const p = spawn(SIPP, [`127.0.0.1:${port}`, '-sf', SCENARIO, '-inf', csv, '-m', String(calls), '-r', String(RATE), '-l', String(LIMIT), '-i', '127.0.0.1', '-t', 'u1', '-nostdin', '-timeout', '300s', '-trace_err', '-error_file', join(dir, 'sipp.err')], { cwd: dir });
+    const p = spawn(
+      SIPP,
+      [
+        `127.0.0.1:${port}`,
+        '-sf',
+        SCENARIO,
+        '-inf',
+        csv,
+        '-m',
+        String(calls),
+        '-r',
+        String(RATE),
+        '-l',
+        String(LIMIT),
+        '-i',
+        '127.0.0.1',
+        '-t',
+        'u1',
+        '-nostdin',
+        '-timeout',
+        '300s',
+        '-trace_err',
+        '-error_file',
+        join(dir, 'sipp.err'),
+      ],
+      { cwd: dir },
+    );
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (out += d));
@@ -58,8 +84,17 @@ function runSipp(port: number, csv: string, calls: number, dir: string): Promise
         return Number(cells[2] ?? cells[1] ?? 0) || 0;
       };
       const errFile = join(dir, 'sipp.err');
-      const errors = existsSync(errFile) ? readFileSync(errFile, 'utf8').split('\n').filter((l) => /Aborting|unexpected|timeout/i.test(l)) : [];
-      const tail = errors.length ? `first sipp errors:\n${errors.slice(0, 3).map((l) => l.slice(0, 300)).join('\n')}` : out.slice(-1500);
+      const errors = existsSync(errFile)
+        ? readFileSync(errFile, 'utf8')
+            .split('\n')
+            .filter((l) => /Aborting|unexpected|timeout/i.test(l))
+        : [];
+      const tail = errors.length
+        ? `first sipp errors:\n${errors
+            .slice(0, 3)
+            .map((l) => l.slice(0, 300))
+            .join('\n')}`
+        : out.slice(-1500);
       res({ ok: num('Successful call'), failed: num('Failed call'), seconds, code, tail });
     });
   });
@@ -68,7 +103,8 @@ function runSipp(port: number, csv: string, calls: number, dir: string): Promise
 function writeCsv(dir: string, users: Array<[string, string]>, rounds: number): string {
   const f = join(dir, 'users.csv');
   const lines = ['SEQUENTIAL'];
-  for (let r = 0; r < rounds; r++) for (const [u, p] of users) lines.push(`${u};[authentication username=${u} password=${p}]`);
+  for (let r = 0; r < rounds; r++)
+    for (const [u, p] of users) lines.push(`${u};[authentication username=${u} password=${p}]`);
   writeFileSync(f, lines.join('\n') + '\n');
   return f;
 }
@@ -87,26 +123,52 @@ function memoryPer10k(): { heapMB: number; rssMB: number; perBindingBytes: numbe
   for (let i = 0; i < 10_000; i++) {
     const u = `user${String(i).padStart(6, '0')}`;
     loc.update(u, `${i}-a8f3c2d1e0b9@10.0.${i >> 8}.${i & 255}`, 1, [
-      { contact: `sip:${u}@10.0.${i >> 8}.${i & 255}:5060;transport=udp;ob`, expires: 3600, transport: 'udp', srcIp: `10.0.${i >> 8}.${i & 255}`, srcPort: 5060 + (i % 1000), userAgent: 'Yealink SIP-T46S 66.86.0.15', q: 1 },
+      {
+        contact: `sip:${u}@10.0.${i >> 8}.${i & 255}:5060;transport=udp;ob`,
+        expires: 3600,
+        transport: 'udp',
+        srcIp: `10.0.${i >> 8}.${i & 255}`,
+        srcPort: 5060 + (i % 1000),
+        userAgent: 'Yealink SIP-T46S 66.86.0.15',
+        q: 1,
+      },
     ]);
   }
   gc();
   const after = process.memoryUsage();
   if (loc.size().bindings !== 10_000) throw new Error('bindings not stored');
   const heap = after.heapUsed - before.heapUsed;
-  return { heapMB: heap / 1048576, rssMB: (after.rss - before.rss) / 1048576, perBindingBytes: Math.round(heap / 10_000) };
+  return {
+    heapMB: heap / 1048576,
+    rssMB: (after.rss - before.rss) / 1048576,
+    perBindingBytes: Math.round(heap / 10_000),
+  };
 }
 
 async function benchVoxswitch(dir: string, users: Array<[string, string]>): Promise<SippResult> {
-  const srv = await startServer({ dataDir: join(dir, 'data'), overrides: { mainaport: '0', apibindaddr: '127.0.0.1', authfailban: '0', sipmaxexpires: '3600' }, announce: () => undefined, logger: pino({ level: 'silent' }) });
+  const srv = await startServer({
+    dataDir: join(dir, 'data'),
+    overrides: { mainaport: '0', apibindaddr: '127.0.0.1', authfailban: '0', sipmaxexpires: '3600' },
+    announce: () => undefined,
+    logger: pino({ level: 'silent' }),
+  });
   const o = srv.services.config.options;
-  const stack = new SipStack({ bindAddr: '127.0.0.1', udpPort: 0, tcpPort: -1, maxMessageSize: o.sipmaxmessage, maxConnections: o.sipmaxconnections, isBanned: (ip) => srv.services.bans.isBanned(ip) });
+  const stack = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: 0,
+    tcpPort: -1,
+    maxMessageSize: o.sipmaxmessage,
+    maxConnections: o.sipmaxconnections,
+    isBanned: (ip) => srv.services.bans.isBanned(ip),
+  });
   const sip = new SipServer(srv.services, stack);
   const l = await sip.start();
   const port = l.find((x) => x.transport === 'udp')!.port;
   const t0 = Date.now();
   for (const [u, p] of users) await srv.services.users.create({ username: u, password: p });
-  console.log(`created ${users.length} users in ${((Date.now() - t0) / 1000).toFixed(1)} s; voxswitch SIP on udp 127.0.0.1:${port}`);
+  console.log(
+    `created ${users.length} users in ${((Date.now() - t0) / 1000).toFixed(1)} s; voxswitch SIP on udp 127.0.0.1:${port}`,
+  );
   const r = await runSipp(port, writeCsv(dir, users, ROUNDS), users.length * ROUNDS, dir);
   console.log(`bindings held: ${sip.location.size().bindings} for ${sip.location.size().users} users`);
   await sip.stop();
@@ -161,7 +223,10 @@ request_route {
 async function benchKamailio(dir: string, users: Array<[string, string]>): Promise<SippResult | string> {
   if (!existsSync('/usr/sbin/kamailio')) {
     console.log('installing kamailio (apt-get install -y kamailio) ...');
-    const r = spawnSync('apt-get', ['install', '-y', '-q', 'kamailio'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    const r = spawnSync('apt-get', ['install', '-y', '-q', 'kamailio'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
     if (r.status !== 0 || !existsSync('/usr/sbin/kamailio')) return 'kamailio could not be installed';
   }
   const kdir = join(dir, 'kamailio');
@@ -170,8 +235,13 @@ async function benchKamailio(dir: string, users: Array<[string, string]>): Promi
   const cfg = join(kdir, 'kamailio.cfg');
   writeFileSync(cfg, kamailioConfig(kdir, port));
   const rows = users.map(([u, p], i) => `${i + 1}:${u}:127.0.0.1:${p}::`);
-  writeFileSync(join(kdir, 'kdb', 'subscriber'), 'id(int,auto) username(str) domain(str) password(str) ha1(str,null) ha1b(str,null)\n' + rows.join('\n') + '\n');
-  const k = spawn('/usr/sbin/kamailio', ['-f', cfg, '-DD', '-E', '-m', '256', '-M', '16', '-P', join(kdir, 'k.pid')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(
+    join(kdir, 'kdb', 'subscriber'),
+    'id(int,auto) username(str) domain(str) password(str) ha1(str,null) ha1b(str,null)\n' + rows.join('\n') + '\n',
+  );
+  const k = spawn('/usr/sbin/kamailio', ['-f', cfg, '-DD', '-E', '-m', '256', '-M', '16', '-P', join(kdir, 'k.pid')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   k.stdout.on('data', (d) => (log += d));
   k.stderr.on('data', (d) => (log += d));
@@ -188,7 +258,9 @@ async function benchKamailio(dir: string, users: Array<[string, string]>): Promi
 
 function report(name: string, r: SippResult): void {
   const rate = r.ok / r.seconds;
-  console.log(`${name}: ${r.ok} registrations ok, ${r.failed} failed in ${r.seconds.toFixed(2)} s → ${rate.toFixed(0)} registrations/s (each = REGISTER, 401, REGISTER+digest, 200; sipp exit ${r.code})`);
+  console.log(
+    `${name}: ${r.ok} registrations ok, ${r.failed} failed in ${r.seconds.toFixed(2)} s → ${rate.toFixed(0)} registrations/s (each = REGISTER, 401, REGISTER+digest, 200; sipp exit ${r.code})`,
+  );
   if (r.failed || r.code !== 0) console.log(r.tail);
 }
 
@@ -199,11 +271,15 @@ async function main(): Promise<void> {
   try {
     const users: Array<[string, string]> = [];
     for (let i = 0; i < USERS; i++) users.push([`u${String(i).padStart(6, '0')}`, `pw-${i}-${(i * 7919) % 10007}`]);
-    console.log(`REGISTER bench: ${USERS} users × ${ROUNDS} rounds, sipp -r ${RATE} -l ${LIMIT}, UDP, digest MD5 qop=auth`);
+    console.log(
+      `REGISTER bench: ${USERS} users × ${ROUNDS} rounds, sipp -r ${RATE} -l ${LIMIT}, UDP, digest MD5 qop=auth`,
+    );
     const vox = await benchVoxswitch(dir, users);
     report('voxswitch', vox);
     const m = memoryPer10k();
-    console.log(`memory per 10,000 bindings: heap +${m.heapMB.toFixed(2)} MB (${m.perBindingBytes} bytes/binding), rss +${m.rssMB.toFixed(2)} MB`);
+    console.log(
+      `memory per 10,000 bindings: heap +${m.heapMB.toFixed(2)} MB (${m.perBindingBytes} bytes/binding), rss +${m.rssMB.toFixed(2)} MB`,
+    );
     if (WITH_KAMAILIO) {
       const k = await benchKamailio(dir, users);
       if (typeof k === 'string') console.log(`kamailio: skipped: ${k}`);

@@ -18,7 +18,13 @@ if (isMainThread) {
   const seconds = Number(process.argv[2] ?? 5);
   const window = Number(process.argv[3] ?? 2000);
   const clients = Number(process.argv[4] ?? 2);
-  const stack = new SipStack({ bindAddr: '127.0.0.1', udpPort: 0, tcpPort: -1, maxMessageSize: 65535, maxConnections: 10 });
+  const stack = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: 0,
+    tcpPort: -1,
+    maxMessageSize: 65535,
+    maxConnections: 10,
+  });
   let handled = 0;
   stack.onRequest((req, tx) => {
     handled++;
@@ -36,12 +42,14 @@ if (isMainThread) {
   const t0 = performance.now();
   const elu0 = performance.eventLoopUtilization();
   const results = await Promise.all(
-    Array.from({ length: clients }, (_, id) =>
-      new Promise<{ sent: number; received: number; lost: number; p50: number; p99: number }>((resolve, reject) => {
-        const w = new Worker(new URL(import.meta.url), { workerData: { port, seconds, window, id } satisfies Job });
-        w.once('message', resolve);
-        w.once('error', reject);
-      }),
+    Array.from(
+      { length: clients },
+      (_, id) =>
+        new Promise<{ sent: number; received: number; lost: number; p50: number; p99: number }>((resolve, reject) => {
+          const w = new Worker(new URL(import.meta.url), { workerData: { port, seconds, window, id } satisfies Job });
+          w.once('message', resolve);
+          w.once('error', reject);
+        }),
     ),
   );
   const dt = (performance.now() - t0) / 1000;
@@ -56,8 +64,12 @@ if (isMainThread) {
   console.log(`  handled by the TU    ${handled}`);
   console.log(`  200 OK received      ${received}  (${Math.round(received / dt)}/s)`);
   console.log(`  lost (retried)       ${lost}`);
-  console.log(`  latency p50 / p99    ${results.map((r) => r.p50.toFixed(2) + ' / ' + r.p99.toFixed(2) + ' ms').join(', ')}`);
-  console.log(`  stack thread busy    ${(elu.utilization * 100).toFixed(0)}%  →  ${((elu.active * 1000) / handled).toFixed(1)} µs per REGISTER (parse + transaction + TU + serialize + send)`);
+  console.log(
+    `  latency p50 / p99    ${results.map((r) => r.p50.toFixed(2) + ' / ' + r.p99.toFixed(2) + ' ms').join(', ')}`,
+  );
+  console.log(
+    `  stack thread busy    ${(elu.utilization * 100).toFixed(0)}%  →  ${((elu.active * 1000) / handled).toFixed(1)} µs per REGISTER (parse + transaction + TU + serialize + send)`,
+  );
   console.log(`  capacity estimate   ~${Math.round(handled / (elu.active / 1000))}/s on one core of this machine`);
   console.log(`  live server tx ${st.serverTransactions}, completed finals cached for Timer J ${st.completedCache}`);
   console.log(`  heap used ${(mem.heapUsed / 1048576).toFixed(0)} MB, rss ${(mem.rss / 1048576).toFixed(0)} MB`);
@@ -133,6 +145,12 @@ if (isMainThread) {
   for (let i = 0; i < job.window; i++) mk();
   await done;
   lat.sort((a, b) => a - b);
-  parentPort!.postMessage({ sent, received, lost, p50: lat[Math.floor(lat.length * 0.5)] ?? 0, p99: lat[Math.floor(lat.length * 0.99)] ?? 0 });
+  parentPort!.postMessage({
+    sent,
+    received,
+    lost,
+    p50: lat[Math.floor(lat.length * 0.5)] ?? 0,
+    p99: lat[Math.floor(lat.length * 0.99)] ?? 0,
+  });
   sock.close();
 }

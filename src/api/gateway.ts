@@ -42,7 +42,12 @@ export class ApiGateway {
 
   /** The server admin identity trusted sources act as. */
   async loadAdmin(): Promise<void> {
-    const r = await this.s.storage.db.selectFrom('tb_users').select('username').where('type', '=', 1).orderBy('id').executeTakeFirst();
+    const r = await this.s.storage.db
+      .selectFrom('tb_users')
+      .select('username')
+      .where('type', '=', 1)
+      .orderBy('id')
+      .executeTakeFirst();
     this.admin = r ? await this.s.users.byUsername(r.username) : undefined;
   }
 
@@ -54,7 +59,10 @@ export class ApiGateway {
   async handle(req: ApiRequest): Promise<ApiResult> {
     const { s } = this;
     const ip = req.source.ip;
-    if (s.bans.isBanned(ip)) return fail('your address is banned after repeated authentication failures; ask the operator (delbanned)', { legacyStatus: 403 });
+    if (s.bans.isBanned(ip))
+      return fail('your address is banned after repeated authentication failures; ask the operator (delbanned)', {
+        legacyStatus: 403,
+      });
     if (!req.entry) return fail('no API entry given: send apientry=NAME (see help)', { legacyStatus: 406 });
     if (req.source.transport !== 'console') {
       const limited = await this.limits.checkSource(ip);
@@ -78,7 +86,10 @@ export class ApiGateway {
     try {
       if (rule.customsql) return await this.runCustom(rule.customsql, ctx);
       if (!def) return fail(`unknown API "${req.entry}"`, { legacyStatus: 406 });
-      if (!def.run) return fail(def.unavailable ?? `${def.name} is not available yet in voxswitch ${s.version}`, { legacyStatus: 412 });
+      if (!def.run)
+        return fail(def.unavailable ?? `${def.name} is not available yet in voxswitch ${s.version}`, {
+          legacyStatus: 412,
+        });
       const params = bindParams(def, req.params, req.positional);
       return await def.run(ctx, params);
     } catch (e) {
@@ -102,13 +113,23 @@ export class ApiGateway {
     const sparams: Record<string, string> = {};
     for (const [k, v] of Object.entries(ctx.req.params)) if (/^sparam\d{1,2}$/.test(k)) sparams[k] = v;
     const user = ctx.caller.user;
-    const r = await this.customSql.run(sql, { userId: user?.id ?? 0, username: user?.username ?? '', sparams }, this.s.config.get('customsqltimeout')).finally(() => {
-      // the statement may have changed accounts outside the services: drop their caches
-      if (!/^\s*\*?\s*select\b/i.test(sql)) this.s.users.clearCache();
-    });
+    const r = await this.customSql
+      .run(
+        sql,
+        { userId: user?.id ?? 0, username: user?.username ?? '', sparams },
+        this.s.config.get('customsqltimeout'),
+      )
+      .finally(() => {
+        // the statement may have changed accounts outside the services: drop their caches
+        if (!/^\s*\*?\s*select\b/i.test(sql)) this.s.users.clearCache();
+      });
     if ('queued' in r) return ok('query queued');
-    if (r.changes !== undefined && !r.columns.length) return ok(`${r.changes} row(s) affected`, { fields: { changes: r.changes } });
-    return ok(r.truncated ? `${r.rows.length} rows (more rows matched: answers are limited to 100)` : `${r.rows.length} rows`, { columns: r.columns, rows: r.rows });
+    if (r.changes !== undefined && !r.columns.length)
+      return ok(`${r.changes} row(s) affected`, { fields: { changes: r.changes } });
+    return ok(
+      r.truncated ? `${r.rows.length} rows (more rows matched: answers are limited to 100)` : `${r.rows.length} rows`,
+      { columns: r.columns, rows: r.rows },
+    );
   }
 
   private decodeOpts() {
@@ -116,7 +137,12 @@ export class ApiGateway {
   }
 
   private encodeFor(req: Pick<ApiRequest, 'format' | 'callback' | 'legacy'>, r: ApiResult): Encoded {
-    return encode(r, { format: req.format, callback: req.callback, legacy: req.legacy, strict: this.s.config.get('httpstrictresponse') });
+    return encode(r, {
+      format: req.format,
+      callback: req.callback,
+      legacy: req.legacy,
+      strict: this.s.config.get('httpstrictresponse'),
+    });
   }
 
   private errorAnswer(e: unknown, source: Source, legacy = false): { enc: Encoded; result: ApiResult } {
@@ -129,15 +155,26 @@ export class ApiGateway {
   private async resolve(d: DecodeResult): Promise<{ enc: Encoded; result: ApiResult }> {
     if (d.kind === 'jppget') return this.jppget(d.url, d.callback, d.source);
     if (d.req.format === 'jsonp' && this.s.config.get('enablejsonp') === 0) {
-      const result = fail('JSONP is disabled (set enablejsonp=1 for local or 2 for remote URLs)', { legacyStatus: 406 });
-      return { result, enc: encode(result, { format: 'text', legacy: d.req.legacy, strict: this.s.config.get('httpstrictresponse') }) };
+      const result = fail('JSONP is disabled (set enablejsonp=1 for local or 2 for remote URLs)', {
+        legacyStatus: 406,
+      });
+      return {
+        result,
+        enc: encode(result, { format: 'text', legacy: d.req.legacy, strict: this.s.config.get('httpstrictresponse') }),
+      };
     }
     const result = await this.handle(d.req);
     return { result, enc: this.encodeFor(d.req, result) };
   }
 
   /** An HTTP request (any method/URL shape/body format) → encoded answer. */
-  async http(method: string, target: string, contentType: string, body: Buffer, source: Source): Promise<{ enc: Encoded; result: ApiResult }> {
+  async http(
+    method: string,
+    target: string,
+    contentType: string,
+    body: Buffer,
+    source: Source,
+  ): Promise<{ enc: Encoded; result: ApiResult }> {
     let d: DecodeResult;
     try {
       d = await decodeHttp(method, target, contentType, body, source, this.decodeOpts());
@@ -162,10 +199,17 @@ export class ApiGateway {
    * jppget?url=…: JSONP over another API URL. A URL of this server (or a bare /mvapireq/… path) is answered
    * in-process (enablejsonp ≥ 1); a remote URL is fetched and wrapped only with enablejsonp=2.
    */
-  private async jppget(url: string, callback: string | undefined, source: Source): Promise<{ enc: Encoded; result: ApiResult }> {
+  private async jppget(
+    url: string,
+    callback: string | undefined,
+    source: Source,
+  ): Promise<{ enc: Encoded; result: ApiResult }> {
     const mode = this.s.config.get('enablejsonp');
     const cb = callback ?? 'callback';
-    const wrap = (result: ApiResult) => ({ result, enc: encode(result, { format: 'jsonp', callback: cb, strict: false }) });
+    const wrap = (result: ApiResult) => ({
+      result,
+      enc: encode(result, { format: 'jsonp', callback: cb, strict: false }),
+    });
     if (mode === 0) return wrap(fail('JSONP is disabled (set enablejsonp=1 for local or 2 for remote URLs)'));
     if (!url) return wrap(fail('jppget needs url=…'));
     let target: URL;
@@ -193,8 +237,11 @@ export class ApiGateway {
   private async fetchRemote(target: URL): Promise<ApiResult> {
     if (target.protocol !== 'http:' && target.protocol !== 'https:') return fail('jppget: only http and https URLs');
     try {
-      const addr = isIP(target.hostname.replace(/^\[|\]$/g, '')) ? target.hostname.replace(/^\[|\]$/g, '') : (await lookup(target.hostname)).address;
-      if (isLoopback(addr) || isPrivate(addr) || addr === '0.0.0.0' || addr === '::') return fail('jppget: remote URL resolves to a local or private address');
+      const addr = isIP(target.hostname.replace(/^\[|\]$/g, ''))
+        ? target.hostname.replace(/^\[|\]$/g, '')
+        : (await lookup(target.hostname)).address;
+      if (isLoopback(addr) || isPrivate(addr) || addr === '0.0.0.0' || addr === '::')
+        return fail('jppget: remote URL resolves to a local or private address');
       const res = await fetch(target, { redirect: 'error', signal: AbortSignal.timeout(5000) });
       const text = (await res.text()).slice(0, 256 * 1024);
       return res.ok ? ok(text) : fail(`jppget: remote answered HTTP ${res.status}`);

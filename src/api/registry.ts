@@ -68,11 +68,20 @@ const ALIASES: Record<string, string[]> = {
 };
 
 /** The command's parameters by their declared names: named values (or an alias), else positional in order. */
-export function bindParams(def: CommandDef, named: Record<string, string>, positional: string[]): Record<string, string> {
+export function bindParams(
+  def: CommandDef,
+  named: Record<string, string>,
+  positional: string[],
+): Record<string, string> {
   const out: Record<string, string> = { ...named };
   def.params.forEach((p, i) => {
     let v = named[p];
-    if (v === undefined) for (const a of ALIASES[p] ?? []) if (named[a] !== undefined) { v = named[a]; break; }
+    if (v === undefined)
+      for (const a of ALIASES[p] ?? [])
+        if (named[a] !== undefined) {
+          v = named[a];
+          break;
+        }
     if (v === undefined && positional[i] !== undefined) v = positional[i];
     if (v !== undefined) out[p] = v;
   });

@@ -56,7 +56,10 @@ export function fail(text: string, extra: Partial<ApiResult> = {}): ApiResult {
 
 /** An error a command or a stage throws to answer ERROR with this text (and an old-API status). */
 export class ApiError extends Error {
-  constructor(message: string, readonly legacyStatus = 412) {
+  constructor(
+    message: string,
+    readonly legacyStatus = 412,
+  ) {
     super(message);
   }
 }

@@ -35,16 +35,22 @@ program
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
-      process.on('SIGHUP', () => srv.services.reload().catch((e) => process.stderr.write(`reload failed: ${(e as Error).message}\n`)));
+      process.on('SIGHUP', () =>
+        srv.services.reload().catch((e) => process.stderr.write(`reload failed: ${(e as Error).message}\n`)),
+      );
     } catch (e) {
-      process.stderr.write(`voxswitch: ${e instanceof ConfigError ? 'configuration error:\n' : ''}${(e as Error).message}\n`);
+      process.stderr.write(
+        `voxswitch: ${e instanceof ConfigError ? 'configuration error:\n' : ''}${(e as Error).message}\n`,
+      );
       process.exit(1);
     }
   });
 
 program
   .command('gencert')
-  .description('make a self-signed certificate and key for testing TLS (written to the data dir as tls/cert.pem, tls/key.pem)')
+  .description(
+    'make a self-signed certificate and key for testing TLS (written to the data dir as tls/cert.pem, tls/key.pem)',
+  )
   .option('--data-dir <dir>', 'data dir', './data')
   .option('--cn <name>', 'common name', 'localhost')
   .action(async (o: { dataDir: string; cn: string }) => {
@@ -65,7 +71,14 @@ program
     try {
       const c = new ConfigStore(resolve(o.dataDir), parseSetArgs(o.set));
       for (const [k, v] of Object.entries(c.options)) {
-        const shown = SECRET_OPTIONS.has(k) && v ? '***' : k === 'dburl' ? String(v).replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@') : Array.isArray(v) ? v.join(',') : String(v);
+        const shown =
+          SECRET_OPTIONS.has(k) && v
+            ? '***'
+            : k === 'dburl'
+              ? String(v).replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')
+              : Array.isArray(v)
+                ? v.join(',')
+                : String(v);
         process.stdout.write(`${k}=${shown}\n`);
       }
     } catch (e) {

@@ -43,7 +43,9 @@ export function pinsCommand(): Command {
     .option('--set <name=value>', 'override a config option such as dburl (repeatable)', collect, [])
     .action(async (o: GenerateOpts) => {
       try {
-        const count = /^\d{1,7}$/.test(o.count.trim()) ? Number(o.count.trim()) : fail(`--count: expected 1 to ${MAX_BATCH}`);
+        const count = /^\d{1,7}$/.test(o.count.trim())
+          ? Number(o.count.trim())
+          : fail(`--count: expected 1 to ${MAX_BATCH}`);
         const value = parseAmount(o.value);
         if (value === undefined || value <= 0) fail('--value: expected an amount above zero such as 5 or 12.50');
         let expiresAt: number | null = null;
@@ -83,8 +85,11 @@ export function pinsCommand(): Command {
         const expires = expiresAt ? new Date(expiresAt).toISOString() : '';
         const v = formatAmount(value!);
         const cur = o.currency.trim().toUpperCase();
-        const out: WriteStream | NodeJS.WriteStream = o.out ? createWriteStream(resolve(o.out), { mode: 0o600 }) : process.stdout;
-        const write = (s: string) => (out.write(s) ? Promise.resolve() : new Promise<void>((r) => out.once('drain', () => r())));
+        const out: WriteStream | NodeJS.WriteStream = o.out
+          ? createWriteStream(resolve(o.out), { mode: 0o600 })
+          : process.stdout;
+        const write = (s: string) =>
+          out.write(s) ? Promise.resolve() : new Promise<void>((r) => out.once('drain', () => r()));
         await write('pin,value,currency,expires,batch\n');
         const lines: string[] = [];
         for (const pin of result.pins) {
@@ -94,7 +99,9 @@ export function pinsCommand(): Command {
         if (lines.length) await write(lines.join(''));
         if (o.out) {
           await new Promise<void>((res, rej) => (out as WriteStream).end((e?: Error | null) => (e ? rej(e) : res())));
-          process.stderr.write(`${result.pins.length} PINs of ${v} ${cur} (batch ${result.batchId}) written to ${resolve(o.out)}\n`);
+          process.stderr.write(
+            `${result.pins.length} PINs of ${v} ${cur} (batch ${result.batchId}) written to ${resolve(o.out)}\n`,
+          );
         }
       } catch (e) {
         process.stderr.write(`voxswitch pins: ${(e as Error).message}\n`);

@@ -30,11 +30,15 @@ function die(msg: string): never {
 }
 
 export function tariffsCommand(): Command {
-  const cmd = new Command('tariffs').description('import and export tariff plans (CSV: prefix,destination,price,connectfee,minduration,increment,currency)');
+  const cmd = new Command('tariffs').description(
+    'import and export tariff plans (CSV: prefix,destination,price,connectfee,minduration,increment,currency)',
+  );
 
   cmd
     .command('import')
-    .description('import a tariff CSV into a plan (all rows or none); the plan "default" applies to every user without a plan')
+    .description(
+      'import a tariff CSV into a plan (all rows or none); the plan "default" applies to every user without a plan',
+    )
     .argument('<file>', 'CSV file with a header row')
     .option('--plan <name>', 'tariff plan (created when missing)', DEFAULT_PLAN)
     .option('--data-dir <dir>', 'data dir', './data')

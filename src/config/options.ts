@@ -5,16 +5,14 @@
  */
 import { z } from 'zod';
 
-const bool = z
-  .union([z.boolean(), z.string()])
-  .transform((v, ctx) => {
-    if (typeof v === 'boolean') return v;
-    const s = v.trim().toLowerCase();
-    if (['1', 'true', 'yes', 'on'].includes(s)) return true;
-    if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
-    ctx.addIssue({ code: 'custom', message: `expected true/false/1/0, got "${v}"` });
-    return z.NEVER;
-  });
+const bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'boolean') return v;
+  const s = v.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
+  ctx.addIssue({ code: 'custom', message: `expected true/false/1/0, got "${v}"` });
+  return z.NEVER;
+});
 
 const int = (min: number, max: number) =>
   z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -45,7 +43,12 @@ const ipList = str.transform((v, ctx) => {
   return items;
 });
 
-const nameList = str.transform((v) => v.split(/[\s,;]+/).filter(Boolean).map((s) => s.toLowerCase()));
+const nameList = str.transform((v) =>
+  v
+    .split(/[\s,;]+/)
+    .filter(Boolean)
+    .map((s) => s.toLowerCase()),
+);
 
 export const optionSchemas = {
   // --- API gateway ---
@@ -54,36 +57,78 @@ export const optionSchemas = {
   apibindaddr: { schema: str, def: '0.0.0.0', doc: 'address the API listeners bind to' },
   apiv2key: { schema: str, def: '', doc: 'API key expected in authkey (empty: no key required)' },
   httpapikey: { schema: str, def: '', doc: 'old API key (xmapi key=…, also accepted as authkey)' },
-  apiv2md5salt: { schema: str, def: '', doc: 'server salt in authmd5 = MD5("ck5Gp"+authid+authpwd+apiv2md5salt+authsalt)' },
-  apiv2ipauth: { schema: ipList, def: '', doc: 'addresses allowed for APIs with req_ip=1 (local addresses always are)' },
-  apiv2auth: { schema: oneOf(2, 4, 6), def: '2', doc: 'default req_user_mode: 2 user+pwd or pin, 4 user or pwd or pin, 6 user+pwd only' },
-  trustediplist: { schema: ipList, def: '', doc: 'addresses trusted like localhost (bulk callers such as a web server)' },
+  apiv2md5salt: {
+    schema: str,
+    def: '',
+    doc: 'server salt in authmd5 = MD5("ck5Gp"+authid+authpwd+apiv2md5salt+authsalt)',
+  },
+  apiv2ipauth: {
+    schema: ipList,
+    def: '',
+    doc: 'addresses allowed for APIs with req_ip=1 (local addresses always are)',
+  },
+  apiv2auth: {
+    schema: oneOf(2, 4, 6),
+    def: '2',
+    doc: 'default req_user_mode: 2 user+pwd or pin, 4 user or pwd or pin, 6 user+pwd only',
+  },
+  trustediplist: {
+    schema: ipList,
+    def: '',
+    doc: 'addresses trusted like localhost (bulk callers such as a web server)',
+  },
   trustlanip: { schema: bool, def: 'true', doc: 'trust private/LAN addresses' },
-  serverhost: { schema: nameList, def: '', doc: 'host names this server answers as (HTTP Host check against DNS rebinding)' },
+  serverhost: {
+    schema: nameList,
+    def: '',
+    doc: 'host names this server answers as (HTTP Host check against DNS rebinding)',
+  },
   httpstrictresponse: { schema: bool, def: 'false', doc: 'send the API code as the HTTP status' },
   enablejsonp: { schema: oneOf(0, 1, 2), def: '1', doc: 'JSONP: 0 off, 1 local pages only, 2 remote pages too' },
   httpapiencryptkey: { schema: str, def: '', doc: 'XOR key of encrypted requests (mcrfs / oenc1_)' },
-  apisaltwindow: { schema: int(1, 86400 * 7), def: '3600', doc: 'seconds a used authsalt is remembered (replays refused)' },
+  apisaltwindow: {
+    schema: int(1, 86400 * 7),
+    def: '3600',
+    doc: 'seconds a used authsalt is remembered (replays refused)',
+  },
   apilimitip: { schema: int(0, 10_000_000), def: '200', doc: 'API requests per second from one IP (0: unlimited)' },
   apilimituser: { schema: int(0, 10_000_000), def: '100', doc: 'API requests per second by one user (0: unlimited)' },
   apilimitglobal: { schema: int(0, 10_000_000), def: '20000', doc: 'API requests per second in all (0: unlimited)' },
-  authfailban: { schema: int(0, 100000), def: '10', doc: 'authentication failures from one IP before it is banned (0: never)' },
+  authfailban: {
+    schema: int(0, 100000),
+    def: '10',
+    doc: 'authentication failures from one IP before it is banned (0: never)',
+  },
   authfailwindow: { schema: int(1, 86400), def: '300', doc: 'seconds over which authentication failures are counted' },
   bantime: { schema: int(1, 86400 * 365), def: '900', doc: 'seconds an IP stays banned' },
   maxrequestsize: { schema: int(256, 64 * 1024 * 1024), def: '1048576', doc: 'largest API request body in bytes' },
   customsqltimeout: { schema: int(50, 600000), def: '5000', doc: 'milliseconds a custom SQL API query may run' },
   publicsignup: { schema: bool, def: 'false', doc: 'allow newuseru (public sign-up)' },
   // --- accounts, billing, rating, numbers ---
-  internationalprefix: { schema: str, def: '00', doc: 'dialled prefix for international numbers (normalised to E.164 digits)' },
+  internationalprefix: {
+    schema: str,
+    def: '00',
+    doc: 'dialled prefix for international numbers (normalised to E.164 digits)',
+  },
   nationalprefix: { schema: str, def: '0', doc: 'dialled prefix for national numbers' },
-  defaultcountrycode: { schema: str, def: '', doc: 'country calling code for national numbers of users without a country (e.g. 1, 36)' },
+  defaultcountrycode: {
+    schema: str,
+    def: '',
+    doc: 'country calling code for national numbers of users without a country (e.g. 1, 36)',
+  },
   callbackaccessnumber: { schema: str, def: '', doc: 'the number users call for callback (callbackaccessnumber API)' },
   blockedprefixes: {
     schema: str.transform((v, ctx) => {
-      const list = v.split(/[\s,;]+/).filter(Boolean).map((x) => x.replace(/^\+/, ''));
+      const list = v
+        .split(/[\s,;]+/)
+        .filter(Boolean)
+        .map((x) => x.replace(/^\+/, ''));
       const bad = list.find((x) => !/^\d{1,32}$/.test(x));
       if (bad !== undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${bad}" is not a number prefix (digits of the international number, no +)` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${bad}" is not a number prefix (digits of the international number, no +)`,
+        });
         return z.NEVER;
       }
       return list;
@@ -91,16 +136,32 @@ export const optionSchemas = {
     def: '',
     doc: 'destinations (international number prefixes, comma separated) that calls may not reach: refused 403 with a CDR',
   },
-  numberlocktime: { schema: int(10, 86400 * 30), def: '900', doc: 'seconds a number reserved by lockphonenumber stays locked' },
-  confroomfirst: { schema: int(1, 99_999_999), def: '8000', doc: 'first conference room number handed out by getconfroom' },
-  cardprocessorurl: { schema: str, def: '', doc: 'HTTP(S) endpoint of the card processor for cccharge (empty: cccharge disabled)' },
+  numberlocktime: {
+    schema: int(10, 86400 * 30),
+    def: '900',
+    doc: 'seconds a number reserved by lockphonenumber stays locked',
+  },
+  confroomfirst: {
+    schema: int(1, 99_999_999),
+    def: '8000',
+    doc: 'first conference room number handed out by getconfroom',
+  },
+  cardprocessorurl: {
+    schema: str,
+    def: '',
+    doc: 'HTTP(S) endpoint of the card processor for cccharge (empty: cccharge disabled)',
+  },
   cardprocessorkey: { schema: str, def: '', doc: 'API key sent to the card processor' },
   dbmaxrows: { schema: int(1, 100000), def: '100', doc: 'most rows the db command answers' },
   // --- SIP ---
   usesip: { schema: bool, def: 'true', doc: 'run the SIP stack' },
   sipport: { schema: int(0, 65535), def: '5060', doc: 'SIP port for UDP and TCP' },
   siptlsport: { schema: int(0, 65535), def: '5061', doc: 'SIP over TLS port (used when usetls is on)' },
-  sipwsport: { schema: int(0, 65535), def: '0', doc: 'SIP over WebSocket port (RFC 7118): plain WebSocket, or secure WebSocket instead when usetls is on; 0 disables' },
+  sipwsport: {
+    schema: int(0, 65535),
+    def: '0',
+    doc: 'SIP over WebSocket port (RFC 7118): plain WebSocket, or secure WebSocket instead when usetls is on; 0 disables',
+  },
   sipbindaddr: { schema: str, def: '0.0.0.0', doc: 'address the SIP listeners bind to' },
   sipdomain: { schema: str, def: '', doc: 'SIP domain/realm (empty: the address the request was sent to)' },
   sipmaxmessage: { schema: int(1024, 1_048_576), def: '65535', doc: 'largest SIP message in bytes' },
@@ -110,7 +171,10 @@ export const optionSchemas = {
   sipnoncettl: { schema: int(5, 3600), def: '300', doc: 'seconds a digest nonce is valid' },
   sipdigest: {
     schema: str.transform((v, ctx) => {
-      const list = v.split(/[\s,]+/).filter(Boolean).map((a) => a.toUpperCase());
+      const list = v
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .map((a) => a.toUpperCase());
       if (!list.length || list.some((a) => a !== 'MD5' && a !== 'SHA-256')) {
         ctx.addIssue({ code: 'custom', message: `expected MD5 and/or SHA-256 (comma separated), got "${v}"` });
         return z.NEVER;
@@ -120,14 +184,30 @@ export const optionSchemas = {
     def: 'MD5',
     doc: 'digest algorithms offered in challenges, in order (SHA-256 answers are always accepted)',
   },
-  sessionexpires: { schema: int(0, 86400), def: '1800', doc: 'RFC 4028 session interval (s) offered to and granted on each call leg; a leg not refreshed in time ends the call (0: no session timers)' },
-  minse: { schema: int(1, 86400), def: '90', doc: 'RFC 4028 Min-SE (s): smaller Session-Expires get 422 (RFC minimum 90; smaller values for tests only)' },
+  sessionexpires: {
+    schema: int(0, 86400),
+    def: '1800',
+    doc: 'RFC 4028 session interval (s) offered to and granted on each call leg; a leg not refreshed in time ends the call (0: no session timers)',
+  },
+  minse: {
+    schema: int(1, 86400),
+    def: '90',
+    doc: 'RFC 4028 Min-SE (s): smaller Session-Expires get 422 (RFC minimum 90; smaller values for tests only)',
+  },
   sipapi: { schema: bool, def: 'false', doc: 'answer API requests carried in SIP (X-MVAPI header in MESSAGE/OPTIONS)' },
-  rtprelay: { schema: z.enum(['off', 'nat', 'always']), def: 'nat', doc: 'RTP relay: off (media end to end), nat (relay when a party is behind NAT), always' },
+  rtprelay: {
+    schema: z.enum(['off', 'nat', 'always']),
+    def: 'nat',
+    doc: 'RTP relay: off (media end to end), nat (relay when a party is behind NAT), always',
+  },
   rtpportmin: { schema: int(1024, 65534), def: '20000', doc: 'lowest UDP port of the RTP relay' },
   rtpportmax: { schema: int(1025, 65535), def: '30000', doc: 'highest UDP port of the RTP relay' },
   rtpaddress: { schema: str, def: '', doc: 'address the RTP relay writes into SDP (empty: the SIP local address)' },
-  rtptimeout: { schema: int(0, 86400), def: '60', doc: 'seconds without RTP from a sending party before a relayed call is ended (0: never)' },
+  rtptimeout: {
+    schema: int(0, 86400),
+    def: '60',
+    doc: 'seconds without RTP from a sending party before a relayed call is ended (0: never)',
+  },
   // --- TLS ---
   usetls: { schema: bool, def: 'false', doc: 'enable HTTPS / secure WebSocket / TLS lines on tlsport' },
   tlsport: { schema: int(0, 65535), def: '443', doc: 'TLS port' },
@@ -135,7 +215,11 @@ export const optionSchemas = {
   tlskey: { schema: str, def: 'tls/key.pem', doc: 'private key (PEM), relative to the data dir' },
   // --- storage, logs ---
   dburl: { schema: str, def: '', doc: 'database: empty for SQLite in the data dir, or postgres://…' },
-  loglevel: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), def: 'info', doc: 'log level' },
+  loglevel: {
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    def: 'info',
+    doc: 'log level',
+  },
 } as const;
 
 export type OptionName = keyof typeof optionSchemas;

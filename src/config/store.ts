@@ -37,7 +37,10 @@ export class ConfigStore {
   private listeners: Array<(o: Options) => void> = [];
   readonly file: string;
 
-  constructor(readonly dataDir: string, private readonly overrides: Record<string, string>) {
+  constructor(
+    readonly dataDir: string,
+    private readonly overrides: Record<string, string>,
+  ) {
     this.file = join(dataDir, CONFIG_FILE);
     this.current = this.read();
   }
@@ -76,7 +79,9 @@ export class ConfigStore {
 
   /** Persists options in the config file (replacing a line that sets the same option), then reloads. */
   persist(values: Record<string, string>): void {
-    const text = existsSync(this.file) ? readFileSync(this.file, 'utf8') : '# voxswitch configuration: name=value (see docs/operations.md)\n';
+    const text = existsSync(this.file)
+      ? readFileSync(this.file, 'utf8')
+      : '# voxswitch configuration: name=value (see docs/operations.md)\n';
     const pending = new Map(Object.entries(values));
     const lines = text.split('\n').map((line) => {
       const eq = line.indexOf('=');

@@ -14,7 +14,9 @@ export function formatAmount(micros: number): string {
   const neg = micros < 0;
   const a = Math.abs(micros);
   const whole = Math.floor(a / MICROS);
-  let frac = String(a % MICROS).padStart(6, '0').replace(/0+$/, '');
+  let frac = String(a % MICROS)
+    .padStart(6, '0')
+    .replace(/0+$/, '');
   if (frac.length < 2) frac = frac.padEnd(2, '0');
   return `${neg ? '-' : ''}${whole}.${frac}`;
 }

@@ -27,10 +27,22 @@ import { LocationStore, type Binding, type BindingChange, type UpdateInput } fro
 import { OfflineIms, type StoredIm } from './services/imstore.js';
 import { buildPidf, parsePidf, PidfError, type PresenceInfo } from './services/pidf.js';
 import { CallStates, statusNumber, STATUS_NAMES, type UserStatusNo } from './services/status.js';
-import { expiresHeader, expiresParam, finalResponse, qParam, quoteDisplay, targetOf, uriHost, uriUser } from './services/util.js';
+import {
+  expiresHeader,
+  expiresParam,
+  finalResponse,
+  qParam,
+  quoteDisplay,
+  targetOf,
+  uriHost,
+  uriUser,
+} from './services/util.js';
 
 /** The part of SipStack the services use (a fake stack in unit tests implements the same). */
-export type SipStackLike = Pick<SipStack, 'start' | 'stop' | 'onRequest' | 'onAck' | 'request' | 'sendStateless' | 'localAddress' | 'connections'>;
+export type SipStackLike = Pick<
+  SipStack,
+  'start' | 'stop' | 'onRequest' | 'onAck' | 'request' | 'sendStateless' | 'localAddress' | 'connections'
+>;
 
 export interface SipServerOptions {
   /** Answers an API request line carried in SIP (X-MVAPI); used when sipapi is on. */
@@ -52,7 +64,14 @@ export interface SipServerOptions {
 export type MethodHandler = (req: SipRequest, tx: ServerTransaction, src: SipSource) => Promise<void> | void;
 
 export const SIP_METHODS = ['REGISTER', 'OPTIONS', 'MESSAGE', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'ACK', 'CANCEL', 'BYE'];
-const IM_TYPES = new Set(['text/plain', 'text/html', 'message/cpim', 'application/im-iscomposing+xml', 'application/json', 'text/x-mvapi']);
+const IM_TYPES = new Set([
+  'text/plain',
+  'text/html',
+  'message/cpim',
+  'application/im-iscomposing+xml',
+  'application/json',
+  'text/x-mvapi',
+]);
 const PIDF = 'application/pidf+xml';
 
 interface Publication {
@@ -103,10 +122,20 @@ export class SipServer {
   private started = false;
   private readonly pending = new Set<Promise<unknown>>();
 
-  constructor(private readonly services: Services, readonly stack: SipStackLike, private readonly opts: SipServerOptions = {}) {
+  constructor(
+    private readonly services: Services,
+    readonly stack: SipStackLike,
+    private readonly opts: SipServerOptions = {},
+  ) {
     this.now = opts.now ?? Date.now;
     this.location = new LocationStore(16, this.now);
-    this.digest = new DigestAuth({ ttlMs: services.config.options.sipnoncettl * 1000, algorithms: opts.digestAlgorithms ?? ['MD5'], accept: ['MD5', 'SHA-256'], secret: opts.secret, now: this.now });
+    this.digest = new DigestAuth({
+      ttlMs: services.config.options.sipnoncettl * 1000,
+      algorithms: opts.digestAlgorithms ?? ['MD5'],
+      accept: ['MD5', 'SHA-256'],
+      secret: opts.secret,
+      now: this.now,
+    });
     this.ims = new OfflineIms(services.storage.db, this.now);
     this.location.onChange = (c) => this.bindingsChanged(c);
     services.config.onChange((o) => (this.digest.ttlMs = o.sipnoncettl * 1000));
@@ -237,7 +266,10 @@ export class SipServer {
   private dispatch(req: SipRequest, tx: ServerTransaction, src: SipSource): void {
     this.track(
       this.handle(req, tx, src).catch((e: unknown) => {
-        this.services.log.warn({ err: String((e as Error)?.message ?? e), method: req.method, ip: src.ip }, 'SIP request failed');
+        this.services.log.warn(
+          { err: String((e as Error)?.message ?? e), method: req.method, ip: src.ip },
+          'SIP request failed',
+        );
         try {
           this.respond(tx, req, 500, 'Server Internal Error');
         } catch {
@@ -261,7 +293,12 @@ export class SipServer {
       accept = mt && (IM_TYPES.has(mt) || mt.startsWith('text/')) ? [mt] : [...IM_TYPES];
     } else if (method === 'PUBLISH' || method === 'NOTIFY') accept = [PIDF];
     else if (custom) accept = ['application/sdp'];
-    const rej = validateRequest(req, { role: method === 'REGISTER' ? 'registrar' : 'uas', allowedMethods: allowed, acceptTypes: accept, supported: [] });
+    const rej = validateRequest(req, {
+      role: method === 'REGISTER' ? 'registrar' : 'uas',
+      allowedMethods: allowed,
+      acceptTypes: accept,
+      supported: [],
+    });
     if (rej) return this.respond(tx, req, rej.status, rej.reason, rej.headers);
     if (custom) return custom(req, tx, src);
     switch (method) {
@@ -285,7 +322,15 @@ export class SipServer {
     }
   }
 
-  private respond(tx: ServerTransaction, req: SipRequest, status: number, reason?: string, headers: SipHeader[] = [], body?: { type: string; data: Buffer }, toTag?: string): void {
+  private respond(
+    tx: ServerTransaction,
+    req: SipRequest,
+    status: number,
+    reason?: string,
+    headers: SipHeader[] = [],
+    body?: { type: string; data: Buffer },
+    toTag?: string,
+  ): void {
     tx.respond(
       createResponse(req, status, reason, {
         headers: [{ name: 'Server', value: `voxswitch/${this.services.version}` }, ...headers],
@@ -305,9 +350,17 @@ export class SipServer {
    * Digest check. Answers the challenge (401/407) or the refusal (403: the same for an unknown user and a wrong
    * password; counted toward a ban) itself and returns null then; else the authenticated user.
    */
-  private async authenticate(req: SipRequest, tx: ServerTransaction, src: SipSource, proxy: boolean): Promise<AuthUser | null> {
+  private async authenticate(
+    req: SipRequest,
+    tx: ServerTransaction,
+    src: SipSource,
+    proxy: boolean,
+  ): Promise<AuthUser | null> {
     const realm = this.realm(req, src);
-    const creds = [...getHeaders(req, proxy ? 'Proxy-Authorization' : 'Authorization'), ...getHeaders(req, proxy ? 'Authorization' : 'Proxy-Authorization')];
+    const creds = [
+      ...getHeaders(req, proxy ? 'Proxy-Authorization' : 'Authorization'),
+      ...getHeaders(req, proxy ? 'Authorization' : 'Proxy-Authorization'),
+    ];
     let user: AuthUser | null = null;
     const r = creds.length
       ? await this.digest.verify(creds, realm, req.method, req.uri, async (name) => {
@@ -317,14 +370,23 @@ export class SipServer {
       : ({ ok: false, why: 'missing', detail: '' } as const);
     if (r.ok && user) return user;
     if (!r.ok && r.why === 'bad') {
-      this.services.log.info({ ip: src.ip, method: req.method, user: r.username, why: r.detail }, 'SIP authentication failed');
+      this.services.log.info(
+        { ip: src.ip, method: req.method, user: r.username, why: r.detail },
+        'SIP authentication failed',
+      );
       void this.services.bans.recordFailure(src.ip, 'SIP').catch(() => undefined);
       this.respond(tx, req, 403, 'Forbidden');
       return null;
     }
     const stale = !r.ok && r.why === 'stale';
     const name = proxy ? 'Proxy-Authenticate' : 'WWW-Authenticate';
-    this.respond(tx, req, proxy ? 407 : 401, undefined, this.digest.challenges(realm, stale).map((value) => ({ name, value })));
+    this.respond(
+      tx,
+      req,
+      proxy ? 407 : 401,
+      undefined,
+      this.digest.challenges(realm, stale).map((value) => ({ name, value })),
+    );
     return null;
   }
 
@@ -335,7 +397,8 @@ export class SipServer {
     const aor = uriUser(core.to!.uri);
     const user = await this.authenticate(req, tx, src, false);
     if (!user) return;
-    if (aor !== user.username) return this.respond(tx, req, 403, 'Forbidden (the To user is not the authenticated user)');
+    if (aor !== user.username)
+      return this.respond(tx, req, 403, 'Forbidden (the To user is not the authenticated user)');
     const min = this.o.sipminexpires;
     const max = this.o.sipmaxexpires;
     const hdrExp = expiresHeader(req);
@@ -353,18 +416,33 @@ export class SipServer {
         const pe = expiresParam(c.params);
         if (pe === -1) return this.respond(tx, req, 400, 'Malformed expires parameter');
         let exp = pe ?? hdrExp ?? Math.min(3600, max);
-        if (exp > 0 && exp < min) return this.respond(tx, req, 423, 'Interval Too Brief', [{ name: 'Min-Expires', value: String(min) }]);
+        if (exp > 0 && exp < min)
+          return this.respond(tx, req, 423, 'Interval Too Brief', [{ name: 'Min-Expires', value: String(min) }]);
         if (exp > max) exp = max;
         const q = qParam(c.params);
         if (Number.isNaN(q)) return this.respond(tx, req, 400, 'Malformed q parameter');
         if (c.uri.kind !== 'sip' && exp > 0) return this.respond(tx, req, 400, 'Contact must be a SIP URI');
-        inputs.push({ contact: c.uri.raw, expires: exp, transport: src.transport, srcIp: src.ip, srcPort: src.port, connId: src.connId, userAgent: ua, q });
+        inputs.push({
+          contact: c.uri.raw,
+          expires: exp,
+          transport: src.transport,
+          srcIp: src.ip,
+          srcPort: src.port,
+          connId: src.connId,
+          userAgent: ua,
+          q,
+        });
       }
-      result = inputs.length ? this.location.update(user.username, callId, cseq, inputs) : { ok: true as const, bindings: this.location.lookup(user.username), added: [], removed: [] };
+      result = inputs.length
+        ? this.location.update(user.username, callId, cseq, inputs)
+        : { ok: true as const, bindings: this.location.lookup(user.username), added: [], removed: [] };
     }
     if (!result.ok) return this.respond(tx, req, result.status, result.reason);
     const t = this.now();
-    const headers: SipHeader[] = result.bindings.map((b) => ({ name: 'Contact', value: `<${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - t) / 1000))}` }));
+    const headers: SipHeader[] = result.bindings.map((b) => ({
+      name: 'Contact',
+      value: `<${b.contact}>;expires=${Math.max(0, Math.round((b.expiresAt - t) / 1000))}`,
+    }));
     headers.push({ name: 'Date', value: new Date(t).toUTCString() });
     this.respond(tx, req, 200, 'OK', headers);
     // offline messages: delivered to the device that just registered
@@ -426,7 +504,14 @@ export class SipServer {
   }
 
   /** Builds and sends one MESSAGE to a binding; resolves with the final response (null: no answer). */
-  private async sendMessage(from: string, to: string, body: Buffer, contentType: string, b: Binding, date?: number): Promise<SipResponse | null> {
+  private async sendMessage(
+    from: string,
+    to: string,
+    body: Buffer,
+    contentType: string,
+    b: Binding,
+    date?: number,
+  ): Promise<SipResponse | null> {
     const local = this.stack.localAddress(b.transport);
     const domain = this.o.sipdomain || (local ? hostForUri(local.host) : '127.0.0.1');
     const headers: SipHeader[] = [
@@ -453,7 +538,13 @@ export class SipServer {
    * Delivers an IM to every registered device of `to`; 'delivered' as soon as one answers 2xx within `waitMs`,
    * 'queued' when still in flight (it is stored offline if no device accepts it in the end), 'stored' when offline.
    */
-  async deliverIm(from: string, to: string, body: Buffer, contentType: string, waitMs = 4000): Promise<'delivered' | 'queued' | 'stored'> {
+  async deliverIm(
+    from: string,
+    to: string,
+    body: Buffer,
+    contentType: string,
+    waitMs = 4000,
+  ): Promise<'delivered' | 'queued' | 'stored'> {
     const bs = this.location.lookup(to);
     if (!bs.length) {
       await this.ims.store(from, to, body.toString('utf8'), contentType);
@@ -492,7 +583,14 @@ export class SipServer {
     let n = 0;
     for (let i = 0; i < list.length; i++) {
       const m = list[i]!;
-      const res = await this.sendMessage(m.fromuser, username, Buffer.from(m.body, 'utf8'), m.content_type, b, m.created_at);
+      const res = await this.sendMessage(
+        m.fromuser,
+        username,
+        Buffer.from(m.body, 'utf8'),
+        m.content_type,
+        b,
+        m.created_at,
+      );
       if (res && res.status >= 200 && res.status < 300) {
         if (await this.ims.delivered(m.id)) n++;
       } else {
@@ -505,31 +603,43 @@ export class SipServer {
 
   // ------------------------------------------------------------------ PUBLISH
 
-  private expiresFor(req: SipRequest): { ok: true; exp: number } | { ok: false; status: number; reason: string; headers?: SipHeader[] } {
+  private expiresFor(
+    req: SipRequest,
+  ): { ok: true; exp: number } | { ok: false; status: number; reason: string; headers?: SipHeader[] } {
     const min = this.o.sipminexpires;
     const max = this.o.sipmaxexpires;
     const e = expiresHeader(req);
     if (e === -1) return { ok: false, status: 400, reason: 'Malformed Expires header' };
     let exp = e ?? Math.min(3600, max);
-    if (exp > 0 && exp < min) return { ok: false, status: 423, reason: 'Interval Too Brief', headers: [{ name: 'Min-Expires', value: String(min) }] };
+    if (exp > 0 && exp < min)
+      return {
+        ok: false,
+        status: 423,
+        reason: 'Interval Too Brief',
+        headers: [{ name: 'Min-Expires', value: String(min) }],
+      };
     if (exp > max) exp = max;
     return { ok: true, exp };
   }
 
   private async onPublish(req: SipRequest, tx: ServerTransaction, src: SipSource): Promise<void> {
     const ev = (getHeader(req, 'Event') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (ev !== 'presence') return this.respond(tx, req, 489, 'Bad Event', [{ name: 'Allow-Events', value: 'presence' }]);
+    if (ev !== 'presence')
+      return this.respond(tx, req, 489, 'Bad Event', [{ name: 'Allow-Events', value: 'presence' }]);
     const user = await this.authenticate(req, tx, src, true);
     if (!user) return;
     const target = uriUser(req.ruri);
-    if (target !== user.username) return this.respond(tx, req, 403, 'Forbidden (only your own presence can be published)');
+    if (target !== user.username)
+      return this.respond(tx, req, 403, 'Forbidden (only your own presence can be published)');
     const e = this.expiresFor(req);
     if (!e.ok) return this.respond(tx, req, e.status, e.reason, e.headers);
     const ifMatch = getHeader(req, 'SIP-If-Match')?.trim();
     const cur = this.publications.get(user.username);
     const live = cur && cur.expiresAt > this.now() ? cur : undefined;
-    if (ifMatch !== undefined && (!live || live.etag !== ifMatch)) return this.respond(tx, req, 412, 'Conditional Request Failed');
-    if (ifMatch === undefined && req.body.length === 0) return this.respond(tx, req, 400, 'PUBLISH without SIP-If-Match needs a body');
+    if (ifMatch !== undefined && (!live || live.etag !== ifMatch))
+      return this.respond(tx, req, 412, 'Conditional Request Failed');
+    if (ifMatch === undefined && req.body.length === 0)
+      return this.respond(tx, req, 400, 'PUBLISH without SIP-If-Match needs a body');
     if (e.exp === 0) {
       this.publications.delete(user.username);
       await this.setPresence(user.id, user.username, '', null);
@@ -546,7 +656,13 @@ export class SipServer {
     }
     const etag = randomBytes(8).toString('hex');
     this.publications.set(user.username, { etag, expiresAt: this.now() + e.exp * 1000, info: info! });
-    if (req.body.length) await this.setPresence(user.id, user.username, info!.note ?? (info!.basic === 'open' ? 'online' : 'offline'), req.body.toString('utf8'));
+    if (req.body.length)
+      await this.setPresence(
+        user.id,
+        user.username,
+        info!.note ?? (info!.basic === 'open' ? 'online' : 'offline'),
+        req.body.toString('utf8'),
+      );
     this.respond(tx, req, 200, 'OK', [
       { name: 'SIP-ETag', value: etag },
       { name: 'Expires', value: String(e.exp) },
@@ -557,9 +673,13 @@ export class SipServer {
 
   private async onSubscribe(req: SipRequest, tx: ServerTransaction, src: SipSource): Promise<void> {
     const ev = (getHeader(req, 'Event') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (ev !== 'presence') return this.respond(tx, req, 489, 'Bad Event', [{ name: 'Allow-Events', value: 'presence' }]);
+    if (ev !== 'presence')
+      return this.respond(tx, req, 489, 'Bad Event', [{ name: 'Allow-Events', value: 'presence' }]);
     const accepts = getHeaders(req, 'Accept');
-    if (accepts.length && !accepts.some((a) => a.split(',').some((t) => [PIDF, '*/*', 'application/*'].includes(mediaType(t))))) {
+    if (
+      accepts.length &&
+      !accepts.some((a) => a.split(',').some((t) => [PIDF, '*/*', 'application/*'].includes(mediaType(t))))
+    ) {
       return this.respond(tx, req, 406, 'Not Acceptable', [{ name: 'Accept', value: PIDF }]);
     }
     const user = await this.authenticate(req, tx, src, true);
@@ -577,7 +697,10 @@ export class SipServer {
       if (!sub || sub.watcher !== user.username) return this.respond(tx, req, 481, 'Subscription Does Not Exist');
       sub.expiresAt = this.now() + e.exp * 1000;
       sub.target = targetOf(src);
-      this.respond(tx, req, 200, 'OK', [{ name: 'Expires', value: String(e.exp) }, { name: 'Contact', value: contact }]);
+      this.respond(tx, req, 200, 'OK', [
+        { name: 'Expires', value: String(e.exp) },
+        { name: 'Contact', value: contact },
+      ]);
     } else {
       const presentity = uriUser(req.ruri);
       const p = presentity ? await this.userFor(presentity) : null;
@@ -606,7 +729,18 @@ export class SipServer {
         if (!set) this.watchers.set(p.username, (set = new Set()));
         set.add(sub);
       }
-      this.respond(tx, req, 200, 'OK', [{ name: 'Expires', value: String(e.exp) }, { name: 'Contact', value: contact }], undefined, localTag);
+      this.respond(
+        tx,
+        req,
+        200,
+        'OK',
+        [
+          { name: 'Expires', value: String(e.exp) },
+          { name: 'Contact', value: contact },
+        ],
+        undefined,
+        localTag,
+      );
     }
     if (e.exp === 0) {
       this.removeSub(sub);
@@ -642,13 +776,23 @@ export class SipServer {
     const body = Buffer.from(await this.pidfOf(sub.presentity, sub.localUri), 'utf8');
     const headers = inDialogHeaders(sub, 'NOTIFY', sub.cseq);
     headers.push(
-      { name: 'Contact', value: `<sip:${contactHost}${sub.target.transport === 'udp' ? '' : `;transport=${sub.target.transport}`}>` },
+      {
+        name: 'Contact',
+        value: `<sip:${contactHost}${sub.target.transport === 'udp' ? '' : `;transport=${sub.target.transport}`}>`,
+      },
       { name: 'Event', value: 'presence' },
       { name: 'Subscription-State', value: state },
       { name: 'Content-Type', value: PIDF },
       { name: 'Content-Length', value: String(body.length) },
     );
-    const msg: SipRequest = { type: 'request', method: 'NOTIFY', uri: sub.remoteTarget, version: 'SIP/2.0', headers, body };
+    const msg: SipRequest = {
+      type: 'request',
+      method: 'NOTIFY',
+      uri: sub.remoteTarget,
+      version: 'SIP/2.0',
+      headers,
+      body,
+    };
     let ct: ClientTransaction;
     try {
       ct = this.stack.request(msg, sub.target);

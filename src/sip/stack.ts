@@ -118,7 +118,10 @@ export class SipStack {
    * without a transaction. Throws SipSerializeError for a request that cannot be serialized.
    */
   request(req: SipRequest, target: SipTarget): ClientTransaction {
-    const local = this.transports.localAddress(target.transport) ?? { host: this.transports.host, port: defaultPort(target.transport) };
+    const local = this.transports.localAddress(target.transport) ?? {
+      host: this.transports.host,
+      port: defaultPort(target.transport),
+    };
     return this.layer.request(req, target, local);
   }
 
@@ -183,13 +186,26 @@ export class SipStack {
     }
     const msg = r.msg;
     if (msg.type === 'response') {
-      if (!this.layer.receiveResponse(msg)) this.debug({ ip: src.ip, status: msg.status }, 'SIP response matched no transaction, dropped');
+      if (!this.layer.receiveResponse(msg))
+        this.debug({ ip: src.ip, status: msg.status }, 'SIP response matched no transaction, dropped');
       return;
     }
     const core = msg.core!;
-    const missing = core.via.length === 0 ? 'Via' : core.cseq === null ? 'CSeq' : core.callId === null ? 'Call-ID' : core.from === null ? 'From' : core.to === null ? 'To' : null;
+    const missing =
+      core.via.length === 0
+        ? 'Via'
+        : core.cseq === null
+          ? 'CSeq'
+          : core.callId === null
+            ? 'Call-ID'
+            : core.from === null
+              ? 'From'
+              : core.to === null
+                ? 'To'
+                : null;
     if (missing !== null) {
-      if (msg.method !== 'ACK' && core.via.length > 0) this.replyStateless(msg, 400, 'Missing ' + missing + ' header', src);
+      if (msg.method !== 'ACK' && core.via.length > 0)
+        this.replyStateless(msg, 400, 'Missing ' + missing + ' header', src);
       return;
     }
     stampVia(msg, src);
@@ -201,7 +217,10 @@ export class SipStack {
       const buf = serialize(createResponse(req, status, reason));
       this.transports.send(buf, { transport: src.transport, host: src.ip, port: src.port, connId: src.connId });
     } catch (err) {
-      this.debug({ err: err instanceof Error ? err.message : String(err) }, 'SIP stateless error response not sendable');
+      this.debug(
+        { err: err instanceof Error ? err.message : String(err) },
+        'SIP stateless error response not sendable',
+      );
     }
   }
 }

@@ -48,7 +48,9 @@ export async function openStorage(dburl: string, dataDir: string): Promise<Stora
     describe = `sqlite ${file}`;
     location = file;
   } else {
-    throw new Error(`option "dburl": expected empty (SQLite), sqlite:FILE or postgres://…, got "${dburl.replace(/\/\/[^@]*@/, '//***@')}"`);
+    throw new Error(
+      `option "dburl": expected empty (SQLite), sqlite:FILE or postgres://…, got "${dburl.replace(/\/\/[^@]*@/, '//***@')}"`,
+    );
   }
   await migrate(db, dialect);
   return { db, dialect, describe, location, close: () => db.destroy() };

@@ -143,7 +143,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('number', 'varchar(64)', (c) => c.notNull())
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .execute();
-        await db.schema.createIndex('ix_cbnum_user_number').on('tb_callbacknumbers').columns(['userid', 'number']).unique().execute();
+        await db.schema
+          .createIndex('ix_cbnum_user_number')
+          .on('tb_callbacknumbers')
+          .columns(['userid', 'number'])
+          .unique()
+          .execute();
         await db.schema
           .createTable('tb_callforward')
           .addColumn('userid', 'integer', (c) => c.primaryKey())
@@ -214,7 +219,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0005_user_lookup_indexes': {
       async up(db: Kysely<any>) {
         await db.schema.createIndex('ix_users_phone').on('tb_users').column('phone').execute();
-        await db.schema.createIndex('ix_users_email_lower').on('tb_users').expression(sql`lower(email)`).execute();
+        await db.schema
+          .createIndex('ix_users_email_lower')
+          .on('tb_users')
+          .expression(sql`lower(email)`)
+          .execute();
       },
     },
     '0006_calls': {

@@ -12,7 +12,17 @@ const LAN = src('192.168.1.20');
 before(async () => {
   t = await startTestServer({ authfailban: '5' });
   const h = (e: string, p: Record<string, string>) => t.srv.gateway.handle(req(e, p, LOCAL));
-  assert.ok((await h('newuseri', { u_username: 'bob', u_password: 'bobpw', u_pin: '7777123', u_did: '3612345678', u_credit: '12.5' })).ok);
+  assert.ok(
+    (
+      await h('newuseri', {
+        u_username: 'bob',
+        u_password: 'bobpw',
+        u_pin: '7777123',
+        u_did: '3612345678',
+        u_credit: '12.5',
+      })
+    ).ok,
+  );
   assert.ok((await h('newuseri', { u_username: 'rita', u_password: 'ritapw', u_type: 'reseller' })).ok);
 });
 after(() => t.stop());
@@ -27,8 +37,14 @@ test('authkey + authid + authpwd', async () => {
 });
 
 test('a wrong key, a missing key and a wrong password fail; failures never say whether the user exists', async () => {
-  assert.match((await handle('balance', { authkey: 'nope', authid: 'bob', authpwd: 'bobpw' }, src('203.0.113.50'))).text, /wrong authkey/);
-  assert.match((await handle('balance', { authid: 'bob', authpwd: 'bobpw' }, src('203.0.113.50'))).text, /authkey required/);
+  assert.match(
+    (await handle('balance', { authkey: 'nope', authid: 'bob', authpwd: 'bobpw' }, src('203.0.113.50'))).text,
+    /wrong authkey/,
+  );
+  assert.match(
+    (await handle('balance', { authid: 'bob', authpwd: 'bobpw' }, src('203.0.113.50'))).text,
+    /authkey required/,
+  );
   const wrongPw = await handle('balance', { authkey: API_KEY, authid: 'bob', authpwd: 'x' }, src('203.0.113.51'));
   const noUser = await handle('balance', { authkey: API_KEY, authid: 'nosuchuser', authpwd: 'x' }, src('203.0.113.51'));
   assert.equal(wrongPw.ok, false);
@@ -37,17 +53,40 @@ test('a wrong key, a missing key and a wrong password fail; failures never say w
 
 test('salted md5: valid, wrong, replayed salt', async () => {
   const salt = freshSalt();
-  const good = await handle('balance', { authkey: API_KEY, authid: 'bob', authmd5: authMd5('bob', 'bobpw', salt), authsalt: salt });
+  const good = await handle('balance', {
+    authkey: API_KEY,
+    authid: 'bob',
+    authmd5: authMd5('bob', 'bobpw', salt),
+    authsalt: salt,
+  });
   assert.equal(good.ok, true, good.text);
-  const replay = await handle('balance', { authkey: API_KEY, authid: 'bob', authmd5: authMd5('bob', 'bobpw', salt), authsalt: salt });
+  const replay = await handle('balance', {
+    authkey: API_KEY,
+    authid: 'bob',
+    authmd5: authMd5('bob', 'bobpw', salt),
+    authsalt: salt,
+  });
   assert.equal(replay.ok, false);
   assert.match(replay.text, /already used/);
   const s2 = freshSalt();
-  const wrong = await handle('balance', { authkey: API_KEY, authid: 'bob', authmd5: authMd5('bob', 'nope', s2), authsalt: s2 }, src('203.0.113.52'));
+  const wrong = await handle(
+    'balance',
+    { authkey: API_KEY, authid: 'bob', authmd5: authMd5('bob', 'nope', s2), authsalt: s2 },
+    src('203.0.113.52'),
+  );
   assert.equal(wrong.ok, false);
   // the server salt is part of the hash
   const s3 = freshSalt();
-  assert.equal((await handle('balance', { authkey: API_KEY, authid: 'bob', authmd5: authMd5('bob', 'bobpw', s3, ''), authsalt: s3 }, src('203.0.113.52'))).ok, false);
+  assert.equal(
+    (
+      await handle(
+        'balance',
+        { authkey: API_KEY, authid: 'bob', authmd5: authMd5('bob', 'bobpw', s3, ''), authsalt: s3 },
+        src('203.0.113.52'),
+      )
+    ).ok,
+    false,
+  );
 });
 
 test('authid may be a PIN, a DID or the user id; authpwd may be the PIN', async () => {
@@ -104,17 +143,33 @@ test('levels: end users cannot call admin APIs, admins can; resellers in between
 
 test('tb_api overrides: public, disabled, ip-checked, mode 4 and 6', async () => {
   const db = t.srv.services.storage.db;
-  await db.insertInto('tb_api').values({ fname: 'version', req_key: 0, req_ip: 0, req_user: 14, req_user_mode: 4, customsql: null }).execute();
-  await db.insertInto('tb_api').values({ fname: 'keepalive', req_key: 0, req_ip: 0, req_user: 2, req_user_mode: 0, customsql: null }).execute();
-  await db.insertInto('tb_api').values({ fname: 'balance', req_key: 1, req_ip: 1, req_user: 12, req_user_mode: 6, customsql: null }).execute();
+  await db
+    .insertInto('tb_api')
+    .values({ fname: 'version', req_key: 0, req_ip: 0, req_user: 14, req_user_mode: 4, customsql: null })
+    .execute();
+  await db
+    .insertInto('tb_api')
+    .values({ fname: 'keepalive', req_key: 0, req_ip: 0, req_user: 2, req_user_mode: 0, customsql: null })
+    .execute();
+  await db
+    .insertInto('tb_api')
+    .values({ fname: 'balance', req_key: 1, req_ip: 1, req_user: 12, req_user_mode: 6, customsql: null })
+    .execute();
   assert.equal((await handle('version', {})).ok, false, 'not before apireload');
   assert.equal((await handle('apireload', {}, LOCAL)).ok, true);
   try {
     assert.equal((await handle('version', {})).ok, true);
     assert.match((await handle('keepalive', {})).text, /disabled/);
-    assert.match((await handle('balance', { authkey: API_KEY, authid: 'bob', authpwd: 'bobpw' })).text, /not allowed from 203\.0\.113\.7/);
+    assert.match(
+      (await handle('balance', { authkey: API_KEY, authid: 'bob', authpwd: 'bobpw' })).text,
+      /not allowed from 203\.0\.113\.7/,
+    );
     // mode 6: the PIN no longer authenticates
-    assert.equal((await handle('balance', { authid: '7777123' }, LAN)).ok, true, 'trusted LAN still acts for the named user');
+    assert.equal(
+      (await handle('balance', { authid: '7777123' }, LAN)).ok,
+      true,
+      'trusted LAN still acts for the named user',
+    );
     t.srv.services.config.persist({ apiv2ipauth: '203.0.113.0/24' });
     assert.equal((await handle('balance', { authkey: API_KEY, authid: 'bob', authpwd: 'bobpw' })).ok, true);
     assert.equal((await handle('balance', { authkey: API_KEY, authid: 'bob', authpwd: '7777123' })).ok, false);
@@ -127,7 +182,10 @@ test('tb_api overrides: public, disabled, ip-checked, mode 4 and 6', async () =>
 
 test('mode 4 (less): username alone', async () => {
   const db = t.srv.services.storage.db;
-  await db.insertInto('tb_api').values({ fname: 'balance', req_key: 0, req_ip: 0, req_user: 12, req_user_mode: 4, customsql: null }).execute();
+  await db
+    .insertInto('tb_api')
+    .values({ fname: 'balance', req_key: 0, req_ip: 0, req_user: 12, req_user_mode: 4, customsql: null })
+    .execute();
   await t.srv.services.rules.load();
   try {
     assert.equal((await handle('balance', { authid: 'bob' })).text, '12.50 USD');
@@ -137,7 +195,7 @@ test('mode 4 (less): username alone', async () => {
   }
 });
 
-test('the server\'s own host is never banned', async () => {
+test("the server's own host is never banned", async () => {
   for (let i = 0; i < 8; i++) await handle('balance', { authkey: 'wrong', authid: 'bob', authpwd: 'x' }, LOCAL);
   assert.equal((await handle('info', {}, LOCAL)).ok, true);
 });
@@ -147,7 +205,10 @@ test('repeated failures ban the IP; bannedlist shows it; delbanned lifts it; oth
   for (let i = 0; i < 5; i++) await handle('balance', { authkey: API_KEY, authid: 'bob', authpwd: 'wrong' + i }, bad);
   const r = await handle('balance', { authkey: API_KEY, authid: 'bob', authpwd: 'bobpw' }, bad);
   assert.match(r.text, /banned/);
-  assert.equal((await handle('balance', { authkey: API_KEY, authid: 'bob', authpwd: 'bobpw' }, src('203.0.113.98'))).ok, true);
+  assert.equal(
+    (await handle('balance', { authkey: API_KEY, authid: 'bob', authpwd: 'bobpw' }, src('203.0.113.98'))).ok,
+    true,
+  );
   const list = await handle('bannedlist', {}, LOCAL);
   assert.ok(list.rows!.some((row) => row.ip === '203.0.113.99'));
   assert.equal((await handle('delbanned', { ip: '203.0.113.99' }, LOCAL)).ok, true);
@@ -170,7 +231,10 @@ test('usage limits per IP and per user answer a clear ERROR', async () => {
   c.persist({ apilimituser: '2' });
   try {
     const results = [];
-    for (let i = 0; i < 4; i++) results.push(await handle('balance', { authkey: API_KEY, authid: 'rita', authpwd: 'ritapw' }, src(`203.0.113.${130 + i}`)));
+    for (let i = 0; i < 4; i++)
+      results.push(
+        await handle('balance', { authkey: API_KEY, authid: 'rita', authpwd: 'ritapw' }, src(`203.0.113.${130 + i}`)),
+      );
     assert.equal(results.filter((r) => r.ok).length, 2);
     assert.match(results[3]!.text, /usage limit for this user/);
   } finally {
@@ -186,7 +250,14 @@ test('newuseri validates and refuses duplicates; unknown and unavailable command
   assert.match((await h({ u_username: 'carl', u_password: 'x', u_currency: 'dollars' })).text, /u_currency/);
   assert.match((await h({ u_username: 'carl', u_password: 'x', u_credit: '-5' })).text, /u_credit/);
   // a reseller cannot create an admin
-  const r = await handle('newuseri', { authkey: API_KEY, authid: 'rita', authpwd: 'ritapw', u_username: 'x1', u_password: 'x', u_type: 'admin' });
+  const r = await handle('newuseri', {
+    authkey: API_KEY,
+    authid: 'rita',
+    authpwd: 'ritapw',
+    u_username: 'x1',
+    u_password: 'x',
+    u_type: 'admin',
+  });
   assert.equal(r.ok, false);
   assert.match((await handle('nosuchapi', {}, LOCAL)).text, /unknown API "nosuchapi"/);
   const u = await handle('sms', { authkey: API_KEY, authid: 'bob', authpwd: 'bobpw', bnum: '1', txt: 'x' });
@@ -205,7 +276,11 @@ test('help lists what the caller may use', async () => {
   assert.ok(admin.rows!.some((r) => r.name === 'addcredit'));
   assert.ok(admin.rows!.length > 100);
   // an admin through a web page: addcredit (req_ip=1) is not usable, so not listed
-  const page = await handle('help', { authkey: API_KEY, authid: 'admin', authpwd: ADMIN_PASSWORD }, src('127.0.0.1', { browser: true }));
+  const page = await handle(
+    'help',
+    { authkey: API_KEY, authid: 'admin', authpwd: ADMIN_PASSWORD },
+    src('127.0.0.1', { browser: true }),
+  );
   assert.ok(page.rows!.some((r) => r.name === 'info'));
   assert.ok(!page.rows!.some((r) => r.name === 'addcredit'));
 });

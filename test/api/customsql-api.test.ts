@@ -11,29 +11,100 @@ const call = (e: string, p: Record<string, string>, s = REMOTE) => t.srv.gateway
 
 before(async () => {
   t = await startTestServer({ apilimitip: '0', apilimituser: '0', customsqltimeout: '400' });
-  for (const u of ['bob', 'eve']) assert.ok((await call('newuseri', { u_username: u, u_password: u + 'pw', u_name: u.toUpperCase() }, LOCAL)).ok);
+  for (const u of ['bob', 'eve'])
+    assert.ok((await call('newuseri', { u_username: u, u_password: u + 'pw', u_name: u.toUpperCase() }, LOCAL)).ok);
   const db = t.srv.services.storage.db;
   const rows = [
-    { fname: 'myname', req_key: 1, req_ip: 0, req_user: 12, req_user_mode: 0, customsql: 'SELECT username, name FROM tb_users WHERE id = [USERID]' },
-    { fname: 'findname', req_key: 1, req_ip: 0, req_user: 12, req_user_mode: 0, customsql: 'SELECT username FROM tb_users WHERE name = [SPARAM1]' },
-    { fname: 'setname', req_key: 1, req_ip: 0, req_user: 12, req_user_mode: 0, customsql: '*UPDATE tb_users SET name = [SPARAM1] WHERE username = [USERNAME]' },
-    { fname: 'setnameasync', req_key: 1, req_ip: 0, req_user: 12, req_user_mode: 0, customsql: 'UPDATE tb_users SET address = [SPARAM1] WHERE id = [USERID]' },
-    { fname: 'many', req_key: 0, req_ip: 0, req_user: 14, req_user_mode: 4, customsql: 'SELECT a.id AS x, b.id AS y FROM tb_ledger a, tb_ledger b' },
-    { fname: 'slow', req_key: 0, req_ip: 0, req_user: 14, req_user_mode: 4, customsql: 'SELECT count(*) AS n FROM tb_ledger a, tb_ledger b, tb_ledger c, tb_ledger d' },
-    { fname: 'evil', req_key: 0, req_ip: 0, req_user: 14, req_user_mode: 4, customsql: "ATTACH DATABASE '/tmp/x.db' AS x" },
-    { fname: 'evil2', req_key: 0, req_ip: 0, req_user: 14, req_user_mode: 4, customsql: 'SELECT 1; DELETE FROM tb_users' },
+    {
+      fname: 'myname',
+      req_key: 1,
+      req_ip: 0,
+      req_user: 12,
+      req_user_mode: 0,
+      customsql: 'SELECT username, name FROM tb_users WHERE id = [USERID]',
+    },
+    {
+      fname: 'findname',
+      req_key: 1,
+      req_ip: 0,
+      req_user: 12,
+      req_user_mode: 0,
+      customsql: 'SELECT username FROM tb_users WHERE name = [SPARAM1]',
+    },
+    {
+      fname: 'setname',
+      req_key: 1,
+      req_ip: 0,
+      req_user: 12,
+      req_user_mode: 0,
+      customsql: '*UPDATE tb_users SET name = [SPARAM1] WHERE username = [USERNAME]',
+    },
+    {
+      fname: 'setnameasync',
+      req_key: 1,
+      req_ip: 0,
+      req_user: 12,
+      req_user_mode: 0,
+      customsql: 'UPDATE tb_users SET address = [SPARAM1] WHERE id = [USERID]',
+    },
+    {
+      fname: 'many',
+      req_key: 0,
+      req_ip: 0,
+      req_user: 14,
+      req_user_mode: 4,
+      customsql: 'SELECT a.id AS x, b.id AS y FROM tb_ledger a, tb_ledger b',
+    },
+    {
+      fname: 'slow',
+      req_key: 0,
+      req_ip: 0,
+      req_user: 14,
+      req_user_mode: 4,
+      customsql: 'SELECT count(*) AS n FROM tb_ledger a, tb_ledger b, tb_ledger c, tb_ledger d',
+    },
+    {
+      fname: 'evil',
+      req_key: 0,
+      req_ip: 0,
+      req_user: 14,
+      req_user_mode: 4,
+      customsql: "ATTACH DATABASE '/tmp/x.db' AS x",
+    },
+    {
+      fname: 'evil2',
+      req_key: 0,
+      req_ip: 0,
+      req_user: 14,
+      req_user_mode: 4,
+      customsql: 'SELECT 1; DELETE FROM tb_users',
+    },
   ];
   await db.insertInto('tb_api').values(rows).execute();
   // rows for the row-limit and time-limit queries
   const bob = (await t.srv.services.users.byUsername('bob'))!;
-  await db.insertInto('tb_ledger').values(Array.from({ length: 400 }, (_, i) => ({ userid: bob.id, amount: 1, balance_after: i + 1, currency: 'USD', reason: 'fill', ref: '', actor: 0, created_at: 0 }))).execute();
+  await db
+    .insertInto('tb_ledger')
+    .values(
+      Array.from({ length: 400 }, (_, i) => ({
+        userid: bob.id,
+        amount: 1,
+        balance_after: i + 1,
+        currency: 'USD',
+        reason: 'fill',
+        ref: '',
+        actor: 0,
+        created_at: 0,
+      })),
+    )
+    .execute();
   assert.match((await call('apireload', {}, LOCAL)).text, /8 entries/);
 });
 after(() => t.stop());
 
 const BOB = { authkey: API_KEY, authid: 'bob', authpwd: 'bobpw' };
 
-test('SELECT with [USERID] answers the caller\'s row', async () => {
+test("SELECT with [USERID] answers the caller's row", async () => {
   const r = await call('myname', BOB);
   assert.equal(r.ok, true, r.text);
   assert.deepEqual(r.rows, [{ username: 'bob', name: 'BOB' }]);
@@ -55,7 +126,8 @@ test('* runs synchronously and reports; without * it is queued', async () => {
   assert.equal((await t.srv.services.users.byUsername('bob'))!.name, "Bob'); DROP TABLE tb_users; --");
   const q = await call('setnameasync', { ...BOB, sparam1: 'Main St 1' });
   assert.equal(q.text, 'query queued');
-  for (let i = 0; i < 50 && (await t.srv.services.users.byUsername('bob'))!.address !== 'Main St 1'; i++) await new Promise((res) => setTimeout(res, 50));
+  for (let i = 0; i < 50 && (await t.srv.services.users.byUsername('bob'))!.address !== 'Main St 1'; i++)
+    await new Promise((res) => setTimeout(res, 50));
   assert.equal((await t.srv.services.users.byUsername('bob'))!.address, 'Main St 1');
 });
 

@@ -5,14 +5,23 @@ import { encode } from '../../src/api/encode/index.js';
 import { ok, fail } from '../../src/api/types.js';
 
 const bal = ok('12.50 USD', { fields: { credit: '12.50', currency: 'USD' } });
-const table = ok('2 rows', { columns: ['username', 'credit'], rows: [{ username: 'bob', credit: 1 }, { username: 'a<b>&"c', credit: null }] });
+const table = ok('2 rows', {
+  columns: ['username', 'credit'],
+  rows: [
+    { username: 'bob', credit: 1 },
+    { username: 'a<b>&"c', credit: null },
+  ],
+});
 
 test('text ends with OK or ERROR; cleartext has no suffix', () => {
   assert.equal(encode(bal, { format: 'text', strict: false }).body, '12.50 USD\r\nOK');
   assert.equal(encode(fail('bad'), { format: 'text', strict: false }).body, 'bad\r\nERROR');
   assert.equal(encode(ok(''), { format: 'text', strict: false }).body, 'OK');
   assert.equal(encode(bal, { format: 'cleartext', strict: false }).body, '12.50 USD');
-  assert.equal(encode(table, { format: 'text', strict: false }).body, '2 rows\r\nusername\tcredit\r\nbob\t1\r\na<b>&"c\t\r\nOK');
+  assert.equal(
+    encode(table, { format: 'text', strict: false }).body,
+    '2 rows\r\nusername\tcredit\r\nbob\t1\r\na<b>&"c\t\r\nOK',
+  );
 });
 
 test('HTTP status: 200 always, or the API code with httpstrictresponse', () => {
@@ -23,7 +32,16 @@ test('HTTP status: 200 always, or the API code with httpstrictresponse', () => {
 
 test('json and jsonp', () => {
   const j = JSON.parse(encode(table, { format: 'json', strict: false }).body);
-  assert.deepEqual(j, { code: 200, status: 'OK', text: '2 rows', columns: ['username', 'credit'], rows: [{ username: 'bob', credit: 1 }, { username: 'a<b>&"c', credit: null }] });
+  assert.deepEqual(j, {
+    code: 200,
+    status: 'OK',
+    text: '2 rows',
+    columns: ['username', 'credit'],
+    rows: [
+      { username: 'bob', credit: 1 },
+      { username: 'a<b>&"c', credit: null },
+    ],
+  });
   const p = encode(bal, { format: 'jsonp', callback: 'cb', strict: false });
   assert.equal(p.contentType, 'application/javascript; charset=utf-8');
   let got: unknown;
@@ -56,5 +74,8 @@ test('old API answers OK / ERROR:reason with the old HTTP codes when strict', ()
   assert.equal(encode(bal, { format: 'text', legacy: true, strict: false }).body, 'OK:12.50 USD');
   const e = encode(fail('wrong', { legacyStatus: 403 }), { format: 'text', legacy: true, strict: true });
   assert.deepEqual([e.body, e.status], ['ERROR:wrong', 403]);
-  assert.equal(encode(fail('wrong', { legacyStatus: 403 }), { format: 'text', legacy: true, strict: false }).status, 200);
+  assert.equal(
+    encode(fail('wrong', { legacyStatus: 403 }), { format: 'text', legacy: true, strict: false }).status,
+    200,
+  );
 });

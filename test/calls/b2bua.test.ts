@@ -11,7 +11,22 @@ import { join } from 'node:path';
 import { req as apiReq, src as apiSrc } from '../helpers/source.js';
 import { API_KEY } from '../helpers/server.js';
 import { UserType } from '../../src/domain/accounts/types.js';
-import { startCallEnv, haveSipp, uas, uac, uacCsv, freePort, registerAt, registerAlso, setRates, sleep, runTool, SIPP, SCEN, type CallEnv } from './helpers.js';
+import {
+  startCallEnv,
+  haveSipp,
+  uas,
+  uac,
+  uacCsv,
+  freePort,
+  registerAt,
+  registerAlso,
+  setRates,
+  sleep,
+  runTool,
+  SIPP,
+  SCEN,
+  type CallEnv,
+} from './helpers.js';
 
 const LOCAL = apiSrc('127.0.0.1');
 let env: CallEnv;
@@ -30,14 +45,18 @@ before(async () => {
   carol = (await u.create({ username: 'carol', password: 'carolpw' })).id;
   currency = (await env.services.ledger.balance(alice))!.currency;
   // 4900…: 60 units/min = 1 unit (1 000 000 micro) per second, 1/1 billing
-  await setRates(env.services, currency, [{ prefix: '4900', price: 60_000_000 }, { prefix: '44', price: 600_000 }]);
+  await setRates(env.services, currency, [
+    { prefix: '4900', price: 60_000_000 },
+    { prefix: '44', price: 600_000 },
+  ]);
 });
 after(async () => {
   await env?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
-const cdrsOf = (userId: number) => env.services.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', userId).orderBy('id').execute();
+const cdrsOf = (userId: number) =>
+  env.services.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', userId).orderBy('id').execute();
 const liveRows = () => env.services.storage.db.selectFrom('tb_livecalls').selectAll().execute();
 const api = (e: string, p: Record<string, string>, source = LOCAL) => env.t.srv.gateway.handle(apiReq(e, p, source));
 
@@ -58,15 +77,24 @@ test('user to user: 407 digest, SDP end to end, status 4 while talking, one CDR 
   await sleep(600);
   registerAt(env, 'bob', port);
   const before = await cdrsOf(alice);
-  const caller = uac(env, work, 'uac_auth.xml', uacCsv(work, 'u2u.csv', [['alice', 'alicepw', 'bob']]), 1, ['-d', '2000']);
-  const st = await waitFor(() => env.sip.status('alice'), (s) => s === 4);
+  const caller = uac(env, work, 'uac_auth.xml', uacCsv(work, 'u2u.csv', [['alice', 'alicepw', 'bob']]), 1, [
+    '-d',
+    '2000',
+  ]);
+  const st = await waitFor(
+    () => env.sip.status('alice'),
+    (s) => s === 4,
+  );
   assert.equal(st, 4, 'alice speaking');
   assert.equal(await env.sip.status('bob'), 4, 'bob speaking');
   assert.equal((await liveRows()).length, 1, 'the call is persisted while it lives');
   const [a, b] = await Promise.all([caller, callee]);
   assert.equal(a.code, 0, 'caller sipp: ' + a.out.slice(-1500));
   assert.equal(b.code, 0, 'callee sipp: ' + b.out.slice(-1500));
-  const cdrs = await waitFor(() => cdrsOf(alice), (r) => r.length > before.length);
+  const cdrs = await waitFor(
+    () => cdrsOf(alice),
+    (r) => r.length > before.length,
+  );
   const cdr = cdrs.at(-1)!;
   assert.equal(cdrs.length, before.length + 1, 'exactly one CDR');
   assert.equal(cdr.callee, 'bob');
@@ -82,28 +110,54 @@ test('maxduration: price 1 unit/s, credit 3 units → the server cuts the call (
   if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
   await env.services.ledger.post({ userId: alice, amount: 3_000_000, reason: 'test' });
   const gw = freePort();
-  env.router.gateways = [{ id: 1, name: 'gwA', host: '127.0.0.1', port: gw, transport: 'udp', username: '', password: '', number: '' }];
+  env.router.gateways = [
+    { id: 1, name: 'gwA', host: '127.0.0.1', port: gw, transport: 'udp', username: '', password: '', number: '' },
+  ];
   const callee = uas(work, 'uas_answer.xml', gw);
   await sleep(600);
   const t0 = Date.now();
-  const [a, b] = await Promise.all([uac(env, work, 'uac_auth_cut.xml', uacCsv(work, 'cut.csv', [['alice', 'alicepw', '4900123456']])), callee]);
+  const [a, b] = await Promise.all([
+    uac(env, work, 'uac_auth_cut.xml', uacCsv(work, 'cut.csv', [['alice', 'alicepw', '4900123456']])),
+    callee,
+  ]);
   assert.equal(a.code, 0, 'caller sipp got the BYE: ' + a.out.slice(-1500));
   assert.equal(b.code, 0, 'gateway sipp got the BYE: ' + b.out.slice(-1500));
   assert.ok(Date.now() - t0 < 10_000);
-  const cdr = (await waitFor(() => cdrsOf(alice), (r) => r.some((x) => x.callee === '4900123456'))).find((x) => x.callee === '4900123456')!;
+  const cdr = (
+    await waitFor(
+      () => cdrsOf(alice),
+      (r) => r.some((x) => x.callee === '4900123456'),
+    )
+  ).find((x) => x.callee === '4900123456')!;
   assert.equal(cdr.duration, 3);
   assert.equal(Number(cdr.cost), 3_000_000);
   assert.equal(cdr.route, 'gw:gwA');
   assert.equal(cdr.reason, 'maxduration reached');
   assert.equal((await env.services.ledger.balance(alice))!.credit, 0);
-  const debits = await env.services.storage.db.selectFrom('tb_ledger').selectAll().where('userid', '=', alice).where('reason', '=', 'call').execute();
+  const debits = await env.services.storage.db
+    .selectFrom('tb_ledger')
+    .selectAll()
+    .where('userid', '=', alice)
+    .where('reason', '=', 'call')
+    .execute();
   assert.equal(debits.length, 1, 'charged once');
   assert.equal(Number(debits[0]!.amount), -3_000_000);
 });
 
 test('no credit: the call is refused 402 with a CDR (cost 0, "insufficient credit") and nothing stays live', async (c) => {
   if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  env.router.gateways = [{ id: 1, name: 'gwA', host: '127.0.0.1', port: freePort(), transport: 'udp', username: '', password: '', number: '' }];
+  env.router.gateways = [
+    {
+      id: 1,
+      name: 'gwA',
+      host: '127.0.0.1',
+      port: freePort(),
+      transport: 'udp',
+      username: '',
+      password: '',
+      number: '',
+    },
+  ];
   const a = await uac(env, work, 'uac_auth.xml', uacCsv(work, 'nocredit.csv', [['alice', 'alicepw', '4900777']]));
   assert.notEqual(a.code, 0, 'the caller did not get a 200');
   assert.match(a.out + '', /402|unexpected|Aborting/i);
@@ -126,11 +180,20 @@ test('gateway failover: the first gateway answers 503, the second 200; billed on
   const bad = uas(work, 'uas_503.xml', g1);
   const good = uas(work, 'uas_answer.xml', g2);
   await sleep(600);
-  const [a, b1, b2] = await Promise.all([uac(env, work, 'uac_auth.xml', uacCsv(work, 'fo.csv', [['bob', 'bobpw', '4411112222']]), 1, ['-d', '1000']), bad, good]);
+  const [a, b1, b2] = await Promise.all([
+    uac(env, work, 'uac_auth.xml', uacCsv(work, 'fo.csv', [['bob', 'bobpw', '4411112222']]), 1, ['-d', '1000']),
+    bad,
+    good,
+  ]);
   assert.equal(a.code, 0, 'caller: ' + a.out.slice(-1500));
   assert.equal(b1.code, 0, 'gateway 1 (503): ' + b1.out.slice(-1500));
   assert.equal(b2.code, 0, 'gateway 2 (200): ' + b2.out.slice(-1500));
-  const cdr = (await waitFor(() => cdrsOf(bob), (r) => r.length > 0)).at(-1)!;
+  const cdr = (
+    await waitFor(
+      () => cdrsOf(bob),
+      (r) => r.length > 0,
+    )
+  ).at(-1)!;
   assert.equal(cdr.route, 'gw:gwGood');
   assert.equal(cdr.callee, '4411112222');
   assert.ok(cdr.duration >= 1);
@@ -146,7 +209,10 @@ test('quickstat and disccall (level 6): a live call listed, then disconnected by
   await sleep(600);
   registerAt(env, 'carol', port);
   const caller = uac(env, work, 'uac_auth_cut.xml', uacCsv(work, 'disc.csv', [['bob', 'bobpw', 'carol']]));
-  await waitFor(() => env.sip.status('carol'), (s) => s === 4);
+  await waitFor(
+    () => env.sip.status('carol'),
+    (s) => s === 4,
+  );
   const q = await api('quickstat', {});
   assert.equal(q.ok, true, q.text);
   assert.equal(q.fields?.connected, 1);
@@ -162,7 +228,8 @@ test('quickstat and disccall (level 6): a live call listed, then disconnected by
   assert.equal(denied2.ok, false);
   assert.match(denied2.text, /not allowed for your user type/);
   // an admin account (level 6) may, from a remote address
-  if (!(await env.services.users.byUsername('opadmin'))) await env.services.users.create({ username: 'opadmin', password: 'opadminpw1', type: UserType.admin });
+  if (!(await env.services.users.byUsername('opadmin')))
+    await env.services.users.create({ username: 'opadmin', password: 'opadminpw1', type: UserType.admin });
   const allowed = await api('quickstat', { authkey: API_KEY, authid: 'opadmin', authpwd: 'opadminpw1' }, remote);
   assert.equal(allowed.ok, true, allowed.text);
   assert.equal(allowed.fields?.livecalls, 1);
@@ -176,7 +243,12 @@ test('quickstat and disccall (level 6): a live call listed, then disconnected by
   const [a, b] = await Promise.all([caller, callee]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
-  const cdr = (await waitFor(() => cdrsOf(bob), (r) => r.some((x) => x.callid === id))).find((x) => x.callid === id)!;
+  const cdr = (
+    await waitFor(
+      () => cdrsOf(bob),
+      (r) => r.some((x) => x.callid === id),
+    )
+  ).find((x) => x.callid === id)!;
   assert.equal(cdr.reason, 'disconnected by API (disccall)');
   const q2 = await api('quickstat', {});
   assert.equal(q2.fields?.livecalls, 0);
@@ -193,10 +265,18 @@ test('forwarding: bob forwards always to carol; alice → bob rings carol and th
   registerAt(env, 'carol', port);
   env.sip.location.removeAll('bob', 'x', 99);
   const beforeN = (await cdrsOf(bob)).length;
-  const [a, b] = await Promise.all([uac(env, work, 'uac_auth.xml', uacCsv(work, 'fwd.csv', [['alice', 'alicepw', 'bob']]), 1, ['-d', '1000']), callee]);
+  const [a, b] = await Promise.all([
+    uac(env, work, 'uac_auth.xml', uacCsv(work, 'fwd.csv', [['alice', 'alicepw', 'bob']]), 1, ['-d', '1000']),
+    callee,
+  ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
-  const cdr = (await waitFor(() => cdrsOf(bob), (r) => r.length > beforeN)).at(-1)!;
+  const cdr = (
+    await waitFor(
+      () => cdrsOf(bob),
+      (r) => r.length > beforeN,
+    )
+  ).at(-1)!;
   assert.equal(cdr.callee, 'carol', 'the forwarded leg, on the forwarding user (bob)');
   assert.equal(cdr.caller, 'alice');
   await env.services.numbers.setForward(bob, { always: '' });
@@ -209,10 +289,18 @@ test('CANCEL while ringing: 200 to the CANCEL, 487 to the INVITE, the callee is 
   await sleep(600);
   registerAt(env, 'carol', port);
   const n = (await cdrsOf(alice)).length;
-  const [a, b] = await Promise.all([uac(env, work, 'uac_cancel.xml', uacCsv(work, 'cancel.csv', [['alice', 'alicepw', 'carol']])), callee]);
+  const [a, b] = await Promise.all([
+    uac(env, work, 'uac_cancel.xml', uacCsv(work, 'cancel.csv', [['alice', 'alicepw', 'carol']])),
+    callee,
+  ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
-  const cdr = (await waitFor(() => cdrsOf(alice), (r) => r.length > n)).at(-1)!;
+  const cdr = (
+    await waitFor(
+      () => cdrsOf(alice),
+      (r) => r.length > n,
+    )
+  ).at(-1)!;
   assert.equal(cdr.callee, 'carol');
   assert.equal(cdr.duration, 0);
   assert.equal(cdr.reason, 'cancelled');
@@ -231,11 +319,20 @@ test('no-answer forwarding: carol rings 2 s without answering, then the call goe
   await sleep(600);
   registerAt(env, 'carol', pc);
   registerAt(env, 'bob', pb);
-  const [a, r1, r2] = await Promise.all([uac(env, work, 'uac_auth.xml', uacCsv(work, 'na.csv', [['alice', 'alicepw', 'carol']]), 1, ['-d', '1000']), ringing, answering]);
+  const [a, r1, r2] = await Promise.all([
+    uac(env, work, 'uac_auth.xml', uacCsv(work, 'na.csv', [['alice', 'alicepw', 'carol']]), 1, ['-d', '1000']),
+    ringing,
+    answering,
+  ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(r1.code, 0, 'carol was cancelled: ' + r1.out.slice(-1500));
   assert.equal(r2.code, 0, 'bob answered: ' + r2.out.slice(-1500));
-  const cdr = (await waitFor(() => cdrsOf(carol), (r) => r.some((x) => x.callee === 'bob'))).find((x) => x.callee === 'bob')!;
+  const cdr = (
+    await waitFor(
+      () => cdrsOf(carol),
+      (r) => r.some((x) => x.callee === 'bob'),
+    )
+  ).find((x) => x.callee === 'bob')!;
   assert.equal(cdr.caller, 'alice', 'the forwarded leg is recorded on carol (the forwarding user)');
   assert.ok(cdr.duration >= 1);
   await env.services.numbers.setForward(carol, { noanswer: '' });
@@ -262,11 +359,18 @@ test('busy forwarding: bob answers 486, his busy rule sends the call to carol (r
   registerAt(env, 'bob', pb);
   registerAt(env, 'carol', pc);
   const n = (await cdrsOf(bob)).length;
-  const [a, r1, r2] = await Promise.all([uac(env, work, 'uac_auth.xml', uacCsv(work, 'busy.csv', [['alice', 'alicepw', 'bob']]), 1, ['-d', '1000']), busy, answering]);
+  const [a, r1, r2] = await Promise.all([
+    uac(env, work, 'uac_auth.xml', uacCsv(work, 'busy.csv', [['alice', 'alicepw', 'bob']]), 1, ['-d', '1000']),
+    busy,
+    answering,
+  ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(r1.code, 0, 'bob was busy: ' + r1.out.slice(-1500));
   assert.equal(r2.code, 0, 'carol answered: ' + r2.out.slice(-1500));
-  const rows = await waitFor(() => cdrsOf(bob), (r) => r.length > n);
+  const rows = await waitFor(
+    () => cdrsOf(bob),
+    (r) => r.length > n,
+  );
   const cdr = rows.at(-1)!;
   assert.equal(cdr.callee, 'carol');
   assert.equal(cdr.caller, 'alice');
@@ -280,7 +384,10 @@ test('re-INVITE passthrough: a hold offer (sendonly) reaches the callee, its rec
   const callee = uas(work, 'uas_reinvite.xml', port);
   await sleep(600);
   registerAt(env, 'carol', port);
-  const [a, b] = await Promise.all([uac(env, work, 'uac_reinvite.xml', uacCsv(work, 'reinv.csv', [['alice', 'alicepw', 'carol']]), 1, ['-d', '500']), callee]);
+  const [a, b] = await Promise.all([
+    uac(env, work, 'uac_reinvite.xml', uacCsv(work, 'reinv.csv', [['alice', 'alicepw', 'carol']]), 1, ['-d', '500']),
+    callee,
+  ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
   assert.equal((await liveRows()).length, 0);
@@ -297,10 +404,18 @@ test('gateway failover on no answer: nothing listens on the first gateway, the s
   const good = uas(work, 'uas_answer.xml', g2);
   await sleep(600);
   const n = (await cdrsOf(bob)).length;
-  const [a, b] = await Promise.all([uac(env, work, 'uac_auth.xml', uacCsv(work, 'dead.csv', [['bob', 'bobpw', '4422223333']]), 1, ['-d', '500']), good]);
+  const [a, b] = await Promise.all([
+    uac(env, work, 'uac_auth.xml', uacCsv(work, 'dead.csv', [['bob', 'bobpw', '4422223333']]), 1, ['-d', '500']),
+    good,
+  ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
-  const cdr = (await waitFor(() => cdrsOf(bob), (r) => r.length > n)).at(-1)!;
+  const cdr = (
+    await waitFor(
+      () => cdrsOf(bob),
+      (r) => r.length > n,
+    )
+  ).at(-1)!;
   assert.equal(cdr.route, 'gw:gwAlive');
 });
 
@@ -315,11 +430,18 @@ test('parallel forking: carol has two phones; one answers, the other (ringing) i
   registerAlso(env, 'carol', p2);
   assert.equal(env.sip.location.lookup('carol').length, 2);
   const n = (await cdrsOf(alice)).length;
-  const [a, r1, r2] = await Promise.all([uac(env, work, 'uac_auth.xml', uacCsv(work, 'fork.csv', [['alice', 'alicepw', 'carol']]), 1, ['-d', '500']), ringing, answering]);
+  const [a, r1, r2] = await Promise.all([
+    uac(env, work, 'uac_auth.xml', uacCsv(work, 'fork.csv', [['alice', 'alicepw', 'carol']]), 1, ['-d', '500']),
+    ringing,
+    answering,
+  ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(r1.code, 0, 'the ringing phone got CANCEL: ' + r1.out.slice(-1500));
   assert.equal(r2.code, 0, 'the answering phone: ' + r2.out.slice(-1500));
-  const rows = await waitFor(() => cdrsOf(alice), (r) => r.length > n);
+  const rows = await waitFor(
+    () => cdrsOf(alice),
+    (r) => r.length > n,
+  );
   assert.equal(rows.length, n + 1, 'one CDR for the forked call');
 });
 
@@ -331,11 +453,36 @@ test('over TCP: caller and callee on TCP connections, the same call flow and one
   await sleep(600);
   registerAt(env, 'carol', port, 'tcp');
   const n = (await cdrsOf(alice)).length;
-  const caller = runTool(SIPP, ['127.0.0.1:' + env.tcpPort, '-sf', join(SCEN, 'uac_auth.xml'), '-inf', uacCsv(work, 'tcp.csv', [['alice', 'alicepw', 'carol']]), '-m', '1', '-i', '127.0.0.1', '-nostdin', '-timeout', '20s', '-timeout_error', '-t', 't1', '-d', '500'], work);
+  const caller = runTool(
+    SIPP,
+    [
+      '127.0.0.1:' + env.tcpPort,
+      '-sf',
+      join(SCEN, 'uac_auth.xml'),
+      '-inf',
+      uacCsv(work, 'tcp.csv', [['alice', 'alicepw', 'carol']]),
+      '-m',
+      '1',
+      '-i',
+      '127.0.0.1',
+      '-nostdin',
+      '-timeout',
+      '20s',
+      '-timeout_error',
+      '-t',
+      't1',
+      '-d',
+      '500',
+    ],
+    work,
+  );
   const [a, b] = await Promise.all([caller, callee]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
-  const rows = await waitFor(() => cdrsOf(alice), (r) => r.length > n);
+  const rows = await waitFor(
+    () => cdrsOf(alice),
+    (r) => r.length > n,
+  );
   assert.equal(rows.at(-1)!.callee, 'carol');
   assert.match(rows.at(-1)!.reason, /^normal/);
 });
@@ -345,18 +492,26 @@ test('shared reservation over SIP: while a first call holds the 4 s the credit p
   const u = (await env.services.users.create({ username: 'lena', password: 'lenapw1' })).id;
   await env.services.ledger.post({ userId: u, amount: 4_000_000, reason: 'test' });
   const gw = freePort();
-  env.router.gateways = [{ id: 1, name: 'gwP', host: '127.0.0.1', port: gw, transport: 'udp', username: '', password: '', number: '' }];
+  env.router.gateways = [
+    { id: 1, name: 'gwP', host: '127.0.0.1', port: gw, transport: 'udp', username: '', password: '', number: '' },
+  ];
   const callee = uas(work, 'uas_answer.xml', gw);
   await sleep(600);
   const first = uac(env, work, 'uac_auth_cut.xml', uacCsv(work, 'p1.csv', [['lena', 'lenapw1', '4900100100']]));
-  await waitFor(() => env.b2bua.live.stats().connected, (n) => n >= 1);
+  await waitFor(
+    () => env.b2bua.live.stats().connected,
+    (n) => n >= 1,
+  );
   assert.equal(env.b2bua.live.reservedFor(u), 4_000_000, 'the first call holds the whole balance');
   const second = await uac(env, work, 'uac_auth.xml', uacCsv(work, 'p2.csv', [['lena', 'lenapw1', '4900200200']]));
   assert.notEqual(second.code, 0, 'the parallel call was not connected');
   const [a, b] = await Promise.all([first, callee]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
-  const rows = await waitFor(() => cdrsOf(u), (r) => r.length >= 2);
+  const rows = await waitFor(
+    () => cdrsOf(u),
+    (r) => r.length >= 2,
+  );
   const refused = rows.find((r) => r.callee === '4900200200')!;
   const cut = rows.find((r) => r.callee === '4900100100')!;
   assert.equal(refused.reason, 'insufficient credit');

@@ -22,7 +22,14 @@ if (mode === 'live') {
   const q = await s.rating.quote({ id: u.id, country: '' }, '4900555');
   const live = liveCallsFor(s, { heartbeatMs: 200 });
   live.start();
-  const r = await live.reserve({ callid: 'crash-call-1', userId: u.id, caller: 'dan', callee: q.number, route: 'gw:test', rate: q.rate });
+  const r = await live.reserve({
+    callid: 'crash-call-1',
+    userId: u.id,
+    caller: 'dan',
+    callee: q.number,
+    route: 'gw:test',
+    rate: q.rate,
+  });
   if (!r.ok) throw new Error(r.reason);
   await live.connected('crash-call-1');
   process.stdout.write('CONNECTED\n');
@@ -33,12 +40,20 @@ if (mode === 'live') {
   const t = await startTestServer({ usesip: 'false', authfailban: '0' }, dir);
   const s = t.srv.services;
   const o = s.config.options;
-  const stack = new SipStack({ bindAddr: '127.0.0.1', udpPort: 0, tcpPort: 0, maxMessageSize: o.sipmaxmessage, maxConnections: o.sipmaxconnections });
+  const stack = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: 0,
+    tcpPort: 0,
+    maxMessageSize: o.sipmaxmessage,
+    maxConnections: o.sipmaxconnections,
+  });
   const sip = new SipServer(s, stack);
   const port = (await sip.start()).find((x) => x.transport === 'udp')!.port;
   liveCallsFor(s, { heartbeatMs: 200 });
   const router = new TestRouter(s);
-  router.gateways = [{ id: 1, name: 'gwK', host: '127.0.0.1', port: gwPort, transport: 'udp', username: '', password: '', number: '' }];
+  router.gateways = [
+    { id: 1, name: 'gwK', host: '127.0.0.1', port: gwPort, transport: 'udp', username: '', password: '', number: '' },
+  ];
   const b = new B2bua(s, sip, stack, router);
   b.start();
   process.stdout.write(`PORT ${port}\n`);

@@ -24,13 +24,23 @@ test('SIGKILL mid-call (real SIP call): the restarted server bills the call once
     const a = await startTestServer({ usesip: 'false' }, dir);
     const kim = (await a.srv.services.users.create({ username: 'kim', password: 'kimpw12' })).id;
     await a.srv.services.ledger.post({ userId: kim, amount: 100 * UNIT, reason: 'test' });
-    await setRates(a.srv.services, (await a.srv.services.ledger.balance(kim))!.currency, [{ prefix: '4900', price: 60 * UNIT }]);
+    await setRates(a.srv.services, (await a.srv.services.ledger.balance(kim))!.currency, [
+      { prefix: '4900', price: 60 * UNIT },
+    ]);
     await a.stop();
 
     const gwPort = freePort();
-    const gw = spawn(SIPP, ['-sf', join(SCEN, 'uas_answer.xml'), '-i', '127.0.0.1', '-p', String(gwPort), '-m', '1', '-nostdin', '-t', 'u1'], { cwd: work, stdio: 'ignore' });
+    const gw = spawn(
+      SIPP,
+      ['-sf', join(SCEN, 'uas_answer.xml'), '-i', '127.0.0.1', '-p', String(gwPort), '-m', '1', '-nostdin', '-t', 'u1'],
+      { cwd: work, stdio: 'ignore' },
+    );
     kids.push(gw);
-    const child = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'crash-child.js'), dir, String(gwPort)], { env: { ...process.env, CRASH_CHILD: 'sip' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [join(dirname(fileURLToPath(import.meta.url)), 'crash-child.js'), dir, String(gwPort)],
+      { env: { ...process.env, CRASH_CHILD: 'sip' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     kids.push(child);
     let out = '';
     let port = 0;
@@ -41,7 +51,24 @@ test('SIGKILL mid-call (real SIP call): the restarted server bills the call once
         const m = /PORT (\d+)/.exec(out);
         if (m && !port) {
           port = Number(m[1]);
-          const caller = spawn(SIPP, ['127.0.0.1:' + port, '-sf', join(SCEN, 'uac_auth_cut.xml'), '-inf', uacCsv(work, 'k.csv', [['kim', 'kimpw12', '4900999']]), '-m', '1', '-i', '127.0.0.1', '-nostdin', '-t', 'u1'], { cwd: work, stdio: 'ignore' });
+          const caller = spawn(
+            SIPP,
+            [
+              '127.0.0.1:' + port,
+              '-sf',
+              join(SCEN, 'uac_auth_cut.xml'),
+              '-inf',
+              uacCsv(work, 'k.csv', [['kim', 'kimpw12', '4900999']]),
+              '-m',
+              '1',
+              '-i',
+              '127.0.0.1',
+              '-nostdin',
+              '-t',
+              'u1',
+            ],
+            { cwd: work, stdio: 'ignore' },
+          );
           kids.push(caller);
         }
         if (out.includes('CONNECTED')) {
@@ -65,7 +92,11 @@ test('SIGKILL mid-call (real SIP call): the restarted server bills the call once
       const left = await b.srv.services.storage.db.selectFrom('tb_livecalls').selectAll().execute();
       assert.equal(left.length, 0, 'the killed call was recovered at start');
       const live = new LiveCalls(b.srv.services);
-      const cdrs = await b.srv.services.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', kim).execute();
+      const cdrs = await b.srv.services.storage.db
+        .selectFrom('tb_cdrs')
+        .selectAll()
+        .where('userid', '=', kim)
+        .execute();
       assert.equal(cdrs.length, 1);
       const d = cdrs[0]!.duration;
       assert.ok(d >= 2 && d <= Math.ceil(elapsed), `duration ${d} s, killed after ${elapsed} s (refresh every 200 ms)`);

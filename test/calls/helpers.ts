@@ -40,13 +40,24 @@ export class TestRouter implements Router {
     const u = await this.s.users.byUsername(r.called).catch(() => undefined);
     if (u) {
       const f = await this.s.numbers.getForward(u.id);
-      return { kind: 'user', user: u as User, number: u.username, forward: { always: f.always || undefined, busy: f.busy || undefined, noanswer: f.noanswer || undefined } };
+      return {
+        kind: 'user',
+        user: u as User,
+        number: u.username,
+        forward: { always: f.always || undefined, busy: f.busy || undefined, noanswer: f.noanswer || undefined },
+      };
     }
     if (!/^\+?\d+$/.test(r.called)) return { kind: 'reject', status: 404, reason: 'Not Found' };
     if (!r.user) return { kind: 'reject', status: 403, reason: 'Forbidden' };
     try {
       const quote = await this.s.rating.quote({ id: r.user.id, country: r.user.country ?? '' }, r.called);
-      return { kind: 'gateways', number: quote.number, rate: quote.rate, quote, candidates: this.gateways.map((g) => ({ ...g, number: quote.number })) };
+      return {
+        kind: 'gateways',
+        number: quote.number,
+        rate: quote.rate,
+        quote,
+        candidates: this.gateways.map((g) => ({ ...g, number: quote.number })),
+      };
     } catch (e) {
       return { kind: 'reject', status: 404, reason: (e as Error).message };
     }
@@ -57,7 +68,13 @@ export async function startCallEnv(opts: { maxCallSeconds?: number; noAnswerSeco
   const t = await startTestServer({ usesip: 'false', authfailban: '0' });
   const services = t.srv.services;
   const o = services.config.options;
-  const stack = new SipStack({ bindAddr: '127.0.0.1', udpPort: 0, tcpPort: 0, maxMessageSize: o.sipmaxmessage, maxConnections: o.sipmaxconnections });
+  const stack = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: 0,
+    tcpPort: 0,
+    maxMessageSize: o.sipmaxmessage,
+    maxConnections: o.sipmaxconnections,
+  });
   const sip = new SipServer(services, stack);
   const l = await sip.start();
   (services as { sip?: SipServer }).sip = sip;
@@ -81,7 +98,12 @@ export async function startCallEnv(opts: { maxCallSeconds?: number; noAnswerSeco
   };
 }
 
-export function runTool(bin: string, args: string[], cwd: string, timeoutMs = 30000): Promise<{ code: number | null; out: string }> {
+export function runTool(
+  bin: string,
+  args: string[],
+  cwd: string,
+  timeoutMs = 30000,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolveP) => {
     const p = spawn(bin, args, { cwd });
     let out = '';
@@ -98,17 +120,69 @@ export function runTool(bin: string, args: string[], cwd: string, timeoutMs = 30
 /** Injection file for uac_auth*.xml: `user;[authentication …];callee`. */
 export function uacCsv(dir: string, name: string, lines: Array<[string, string, string]>): string {
   const f = join(dir, name);
-  writeFileSync(f, 'SEQUENTIAL\n' + lines.map(([u, p, c]) => `${u};[authentication username=${u} password=${p}];${c}`).join('\n') + '\n');
+  writeFileSync(
+    f,
+    'SEQUENTIAL\n' +
+      lines.map(([u, p, c]) => `${u};[authentication username=${u} password=${p}];${c}`).join('\n') +
+      '\n',
+  );
   return f;
 }
 
 /** A sipp UAS on a random port; resolves when it ended. */
 export function uas(dir: string, scenario: string, port: number, calls = 1, extra: string[] = []) {
-  return runTool(SIPP, ['-sf', join(SCEN, scenario), '-i', '127.0.0.1', '-p', String(port), '-m', String(calls), '-nostdin', '-timeout', '25s', '-timeout_error', '-t', 'u1', '-trace_err', '-error_file', join(dir, `uas-${port}.err`), ...extra], dir);
+  return runTool(
+    SIPP,
+    [
+      '-sf',
+      join(SCEN, scenario),
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-m',
+      String(calls),
+      '-nostdin',
+      '-timeout',
+      '25s',
+      '-timeout_error',
+      '-t',
+      'u1',
+      '-trace_err',
+      '-error_file',
+      join(dir, `uas-${port}.err`),
+      ...extra,
+    ],
+    dir,
+  );
 }
 
 export function uac(env: CallEnv, dir: string, scenario: string, inf: string, calls = 1, extra: string[] = []) {
-  return runTool(SIPP, ['127.0.0.1:' + env.udpPort, '-sf', join(SCEN, scenario), '-inf', inf, '-m', String(calls), '-i', '127.0.0.1', '-nostdin', '-timeout', '25s', '-timeout_error', '-t', 'u1', '-trace_err', '-error_file', join(dir, 'uac.err'), ...extra], dir);
+  return runTool(
+    SIPP,
+    [
+      '127.0.0.1:' + env.udpPort,
+      '-sf',
+      join(SCEN, scenario),
+      '-inf',
+      inf,
+      '-m',
+      String(calls),
+      '-i',
+      '127.0.0.1',
+      '-nostdin',
+      '-timeout',
+      '25s',
+      '-timeout_error',
+      '-t',
+      'u1',
+      '-trace_err',
+      '-error_file',
+      join(dir, 'uac.err'),
+      ...extra,
+    ],
+    dir,
+  );
 }
 
 let nextPort = 21000 + Math.floor(Math.random() * 15000);
@@ -121,22 +195,50 @@ export function freePort(): number {
 export function registerAt(env: CallEnv, username: string, port: number, transport: 'udp' | 'tcp' = 'udp'): void {
   env.sip.location.removeAll(username, `unreg-${username}-${port}`, 1);
   const r = env.sip.location.update(username, `reg-${username}-${port}`, 1, [
-    { contact: `sip:${username}@127.0.0.1:${port}${transport === 'tcp' ? ';transport=tcp' : ''}`, expires: 300, transport, srcIp: '127.0.0.1', srcPort: port, userAgent: 'sipp', q: 1 },
+    {
+      contact: `sip:${username}@127.0.0.1:${port}${transport === 'tcp' ? ';transport=tcp' : ''}`,
+      expires: 300,
+      transport,
+      srcIp: '127.0.0.1',
+      srcPort: port,
+      userAgent: 'sipp',
+      q: 1,
+    },
   ]);
   if (!r.ok) throw new Error(`register ${username}: ${r.reason}`);
 }
 
 /** A tariff plan named "default" in the users' currency with the given rates (price per minute, micro-units). */
-export async function setRates(s: Services, currency: string, rates: Array<{ prefix: string; price: number; connectfee?: number; minduration?: number; increment?: number }>): Promise<void> {
+export async function setRates(
+  s: Services,
+  currency: string,
+  rates: Array<{ prefix: string; price: number; connectfee?: number; minduration?: number; increment?: number }>,
+): Promise<void> {
   const db = s.storage.db;
   let plan = await db.selectFrom('tb_tariffplans').select('id').where('name', '=', 'default').executeTakeFirst();
-  if (!plan) plan = await db.insertInto('tb_tariffplans').values({ name: 'default', currency, created_at: Date.now() }).returning('id').executeTakeFirstOrThrow();
+  if (!plan)
+    plan = await db
+      .insertInto('tb_tariffplans')
+      .values({ name: 'default', currency, created_at: Date.now() })
+      .returning('id')
+      .executeTakeFirstOrThrow();
   const planid = Number(plan.id);
   await db.deleteFrom('tb_tariffs').where('planid', '=', planid).execute();
   for (const r of rates) {
     await db
       .insertInto('tb_tariffs')
-      .values({ planid, prefix: r.prefix, destination: `dest ${r.prefix}`, price: r.price, connectfee: r.connectfee ?? 0, minduration: r.minduration ?? 0, increment: r.increment ?? 1, currency, valid_from: null, valid_to: null })
+      .values({
+        planid,
+        prefix: r.prefix,
+        destination: `dest ${r.prefix}`,
+        price: r.price,
+        connectfee: r.connectfee ?? 0,
+        minduration: r.minduration ?? 0,
+        increment: r.increment ?? 1,
+        currency,
+        valid_from: null,
+        valid_to: null,
+      })
       .execute();
   }
   await s.rating.load();
@@ -147,7 +249,15 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Adds one more device of `username` (parallel forking). */
 export function registerAlso(env: CallEnv, username: string, port: number): void {
   const r = env.sip.location.update(username, `reg2-${username}-${port}`, 1, [
-    { contact: `sip:${username}@127.0.0.1:${port}`, expires: 300, transport: 'udp', srcIp: '127.0.0.1', srcPort: port, userAgent: 'sipp', q: 1 },
+    {
+      contact: `sip:${username}@127.0.0.1:${port}`,
+      expires: 300,
+      transport: 'udp',
+      srcIp: '127.0.0.1',
+      srcPort: port,
+      userAgent: 'sipp',
+      q: 1,
+    },
   ]);
   if (!r.ok) throw new Error(`register ${username}: ${r.reason}`);
 }

@@ -26,14 +26,19 @@ before(async () => {
 });
 after(async () => t.stop());
 
-const cdrs = (callid: string) => t.srv.services.storage.db.selectFrom('tb_cdrs').selectAll().where('callid', '=', callid).execute();
+const cdrs = (callid: string) =>
+  t.srv.services.storage.db.selectFrom('tb_cdrs').selectAll().where('callid', '=', callid).execute();
 const credit = async () => (await t.srv.services.ledger.balance(uid))!.credit;
 
 test('ten parallel calls share one reservation: together they never get more seconds than the balance pays', async () => {
   const s = t.srv.services;
   await s.ledger.post({ userId: uid, amount: 10 * UNIT, reason: 'test' });
   const live = new LiveCalls(s);
-  const rs = await Promise.all(Array.from({ length: 10 }, (_, i) => live.reserve({ callid: `par-${i}`, userId: uid, caller: 'erin', callee: '4900111', rate })));
+  const rs = await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      live.reserve({ callid: `par-${i}`, userId: uid, caller: 'erin', callee: '4900111', rate }),
+    ),
+  );
   const okOnes = rs.filter((r) => r.ok) as Array<{ ok: true; maxduration: number; reserved: number }>;
   const total = okOnes.reduce((a, r) => a + r.maxduration, 0);
   assert.equal(total, 10, 'the seconds of all accepted calls add up to the 10 s the credit pays');
@@ -85,10 +90,27 @@ test('recover(): a leftover row is billed from connect_at to updated_at, deleted
   await s.ledger.post({ userId: uid, amount: 20 * UNIT, reason: 'test' });
   const before = await credit();
   const now = Date.now();
-  const row = { callid: 'left-1', userid: uid, caller: 'erin', callee: '4900111', route: 'gw:x', leg: '', state: 'connected', start_at: now - 9000, connect_at: now - 8000, maxduration: 100, reserved: 0, rate_json: JSON.stringify(rate), updated_at: now - 3000 };
+  const row = {
+    callid: 'left-1',
+    userid: uid,
+    caller: 'erin',
+    callee: '4900111',
+    route: 'gw:x',
+    leg: '',
+    state: 'connected',
+    start_at: now - 9000,
+    connect_at: now - 8000,
+    maxduration: 100,
+    reserved: 0,
+    rate_json: JSON.stringify(rate),
+    updated_at: now - 3000,
+  };
   await s.storage.db.insertInto('tb_livecalls').values(row).execute();
   // an unanswered leftover: CDR with cost 0
-  await s.storage.db.insertInto('tb_livecalls').values({ ...row, callid: 'left-2/a', leg: 'a', state: 'setup', connect_at: null }).execute();
+  await s.storage.db
+    .insertInto('tb_livecalls')
+    .values({ ...row, callid: 'left-2/a', leg: 'a', state: 'setup', connect_at: null })
+    .execute();
   const live = new LiveCalls(s);
   const r = await live.recover();
   assert.deepEqual(r, { closed: 2, charged: 5 * UNIT });
@@ -113,9 +135,14 @@ test('SIGKILL mid-call: after restart the call is billed from its last refresh, 
     const a = await startTestServer({ usesip: 'false' }, dir);
     const dan = (await a.srv.services.users.create({ username: 'dan', password: 'danpw12' })).id;
     await a.srv.services.ledger.post({ userId: dan, amount: 100 * UNIT, reason: 'test' });
-    await setRates(a.srv.services, (await a.srv.services.ledger.balance(dan))!.currency, [{ prefix: '4900', price: 60 * UNIT }]);
+    await setRates(a.srv.services, (await a.srv.services.ledger.balance(dan))!.currency, [
+      { prefix: '4900', price: 60 * UNIT },
+    ]);
     await a.stop();
-    const child = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'crash-child.js'), dir], { env: { ...process.env, CRASH_CHILD: 'live' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'crash-child.js'), dir], {
+      env: { ...process.env, CRASH_CHILD: 'live' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stderr.on('data', (d) => (out += d));
     const connected = await new Promise<boolean>((res) => {
@@ -143,9 +170,16 @@ test('SIGKILL mid-call: after restart the call is billed from its last refresh, 
       // the server recovers leftover calls as it starts (startServer → LiveCalls.recover)
       const live = new LiveCalls(b.srv.services);
       assert.equal((await b.srv.services.storage.db.selectFrom('tb_livecalls').selectAll().execute()).length, 0);
-      const [cdr] = await b.srv.services.storage.db.selectFrom('tb_cdrs').selectAll().where('callid', '=', 'crash-call-1').execute();
+      const [cdr] = await b.srv.services.storage.db
+        .selectFrom('tb_cdrs')
+        .selectAll()
+        .where('callid', '=', 'crash-call-1')
+        .execute();
       assert.ok(cdr, 'the killed call has its CDR');
-      assert.ok(cdr!.duration >= 2 && cdr!.duration <= Math.ceil(elapsed), `duration ${cdr!.duration} (killed after ${elapsed} s, refresh every 200 ms)`);
+      assert.ok(
+        cdr!.duration >= 2 && cdr!.duration <= Math.ceil(elapsed),
+        `duration ${cdr!.duration} (killed after ${elapsed} s, refresh every 200 ms)`,
+      );
       assert.equal(Number(cdr!.cost), cdr!.duration * UNIT);
       assert.equal((await b.srv.services.ledger.balance(dan))!.credit, 100 * UNIT - cdr!.duration * UNIT);
       assert.deepEqual(await live.recover(), { closed: 0, charged: 0 });

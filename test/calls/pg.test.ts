@@ -8,7 +8,6 @@ import { setRates } from './helpers.js';
 const pg = usePgTestServer('calls', { usesip: 'false' });
 const UNIT = 1_000_000;
 
-
 test('PostgreSQL: reserve / connected / refresh / finish / recover', async (c) => {
   if (pg.skip) return c.skip(pg.skip);
   const s = pg.t!.srv.services;
@@ -27,7 +26,11 @@ test('PostgreSQL: reserve / connected / refresh / finish / recover', async (c) =
   await live.connected('pg-1', '', { onMaxDuration: () => undefined });
   now += 7000;
   await live.refresh();
-  const row = await s.storage.db.selectFrom('tb_livecalls').selectAll().where('callid', '=', 'pg-1').executeTakeFirstOrThrow();
+  const row = await s.storage.db
+    .selectFrom('tb_livecalls')
+    .selectAll()
+    .where('callid', '=', 'pg-1')
+    .executeTakeFirstOrThrow();
   assert.equal(Number(row.updated_at), now);
   assert.equal(Number(row.reserved), 30 * UNIT);
   // a restart: a fresh LiveCalls recovers the row (7 s), a second recovery charges nothing

@@ -15,7 +15,20 @@ import { startTestServer } from '../helpers/server.js';
 import { SipStack } from '../../src/sip/stack.js';
 import { SipServer } from '../../src/sip/server.js';
 import { B2bua } from '../../src/sip/calls/b2bua.js';
-import { haveSipp, runTool, SIPP, SCEN, uas, uac, uacCsv, freePort, registerAt, sleep, TestRouter, type CallEnv } from './helpers.js';
+import {
+  haveSipp,
+  runTool,
+  SIPP,
+  SCEN,
+  uas,
+  uac,
+  uacCsv,
+  freePort,
+  registerAt,
+  sleep,
+  TestRouter,
+  type CallEnv,
+} from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'voxswitch-relay-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -24,7 +37,13 @@ async function startRelayEnv(overrides: Record<string, string>): Promise<CallEnv
   const t = await startTestServer({ usesip: 'false', authfailban: '0', rtprelay: 'always', ...overrides });
   const services = t.srv.services;
   const o = services.config.options;
-  const stack = new SipStack({ bindAddr: '127.0.0.1', udpPort: 0, tcpPort: 0, maxMessageSize: o.sipmaxmessage, maxConnections: o.sipmaxconnections });
+  const stack = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: 0,
+    tcpPort: 0,
+    maxMessageSize: o.sipmaxmessage,
+    maxConnections: o.sipmaxconnections,
+  });
   const sip = new SipServer(services, stack);
   const l = await sip.start();
   (services as { sip?: SipServer }).sip = sip;
@@ -32,7 +51,12 @@ async function startRelayEnv(overrides: Record<string, string>): Promise<CallEnv
   const b2bua = new B2bua(services, sip, stack, router, {});
   b2bua.start();
   return {
-    t, services, sip, stack, b2bua, router,
+    t,
+    services,
+    sip,
+    stack,
+    b2bua,
+    router,
     udpPort: l.find((x) => x.transport === 'udp')!.port,
     tcpPort: 0,
     async stop() {
@@ -47,11 +71,16 @@ async function startRelayEnv(overrides: Record<string, string>): Promise<CallEnv
 async function relayBlock(): Promise<number> {
   for (;;) {
     const min = 50000 + 4 * Math.floor(Math.random() * 3000);
-    const ok = await Promise.all([0, 2].map((d) => new Promise<boolean>((res) => {
-      const s = createSocket('udp4');
-      s.once('error', () => res(false));
-      s.bind(min + d, '127.0.0.1', () => s.close(() => res(true)));
-    })));
+    const ok = await Promise.all(
+      [0, 2].map(
+        (d) =>
+          new Promise<boolean>((res) => {
+            const s = createSocket('udp4');
+            s.once('error', () => res(false));
+            s.bind(min + d, '127.0.0.1', () => s.close(() => res(true)));
+          }),
+      ),
+    );
     if (ok.every(Boolean)) return min;
   }
 }
@@ -88,10 +117,62 @@ function sdpReceived(file: string): Array<{ addr: string; port: number }> {
 }
 
 function uasRelay(port: number, rtpport: number, tag: string) {
-  return runTool(SIPP, ['-sf', join(SCEN, 'uas_relay.xml'), '-i', '127.0.0.1', '-p', String(port), '-m', '1', '-nostdin', '-timeout', '25s', '-timeout_error', '-t', 'u1', '-key', 'rtpport', String(rtpport), '-trace_msg', '-message_file', join(work, `${tag}-uas.msg`)], work);
+  return runTool(
+    SIPP,
+    [
+      '-sf',
+      join(SCEN, 'uas_relay.xml'),
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-m',
+      '1',
+      '-nostdin',
+      '-timeout',
+      '25s',
+      '-timeout_error',
+      '-t',
+      'u1',
+      '-key',
+      'rtpport',
+      String(rtpport),
+      '-trace_msg',
+      '-message_file',
+      join(work, `${tag}-uas.msg`),
+    ],
+    work,
+  );
 }
 function uacRelay(env: CallEnv, scenario: string, csv: string, rtpport: number, tag: string, extra: string[] = []) {
-  return runTool(SIPP, ['127.0.0.1:' + env.udpPort, '-sf', join(SCEN, scenario), '-inf', csv, '-m', '1', '-i', '127.0.0.1', '-nostdin', '-timeout', '25s', '-timeout_error', '-t', 'u1', '-key', 'rtpport', String(rtpport), '-trace_msg', '-message_file', join(work, `${tag}-uac.msg`), ...extra], work);
+  return runTool(
+    SIPP,
+    [
+      '127.0.0.1:' + env.udpPort,
+      '-sf',
+      join(SCEN, scenario),
+      '-inf',
+      csv,
+      '-m',
+      '1',
+      '-i',
+      '127.0.0.1',
+      '-nostdin',
+      '-timeout',
+      '25s',
+      '-timeout_error',
+      '-t',
+      'u1',
+      '-key',
+      'rtpport',
+      String(rtpport),
+      '-trace_msg',
+      '-message_file',
+      join(work, `${tag}-uac.msg`),
+      ...extra,
+    ],
+    work,
+  );
 }
 
 test('rtprelay=always: each side sees the relay in its SDP, RTP passes both ways, the NATed caller is reached at its real source', async (c) => {
@@ -108,18 +189,39 @@ test('rtprelay=always: each side sees the relay in its SDP, RTP passes both ways
     const callee = uasRelay(sipPort, bMedia.port, 'r1');
     await sleep(600);
     registerAt(env, 'rob', sipPort);
-    const caller = uacRelay(env, 'uac_relay.xml', uacCsv(work, 'r1.csv', [['ria', 'riapw1', 'rob']]), announced.port, 'r1', ['-d', '2500']);
-    await waitFor(() => env.sip.status('ria'), (s) => s === 4);
+    const caller = uacRelay(
+      env,
+      'uac_relay.xml',
+      uacCsv(work, 'r1.csv', [['ria', 'riapw1', 'rob']]),
+      announced.port,
+      'r1',
+      ['-d', '2500'],
+    );
+    await waitFor(
+      () => env.sip.status('ria'),
+      (s) => s === 4,
+    );
     assert.equal(env.b2bua.media.size, 1, 'one relay session for the call');
     const relA = min; // allocated first: faces the caller
     const relB = min + 2; // faces the callee
     for (let i = 0; i < 20; i++) aReal.s.send(`a${i}`, relA, '127.0.0.1');
-    await waitFor(() => bMedia.got.length, (n) => n >= 20, 2000);
+    await waitFor(
+      () => bMedia.got.length,
+      (n) => n >= 20,
+      2000,
+    );
     assert.equal(bMedia.got.length, 20, 'A → B through the relay');
-    assert.ok(bMedia.got.every((g) => g.port === relB), 'B receives from the relay socket its SDP names');
+    assert.ok(
+      bMedia.got.every((g) => g.port === relB),
+      'B receives from the relay socket its SDP names',
+    );
     assert.equal(bMedia.got[19]!.data, 'a19');
     for (let i = 0; i < 10; i++) bMedia.s.send(`b${i}`, relB, '127.0.0.1');
-    await waitFor(() => aReal.got.length, (n) => n >= 10, 2000);
+    await waitFor(
+      () => aReal.got.length,
+      (n) => n >= 10,
+      2000,
+    );
     assert.equal(aReal.got.length, 10, 'B → A reaches the source A sends from (latched)');
     assert.ok(aReal.got.every((g) => g.port === relA));
     assert.equal(announced.got.length, 0, 'nothing to the address A announced');
@@ -132,11 +234,22 @@ test('rtprelay=always: each side sees the relay in its SDP, RTP passes both ways
     assert.ok(uacSaw.length >= 1, 'the caller received an SDP answer');
     assert.ok(uasSaw.length >= 1, 'the callee received an SDP offer');
     assert.deepEqual(uacSaw.at(-1), { addr: '127.0.0.1', port: relA }, "the caller's 200 points at the relay A socket");
-    assert.deepEqual(uasSaw.at(-1), { addr: '127.0.0.1', port: relB }, "the callee's INVITE points at the relay B socket");
-    const cdr = await waitFor(() => env.services.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', 'rob').execute(), (r) => r.length > 0);
+    assert.deepEqual(
+      uasSaw.at(-1),
+      { addr: '127.0.0.1', port: relB },
+      "the callee's INVITE points at the relay B socket",
+    );
+    const cdr = await waitFor(
+      () => env.services.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', 'rob').execute(),
+      (r) => r.length > 0,
+    );
     assert.equal(cdr.length, 1);
     assert.match(cdr[0]!.reason, /^normal/);
-    await waitFor(() => env.b2bua.media.size, (n) => n === 0, 2000);
+    await waitFor(
+      () => env.b2bua.media.size,
+      (n) => n === 0,
+      2000,
+    );
     assert.equal(env.b2bua.media.size, 0, 'the relay ports are freed at call end');
     for (const x of [announced, aReal, bMedia]) x.s.close();
   } finally {
@@ -157,8 +270,17 @@ test('RTP timeout: the caller vanishes (its RTP stops, no BYE) → after rtptime
     const callee = uasRelay(sipPort, bMedia.port, 'r2');
     await sleep(600);
     registerAt(env, 'wes', sipPort);
-    const caller = uacRelay(env, 'uac_relay_cut.xml', uacCsv(work, 'r2.csv', [['vic', 'vicpw1', 'wes']]), aMedia.port, 'r2');
-    await waitFor(() => env.sip.status('vic'), (s) => s === 4);
+    const caller = uacRelay(
+      env,
+      'uac_relay_cut.xml',
+      uacCsv(work, 'r2.csv', [['vic', 'vicpw1', 'wes']]),
+      aMedia.port,
+      'r2',
+    );
+    await waitFor(
+      () => env.sip.status('vic'),
+      (s) => s === 4,
+    );
     const t0 = Date.now();
     let stopA = false;
     let stopB = false;
@@ -179,7 +301,10 @@ test('RTP timeout: the caller vanishes (its RTP stops, no BYE) → after rtptime
     assert.equal(b.code, 0, 'callee got the BYE: ' + b.out.slice(-1500));
     assert.ok(took >= 3000 && took < 7000, `ended ${took} ms after connect (1.5 s of RTP + 2 s timeout)`);
     assert.ok(bMedia.got.length > 5, 'RTP passed while A was there');
-    const cdr = await waitFor(() => env.services.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', 'wes').execute(), (r) => r.length > 0);
+    const cdr = await waitFor(
+      () => env.services.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', 'wes').execute(),
+      (r) => r.length > 0,
+    );
     assert.equal(cdr.length, 1);
     assert.equal(cdr[0]!.reason, 'rtp timeout');
     assert.ok(cdr[0]!.duration >= 3 && cdr[0]!.duration <= 6, `duration ${cdr[0]!.duration}`);
@@ -204,16 +329,35 @@ test('re-INVITE through the relay: the hold offer and its answer are rewritten t
     const callee = uas(work, 'uas_reinvite.xml', sipPort, 1, ['-trace_msg', '-message_file', join(work, 'r3-uas.msg')]);
     await sleep(600);
     registerAt(env, 'sue', sipPort);
-    const [a, b] = await Promise.all([uac(env, work, 'uac_reinvite.xml', uacCsv(work, 'r3.csv', [['rex', 'rexpw1', 'sue']]), 1, ['-d', '500', '-trace_msg', '-message_file', join(work, 'r3-uac.msg')]), callee]);
+    const [a, b] = await Promise.all([
+      uac(env, work, 'uac_reinvite.xml', uacCsv(work, 'r3.csv', [['rex', 'rexpw1', 'sue']]), 1, [
+        '-d',
+        '500',
+        '-trace_msg',
+        '-message_file',
+        join(work, 'r3-uac.msg'),
+      ]),
+      callee,
+    ]);
     assert.equal(a.code, 0, 'caller (its scenario checks a=recvonly in the answer): ' + a.out.slice(-1500));
     assert.equal(b.code, 0, 'callee (its scenario checks a=sendonly in the offer): ' + b.out.slice(-1500));
     const uacSaw = sdpReceived(join(work, 'r3-uac.msg'));
     const uasSaw = sdpReceived(join(work, 'r3-uas.msg'));
     assert.equal(uacSaw.length, 2, 'the caller received two SDP answers (INVITE, re-INVITE)');
     assert.equal(uasSaw.length, 2, 'the callee received two SDP offers');
-    assert.ok(uacSaw.every((x) => x.addr === '127.0.0.1' && x.port === min), JSON.stringify(uacSaw));
-    assert.ok(uasSaw.every((x) => x.addr === '127.0.0.1' && x.port === min + 2), JSON.stringify(uasSaw));
-    await waitFor(() => env.b2bua.media.size, (n) => n === 0, 2000);
+    assert.ok(
+      uacSaw.every((x) => x.addr === '127.0.0.1' && x.port === min),
+      JSON.stringify(uacSaw),
+    );
+    assert.ok(
+      uasSaw.every((x) => x.addr === '127.0.0.1' && x.port === min + 2),
+      JSON.stringify(uasSaw),
+    );
+    await waitFor(
+      () => env.b2bua.media.size,
+      (n) => n === 0,
+      2000,
+    );
     assert.equal(env.b2bua.media.size, 0);
   } finally {
     await env.stop();

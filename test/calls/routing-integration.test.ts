@@ -33,7 +33,13 @@ before(async () => {
   t = await startTestServer({ usesip: 'false', authfailban: '0' });
   s = t.srv.services;
   const o = s.config.options;
-  const stack = new SipStack({ bindAddr: '127.0.0.1', udpPort: 0, tcpPort: 0, maxMessageSize: o.sipmaxmessage, maxConnections: o.sipmaxconnections });
+  const stack = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: 0,
+    tcpPort: 0,
+    maxMessageSize: o.sipmaxmessage,
+    maxConnections: o.sipmaxconnections,
+  });
   sip = new SipServer(s, stack);
   udpPort = (await sip.start()).find((x) => x.transport === 'udp')!.port;
   (s as { sip?: SipServer }).sip = sip;
@@ -43,15 +49,48 @@ before(async () => {
   await s.storage.db.updateTable('tb_users').set({ did: '4930777' }).where('id', '=', jack).execute();
   s.users.clearCache();
   const cur = (await s.ledger.balance(ivy))!.currency;
-  await setRates(s, cur, [{ prefix: '49', price: 1_200_000 }, { prefix: '48', price: 1_200_000 }]);
+  await setRates(s, cur, [
+    { prefix: '49', price: 1_200_000 },
+    { prefix: '48', price: 1_200_000 },
+  ]);
   await s.ledger.post({ userId: ivy, amount: 10_000_000, reason: 'test' });
   gwPort = freePort();
   const r = await t.srv.gateway.handle(
-    apiReq('addgateway', { name: 'gwauth', host: '127.0.0.1', port: String(gwPort), transport: 'udp', username: 'gwuser', password: 'gwsecret', prefix: '49', priority: '1', weight: '1', inbound_ip: '127.0.0.2' }, LOCAL),
+    apiReq(
+      'addgateway',
+      {
+        name: 'gwauth',
+        host: '127.0.0.1',
+        port: String(gwPort),
+        transport: 'udp',
+        username: 'gwuser',
+        password: 'gwsecret',
+        prefix: '49',
+        priority: '1',
+        weight: '1',
+        inbound_ip: '127.0.0.2',
+      },
+      LOCAL,
+    ),
   );
   if (!r.ok) addFailed = `addgateway failed (routing engineer's command): ${r.text}`;
   wrongPort = freePort();
-  const r2 = await t.srv.gateway.handle(apiReq('addgateway', { name: 'gwwrong', host: '127.0.0.1', port: String(wrongPort), transport: 'udp', username: 'gwuser', password: 'not-the-secret', prefix: '48', priority: '1' }, LOCAL));
+  const r2 = await t.srv.gateway.handle(
+    apiReq(
+      'addgateway',
+      {
+        name: 'gwwrong',
+        host: '127.0.0.1',
+        port: String(wrongPort),
+        transport: 'udp',
+        username: 'gwuser',
+        password: 'not-the-secret',
+        prefix: '48',
+        priority: '1',
+      },
+      LOCAL,
+    ),
+  );
   if (!r2.ok) addFailed = `addgateway failed (routing engineer's command): ${r2.text}`;
 });
 after(async () => {
@@ -70,12 +109,39 @@ test('real routing: ivy → 4912345 goes to the gateway added by addgateway, whi
   if (addFailed) return c.skip(addFailed);
   const gw = uas(work, 'uas_auth.xml', gwPort);
   await sleep(600);
-  const a = await runTool(SIPP, ['127.0.0.1:' + udpPort, '-sf', join(SCEN, 'uac_auth.xml'), '-inf', uacCsv(work, 'ri.csv', [['ivy', 'ivypw12', '4912345']]), '-m', '1', '-i', '127.0.0.1', '-nostdin', '-timeout', '20s', '-timeout_error', '-t', 'u1', '-d', '1000'], work);
+  const a = await runTool(
+    SIPP,
+    [
+      '127.0.0.1:' + udpPort,
+      '-sf',
+      join(SCEN, 'uac_auth.xml'),
+      '-inf',
+      uacCsv(work, 'ri.csv', [['ivy', 'ivypw12', '4912345']]),
+      '-m',
+      '1',
+      '-i',
+      '127.0.0.1',
+      '-nostdin',
+      '-timeout',
+      '20s',
+      '-timeout_error',
+      '-t',
+      'u1',
+      '-d',
+      '1000',
+    ],
+    work,
+  );
   const g = await gw;
   assert.equal(a.code, 0, 'caller: ' + a.out.slice(-1500));
   assert.equal(g.code, 0, 'gateway (verifies the digest): ' + g.out.slice(-1500));
   await sleep(200);
-  const cdr = await s.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', ivy).where('callee', '=', '4912345').executeTakeFirst();
+  const cdr = await s.storage.db
+    .selectFrom('tb_cdrs')
+    .selectAll()
+    .where('userid', '=', ivy)
+    .where('callee', '=', '4912345')
+    .executeTakeFirst();
   assert.ok(cdr);
   assert.equal(cdr!.route, 'gw:gwauth');
   assert.ok(cdr!.duration >= 1);
@@ -88,9 +154,41 @@ test("DID inbound: a call from the gateway's inbound_ip (no auth) to jack's DID 
   const phone = freePort();
   const callee = uas(work, 'uas_answer.xml', phone);
   await sleep(600);
-  const r = sip.location.update('jack', 'reg-jack', 1, [{ contact: `sip:jack@127.0.0.1:${phone}`, expires: 300, transport: 'udp', srcIp: '127.0.0.1', srcPort: phone, userAgent: 'sipp', q: 1 }]);
+  const r = sip.location.update('jack', 'reg-jack', 1, [
+    {
+      contact: `sip:jack@127.0.0.1:${phone}`,
+      expires: 300,
+      transport: 'udp',
+      srcIp: '127.0.0.1',
+      srcPort: phone,
+      userAgent: 'sipp',
+      q: 1,
+    },
+  ]);
   assert.ok(r.ok);
-  const a = await runTool(SIPP, ['127.0.0.1:' + udpPort, '-sf', join(SCEN, 'uac_plain.xml'), '-inf', uacCsv(work, 'did.csv', [['4915550001', 'x', '4930777']]), '-m', '1', '-i', '127.0.0.2', '-nostdin', '-timeout', '20s', '-timeout_error', '-t', 'u1', '-d', '1000'], work);
+  const a = await runTool(
+    SIPP,
+    [
+      '127.0.0.1:' + udpPort,
+      '-sf',
+      join(SCEN, 'uac_plain.xml'),
+      '-inf',
+      uacCsv(work, 'did.csv', [['4915550001', 'x', '4930777']]),
+      '-m',
+      '1',
+      '-i',
+      '127.0.0.2',
+      '-nostdin',
+      '-timeout',
+      '20s',
+      '-timeout_error',
+      '-t',
+      'u1',
+      '-d',
+      '1000',
+    ],
+    work,
+  );
   const b = await callee;
   assert.equal(a.code, 0, 'gateway caller: ' + a.out.slice(-1500));
   assert.equal(b.code, 0, 'jack: ' + b.out.slice(-1500));
@@ -101,10 +199,30 @@ test("DID inbound: a call from the gateway's inbound_ip (no auth) to jack's DID 
   assert.equal(Number(cdr!.cost), 0);
 });
 
-test("DID inbound to an unknown number: refused 404, and the refusal is in tb_cdrs (no account charged)", async (c) => {
+test('DID inbound to an unknown number: refused 404, and the refusal is in tb_cdrs (no account charged)', async (c) => {
   if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
   if (addFailed) return c.skip(addFailed);
-  const a = await runTool(SIPP, ['127.0.0.1:' + udpPort, '-sf', join(SCEN, 'uac_plain.xml'), '-inf', uacCsv(work, 'did404.csv', [['4915550002', 'x', '4930999']]), '-m', '1', '-i', '127.0.0.2', '-nostdin', '-timeout', '10s', '-timeout_error', '-t', 'u1'], work);
+  const a = await runTool(
+    SIPP,
+    [
+      '127.0.0.1:' + udpPort,
+      '-sf',
+      join(SCEN, 'uac_plain.xml'),
+      '-inf',
+      uacCsv(work, 'did404.csv', [['4915550002', 'x', '4930999']]),
+      '-m',
+      '1',
+      '-i',
+      '127.0.0.2',
+      '-nostdin',
+      '-timeout',
+      '10s',
+      '-timeout_error',
+      '-t',
+      'u1',
+    ],
+    work,
+  );
   assert.notEqual(a.code, 0);
   assert.match(a.out, /404/);
   await sleep(200);
@@ -117,7 +235,27 @@ test("DID inbound to an unknown number: refused 404, and the refusal is in tb_cd
 
 test('the same call from an untrusted address without credentials is challenged (407), not connected', async (c) => {
   if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  const a = await runTool(SIPP, ['127.0.0.1:' + udpPort, '-sf', join(SCEN, 'uac_plain.xml'), '-inf', uacCsv(work, 'did2.csv', [['4915550001', 'x', '4930777']]), '-m', '1', '-i', '127.0.0.3', '-nostdin', '-timeout', '10s', '-timeout_error', '-t', 'u1'], work);
+  const a = await runTool(
+    SIPP,
+    [
+      '127.0.0.1:' + udpPort,
+      '-sf',
+      join(SCEN, 'uac_plain.xml'),
+      '-inf',
+      uacCsv(work, 'did2.csv', [['4915550001', 'x', '4930777']]),
+      '-m',
+      '1',
+      '-i',
+      '127.0.0.3',
+      '-nostdin',
+      '-timeout',
+      '10s',
+      '-timeout_error',
+      '-t',
+      'u1',
+    ],
+    work,
+  );
   assert.notEqual(a.code, 0);
   assert.match(a.out, /407/);
 });
@@ -125,9 +263,50 @@ test('the same call from an untrusted address without credentials is challenged 
 test('negative control: with the wrong gateway password the gateway (sipp verifyauth) rejects the digest and no call connects', async (c) => {
   if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
   if (addFailed) return c.skip(addFailed);
-  const gw = runTool(SIPP, ['-sf', join(SCEN, 'uas_auth.xml'), '-i', '127.0.0.1', '-p', String(wrongPort), '-m', '1', '-nostdin', '-timeout', '8s', '-timeout_error', '-t', 'u1'], work);
+  const gw = runTool(
+    SIPP,
+    [
+      '-sf',
+      join(SCEN, 'uas_auth.xml'),
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(wrongPort),
+      '-m',
+      '1',
+      '-nostdin',
+      '-timeout',
+      '8s',
+      '-timeout_error',
+      '-t',
+      'u1',
+    ],
+    work,
+  );
   await sleep(600);
-  const a = await runTool(SIPP, ['127.0.0.1:' + udpPort, '-sf', join(SCEN, 'uac_auth.xml'), '-inf', uacCsv(work, 'wrong.csv', [['ivy', 'ivypw12', '4812345']]), '-m', '1', '-i', '127.0.0.1', '-nostdin', '-timeout', '8s', '-timeout_error', '-t', 'u1', '-d', '500'], work);
+  const a = await runTool(
+    SIPP,
+    [
+      '127.0.0.1:' + udpPort,
+      '-sf',
+      join(SCEN, 'uac_auth.xml'),
+      '-inf',
+      uacCsv(work, 'wrong.csv', [['ivy', 'ivypw12', '4812345']]),
+      '-m',
+      '1',
+      '-i',
+      '127.0.0.1',
+      '-nostdin',
+      '-timeout',
+      '8s',
+      '-timeout_error',
+      '-t',
+      'u1',
+      '-d',
+      '500',
+    ],
+    work,
+  );
   const g = await gw;
   assert.notEqual(g.code, 0, 'the gateway refused the digest');
   assert.notEqual(a.code, 0, 'the caller was not connected');

@@ -24,10 +24,25 @@ import {
 } from '../../src/sip/calls/sessiontimer.js';
 import type { SipHeader, SipRequest, SipResponse } from '../../src/sip/message/index.js';
 import { getHeader } from '../../src/sip/message/index.js';
-import { startCallEnv, haveSipp, uas, uac, uacCsv, freePort, registerAt, sleep, runTool, SIPP, SCEN, type CallEnv } from './helpers.js';
+import {
+  startCallEnv,
+  haveSipp,
+  uas,
+  uac,
+  uacCsv,
+  freePort,
+  registerAt,
+  sleep,
+  runTool,
+  SIPP,
+  SCEN,
+  type CallEnv,
+} from './helpers.js';
 
 const CFG = { sessionExpires: 1800, minSe: 90 };
-const msg = (headers: Array<[string, string]>): { headers: SipHeader[] } => ({ headers: headers.map(([name, value]) => ({ name, value })) });
+const msg = (headers: Array<[string, string]>): { headers: SipHeader[] } => ({
+  headers: headers.map(([name, value]) => ({ name, value })),
+});
 const hdr = (h: SipHeader[], name: string) => getHeader({ headers: h }, name);
 
 describe('negotiation', () => {
@@ -49,29 +64,60 @@ describe('negotiation', () => {
   });
 
   test('a Session-Expires below our Min-SE is refused with 422 and our Min-SE', () => {
-    const n = negotiateUas(msg([['Supported', 'timer'], ['Session-Expires', '60']]), CFG);
+    const n = negotiateUas(
+      msg([
+        ['Supported', 'timer'],
+        ['Session-Expires', '60'],
+      ]),
+      CFG,
+    );
     assert.equal(n.kind, 'reject');
     assert.equal(n.kind === 'reject' && hdr(n.headers, 'Min-SE'), '90');
     // equal to Min-SE is fine
     assert.equal(negotiateUas(msg([['Session-Expires', '90']]), CFG).kind, 'timer');
     // small values accepted when configured explicitly (tests): sessionexpires=4, minse=2
-    const small = negotiateUas(msg([['Supported', 'timer'], ['Session-Expires', '4']]), { sessionExpires: 4, minSe: 2 });
+    const small = negotiateUas(
+      msg([
+        ['Supported', 'timer'],
+        ['Session-Expires', '4'],
+      ]),
+      { sessionExpires: 4, minSe: 2 },
+    );
     assert.equal(small.kind === 'timer' && small.interval, 4);
     assert.equal(negotiateUas(msg([['Session-Expires', '1']]), { sessionExpires: 4, minSe: 2 }).kind, 'reject');
   });
 
-  test('refresher: the caller\'s choice is honoured; left to us we refresh; a UAC without timer support forces uas', () => {
-    const uac = negotiateUas(msg([['Supported', 'timer'], ['Session-Expires', '600;refresher=uac']]), CFG);
+  test("refresher: the caller's choice is honoured; left to us we refresh; a UAC without timer support forces uas", () => {
+    const uac = negotiateUas(
+      msg([
+        ['Supported', 'timer'],
+        ['Session-Expires', '600;refresher=uac'],
+      ]),
+      CFG,
+    );
     assert.ok(uac.kind === 'timer');
     assert.equal(uac.refresher, 'uac');
     assert.equal(uac.weRefresh, false);
     assert.equal(hdr(uac.headers, 'Session-Expires'), '600;refresher=uac');
     assert.equal(hdr(uac.headers, 'Require'), 'timer');
-    const ours = negotiateUas(msg([['Supported', 'timer'], ['Session-Expires', '600']]), CFG);
+    const ours = negotiateUas(
+      msg([
+        ['Supported', 'timer'],
+        ['Session-Expires', '600'],
+      ]),
+      CFG,
+    );
     assert.ok(ours.kind === 'timer');
     assert.equal(ours.refresher, 'uas');
     assert.equal(ours.weRefresh, true);
-    const theirsPreferred = negotiateUas(msg([['Supported', 'timer'], ['Session-Expires', '600']]), CFG, false);
+    const theirsPreferred = negotiateUas(
+      msg([
+        ['Supported', 'timer'],
+        ['Session-Expires', '600'],
+      ]),
+      CFG,
+      false,
+    );
     assert.ok(theirsPreferred.kind === 'timer' && theirsPreferred.refresher === 'uac');
     // Session-Expires inserted by a proxy, the UAC does not support timers: we (UAS) must refresh, no Require
     const legacy = negotiateUas(msg([['Session-Expires', '600;refresher=uac']]), CFG);
@@ -81,13 +127,35 @@ describe('negotiation', () => {
     // neither support nor Session-Expires: no timer on the leg
     assert.equal(negotiateUas(msg([]), CFG).kind, 'none');
     // sessionexpires=0 disables everything, even a tiny Session-Expires is not refused
-    assert.equal(negotiateUas(msg([['Supported', 'timer'], ['Session-Expires', '5']]), { sessionExpires: 0, minSe: 90 }).kind, 'none');
+    assert.equal(
+      negotiateUas(
+        msg([
+          ['Supported', 'timer'],
+          ['Session-Expires', '5'],
+        ]),
+        { sessionExpires: 0, minSe: 90 },
+      ).kind,
+      'none',
+    );
   });
 
   test('interval: the smaller of theirs and ours, never below either Min-SE; ours when they sent none', () => {
-    const big = negotiateUas(msg([['Supported', 'timer'], ['Session-Expires', '7200']]), CFG);
+    const big = negotiateUas(
+      msg([
+        ['Supported', 'timer'],
+        ['Session-Expires', '7200'],
+      ]),
+      CFG,
+    );
     assert.equal(big.kind === 'timer' && big.interval, 1800);
-    const withMin = negotiateUas(msg([['Supported', 'timer'], ['Session-Expires', '7200'], ['Min-SE', '3600']]), CFG);
+    const withMin = negotiateUas(
+      msg([
+        ['Supported', 'timer'],
+        ['Session-Expires', '7200'],
+        ['Min-SE', '3600'],
+      ]),
+      CFG,
+    );
     assert.equal(withMin.kind === 'timer' && withMin.interval, 3600);
     const none = negotiateUas(msg([['Supported', 'timer']]), CFG);
     assert.ok(none.kind === 'timer');
@@ -104,8 +172,14 @@ describe('negotiation', () => {
     assert.equal(hdr(o, 'Session-Expires'), '1800');
     assert.equal(hdr(o, 'Min-SE'), '90');
     assert.deepEqual(offerHeaders({ sessionExpires: 0, minSe: 90 }), []);
-    assert.deepEqual(fromUacResponse(msg([['Session-Expires', '900;refresher=uac']])), { interval: 900, weRefresh: true });
-    assert.deepEqual(fromUacResponse(msg([['Session-Expires', '900;refresher=uas']])), { interval: 900, weRefresh: false });
+    assert.deepEqual(fromUacResponse(msg([['Session-Expires', '900;refresher=uac']])), {
+      interval: 900,
+      weRefresh: true,
+    });
+    assert.deepEqual(fromUacResponse(msg([['Session-Expires', '900;refresher=uas']])), {
+      interval: 900,
+      weRefresh: false,
+    });
     assert.equal(fromUacResponse(msg([])), null);
   });
 
@@ -155,16 +229,46 @@ class FakeStack {
 }
 
 function leg(tag: string): DialogLeg {
-  return { callId: `cid-${tag}`, localTag: `lt-${tag}`, remoteTag: `rt-${tag}`, localUri: 'sip:srv@127.0.0.1', remoteUri: `sip:${tag}@127.0.0.1`, remoteTarget: `sip:${tag}@127.0.0.1:5070`, routes: [], target: { transport: 'udp', host: '127.0.0.1', port: 5070 }, cseq: 1 };
+  return {
+    callId: `cid-${tag}`,
+    localTag: `lt-${tag}`,
+    remoteTag: `rt-${tag}`,
+    localUri: 'sip:srv@127.0.0.1',
+    remoteUri: `sip:${tag}@127.0.0.1`,
+    remoteTarget: `sip:${tag}@127.0.0.1:5070`,
+    routes: [],
+    target: { transport: 'udp', host: '127.0.0.1', port: 5070 },
+    cseq: 1,
+  };
 }
 const sdp = { type: 'application/sdp', data: Buffer.from('v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\n') };
-const inviteFrom = (headers: Array<[string, string]>): SipRequest => ({ type: 'request', method: 'INVITE', uri: 'sip:b@x', version: 'SIP/2.0', headers: headers.map(([name, value]) => ({ name, value })), body: Buffer.alloc(0) });
-const resp = (status: number, headers: Array<[string, string]> = []): SipResponse => ({ type: 'response', status, reason: 'x', version: 'SIP/2.0', headers: headers.map(([name, value]) => ({ name, value })), body: Buffer.alloc(0) }) as SipResponse;
+const inviteFrom = (headers: Array<[string, string]>): SipRequest => ({
+  type: 'request',
+  method: 'INVITE',
+  uri: 'sip:b@x',
+  version: 'SIP/2.0',
+  headers: headers.map(([name, value]) => ({ name, value })),
+  body: Buffer.alloc(0),
+});
+const resp = (status: number, headers: Array<[string, string]> = []): SipResponse =>
+  ({
+    type: 'response',
+    status,
+    reason: 'x',
+    version: 'SIP/2.0',
+    headers: headers.map(([name, value]) => ({ name, value })),
+    body: Buffer.alloc(0),
+  }) as SipResponse;
 
 function setup(cfg = { sessionExpires: 4, minSe: 2 }) {
   const sched = new FakeScheduler();
   const stack = new FakeStack();
-  const st = new SessionTimers(stack as never, () => cfg, () => '<sip:127.0.0.1:5060>', { scheduler: sched });
+  const st = new SessionTimers(
+    stack as never,
+    () => cfg,
+    () => '<sip:127.0.0.1:5060>',
+    { scheduler: sched },
+  );
   const expired: string[] = [];
   return { sched, stack, st, expired, onExpire: (l: 'a' | 'b') => expired.push(l) };
 }
@@ -174,7 +278,17 @@ describe('refresh and expiry', () => {
     const { sched, stack, st, expired, onExpire } = setup();
     const a = leg('a');
     const b = leg('b');
-    const h = st.connect(a, inviteFrom([['Supported', 'timer'], ['Session-Expires', '4']]), b, resp(200), { a: () => sdp, b: () => undefined }, onExpire);
+    const h = st.connect(
+      a,
+      inviteFrom([
+        ['Supported', 'timer'],
+        ['Session-Expires', '4'],
+      ]),
+      b,
+      resp(200),
+      { a: () => sdp, b: () => undefined },
+      onExpire,
+    );
     assert.equal(hdr(h, 'Session-Expires'), '4;refresher=uas');
     assert.equal(hdr(h, 'Require'), 'timer');
     assert.deepEqual(st.params(a), { interval: 4, weRefresh: true });
@@ -202,7 +316,17 @@ describe('refresh and expiry', () => {
 
   test('a refresh that is never answered ends the call at the end of the interval; a 408/481 or a timeout at once', () => {
     const { sched, stack, st, expired, onExpire } = setup();
-    st.connect(leg('a'), inviteFrom([['Supported', 'timer'], ['Session-Expires', '4']]), leg('b'), resp(200), { a: () => sdp, b: () => undefined }, onExpire);
+    st.connect(
+      leg('a'),
+      inviteFrom([
+        ['Supported', 'timer'],
+        ['Session-Expires', '4'],
+      ]),
+      leg('b'),
+      resp(200),
+      { a: () => sdp, b: () => undefined },
+      onExpire,
+    );
     sched.advance(3999);
     assert.equal(stack.sent.length, 1);
     assert.deepEqual(expired, []);
@@ -211,7 +335,17 @@ describe('refresh and expiry', () => {
     assert.equal(st.counters.expired, 1);
 
     const x = setup();
-    x.st.connect(leg('a'), inviteFrom([['Supported', 'timer'], ['Session-Expires', '4']]), leg('b'), resp(200), { a: () => sdp, b: () => undefined }, x.onExpire);
+    x.st.connect(
+      leg('a'),
+      inviteFrom([
+        ['Supported', 'timer'],
+        ['Session-Expires', '4'],
+      ]),
+      leg('b'),
+      resp(200),
+      { a: () => sdp, b: () => undefined },
+      x.onExpire,
+    );
     x.sched.advance(2000);
     x.stack.sent[0]!.ct.emit('final', resp(481));
     assert.deepEqual(x.expired, ['a']);
@@ -219,7 +353,17 @@ describe('refresh and expiry', () => {
     assert.deepEqual(x.expired, ['a'], 'expires once');
 
     const y = setup();
-    y.st.connect(leg('a'), inviteFrom([['Supported', 'timer'], ['Session-Expires', '4']]), leg('b'), resp(200), { a: () => sdp, b: () => undefined }, y.onExpire);
+    y.st.connect(
+      leg('a'),
+      inviteFrom([
+        ['Supported', 'timer'],
+        ['Session-Expires', '4'],
+      ]),
+      leg('b'),
+      resp(200),
+      { a: () => sdp, b: () => undefined },
+      y.onExpire,
+    );
     y.sched.advance(2000);
     y.stack.sent[0]!.ct.emit('timeout');
     assert.deepEqual(y.expired, ['a']);
@@ -229,14 +373,35 @@ describe('refresh and expiry', () => {
     const { sched, stack, st, expired, onExpire } = setup({ sessionExpires: 6, minSe: 2 });
     const a = leg('a');
     const b = leg('b');
-    st.connect(a, inviteFrom([['Supported', 'timer'], ['Session-Expires', '6;refresher=uac']]), b, resp(200, [['Session-Expires', '6;refresher=uas']]), { a: () => sdp, b: () => sdp }, onExpire);
+    st.connect(
+      a,
+      inviteFrom([
+        ['Supported', 'timer'],
+        ['Session-Expires', '6;refresher=uac'],
+      ]),
+      b,
+      resp(200, [['Session-Expires', '6;refresher=uas']]),
+      { a: () => sdp, b: () => sdp },
+      onExpire,
+    );
     assert.deepEqual(st.params(a), { interval: 6, weRefresh: false });
     assert.deepEqual(st.params(b), { interval: 6, weRefresh: false });
     sched.advance(3000);
     // the caller's refresh, relayed to B and answered 200
-    const h = st.reinvited(a, inviteFrom([['Supported', 'timer'], ['Session-Expires', '6;refresher=uac']]), b, resp(200, [['Session-Expires', '6;refresher=uas']]));
+    const h = st.reinvited(
+      a,
+      inviteFrom([
+        ['Supported', 'timer'],
+        ['Session-Expires', '6;refresher=uac'],
+      ]),
+      b,
+      resp(200, [['Session-Expires', '6;refresher=uas']]),
+    );
     assert.equal(hdr(h, 'Session-Expires'), '6;refresher=uac');
-    assert.deepEqual(st.requestHeaders(b).map((x) => x.value), ['timer', '6;refresher=uas', '2']);
+    assert.deepEqual(
+      st.requestHeaders(b).map((x) => x.value),
+      ['timer', '6;refresher=uas', '2'],
+    );
     sched.advance(3999); // 4 s after the refresh: 6 − min(32, 2) = 4 s
     assert.deepEqual(expired, []);
     sched.advance(1);
@@ -247,13 +412,36 @@ describe('refresh and expiry', () => {
   test('disarm (call ended) stops every timer; sessionexpires=0 arms nothing', () => {
     const { sched, stack, st, expired, onExpire } = setup();
     const a = leg('a');
-    st.connect(a, inviteFrom([['Supported', 'timer'], ['Session-Expires', '4']]), leg('b'), resp(200), { a: () => sdp, b: () => undefined }, onExpire);
+    st.connect(
+      a,
+      inviteFrom([
+        ['Supported', 'timer'],
+        ['Session-Expires', '4'],
+      ]),
+      leg('b'),
+      resp(200),
+      { a: () => sdp, b: () => undefined },
+      onExpire,
+    );
     st.disarm(a);
     sched.advance(60_000);
     assert.deepEqual(expired, []);
     assert.equal(stack.sent.length, 0);
     const off = setup({ sessionExpires: 0, minSe: 90 });
-    assert.deepEqual(off.st.connect(leg('a'), inviteFrom([['Supported', 'timer'], ['Session-Expires', '4']]), leg('b'), resp(200, [['Session-Expires', '4;refresher=uac']]), { a: () => sdp, b: () => sdp }, off.onExpire), []);
+    assert.deepEqual(
+      off.st.connect(
+        leg('a'),
+        inviteFrom([
+          ['Supported', 'timer'],
+          ['Session-Expires', '4'],
+        ]),
+        leg('b'),
+        resp(200, [['Session-Expires', '4;refresher=uac']]),
+        { a: () => sdp, b: () => sdp },
+        off.onExpire,
+      ),
+      [],
+    );
     off.sched.advance(60_000);
     assert.deepEqual(off.expired, []);
   });
@@ -261,7 +449,11 @@ describe('refresh and expiry', () => {
   test('a 422 from the callee: the INVITE is re-sent once with its Min-SE and the next CSeq', () => {
     const { st } = setup({ sessionExpires: 4, minSe: 2 });
     const b = leg('b');
-    b.invite = inviteFrom([['CSeq', '1 INVITE'], ...offerHeaders({ sessionExpires: 4, minSe: 2 }).map((x) => [x.name, x.value] as [string, string]), ['Content-Length', '0']]);
+    b.invite = inviteFrom([
+      ['CSeq', '1 INVITE'],
+      ...offerHeaders({ sessionExpires: 4, minSe: 2 }).map((x) => [x.name, x.value] as [string, string]),
+      ['Content-Length', '0'],
+    ]);
     assert.equal(st.retry422(b, resp(422, [['Min-SE', '90']])), true);
     assert.equal(getHeader(b.invite, 'CSeq'), '2 INVITE');
     assert.equal(getHeader(b.invite, 'Session-Expires'), '90');
@@ -299,13 +491,40 @@ describe('sipp: a vanished caller', () => {
     return f;
   };
   const uacSt = (scenario: string, se: string, inf: string) =>
-    runTool(SIPP, ['127.0.0.1:' + env.udpPort, '-sf', join(SCEN, scenario), '-inf', inf, '-key', 'se', se, '-m', '1', '-i', '127.0.0.1', '-nostdin', '-timeout', '25s', '-timeout_error', '-t', 'u1', '-trace_err', '-error_file', join(work, `uac-${scenario}.err`)], work);
+    runTool(
+      SIPP,
+      [
+        '127.0.0.1:' + env.udpPort,
+        '-sf',
+        join(SCEN, scenario),
+        '-inf',
+        inf,
+        '-key',
+        'se',
+        se,
+        '-m',
+        '1',
+        '-i',
+        '127.0.0.1',
+        '-nostdin',
+        '-timeout',
+        '25s',
+        '-timeout_error',
+        '-t',
+        'u1',
+        '-trace_err',
+        '-error_file',
+        join(work, `uac-${scenario}.err`),
+      ],
+      work,
+    );
   /** sipp's output tail and its error file (the unexpected message) for a failed assertion */
   const why = (r: { out: string }, scenario: string) => {
     const f = join(work, `uac-${scenario}.err`);
     return r.out.slice(-600) + (existsSync(f) ? readFileSync(f, 'utf8').slice(-1500) : '');
   };
-  const cdrs = () => env.services.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', caller).orderBy('id').execute();
+  const cdrs = () =>
+    env.services.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', caller).orderBy('id').execute();
 
   test('the server refreshes, the caller answers nothing: BYE to the callee after the 4 s interval, CDR "session timer expired"', async (c) => {
     if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
@@ -358,7 +577,10 @@ describe('sipp: a vanished caller', () => {
     const refreshes = env.b2bua.timers.counters.refreshes;
     const before = (await cdrs()).length;
     // a caller without timer support (no timer on A) talking 3.5 s: one refresh of B at 2 s
-    const [a, b] = await Promise.all([uac(env, work, 'uac_auth.xml', uacCsv(work, 'v4.csv', [['ivan', 'ivanpw1', 'judy']]), 1, ['-d', '3500']), callee]);
+    const [a, b] = await Promise.all([
+      uac(env, work, 'uac_auth.xml', uacCsv(work, 'v4.csv', [['ivan', 'ivanpw1', 'judy']]), 1, ['-d', '3500']),
+      callee,
+    ]);
     assert.equal(a.code, 0, a.out.slice(-1500));
     assert.equal(b.code, 0, b.out.slice(-1500));
     assert.equal(env.b2bua.timers.counters.refreshes, refreshes + 1);

@@ -25,7 +25,10 @@ test('max call age: a call whose caller never hangs up is ended after maxCallSec
   const callee = uas(work, 'uas_answer.xml', port);
   await sleep(600);
   registerAt(env, 'hank', port);
-  const [a, b] = await Promise.all([uac(env, work, 'uac_auth_cut.xml', uacCsv(work, 'v.csv', [['gina', 'ginapw1', 'hank']])), callee]);
+  const [a, b] = await Promise.all([
+    uac(env, work, 'uac_auth_cut.xml', uacCsv(work, 'v.csv', [['gina', 'ginapw1', 'hank']])),
+    callee,
+  ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
   await sleep(200);

@@ -22,7 +22,10 @@ test('values are validated, errors name the option', () => {
   assert.throws(() => parseOptions({ apiv2auth: '3' }), /option "apiv2auth"/);
   assert.throws(() => parseOptions({ trustediplist: '1.2.3.4, evil host' }), /option "trustediplist".*"evil"/);
   assert.throws(() => parseOptions({ bogus: '1' }), /unknown option "bogus"/);
-  assert.deepEqual(parseOptions({ trustediplist: '10.0.0.1, 192.168.0.0/16' }).trustediplist, ['10.0.0.1', '192.168.0.0/16']);
+  assert.deepEqual(parseOptions({ trustediplist: '10.0.0.1, 192.168.0.0/16' }).trustediplist, [
+    '10.0.0.1',
+    '192.168.0.0/16',
+  ]);
   assert.throws(() => parseSetArgs(['nope=1']), ConfigError);
   assert.throws(() => parseSetArgs(['mainaport']), /NAME=VALUE/);
 });

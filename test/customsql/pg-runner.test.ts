@@ -31,8 +31,12 @@ describe('CustomSqlRunner (pg)', { timeout: 60_000 }, () => {
       return;
     }
     admin = client;
-    await admin.query(`CREATE TABLE ${TABLE} (id integer PRIMARY KEY, username text NOT NULL, name text, credit numeric NOT NULL DEFAULT 0)`);
-    await admin.query(`INSERT INTO ${TABLE} (id, username, name, credit) SELECT g, 'user' || g, NULL, 0 FROM generate_series(2, 150) g`);
+    await admin.query(
+      `CREATE TABLE ${TABLE} (id integer PRIMARY KEY, username text NOT NULL, name text, credit numeric NOT NULL DEFAULT 0)`,
+    );
+    await admin.query(
+      `INSERT INTO ${TABLE} (id, username, name, credit) SELECT g, 'user' || g, NULL, 0 FROM generate_series(2, 150) g`,
+    );
     await admin.query(`INSERT INTO ${TABLE} (id, username, name, credit) VALUES (1, 'alice', 'Alice', 10)`);
     runner = new CustomSqlRunner({ dialect: 'pg', location: PG_URL });
   });
@@ -56,7 +60,9 @@ describe('CustomSqlRunner (pg)', { timeout: 60_000 }, () => {
   it('runs a SELECT with bound placeholders', async (t) => {
     const r = need(t);
     if (!r) return;
-    const res = asResult(await r.run(`SELECT username, name, '[USERID]' AS lit FROM ${TABLE} WHERE id = [USERID]`, ctx, 2000));
+    const res = asResult(
+      await r.run(`SELECT username, name, '[USERID]' AS lit FROM ${TABLE} WHERE id = [USERID]`, ctx, 2000),
+    );
     assert.deepEqual(res.columns, ['username', 'name', 'lit']);
     assert.deepEqual(res.rows, [{ username: 'alice', name: 'Alice', lit: '[USERID]' }]);
     assert.equal(res.truncated, false);
@@ -80,12 +86,20 @@ describe('CustomSqlRunner (pg)', { timeout: 60_000 }, () => {
     const r = need(t);
     if (!r) return;
     const none = asResult(
-      await r.run(`SELECT id FROM ${TABLE} WHERE username = [SPARAM1]`, { ...ctx, sparams: { sparam1: "x' OR '1'='1" } }, 2000),
+      await r.run(
+        `SELECT id FROM ${TABLE} WHERE username = [SPARAM1]`,
+        { ...ctx, sparams: { sparam1: "x' OR '1'='1" } },
+        2000,
+      ),
     );
     assert.deepEqual(none.rows, []);
     const evil = `'; DROP TABLE ${TABLE}; --`;
     const upd = asResult(
-      await r.run(`*UPDATE ${TABLE} SET name = [SPARAM1] WHERE id = [USERID]`, { ...ctx, sparams: { sparam1: evil } }, 2000),
+      await r.run(
+        `*UPDATE ${TABLE} SET name = [SPARAM1] WHERE id = [USERID]`,
+        { ...ctx, sparams: { sparam1: evil } },
+        2000,
+      ),
     );
     assert.equal(upd.changes, 1);
     const check = await admin!.query(`SELECT name FROM ${TABLE} WHERE id = 1`);

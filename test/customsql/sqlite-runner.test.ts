@@ -66,7 +66,11 @@ describe('CustomSqlRunner (sqlite)', { timeout: 60_000 }, () => {
 
   it('an injection attempt through a sparam finds nothing', async () => {
     const r = asResult(
-      await runner.run('SELECT id FROM tb_users WHERE username = [SPARAM1]', { ...ctx, sparams: { sparam1: "x' OR '1'='1" } }, 2000),
+      await runner.run(
+        'SELECT id FROM tb_users WHERE username = [SPARAM1]',
+        { ...ctx, sparams: { sparam1: "x' OR '1'='1" } },
+        2000,
+      ),
     );
     assert.deepEqual(r.rows, []);
   });
@@ -74,7 +78,11 @@ describe('CustomSqlRunner (sqlite)', { timeout: 60_000 }, () => {
   it("stores a '; DROP TABLE ... sparam verbatim as data", async () => {
     const evil = "'; DROP TABLE tb_users; --";
     const r = asResult(
-      await runner.run('*INSERT INTO notes (userid, body) VALUES ([USERID], [SPARAM1])', { ...ctx, sparams: { sparam1: evil } }, 2000),
+      await runner.run(
+        '*INSERT INTO notes (userid, body) VALUES ([USERID], [SPARAM1])',
+        { ...ctx, sparams: { sparam1: evil } },
+        2000,
+      ),
     );
     assert.equal(r.changes, 1);
     const row = peek<{ body: string }>('SELECT body FROM notes WHERE body = ?', evil);
@@ -105,7 +113,11 @@ describe('CustomSqlRunner (sqlite)', { timeout: 60_000 }, () => {
 
   it('runs * DML synchronously and reports changes', async () => {
     const r = asResult(
-      await runner.run('*UPDATE tb_users SET name = [SPARAM1] WHERE id = [USERID]', { ...ctx, sparams: { sparam1: 'Alice S.' } }, 2000),
+      await runner.run(
+        '*UPDATE tb_users SET name = [SPARAM1] WHERE id = [USERID]',
+        { ...ctx, sparams: { sparam1: 'Alice S.' } },
+        2000,
+      ),
     );
     assert.equal(r.changes, 1);
     assert.deepEqual(r.rows, []);
@@ -145,7 +157,11 @@ describe('CustomSqlRunner (sqlite)', { timeout: 60_000 }, () => {
       errors.push(args.map(String).join(' '));
     });
     try {
-      const r = await runner.run('INSERT INTO no_such_table (a) VALUES ([SPARAM1])', { ...ctx, sparams: { sparam1: secret } }, 2000);
+      const r = await runner.run(
+        'INSERT INTO no_such_table (a) VALUES ([SPARAM1])',
+        { ...ctx, sparams: { sparam1: secret } },
+        2000,
+      );
       assert.deepEqual(r, { queued: true });
       await runner.run('SELECT 1 AS one', ctx, 2000); // drains the queue
       await new Promise((res) => setImmediate(res));
@@ -186,7 +202,10 @@ describe('CustomSqlRunner (sqlite)', { timeout: 60_000 }, () => {
   it('a missing database file rejects cleanly and does not crash the process', async () => {
     const bad = new CustomSqlRunner({ dialect: 'sqlite', location: join(dir, 'does-not-exist.db') });
     try {
-      await assert.rejects(bad.run('SELECT 1', ctx, 2000), (e: unknown) => e instanceof CustomSqlError && /cannot open/.test(e.message));
+      await assert.rejects(
+        bad.run('SELECT 1', ctx, 2000),
+        (e: unknown) => e instanceof CustomSqlError && /cannot open/.test(e.message),
+      );
       await assert.rejects(bad.run('SELECT 1', ctx, 2000), CustomSqlError); // respawned, fails again
     } finally {
       await bad.close();

@@ -69,12 +69,17 @@ describe('compileTemplate: placeholders', () => {
   });
 
   it('allows "timestamp with time zone" in PG but not a CTE', () => {
-    assert.doesNotThrow(() => compileTemplate("SELECT now()::timestamp with time zone", 'pg'));
-    assert.throws(() => compileTemplate('SELECT * FROM (WITH x AS (SELECT 1) SELECT * FROM x) q', 'pg'), CustomSqlError);
+    assert.doesNotThrow(() => compileTemplate('SELECT now()::timestamp with time zone', 'pg'));
+    assert.throws(
+      () => compileTemplate('SELECT * FROM (WITH x AS (SELECT 1) SELECT * FROM x) q', 'pg'),
+      CustomSqlError,
+    );
   });
 
   it('keeps keywords that are inside literals/identifiers/comments harmless', () => {
-    assert.doesNotThrow(() => compileTemplate("SELECT 'drop table x; attach' AS \"create\" FROM t -- pragma\n", 'sqlite'));
+    assert.doesNotThrow(() =>
+      compileTemplate('SELECT \'drop table x; attach\' AS "create" FROM t -- pragma\n', 'sqlite'),
+    );
     assert.doesNotThrow(() => compileTemplate('SELECT dropped, created_at, withdrawn FROM t', 'sqlite'));
   });
 });
@@ -101,7 +106,10 @@ describe('compileTemplate: rejected statements', () => {
     ['load_extension', "SELECT load_extension('/tmp/evil.so')"],
     ['quoted load_extension', 'SELECT "load_extension"(\'/tmp/evil.so\')'],
     ['WITH', 'WITH c AS (SELECT 1) SELECT * FROM c'],
-    ['recursive WITH in subquery', 'SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c)'],
+    [
+      'recursive WITH in subquery',
+      'SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c)',
+    ],
     ['WITH hidden in DML', 'DELETE FROM t WHERE id IN (WITH c AS (SELECT 1) SELECT * FROM c)'],
     ['RETURNING', 'DELETE FROM t RETURNING *'],
     ['SELECT INTO', 'SELECT * INTO t2 FROM t'],
@@ -133,7 +141,12 @@ describe('compileTemplate: rejected statements', () => {
   }
 
   it('rejects raw ?, :name, @name parameters in sqlite', () => {
-    for (const sql of ['SELECT * FROM t WHERE id = ?', 'SELECT * FROM t WHERE id = ?1', 'SELECT * FROM t WHERE id = :id', 'SELECT @id']) {
+    for (const sql of [
+      'SELECT * FROM t WHERE id = ?',
+      'SELECT * FROM t WHERE id = ?1',
+      'SELECT * FROM t WHERE id = :id',
+      'SELECT @id',
+    ]) {
       assert.throws(() => compileTemplate(sql, 'sqlite'), /raw bind parameters/, sql);
     }
   });
@@ -165,6 +178,9 @@ describe('bindValues', () => {
 
   it('rejects a missing sparam, naming it', () => {
     const c = compileTemplate('SELECT [SPARAM1], [SPARAM7]', 'pg');
-    assert.throws(() => bindValues(c.slots, ctx), (e: unknown) => e instanceof CustomSqlError && /sparam7/.test(e.message));
+    assert.throws(
+      () => bindValues(c.slots, ctx),
+      (e: unknown) => e instanceof CustomSqlError && /sparam7/.test(e.message),
+    );
   });
 });

@@ -17,10 +17,19 @@ function freePort(): Promise<number> {
 }
 
 /** Runs `voxswitch serve` until `until` matches its stdout (or it exits); then stops it. */
-function serve(args: string[], env: Record<string, string>, until: RegExp, prefix: string[] = []): Promise<{ out: string; err: string; code: number | null }> {
+function serve(
+  args: string[],
+  env: Record<string, string>,
+  until: RegExp,
+  prefix: string[] = [],
+): Promise<{ out: string; err: string; code: number | null }> {
   return new Promise((resolve) => {
     const cmd = prefix.length ? prefix[0]! : process.execPath;
-    const child = spawn(cmd, [...prefix.slice(1), ...(prefix.length ? [process.execPath] : []), 'bin/voxswitch.js', 'serve', ...args], { env: { ...process.env, ...env } });
+    const child = spawn(
+      cmd,
+      [...prefix.slice(1), ...(prefix.length ? [process.execPath] : []), 'bin/voxswitch.js', 'serve', ...args],
+      { env: { ...process.env, ...env } },
+    );
     let out = '';
     let err = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
@@ -40,7 +49,18 @@ test('first start creates the admin, key and salt, prints them once; secrets nev
   const dir = mkdtempSync(join(tmpdir(), 'vx-cli-'));
   try {
     const port = await freePort();
-    const args = ['--data-dir', dir, '--set', `mainaport=${port}`, '--set', 'apibindaddr=127.0.0.1', '--set', 'sipport=0', '--set', 'sipbindaddr=127.0.0.1'];
+    const args = [
+      '--data-dir',
+      dir,
+      '--set',
+      `mainaport=${port}`,
+      '--set',
+      'apibindaddr=127.0.0.1',
+      '--set',
+      'sipport=0',
+      '--set',
+      'sipbindaddr=127.0.0.1',
+    ];
     const first = await serve(args, { VOXSWITCH_ADMIN_PASSWORD: 'Very-Secret-42' }, /database: /);
     assert.match(first.out, /=== voxswitch first start ===/);
     assert.match(first.out, /server admin account: admin/);
@@ -85,7 +105,11 @@ test('port in use and permission denied (port 80 as an unprivileged user) give a
   await new Promise((r) => blocker.once('listening', r));
   try {
     const port = (blocker.address() as { port: number }).port;
-    const r = await serve(['--data-dir', dir, '--set', `mainaport=${port}`, '--set', 'apibindaddr=127.0.0.1', '--set', 'usesip=false'], { VOXSWITCH_ADMIN_PASSWORD: 'x' }, /database: /);
+    const r = await serve(
+      ['--data-dir', dir, '--set', `mainaport=${port}`, '--set', 'apibindaddr=127.0.0.1', '--set', 'usesip=false'],
+      { VOXSWITCH_ADMIN_PASSWORD: 'x' },
+      /database: /,
+    );
     assert.equal(r.code, 1);
     assert.match(r.err, /already in use/);
     let canDrop = process.getuid?.() === 0;
@@ -101,7 +125,12 @@ test('port in use and permission denied (port 80 as an unprivileged user) give a
     const dir2 = mkdtempSync(join(tmpdir(), 'vx-cli-'));
     chmodSync(dir2, 0o777);
     try {
-      const r2 = await serve(['--data-dir', dir2, '--set', 'mainaport=80', '--set', 'apibindaddr=127.0.0.1', '--set', 'usesip=false'], { VOXSWITCH_ADMIN_PASSWORD: 'x' }, /database: /, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+      const r2 = await serve(
+        ['--data-dir', dir2, '--set', 'mainaport=80', '--set', 'apibindaddr=127.0.0.1', '--set', 'usesip=false'],
+        { VOXSWITCH_ADMIN_PASSWORD: 'x' },
+        /database: /,
+        ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'],
+      );
       assert.equal(r2.code, 1);
       assert.match(r2.err, /permission denied.*cap_net_bind_service.*mainaport=8080/s);
     } finally {

@@ -12,7 +12,9 @@ let t: TestServer;
 
 before(async () => {
   t = await startTestServer({ apilimitip: '0', sipapi: 'true' });
-  assert.ok((await t.srv.gateway.handle(req('newuseri', { u_username: 'alice', u_password: 'alicepw1' }, src('127.0.0.1')))).ok);
+  assert.ok(
+    (await t.srv.gateway.handle(req('newuseri', { u_username: 'alice', u_password: 'alicepw1' }, src('127.0.0.1')))).ok,
+  );
 });
 after(() => t.stop());
 
@@ -38,7 +40,11 @@ test('a sipsak REGISTER with digest makes the user online for the API', async ()
   const port = t.srv.services.listeners.find((l) => l.kind === 'sip udp')!.port;
   const before = await t.srv.gateway.handle(req('verifyuser', { userusername: 'alice' }, src('127.0.0.1')));
   assert.equal(before.text, '1');
-  const r = await run('sipsak', ['-U', '-x', '120', '-s', 'sip:alice@127.0.0.1', '-r', String(port), '-u', 'alice', '-a', 'alicepw1', '-vv'], { timeout: 10000 }).catch((e: { stdout?: string }) => e);
+  const r = await run(
+    'sipsak',
+    ['-U', '-x', '120', '-s', 'sip:alice@127.0.0.1', '-r', String(port), '-u', 'alice', '-a', 'alicepw1', '-vv'],
+    { timeout: 10000 },
+  ).catch((e: { stdout?: string }) => e);
   assert.match(String(r.stdout), /All usrloc tests completed successful/);
   const after = await t.srv.gateway.handle(req('verifyuser', { userusername: 'alice' }, src('127.0.0.1')));
   assert.equal(after.text, '2');

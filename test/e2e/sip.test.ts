@@ -33,12 +33,27 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'voxswitch-sipe2e-'));
   t = await startTestServer({ authfailban: '0', sipmaxmessage: '4096' });
   const u = t.srv.services.users;
-  for (const [n, p] of [['alice', 'alicepw'], ['bob', 'bobpw'], ['carol', 'carolpw'], ['dave', 'davepw']]) await u.create({ username: n!, password: p! });
+  for (const [n, p] of [
+    ['alice', 'alicepw'],
+    ['bob', 'bobpw'],
+    ['carol', 'carolpw'],
+    ['dave', 'davepw'],
+  ])
+    await u.create({ username: n!, password: p! });
   const o = t.srv.services.config.options;
-  const stack = new SipStack({ bindAddr: '127.0.0.1', udpPort: 0, tcpPort: 0, maxMessageSize: o.sipmaxmessage, maxConnections: o.sipmaxconnections, isBanned: (ip) => t.srv.services.bans.isBanned(ip) });
+  const stack = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: 0,
+    tcpPort: 0,
+    maxMessageSize: o.sipmaxmessage,
+    maxConnections: o.sipmaxconnections,
+    isBanned: (ip) => t.srv.services.bans.isBanned(ip),
+  });
   const s = new SipServer(t.srv.services, stack, {
     api: async (text, source) => {
-      const r = await t.srv.gateway.handle(apiReq(text.trim().split(/\s+/)[0]!, {}, { ...LOCAL, ip: source.ip, transport: 'sip' }));
+      const r = await t.srv.gateway.handle(
+        apiReq(text.trim().split(/\s+/)[0]!, {}, { ...LOCAL, ip: source.ip, transport: 'sip' }),
+      );
       return `${r.ok ? 'OK' : 'ERROR'}: ${r.text}`;
     },
   });
@@ -88,7 +103,29 @@ function csv(name: string, lines: string[]): string {
 }
 
 async function sipp(scenario: string, inf: string, calls: number, extra: string[] = []) {
-  const r = await runTool('/usr/bin/sipp', ['127.0.0.1:' + udpPort, '-sf', join(SCEN, scenario), '-inf', inf, '-m', String(calls), '-r', '50', '-i', '127.0.0.1', '-t', 'u1', '-nostdin', '-timeout', '15s', '-timeout_error', '-trace_err', '-error_file', join(work, `${scenario}.err`), ...extra]);
+  const r = await runTool('/usr/bin/sipp', [
+    '127.0.0.1:' + udpPort,
+    '-sf',
+    join(SCEN, scenario),
+    '-inf',
+    inf,
+    '-m',
+    String(calls),
+    '-r',
+    '50',
+    '-i',
+    '127.0.0.1',
+    '-t',
+    'u1',
+    '-nostdin',
+    '-timeout',
+    '15s',
+    '-timeout_error',
+    '-trace_err',
+    '-error_file',
+    join(work, `${scenario}.err`),
+    ...extra,
+  ]);
   const errFile = join(work, `${scenario}.err`);
   if (existsSync(errFile)) r.out = readFileSync(errFile, 'utf8').slice(-3000) + '\n' + r.out.slice(-1500);
   return r;
@@ -112,7 +149,11 @@ async function udpExchange(text: string, waitMs = 3000): Promise<SipResponse | n
         resolveP(r.msg);
       }
     });
-    sock.send(Buffer.from(text.replace(/SIPPORT/g, String(udpPort)).replace(/PORT/g, String(port))), udpPort, '127.0.0.1');
+    sock.send(
+      Buffer.from(text.replace(/SIPPORT/g, String(udpPort)).replace(/PORT/g, String(port))),
+      udpPort,
+      '127.0.0.1',
+    );
   });
 }
 
@@ -158,11 +199,28 @@ test('sipp: MESSAGE with digest to an online user is delivered to its phone (a s
   if (!have('/usr/bin/sipp')) return c.skip('sipp not installed');
   // bob's "phone": a sipp UAS on a fixed port; bob registers that contact over raw UDP with digest
   const phonePort = 20000 + Math.floor(Math.random() * 20000);
-  const uas = runTool('/usr/bin/sipp', ['-sf', join(SCEN, 'message_uas.xml'), '-i', '127.0.0.1', '-p', String(phonePort), '-m', '1', '-nostdin', '-timeout', '15s', '-timeout_error', '-t', 'u1']);
+  const uas = runTool('/usr/bin/sipp', [
+    '-sf',
+    join(SCEN, 'message_uas.xml'),
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(phonePort),
+    '-m',
+    '1',
+    '-nostdin',
+    '-timeout',
+    '15s',
+    '-timeout_error',
+    '-t',
+    'u1',
+  ]);
   await new Promise((r) => setTimeout(r, 700)); // let sipp bind its port
   const contact = `Contact: <sip:bob@127.0.0.1:${phonePort}>`;
   const reg = (extra: string[], cseq: number) =>
-    register('bob', extra, cseq, 'bob-phone').replace(/Contact: <sip:bob@127\.0\.0\.1:PORT>/, contact).replace('Expires: 120', 'Expires: 300');
+    register('bob', extra, cseq, 'bob-phone')
+      .replace(/Contact: <sip:bob@127\.0\.0\.1:PORT>/, contact)
+      .replace('Expires: 120', 'Expires: 300');
   const ch = await udpExchange(reg([], 1));
   assert.equal(ch?.status, 401);
   const auth = authorize(getHeader(ch!, 'WWW-Authenticate')!, 'bob', 'bobpw', 'REGISTER', `sip:127.0.0.1:${udpPort}`);
@@ -184,7 +242,13 @@ test('sipp: MESSAGE to an offline user is stored (202) and returned by presence_
   const r = await sipp('message_offline.xml', csv('msg2.csv', ['alice;alicepw;dave']), 1);
   assert.equal(r.code, 0, r.out.slice(-2000));
   assert.equal(await sip!.ims.pendingCount('dave'), 1);
-  const p = await t.srv.gateway.handle(apiReq('presence_set', { authkey: 'test-api-key-123', authid: 'dave', authpwd: 'davepw', pstatus: 'Online' }, apiSrc('203.0.113.5')));
+  const p = await t.srv.gateway.handle(
+    apiReq(
+      'presence_set',
+      { authkey: 'test-api-key-123', authid: 'dave', authpwd: 'davepw', pstatus: 'Online' },
+      apiSrc('203.0.113.5'),
+    ),
+  );
   assert.equal(p.text, 'presence set to Online XOFFMESSAGE:alice:hello from sippXOFFMESSAGE:');
 });
 
@@ -192,7 +256,13 @@ test('raw UDP: a replayed REGISTER (same nonce and nc) is refused 403; malformed
   if (skipAll) return c.skip(skipAll);
   const ch = await udpExchange(register('carol'));
   assert.equal(ch?.status, 401);
-  const auth = authorize(getHeader(ch!, 'WWW-Authenticate')!, 'carol', 'carolpw', 'REGISTER', `sip:127.0.0.1:${udpPort}`);
+  const auth = authorize(
+    getHeader(ch!, 'WWW-Authenticate')!,
+    'carol',
+    'carolpw',
+    'REGISTER',
+    `sip:127.0.0.1:${udpPort}`,
+  );
   assert.equal((await udpExchange(register('carol', [`Authorization: ${auth}`], 2, 'replay-1')))?.status, 200);
   assert.equal((await udpExchange(register('carol', [`Authorization: ${auth}`], 3, 'replay-1')))?.status, 403);
   const bad = await udpExchange(register('carol').replace('Max-Forwards: 70', 'Max-Forwards: seventy'));
@@ -209,10 +279,36 @@ test('sipsak: OPTIONS answered 200; REGISTER (usrloc mode) and MESSAGE with dige
   assert.equal(o.code, 0, o.out);
   assert.match(o.out, /200 OK/);
   assert.match(o.out, /Allow: .*MESSAGE/);
-  const u = await runTool('/usr/bin/sipsak', ['-U', '-x', '120', '-s', 'sip:carol@127.0.0.1', '-r', String(udpPort), '-u', 'carol', '-a', 'carolpw', '-vv']);
+  const u = await runTool('/usr/bin/sipsak', [
+    '-U',
+    '-x',
+    '120',
+    '-s',
+    'sip:carol@127.0.0.1',
+    '-r',
+    String(udpPort),
+    '-u',
+    'carol',
+    '-a',
+    'carolpw',
+    '-vv',
+  ]);
   assert.equal(u.code, 0, u.out);
   assert.match(u.out, /usrloc tests completed successful/);
-  const wrong = await runTool('/usr/bin/sipsak', ['-U', '-x', '120', '-s', 'sip:carol@127.0.0.1', '-r', String(udpPort), '-u', 'carol', '-a', 'nope', '-vv']);
+  const wrong = await runTool('/usr/bin/sipsak', [
+    '-U',
+    '-x',
+    '120',
+    '-s',
+    'sip:carol@127.0.0.1',
+    '-r',
+    String(udpPort),
+    '-u',
+    'carol',
+    '-a',
+    'nope',
+    '-vv',
+  ]);
   assert.notEqual(wrong.code, 0);
   assert.match(wrong.out, /403 Forbidden/);
   // (sipsak -M crashes with SIGSEGV in 0.9.8.1 before sending anything: a MESSAGE from a file is used instead)
@@ -220,11 +316,34 @@ test('sipsak: OPTIONS answered 200; REGISTER (usrloc mode) and MESSAGE with dige
   const body = 'hi from sipsak';
   writeFileSync(
     file,
-    ['MESSAGE sip:dave@127.0.0.1 SIP/2.0', 'Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-sipsak1', 'From: <sip:alice@127.0.0.1>;tag=s1', 'To: <sip:dave@127.0.0.1>',
-      'Call-ID: sipsak-msg-1@127.0.0.1', 'CSeq: 1 MESSAGE', 'Max-Forwards: 70', 'Content-Type: text/plain', `Content-Length: ${body.length}`, '', body].join('\n'),
+    [
+      'MESSAGE sip:dave@127.0.0.1 SIP/2.0',
+      'Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-sipsak1',
+      'From: <sip:alice@127.0.0.1>;tag=s1',
+      'To: <sip:dave@127.0.0.1>',
+      'Call-ID: sipsak-msg-1@127.0.0.1',
+      'CSeq: 1 MESSAGE',
+      'Max-Forwards: 70',
+      'Content-Type: text/plain',
+      `Content-Length: ${body.length}`,
+      '',
+      body,
+    ].join('\n'),
   );
   const before = await sip!.ims.pendingCount('dave');
-  const m = await runTool('/usr/bin/sipsak', ['-f', file, '-s', 'sip:dave@127.0.0.1', '-r', String(udpPort), '-u', 'alice', '-a', 'alicepw', '-vv']);
+  const m = await runTool('/usr/bin/sipsak', [
+    '-f',
+    file,
+    '-s',
+    'sip:dave@127.0.0.1',
+    '-r',
+    String(udpPort),
+    '-u',
+    'alice',
+    '-a',
+    'alicepw',
+    '-vv',
+  ]);
   assert.match(m.out, /SIP\/2.0 202 Accepted/, m.out);
   assert.equal(await sip!.ims.pendingCount('dave'), before + 1);
 });
@@ -236,11 +355,21 @@ test('baresip: two accounts register (digest) and the API shows them online (ver
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'accounts'),
-    [`<sip:alice@127.0.0.1:${udpPort};transport=udp>;auth_pass=alicepw;regint=60`, `<sip:dave@127.0.0.1:${udpPort};transport=udp>;auth_pass=davepw;regint=60`].join('\n') + '\n',
+    [
+      `<sip:alice@127.0.0.1:${udpPort};transport=udp>;auth_pass=alicepw;regint=60`,
+      `<sip:dave@127.0.0.1:${udpPort};transport=udp>;auth_pass=davepw;regint=60`,
+    ].join('\n') + '\n',
   );
   writeFileSync(
     join(dir, 'config'),
-    ['sip_listen 127.0.0.1:0', 'module_path /usr/lib/baresip/modules', 'module_app account.so', 'audio_player nothing', 'audio_source nothing', ''].join('\n'),
+    [
+      'sip_listen 127.0.0.1:0',
+      'module_path /usr/lib/baresip/modules',
+      'module_app account.so',
+      'audio_player nothing',
+      'audio_source nothing',
+      '',
+    ].join('\n'),
   );
   // make alice and dave offline first (other tests may have registered alice)
   sip!.location.removeAll('alice', 'x', 0);
@@ -262,7 +391,10 @@ test('baresip: two accounts register (digest) and the API shows them online (ver
     }
     assert.ok(online, `baresip accounts did not register:\n${out.slice(-3000)}`);
     const ep = await api('endpoints', {});
-    assert.ok(ep.rows!.some((r) => r.user === 'dave' && /baresip/i.test(String(r.user_agent))), JSON.stringify(ep.rows));
+    assert.ok(
+      ep.rows!.some((r) => r.user === 'dave' && /baresip/i.test(String(r.user_agent))),
+      JSON.stringify(ep.rows),
+    );
   } finally {
     p.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
@@ -290,7 +422,13 @@ test('TCP: REGISTER with digest over one connection; the binding is tcp with a c
   const send = (text: string) =>
     new Promise<SipResponse>((res) => {
       waiters.push(res);
-      sock.write(text.replace(/SIPPORT/g, String(tcpPort)).replace(/PORT/g, String(lport)).replace(/SIP\/2\.0\/UDP/g, 'SIP/2.0/TCP').replace(/<sip:(\w+)@127\.0\.0\.1:(\d+)>/, '<sip:$1@127.0.0.1:$2;transport=tcp>'));
+      sock.write(
+        text
+          .replace(/SIPPORT/g, String(tcpPort))
+          .replace(/PORT/g, String(lport))
+          .replace(/SIP\/2\.0\/UDP/g, 'SIP/2.0/TCP')
+          .replace(/<sip:(\w+)@127\.0\.0\.1:(\d+)>/, '<sip:$1@127.0.0.1:$2;transport=tcp>'),
+      );
     });
   const ch = await send(register('dave', [], 1, 'tcp-1'));
   assert.equal(ch.status, 401);
@@ -301,8 +439,13 @@ test('TCP: REGISTER with digest over one connection; the binding is tcp with a c
   assert.ok(b?.connId, 'tcp binding with a connection id');
   sock.destroy();
   const end = Date.now() + 3000;
-  while (Date.now() < end && sip!.location.lookup('dave').some((x) => x.transport === 'tcp')) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(sip!.location.lookup('dave').some((x) => x.transport === 'tcp'), false, 'binding dropped with its connection');
+  while (Date.now() < end && sip!.location.lookup('dave').some((x) => x.transport === 'tcp'))
+    await new Promise((r) => setTimeout(r, 20));
+  assert.equal(
+    sip!.location.lookup('dave').some((x) => x.transport === 'tcp'),
+    false,
+    'binding dropped with its connection',
+  );
 });
 
 void spawnSync;

@@ -17,14 +17,20 @@ const BOB = `authkey=${API_KEY}&authid=bob&authpwd=bobpw`;
 
 before(async () => {
   t = await startTestServer({ apilimitip: '0', apilimituser: '0', httpapiencryptkey: 'k3y' });
-  const r = await curl([t.url(`/mvapireq/?apientry=newuseri&u_username=bob&u_password=bobpw&u_credit=7.25&u_currency=EUR`)]);
+  const r = await curl([
+    t.url(`/mvapireq/?apientry=newuseri&u_username=bob&u_password=bobpw&u_credit=7.25&u_currency=EUR`),
+  ]);
   assert.equal(r.body, 'user bob created with id 2\r\nOK');
 });
 after(() => t.stop());
 
 test('HTTP GET with md5 auth via curl: text answer ending with OK', async () => {
   const salt = freshSalt();
-  const r = await curl([t.url(`/mvapireq/?apientry=balance&authkey=${API_KEY}&authid=bob&authmd5=${authMd5('bob', 'bobpw', salt)}&authsalt=${salt}`)]);
+  const r = await curl([
+    t.url(
+      `/mvapireq/?apientry=balance&authkey=${API_KEY}&authid=bob&authmd5=${authMd5('bob', 'bobpw', salt)}&authsalt=${salt}`,
+    ),
+  ]);
   assert.equal(r.status, 200);
   assert.equal(r.body, '7.25 EUR\r\nOK');
   assert.match(r.headers, /content-type: text\/plain/i);
@@ -33,27 +39,79 @@ test('HTTP GET with md5 auth via curl: text answer ending with OK', async () => 
 test('HTTP/1.0 and 1.1 keep-alive: two requests on one connection', async () => {
   const r10 = await curl(['--http1.0', t.url(`/mvapireq/?apientry=balance&${BOB}`)]);
   assert.equal(r10.body, '7.25 EUR\r\nOK');
-  const { stdout, stderr } = await run('curl', ['-sS', '-v', '--max-time', '10', t.url(`/mvapireq/?apientry=balance&${BOB}`), t.url(`/mvapireq/?apientry=keepalive`)]);
+  const { stdout, stderr } = await run('curl', [
+    '-sS',
+    '-v',
+    '--max-time',
+    '10',
+    t.url(`/mvapireq/?apientry=balance&${BOB}`),
+    t.url(`/mvapireq/?apientry=keepalive`),
+  ]);
   assert.equal(stdout, '7.25 EUR\r\nOKkeepalive\r\nOK');
   assert.match(stderr, /Re-using existing connection/);
 });
 
 test('POST JSON gets JSON, XML gets XML, SOAP gets SOAP, form gets HTML', async () => {
-  const j = await curl(['-H', 'content-type: application/json', '-d', JSON.stringify({ apientry: 'balance', authkey: API_KEY, authid: 'bob', authpwd: 'bobpw' }), t.url('/mvapireq/')]);
-  assert.deepEqual(JSON.parse(j.body), { code: 200, status: 'OK', text: '7.25 EUR', fields: { credit: '7.25', currency: 'EUR' } });
-  const x = await curl(['-H', 'content-type: text/xml', '-d', `<mvapireq><apientry>balance</apientry><authkey>${API_KEY}</authkey><authid>bob</authid><authpwd>bobpw</authpwd></mvapireq>`, t.url('/mvapireq/')]);
-  assert.match(x.body, /^<\?xml version="1.0" encoding="UTF-8"\?><response><code>200<\/code><status>OK<\/status><text>7.25 EUR<\/text>/);
-  const s = await curl(['-H', 'content-type: application/soap+xml', '-d', `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><balance><authkey>${API_KEY}</authkey><authid>bob</authid><authpwd>bobpw</authpwd></balance></s:Body></s:Envelope>`, t.url('/mvapireq/')]);
+  const j = await curl([
+    '-H',
+    'content-type: application/json',
+    '-d',
+    JSON.stringify({ apientry: 'balance', authkey: API_KEY, authid: 'bob', authpwd: 'bobpw' }),
+    t.url('/mvapireq/'),
+  ]);
+  assert.deepEqual(JSON.parse(j.body), {
+    code: 200,
+    status: 'OK',
+    text: '7.25 EUR',
+    fields: { credit: '7.25', currency: 'EUR' },
+  });
+  const x = await curl([
+    '-H',
+    'content-type: text/xml',
+    '-d',
+    `<mvapireq><apientry>balance</apientry><authkey>${API_KEY}</authkey><authid>bob</authid><authpwd>bobpw</authpwd></mvapireq>`,
+    t.url('/mvapireq/'),
+  ]);
+  assert.match(
+    x.body,
+    /^<\?xml version="1.0" encoding="UTF-8"\?><response><code>200<\/code><status>OK<\/status><text>7.25 EUR<\/text>/,
+  );
+  const s = await curl([
+    '-H',
+    'content-type: application/soap+xml',
+    '-d',
+    `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><balance><authkey>${API_KEY}</authkey><authid>bob</authid><authpwd>bobpw</authpwd></balance></s:Body></s:Envelope>`,
+    t.url('/mvapireq/'),
+  ]);
   assert.match(s.body, /<soap:Envelope .*<mvapiresponse><code>200<\/code><status>OK<\/status>/);
-  const f = await curl(['-F', 'apientry=balance', '-F', `authkey=${API_KEY}`, '-F', 'authid=bob', '-F', 'authpwd=bobpw', t.url('/mvapireq/')]);
+  const f = await curl([
+    '-F',
+    'apientry=balance',
+    '-F',
+    `authkey=${API_KEY}`,
+    '-F',
+    'authid=bob',
+    '-F',
+    'authpwd=bobpw',
+    t.url('/mvapireq/'),
+  ]);
   assert.match(f.body, /<!DOCTYPE html>.*7\.25 EUR.*>OK<\/p>/s);
-  const ini = await curl(['-H', 'content-type: text/plain', '--data-binary', `apientry=balance\nauthkey=${API_KEY}\nauthid=bob\nauthpwd=bobpw\nformat=cleartext\n`, t.url('/mvapireq/')]);
+  const ini = await curl([
+    '-H',
+    'content-type: text/plain',
+    '--data-binary',
+    `apientry=balance\nauthkey=${API_KEY}\nauthid=bob\nauthpwd=bobpw\nformat=cleartext\n`,
+    t.url('/mvapireq/'),
+  ]);
   assert.equal(ini.body, '7.25 EUR');
 });
 
 test('httpstrictresponse puts the code in the HTTP status', async () => {
   const c = t.srv.services.config;
-  assert.equal((await curl([t.url('/mvapireq/?apientry=balance&authid=bob&authpwd=wrong&authkey=' + API_KEY)])).status, 200);
+  assert.equal(
+    (await curl([t.url('/mvapireq/?apientry=balance&authid=bob&authpwd=wrong&authkey=' + API_KEY)])).status,
+    200,
+  );
   c.persist({ httpstrictresponse: '1' });
   try {
     const bad = await curl([t.url('/mvapireq/?apientry=nosuch')]);
@@ -99,12 +157,24 @@ test('JSONP: format=jsonp with callback, and jppget', async () => {
 test('encrypted requests over HTTP', async () => {
   const enc = encryptValue(`apientry=balance&${BOB}`, 'k3y');
   assert.equal((await curl([t.url(`/mvapireq/?mcrfs=${enc}`)])).body, '7.25 EUR\r\nOK');
-  assert.equal((await curl([t.url(`/mvapireq/?apientry=balance&authkey=${API_KEY}&authid=bob&authpwd=oenc1_${encryptValue('bobpw', 'k3y')}`)])).body, '7.25 EUR\r\nOK');
+  assert.equal(
+    (
+      await curl([
+        t.url(
+          `/mvapireq/?apientry=balance&authkey=${API_KEY}&authid=bob&authpwd=oenc1_${encryptValue('bobpw', 'k3y')}`,
+        ),
+      ])
+    ).body,
+    '7.25 EUR\r\nOK',
+  );
 });
 
 test('a web page on localhost gets no IP trust (Origin, foreign Host / DNS rebinding)', async () => {
   assert.match((await curl([t.url('/mvapireq/?apientry=info')])).body, /OK$/);
-  assert.match((await curl(['-H', 'Origin: http://evil.example', t.url('/mvapireq/?apientry=info')])).body, /authkey required\r\nERROR/);
+  assert.match(
+    (await curl(['-H', 'Origin: http://evil.example', t.url('/mvapireq/?apientry=info')])).body,
+    /authkey required\r\nERROR/,
+  );
   assert.match((await curl(['-H', 'Host: rebind.attacker.example', t.url('/mvapireq/?apientry=info')])).body, /ERROR$/);
   assert.match((await curl(['-H', 'Sec-Fetch-Site: cross-site', t.url('/mvapireq/?apientry=info')])).body, /ERROR$/);
 });
@@ -115,7 +185,12 @@ test('raw TCP lines on the same port: several requests, keepalive, quit closes',
     assert.equal(await c.ask(`/mvapireq/?apientry=balance&${BOB}`), '7.25 EUR\r\nOK');
     assert.equal(await c.ask(`balance ${API_KEY} bob bobpw`), '7.25 EUR\r\nOK');
     assert.equal(await c.ask('keepalive'), 'keepalive\r\nOK');
-    assert.equal(await c.ask('{"apientry":"balance","authkey":"' + API_KEY + '","authid":"bob","authpwd":"bobpw","format":"text"}'), '7.25 EUR\r\nOK');
+    assert.equal(
+      await c.ask(
+        '{"apientry":"balance","authkey":"' + API_KEY + '","authid":"bob","authpwd":"bobpw","format":"text"}',
+      ),
+      '7.25 EUR\r\nOK',
+    );
     assert.match(await c.ask('nonsense-command'), /unknown API "nonsense-command".*\r\nERROR$/);
     c.send('apientry=balance&format=json&' + BOB + '\r\n');
     assert.match(await c.nextLine(), /^\{"code":200,.*"text":"7.25 EUR"/);
@@ -138,7 +213,13 @@ test('TCP: binary garbage and an oversized line get ERROR; the server keeps serv
     d.send('x'.repeat(5000));
     assert.match(await d.answer(), /longer than maxrequestsize/);
     d.close();
-    const big = await curl(['-H', 'content-type: text/plain', '--data-binary', 'a='.padEnd(4000, 'x'), t.url('/mvapireq/')]);
+    const big = await curl([
+      '-H',
+      'content-type: text/plain',
+      '--data-binary',
+      'a='.padEnd(4000, 'x'),
+      t.url('/mvapireq/'),
+    ]);
     assert.equal(big.status, 413);
   } finally {
     t.srv.services.config.persist({ maxrequestsize: '1048576' });
@@ -153,7 +234,10 @@ test('TCP: binary garbage and an oversized line get ERROR; the server keeps serv
 
 test('UDP datagrams on the same port number', async () => {
   assert.equal(await udpAsk(t.port, `/mvapireq/?apientry=balance&${BOB}`), '7.25 EUR\r\nOK');
-  assert.equal(await udpAsk(t.port, `apientry=balance\nauthkey=${API_KEY}\nauthid=bob\nauthpwd=bobpw`), '7.25 EUR\r\nOK');
+  assert.equal(
+    await udpAsk(t.port, `apientry=balance\nauthkey=${API_KEY}\nauthid=bob\nauthpwd=bobpw`),
+    '7.25 EUR\r\nOK',
+  );
   assert.match(await udpAsk(t.port, 'x'.repeat(1600)), /larger than 1490 bytes/);
   assert.match(await udpAsk(t.port, Buffer.from([0, 1, 2, 255])), /ERROR$/);
 });
@@ -162,7 +246,10 @@ test('WebSocket when the URI contains mvstwebsock', async () => {
   const ws = await wsOpen(`ws://127.0.0.1:${t.port}/mvapireq/mvstwebsock`);
   try {
     assert.equal(await wsAsk(ws, `/mvapireq/?apientry=balance&${BOB}`), '7.25 EUR\r\nOK');
-    assert.match(await wsAsk(ws, JSON.stringify({ apientry: 'balance', authkey: API_KEY, authid: 'bob', authpwd: 'bobpw' })), /"text":"7.25 EUR"/);
+    assert.match(
+      await wsAsk(ws, JSON.stringify({ apientry: 'balance', authkey: API_KEY, authid: 'bob', authpwd: 'bobpw' })),
+      /"text":"7.25 EUR"/,
+    );
     // no Origin: a local tool, trusted
     assert.match(await wsAsk(ws, 'info'), /OK$/);
   } finally {
@@ -183,12 +270,18 @@ test('TLS: HTTPS, secure WebSocket and TLS lines with a gencert certificate', as
     const s = await startTestServer({ usetls: 'true', tlsport: '0', apilimitip: '0' }, dir);
     try {
       const tport = s.srv.services.listeners.find((l) => l.kind.startsWith('tls'))!.port;
-      const r = await curl(['-k', `https://127.0.0.1:${tport}/mvapireq/?apientry=balance&authkey=${API_KEY}&authid=admin&authpwd=${ADMIN_PASSWORD}`]);
+      const r = await curl([
+        '-k',
+        `https://127.0.0.1:${tport}/mvapireq/?apientry=balance&authkey=${API_KEY}&authid=admin&authpwd=${ADMIN_PASSWORD}`,
+      ]);
       assert.equal(r.body, '0.00 USD\r\nOK');
       const ws = await wsOpen(`wss://127.0.0.1:${tport}/mvstwebsock`, { rejectUnauthorized: false });
       assert.equal(await wsAsk(ws, 'keepalive'), 'keepalive\r\nOK');
       ws.close();
-      const { stdout: out } = await run('bash', ['-c', `(printf 'keepalive\\r\\nquit\\r\\n'; sleep 2) | timeout 5 openssl s_client -quiet -connect 127.0.0.1:${tport} 2>/dev/null`]);
+      const { stdout: out } = await run('bash', [
+        '-c',
+        `(printf 'keepalive\\r\\nquit\\r\\n'; sleep 2) | timeout 5 openssl s_client -quiet -connect 127.0.0.1:${tport} 2>/dev/null`,
+      ]);
       assert.equal(out, 'keepalive\r\nOK\r\nbye\r\nOK\r\n');
     } finally {
       await s.stop();

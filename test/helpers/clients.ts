@@ -13,15 +13,20 @@ export interface CurlResult {
 /** Runs curl (a real HTTP client); -w prints the status after the body. */
 export function curl(args: string[]): Promise<CurlResult> {
   return new Promise((resolve, reject) => {
-    execFile('curl', ['-sS', '--max-time', '10', '-D', '-', '-w', '\n%{http_code}', ...args], { maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`curl failed: ${stderr || err.message}`));
-      const lastNl = stdout.lastIndexOf('\n');
-      const status = Number(stdout.slice(lastNl + 1));
-      const rest = stdout.slice(0, lastNl);
-      // headers of the last response end at the last blank line before the body
-      const sep = rest.lastIndexOf('\r\n\r\n');
-      resolve({ status, headers: rest.slice(0, sep), body: rest.slice(sep + 4) });
-    });
+    execFile(
+      'curl',
+      ['-sS', '--max-time', '10', '-D', '-', '-w', '\n%{http_code}', ...args],
+      { maxBuffer: 8 << 20 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`curl failed: ${stderr || err.message}`));
+        const lastNl = stdout.lastIndexOf('\n');
+        const status = Number(stdout.slice(lastNl + 1));
+        const rest = stdout.slice(0, lastNl);
+        // headers of the last response end at the last blank line before the body
+        const sep = rest.lastIndexOf('\r\n\r\n');
+        resolve({ status, headers: rest.slice(0, sep), body: rest.slice(sep + 4) });
+      },
+    );
   });
 }
 
@@ -115,7 +120,11 @@ export function udpAsk(port: number, payload: string | Buffer, timeoutMs = 3000)
 
 export function wsOpen(url: string, opts: { origin?: string; rejectUnauthorized?: boolean } = {}): Promise<WebSocket> {
   return new Promise((res, rej) => {
-    const ws = new WebSocket(url, { origin: opts.origin, rejectUnauthorized: opts.rejectUnauthorized ?? true, handshakeTimeout: 5000 });
+    const ws = new WebSocket(url, {
+      origin: opts.origin,
+      rejectUnauthorized: opts.rejectUnauthorized ?? true,
+      handshakeTimeout: 5000,
+    });
     ws.once('open', () => res(ws));
     ws.once('error', rej);
   });

@@ -23,7 +23,16 @@ export async function startTestServer(overrides: Record<string, string> = {}, da
   process.env.VOXSWITCH_ADMIN_PASSWORD = ADMIN_PASSWORD;
   const srv = await startServer({
     dataDir: dir,
-    overrides: { mainaport: '0', apibindaddr: '127.0.0.1', sipport: '0', siptlsport: '0', sipbindaddr: '127.0.0.1', apiv2key: API_KEY, apiv2md5salt: SALT, ...overrides },
+    overrides: {
+      mainaport: '0',
+      apibindaddr: '127.0.0.1',
+      sipport: '0',
+      siptlsport: '0',
+      sipbindaddr: '127.0.0.1',
+      apiv2key: API_KEY,
+      apiv2md5salt: SALT,
+      ...overrides,
+    },
     announce: () => undefined,
     logger: pino({ level: 'silent' }),
   });

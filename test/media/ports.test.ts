@@ -13,10 +13,18 @@ test('even ports only, from the range, each bound (a second bind on it fails)', 
   assert.equal(pool.capacity, 5);
   const got: Array<{ socket: import('node:dgram').Socket; port: number }> = [];
   for (let i = 0; i < 5; i++) got.push(await pool.bind());
-  assert.deepEqual(got.map((g) => g.port), [min + 1, min + 3, min + 5, min + 7, min + 9]);
+  assert.deepEqual(
+    got.map((g) => g.port),
+    [min + 1, min + 3, min + 5, min + 7, min + 9],
+  );
   assert.equal(pool.inUse, 5);
   const other = createSocket('udp4');
-  await assert.rejects(new Promise((res, rej) => { other.once('error', rej); other.bind(got[0]!.port, '127.0.0.1', () => res(undefined)); }));
+  await assert.rejects(
+    new Promise((res, rej) => {
+      other.once('error', rej);
+      other.bind(got[0]!.port, '127.0.0.1', () => res(undefined));
+    }),
+  );
   other.close();
   await assert.rejects(pool.bind(), PortsExhaustedError);
   pool.release(got[2]!.socket, got[2]!.port);

@@ -19,7 +19,10 @@ async function udp(): Promise<{ s: Socket; port: number; got: Array<{ data: stri
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
   return { s, port: s.address().port, got };
 }
-const sdp = (port: number, dir = 'sendrecv', addr = '127.0.0.1') => Buffer.from(`v=0\r\no=x 1 1 IN IP4 ${addr}\r\ns=-\r\nc=IN IP4 ${addr}\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\na=${dir}\r\n`);
+const sdp = (port: number, dir = 'sendrecv', addr = '127.0.0.1') =>
+  Buffer.from(
+    `v=0\r\no=x 1 1 IN IP4 ${addr}\r\ns=-\r\nc=IN IP4 ${addr}\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\na=${dir}\r\n`,
+  );
 async function until(f: () => boolean, ms = 2000): Promise<void> {
   const end = Date.now() + ms;
   while (!f() && Date.now() < end) await sleep(10);
@@ -77,7 +80,11 @@ test('NAT latching: A announces a private address, its packets come from elsewhe
   assert.equal(B.got.length, 1, 'packets from a foreign source after latching are dropped');
   // the same SDP again (session refresh) keeps the latch
   s.sdp('a', sdp(4000, 'sendrecv', '192.168.1.20'));
-  assert.deepEqual(s.peer('a'), { host: '127.0.0.1', port: A.port, latched: true }, 'a refresh with the same SDP keeps the latch');
+  assert.deepEqual(
+    s.peer('a'),
+    { host: '127.0.0.1', port: A.port, latched: true },
+    'a refresh with the same SDP keeps the latch',
+  );
   evil.s.send('inject2', relA, '127.0.0.1');
   await sleep(100);
   assert.equal(B.got.length, 1);
@@ -151,29 +158,66 @@ test('timeout 0 disables the check', async () => {
 });
 
 test('policy: private addresses, NAT detection, CallMedia decides by rtprelay and passes non-relayed bodies through', async () => {
-  for (const ip of ['10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.0.1', '100.64.0.1', '169.254.1.1', 'fd00::1', 'fe80::1']) assert.equal(isPrivateAddress(ip), true, ip);
-  for (const ip of ['8.8.8.8', '172.32.0.1', '127.0.0.1', '203.0.113.7', '2001:db8::1', 'example.com']) assert.equal(isPrivateAddress(ip), false, ip);
+  for (const ip of [
+    '10.1.2.3',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.168.0.1',
+    '100.64.0.1',
+    '169.254.1.1',
+    'fd00::1',
+    'fe80::1',
+  ])
+    assert.equal(isPrivateAddress(ip), true, ip);
+  for (const ip of ['8.8.8.8', '172.32.0.1', '127.0.0.1', '203.0.113.7', '2001:db8::1', 'example.com'])
+    assert.equal(isPrivateAddress(ip), false, ip);
   assert.equal(uriHost('<sip:alice@192.168.1.20:5062;transport=udp>'), '192.168.1.20');
   assert.equal(uriHost('sip:[fd00::5]:5060'), 'fd00::5');
   assert.equal(behindNat('203.0.113.7', ['192.168.1.20']), true);
   assert.equal(behindNat('192.168.1.20', ['192.168.1.20']), false, 'a LAN phone talking directly is not NATed');
   assert.equal(behindNat('203.0.113.7', ['203.0.113.7']), false);
 
-  const options: Record<string, unknown> = { rtprelay: 'nat', rtpportmin: base(), rtpportmax: 0, rtpaddress: '198.51.100.9', rtptimeout: 60, sipbindaddr: '127.0.0.1' };
+  const options: Record<string, unknown> = {
+    rtprelay: 'nat',
+    rtpportmin: base(),
+    rtpportmax: 0,
+    rtpaddress: '198.51.100.9',
+    rtptimeout: 60,
+    sipbindaddr: '127.0.0.1',
+  };
   options.rtpportmax = (options.rtpportmin as number) + 20;
   const services = { config: { options }, log: { warn: () => undefined } } as unknown as Services;
   const media = new CallMedia(services);
   const body = sdp(4000, 'sendrecv', '192.168.1.20').toString();
-  const inv = (contactHost: string) => (parseMessage(Buffer.from(`INVITE sip:bob@h SIP/2.0\r\nVia: SIP/2.0/UDP ${contactHost};branch=z9hG4bK1\r\nFrom: <sip:alice@h>;tag=1\r\nTo: <sip:bob@h>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@${contactHost}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)) as unknown as { msg: never }).msg;
+  const inv = (contactHost: string) =>
+    (
+      parseMessage(
+        Buffer.from(
+          `INVITE sip:bob@h SIP/2.0\r\nVia: SIP/2.0/UDP ${contactHost};branch=z9hG4bK1\r\nFrom: <sip:alice@h>;tag=1\r\nTo: <sip:bob@h>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@${contactHost}:5060>\r\nContent-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        ),
+      ) as unknown as { msg: never }
+    ).msg;
   const src = (ip: string) => ({ transport: 'udp' as const, ip, port: 5060, localIp: '127.0.0.1', localPort: 5060 });
   assert.equal(media.wants(inv('192.168.1.20'), src('203.0.113.7'), []), true, 'NATed caller');
   const lan = inv('192.168.1.20');
   (lan as { body: Buffer }).body = sdp(4000, 'sendrecv', '192.168.1.20');
-  assert.equal(media.wants(lan, src('192.168.1.20'), []), false, 'a LAN phone: Contact and SDP equal its source address');
+  assert.equal(
+    media.wants(lan, src('192.168.1.20'), []),
+    false,
+    'a LAN phone: Contact and SDP equal its source address',
+  );
   assert.equal(media.wants(lan, src('203.0.113.7'), [{ contact: 'sip:bob@203.0.113.8', srcIp: '203.0.113.8' }]), true);
-  assert.equal(media.wants(inv('203.0.113.7'), src('203.0.113.7'), [{ contact: 'sip:bob@10.0.0.8:5060', srcIp: '198.51.100.1' }]), true, 'NATed callee');
+  assert.equal(
+    media.wants(inv('203.0.113.7'), src('203.0.113.7'), [{ contact: 'sip:bob@10.0.0.8:5060', srcIp: '198.51.100.1' }]),
+    true,
+    'NATed callee',
+  );
   (lan as { body: Buffer }).body = sdp(4000, 'sendrecv', '203.0.113.7');
-  assert.equal(media.wants(inv('203.0.113.7'), src('203.0.113.7'), [{ contact: 'sip:bob@198.51.100.1', srcIp: '198.51.100.1' }]), true, 'the SDP of inv() is private');
+  assert.equal(
+    media.wants(inv('203.0.113.7'), src('203.0.113.7'), [{ contact: 'sip:bob@198.51.100.1', srcIp: '198.51.100.1' }]),
+    true,
+    'the SDP of inv() is private',
+  );
   options.rtprelay = 'off';
   assert.equal(media.wants(inv('192.168.1.20'), src('203.0.113.7'), []), false);
   options.rtprelay = 'always';

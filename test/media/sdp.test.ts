@@ -42,19 +42,35 @@ test('rewriteSdp: every c= gets the relay address, each m= its relay port; other
   assert.equal(lines[13], 'm=text 0 RTP/AVP 98', 'a disabled stream stays disabled');
   for (const i of [0, 2, 4, 6, 7, 8, 11, 12]) assert.equal(lines[i], OFFER.split('\r\n')[i]);
   const again = parseSdp(Buffer.from(out));
-  assert.deepEqual(again.map((x) => [x.address, x.port]), [['203.0.113.5', 20000], ['203.0.113.5', 20004], ['203.0.113.5', 8 - 8]]);
+  assert.deepEqual(
+    again.map((x) => [x.address, x.port]),
+    [
+      ['203.0.113.5', 20000],
+      ['203.0.113.5', 20004],
+      ['203.0.113.5', 8 - 8],
+    ],
+  );
 });
 
 test('rewriteSdp: LF-only bodies, port counts (49170/2) kept, IPv6 relay address written as IN IP6', () => {
   const sdp = 'v=0\nc=IN IP4 10.0.0.1\nm=audio 49170/2 RTP/AVP 0\n';
-  assert.equal(rewriteSdp(Buffer.from(sdp), '192.0.2.1', [30000]).toString(), 'v=0\nc=IN IP4 192.0.2.1\nm=audio 30000/2 RTP/AVP 0\n');
-  assert.equal(rewriteSdp(Buffer.from(sdp), '2001:db8::1', [30000]).toString(), 'v=0\nc=IN IP6 2001:db8::1\nm=audio 30000/2 RTP/AVP 0\n');
+  assert.equal(
+    rewriteSdp(Buffer.from(sdp), '192.0.2.1', [30000]).toString(),
+    'v=0\nc=IN IP4 192.0.2.1\nm=audio 30000/2 RTP/AVP 0\n',
+  );
+  assert.equal(
+    rewriteSdp(Buffer.from(sdp), '2001:db8::1', [30000]).toString(),
+    'v=0\nc=IN IP6 2001:db8::1\nm=audio 30000/2 RTP/AVP 0\n',
+  );
 });
 
 test('rewriteSdp: a stream without a relay port keeps its port and its own c= line', () => {
   const sdp = 'v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\nm=video 5000 RTP/AVP 99\r\nc=IN IP4 10.0.0.2\r\n';
   const out = rewriteSdp(Buffer.from(sdp), '192.0.2.1', [20000]).toString();
-  assert.equal(out, 'v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 20000 RTP/AVP 0\r\nm=video 5000 RTP/AVP 99\r\nc=IN IP4 10.0.0.2\r\n');
+  assert.equal(
+    out,
+    'v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 20000 RTP/AVP 0\r\nm=video 5000 RTP/AVP 99\r\nc=IN IP4 10.0.0.2\r\n',
+  );
 });
 
 test('looksLikeSdp: by content type and v= start', () => {

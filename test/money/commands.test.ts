@@ -55,14 +55,26 @@ test('transfercredit: end user to a sibling; answer, fields, two ledger entries 
   assert.equal(r.fields!.username, 'bob');
   assert.equal(await bal('alice'), 15_000_000);
   assert.equal(await bal('bob'), 10_000_000);
-  const entries = await db().selectFrom('tb_ledger').selectAll().where('ref', '=', String(r.fields!.ref)).orderBy('id').execute();
+  const entries = await db()
+    .selectFrom('tb_ledger')
+    .selectAll()
+    .where('ref', '=', String(r.fields!.ref))
+    .orderBy('id')
+    .execute();
   assert.equal(entries.length, 2);
-  assert.deepEqual(entries.map((e) => [Number(e.userid), Number(e.amount), e.reason, Number(e.actor)]).sort(), [
-    [ids.alice, -5_000_000, 'transfercredit', ids.alice],
-    [ids.bob, 5_000_000, 'transfercredit', ids.alice],
-  ].sort());
+  assert.deepEqual(
+    entries.map((e) => [Number(e.userid), Number(e.amount), e.reason, Number(e.actor)]).sort(),
+    [
+      [ids.alice, -5_000_000, 'transfercredit', ids.alice],
+      [ids.bob, 5_000_000, 'transfercredit', ids.alice],
+    ].sort(),
+  );
   // positional params (param1 username, param2 credit)
-  const pos = await t.srv.gateway.handle(req('transfercredit', { authkey: API_KEY, authid: 'bob', authpwd: PW.bob! }, REMOTE, { positional: ['alice', '0.5'] }));
+  const pos = await t.srv.gateway.handle(
+    req('transfercredit', { authkey: API_KEY, authid: 'bob', authpwd: PW.bob! }, REMOTE, {
+      positional: ['alice', '0.5'],
+    }),
+  );
   assert.equal(pos.text, 'transferred 0.50 USD to alice; your balance 9.50 USD');
 });
 
@@ -73,8 +85,16 @@ test('transfercredit: who may pay whom', async () => {
   assert.equal(other.text, 'you may not send credit to dave');
   assert.equal(other.legacyStatus, 403);
   assert.equal((await as('alice', 'transfercredit', { username: 'carol', credit: '1' })).ok, false, 'not a sibling');
-  assert.equal((await as('rita', 'transfercredit', { username: 'alice', credit: '1' })).ok, true, 'reseller to own subtree');
-  assert.equal((await as('rita', 'transfercredit', { username: 'dave', credit: '1' })).ok, false, 'reseller outside subtree');
+  assert.equal(
+    (await as('rita', 'transfercredit', { username: 'alice', credit: '1' })).ok,
+    true,
+    'reseller to own subtree',
+  );
+  assert.equal(
+    (await as('rita', 'transfercredit', { username: 'dave', credit: '1' })).ok,
+    false,
+    'reseller outside subtree',
+  );
   assert.equal((await as('admin', 'transfercredit', { username: 'dave', credit: '1' })).ok, true, 'admin to anyone');
   const self = await as('alice', 'transfercredit', { username: 'alice', credit: '1' });
   assert.match(self.text, /cannot transfer credit to yourself/);
@@ -85,7 +105,10 @@ test('transfercredit: who may pay whom', async () => {
 
 test('transfercredit: bad amounts, other currency and overdraft are refused and move nothing', async () => {
   const before = [await bal('alice'), await bal('bob'), await bal('eve')];
-  const n = await db().selectFrom('tb_ledger').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const n = await db()
+    .selectFrom('tb_ledger')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   for (const [credit, re] of [
     ['-1', /above zero/],
     ['0', /zero/],
@@ -106,14 +129,22 @@ test('transfercredit: bad amounts, other currency and overdraft are refused and 
   assert.equal(over.ok, false);
   assert.match(over.text, /^insufficient credit: you have 9\.50 USD, the transfer needs 1000\.00/);
   assert.deepEqual([await bal('alice'), await bal('bob'), await bal('eve')], before);
-  const n2 = await db().selectFrom('tb_ledger').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const n2 = await db()
+    .selectFrom('tb_ledger')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   assert.equal(Number(n2.n), Number(n.n));
 });
 
 test('transfercredit: anonymous remote callers are denied; a tb_api level of 8 denies end users, allows resellers', async () => {
-  const anon = await t.srv.gateway.handle(req('transfercredit', { authkey: API_KEY, username: 'bob', credit: '1' }, REMOTE));
+  const anon = await t.srv.gateway.handle(
+    req('transfercredit', { authkey: API_KEY, username: 'bob', credit: '1' }, REMOTE),
+  );
   assert.equal(anon.ok, false);
-  await db().insertInto('tb_api').values({ fname: 'transfercredit', req_key: null, req_ip: null, req_user: 8, req_user_mode: null, customsql: null }).execute();
+  await db()
+    .insertInto('tb_api')
+    .values({ fname: 'transfercredit', req_key: null, req_ip: null, req_user: 8, req_user_mode: null, customsql: null })
+    .execute();
   await t.srv.services.rules.load();
   try {
     const e = await as('alice', 'transfercredit', { username: 'bob', credit: '1' });
@@ -126,9 +157,33 @@ test('transfercredit: anonymous remote callers are denied; a tb_api level of 8 d
 });
 
 test('charge: a PIN credits once; used, expired, other currency and wrong PINs are refused', async () => {
-  const { pins } = await generatePins(db(), { count: 3, value: 2_500_000, currency: 'USD', name: 't', createdBy: ids.admin! });
-  const eur = await generatePins(db(), { count: 1, value: 1_000_000, currency: 'EUR', name: 't', createdBy: ids.admin! });
-  await db().insertInto('tb_pins').values({ pin_hash: hashPin('55554444333322'), batchid: 0, value: 1_000_000, currency: 'USD', expires_at: Date.now() - 1000, used_at: null, used_by: null, created_at: Date.now() }).execute();
+  const { pins } = await generatePins(db(), {
+    count: 3,
+    value: 2_500_000,
+    currency: 'USD',
+    name: 't',
+    createdBy: ids.admin!,
+  });
+  const eur = await generatePins(db(), {
+    count: 1,
+    value: 1_000_000,
+    currency: 'EUR',
+    name: 't',
+    createdBy: ids.admin!,
+  });
+  await db()
+    .insertInto('tb_pins')
+    .values({
+      pin_hash: hashPin('55554444333322'),
+      batchid: 0,
+      value: 1_000_000,
+      currency: 'USD',
+      expires_at: Date.now() - 1000,
+      used_at: null,
+      used_by: null,
+      created_at: Date.now(),
+    })
+    .execute();
   assert.equal(pins.length, 3);
   for (const p of pins) assert.match(p, /^[1-9]\d{13}$/);
   const stored = await db().selectFrom('tb_pins').select('pin_hash').where('pin_hash', '=', pins[0]!).execute();
@@ -149,7 +204,12 @@ test('charge: a PIN credits once; used, expired, other currency and wrong PINs a
   const wrong = await as('carol', 'charge', { pin: '12345678901234' }, '203.0.113.8');
   assert.deepEqual([wrong.ok, wrong.text, wrong.legacyStatus], [false, 'invalid PIN', 420]);
   assert.equal(await bal('carol'), b0 + 2_500_000);
-  const entry = await db().selectFrom('tb_ledger').selectAll().where('userid', '=', ids.carol!).where('reason', '=', 'charge').execute();
+  const entry = await db()
+    .selectFrom('tb_ledger')
+    .selectAll()
+    .where('userid', '=', ids.carol!)
+    .where('reason', '=', 'charge')
+    .execute();
   assert.equal(entry.length, 1);
   // level: anonymous remote denied; via trusted IP acting for the user allowed
   assert.equal((await t.srv.gateway.handle(req('charge', { authkey: API_KEY, pin: pins[1]! }, REMOTE))).ok, false);
@@ -163,7 +223,13 @@ test('charge: PIN brute force bans the IP', async () => {
     assert.equal(r.text, 'invalid PIN');
   }
   assert.equal(t.srv.services.bans.isBanned(ip), true);
-  const { pins } = await generatePins(db(), { count: 1, value: 1_000_000, currency: 'USD', name: 't', createdBy: ids.admin! });
+  const { pins } = await generatePins(db(), {
+    count: 1,
+    value: 1_000_000,
+    currency: 'USD',
+    name: 't',
+    createdBy: ids.admin!,
+  });
   const after = await as('bob', 'charge', { pin: pins[0]! }, ip);
   assert.equal(after.ok, false);
   assert.match(after.text, /banned/);
@@ -174,10 +240,20 @@ test('charge: PIN brute force bans the IP', async () => {
 });
 
 test('charge: 20 concurrent charges of one PIN — exactly one succeeds', async () => {
-  const { pins } = await generatePins(db(), { count: 1, value: 3_000_000, currency: 'USD', name: 't', createdBy: ids.admin! });
+  const { pins } = await generatePins(db(), {
+    count: 1,
+    value: 3_000_000,
+    currency: 'USD',
+    name: 't',
+    createdBy: ids.admin!,
+  });
   const users = ['alice', 'bob', 'carol', 'rita', 'rick'];
   const before = await Promise.all(users.map(bal));
-  const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => as(users[i % users.length]!, 'charge', { pin: pins[0]! }, `203.0.113.${120 + i}`)));
+  const rs = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      as(users[i % users.length]!, 'charge', { pin: pins[0]! }, `203.0.113.${120 + i}`),
+    ),
+  );
   assert.equal(rs.filter((r) => r.ok).length, 1);
   assert.ok(rs.filter((r) => !r.ok).every((r) => r.text === 'PIN already used'));
   const afterB = await Promise.all(users.map(bal));
@@ -189,7 +265,11 @@ test('addcredit: trusted admin adds and corrects credit; never below zero; PIN t
   const r = await local('addcredit', { bnum: 'dave', credit: '3.25' });
   assert.equal(r.ok, true, r.text);
   assert.equal(r.text, `added 3.25 USD to dave; balance ${((b0 + 3_250_000) / 1e6).toFixed(2)} USD`);
-  const e = await db().selectFrom('tb_ledger').selectAll().where('ref', '=', String(r.fields!.ref)).executeTakeFirstOrThrow();
+  const e = await db()
+    .selectFrom('tb_ledger')
+    .selectAll()
+    .where('ref', '=', String(r.fields!.ref))
+    .executeTakeFirstOrThrow();
   assert.deepEqual([e.reason, Number(e.actor), Number(e.amount)], ['addcredit', ids.admin, 3_250_000]);
   // authid names the admin, username the account
   const named = await local('addcredit', { authid: 'admin', authpwd: ADMIN_PASSWORD, username: 'dave', credit: '-1' });
@@ -198,14 +278,28 @@ test('addcredit: trusted admin adds and corrects credit; never below zero; PIN t
   assert.equal(below.ok, false);
   assert.match(below.text, /below zero/);
   assert.equal(await bal('dave'), b0 + 2_250_000);
-  for (const bad of ['0', 'x', '1.0000001']) assert.equal((await local('addcredit', { bnum: 'dave', credit: bad })).ok, false, bad);
+  for (const bad of ['0', 'x', '1.0000001'])
+    assert.equal((await local('addcredit', { bnum: 'dave', credit: bad })).ok, false, bad);
   assert.match((await local('addcredit', { bnum: 'nobody', credit: '1' })).text, /user nobody not found/);
-  assert.match((await local('addcredit', { bnum: 'dave', credit: '1', pin: '123456789012' })).text, /either credit or pin/);
-  const { pins } = await generatePins(db(), { count: 1, value: 4_000_000, currency: 'USD', name: 't', createdBy: ids.admin! });
+  assert.match(
+    (await local('addcredit', { bnum: 'dave', credit: '1', pin: '123456789012' })).text,
+    /either credit or pin/,
+  );
+  const { pins } = await generatePins(db(), {
+    count: 1,
+    value: 4_000_000,
+    currency: 'USD',
+    name: 't',
+    createdBy: ids.admin!,
+  });
   const viaPin = await local('addcredit', { bnum: 'dave', pin: pins[0]! });
   assert.equal(viaPin.ok, true, viaPin.text);
   assert.equal(await bal('dave'), b0 + 6_250_000);
-  const pinEntry = await db().selectFrom('tb_ledger').selectAll().where('ref', '=', String(viaPin.fields!.ref)).executeTakeFirstOrThrow();
+  const pinEntry = await db()
+    .selectFrom('tb_ledger')
+    .selectAll()
+    .where('ref', '=', String(viaPin.fields!.ref))
+    .executeTakeFirstOrThrow();
   assert.deepEqual([pinEntry.reason, Number(pinEntry.actor)], ['addcredit', ids.admin]);
   // remote admin: req_ip refuses
   const remote = await as('admin', 'addcredit', { username: 'dave', credit: '1' });
@@ -224,8 +318,15 @@ test('pingen: admin makes a batch (PINs answered once, usable); count capped; en
   assert.equal(r.rows!.length, 4);
   const pins = r.rows!.map((x) => String(x.pin));
   assert.equal(new Set(pins).size, 4);
-  const batch = await db().selectFrom('tb_pinbatches').selectAll().where('id', '=', Number(r.fields!.batchid)).executeTakeFirstOrThrow();
-  assert.deepEqual([batch.name, Number(batch.count), Number(batch.value), batch.currency], ['promo', 4, 1_500_000, 'USD']);
+  const batch = await db()
+    .selectFrom('tb_pinbatches')
+    .selectAll()
+    .where('id', '=', Number(r.fields!.batchid))
+    .executeTakeFirstOrThrow();
+  assert.deepEqual(
+    [batch.name, Number(batch.count), Number(batch.value), batch.currency],
+    ['promo', 4, 1_500_000, 'USD'],
+  );
   assert.ok(Number(batch.expires_at) > Date.now() + 29 * 86_400_000);
   assert.equal((await as('alice', 'charge', { pin: pins[2]! })).text.startsWith('charged 1.50 USD'), true);
   assert.match((await local('pingen', { count: '10001', credit: '1' })).text, /count: expected 1 to 10000/);
@@ -255,7 +356,28 @@ test('pins generate CLI: CSV to a file, hashes in the database', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vx-pins-'));
   try {
     const out = join(dir, 'pins.csv');
-    const errs = await stderrOf(() => pinsCommand().parseAsync(['generate', '--count', '1200', '--value', '2.5', '--currency', 'EUR', '--expires-days', '7', '--name', 'cli', '--out', out, '--data-dir', dir], { from: 'user' }));
+    const errs = await stderrOf(() =>
+      pinsCommand().parseAsync(
+        [
+          'generate',
+          '--count',
+          '1200',
+          '--value',
+          '2.5',
+          '--currency',
+          'EUR',
+          '--expires-days',
+          '7',
+          '--name',
+          'cli',
+          '--out',
+          out,
+          '--data-dir',
+          dir,
+        ],
+        { from: 'user' },
+      ),
+    );
     assert.match(errs, /generating PINs: 1200\/1200 \(100%\)/);
     assert.match(errs, /1200 PINs of 2\.50 EUR \(batch 1\) written to/);
     const lines = readFileSync(out, 'utf8').trim().split('\n');
@@ -266,16 +388,27 @@ test('pins generate CLI: CSV to a file, hashes in the database', async () => {
     assert.ok(pins.every((p) => /^\d{14}$/.test(p[0]!) && p[1] === '2.50' && p[2] === 'EUR'));
     const s = await openStorage('', dir);
     try {
-      const n = await s.db.selectFrom('tb_pins').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const n = await s.db
+        .selectFrom('tb_pins')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
       assert.equal(Number(n.n), 1200);
-      const hit = await s.db.selectFrom('tb_pins').selectAll().where('pin_hash', '=', hashPin(pins[17]![0]!)).executeTakeFirst();
+      const hit = await s.db
+        .selectFrom('tb_pins')
+        .selectAll()
+        .where('pin_hash', '=', hashPin(pins[17]![0]!))
+        .executeTakeFirst();
       assert.equal(Number(hit?.value), 2_500_000);
     } finally {
       await s.close();
     }
     // a bad value is refused without touching the database
     const prev = process.exitCode;
-    const bad = await stderrOf(() => pinsCommand().parseAsync(['generate', '--count', '5', '--value', 'x', '--currency', 'EUR', '--data-dir', dir], { from: 'user' }));
+    const bad = await stderrOf(() =>
+      pinsCommand().parseAsync(['generate', '--count', '5', '--value', 'x', '--currency', 'EUR', '--data-dir', dir], {
+        from: 'user',
+      }),
+    );
     assert.equal(process.exitCode, 1);
     process.exitCode = prev;
     assert.match(bad, /--value: expected an amount above zero/);
@@ -319,14 +452,24 @@ function processor(): Promise<{ server: Server; url: string; seen: Seen[] }> {
       }
     });
   });
-  return new Promise((res) => server.listen(0, '127.0.0.1', () => res({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/charge`, seen })));
+  return new Promise((res) =>
+    server.listen(0, '127.0.0.1', () =>
+      res({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/charge`, seen }),
+    ),
+  );
 }
 
 const CARD = '4111111111111111';
 const nextYear = String(new Date().getUTCFullYear() + 1);
 
 test('cccharge: without a card processor a clear error', async () => {
-  const r = await as('alice', 'cccharge', { cardnum: CARD, expireyear: nextYear, expmonth: '12', ccv2: '123', ammount: '1' });
+  const r = await as('alice', 'cccharge', {
+    cardnum: CARD,
+    expireyear: nextYear,
+    expmonth: '12',
+    ccv2: '123',
+    ammount: '1',
+  });
   assert.equal(r.ok, false);
   assert.equal(r.text, 'cccharge needs a card processor: set cardprocessorurl (and cardprocessorkey)');
 });
@@ -337,7 +480,8 @@ test('cccharge: approved credits once per transaction; declined, HTTP 500, timeo
   cfg.persist({ cardprocessorurl: p.url, cardprocessorkey: 'proc-secret' });
   t.srv.services.money.cardTimeoutMs = 400;
   try {
-    const card = (ammount: string, extra: Record<string, string> = {}) => as('alice', 'cccharge', { cardnum: CARD, expireyear: nextYear, expmonth: '1', ccv2: '123', ammount, ...extra });
+    const card = (ammount: string, extra: Record<string, string> = {}) =>
+      as('alice', 'cccharge', { cardnum: CARD, expireyear: nextYear, expmonth: '1', ccv2: '123', ammount, ...extra });
     const b0 = await bal('alice');
     const okR = await card('1');
     assert.equal(okR.ok, true, okR.text);
@@ -347,12 +491,18 @@ test('cccharge: approved credits once per transaction; declined, HTTP 500, timeo
     assert.equal(p.seen[0]!.body.currency, 'USD');
     assert.equal(p.seen[0]!.body.amount_micros, 1_000_000);
     const entry = await db().selectFrom('tb_ledger').selectAll().where('ref', '=', 'cc:tx-1').execute();
-    assert.deepEqual(entry.map((e) => [e.reason, Number(e.amount)]), [['cccharge', 1_000_000]]);
+    assert.deepEqual(
+      entry.map((e) => [e.reason, Number(e.amount)]),
+      [['cccharge', 1_000_000]],
+    );
 
     const declined = await card('2');
     assert.equal(declined.ok, false);
     assert.match(declined.text, /^card declined: insufficient funds on/);
-    for (const [amt, re] of [['3', /HTTP 500; nothing was credited/], ['4', /did not answer within 0\.4 s; nothing was credited/]] as const) {
+    for (const [amt, re] of [
+      ['3', /HTTP 500; nothing was credited/],
+      ['4', /did not answer within 0\.4 s; nothing was credited/],
+    ] as const) {
       const r = await card(amt);
       assert.equal(r.ok, false);
       assert.match(r.text, re);
@@ -386,7 +536,18 @@ test('cccharge: approved credits once per transaction; declined, HTTP 500, timeo
     }
     assert.equal(luhnValid(CARD), true);
     // level: anonymous remote denied
-    assert.equal((await t.srv.gateway.handle(req('cccharge', { authkey: API_KEY, cardnum: CARD, expireyear: nextYear, expmonth: '1', ccv2: '123', ammount: '1' }, REMOTE))).ok, false);
+    assert.equal(
+      (
+        await t.srv.gateway.handle(
+          req(
+            'cccharge',
+            { authkey: API_KEY, cardnum: CARD, expireyear: nextYear, expmonth: '1', ccv2: '123', ammount: '1' },
+            REMOTE,
+          ),
+        )
+      ).ok,
+      false,
+    );
     // nothing in the database holds the card number
     const all = JSON.stringify(await db().selectFrom('tb_ledger').selectAll().execute());
     assert.equal(all.includes(CARD), false);

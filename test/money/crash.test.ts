@@ -31,7 +31,21 @@ async function serve(dir: string): Promise<{ child: ChildProcess; base: string }
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [MAIN, 'serve', '--data-dir', dir, ...[`mainaport=${port}`, 'apibindaddr=127.0.0.1', 'usesip=false', 'apilimitip=0', 'apilimituser=0', 'apilimitglobal=0', 'loglevel=warn'].flatMap((s) => ['--set', s])],
+    [
+      MAIN,
+      'serve',
+      '--data-dir',
+      dir,
+      ...[
+        `mainaport=${port}`,
+        'apibindaddr=127.0.0.1',
+        'usesip=false',
+        'apilimitip=0',
+        'apilimituser=0',
+        'apilimitglobal=0',
+        'loglevel=warn',
+      ].flatMap((s) => ['--set', s]),
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VOXSWITCH_ADMIN_PASSWORD: 'crash-admin-pw' } },
   );
   let err = '';
@@ -50,13 +64,18 @@ async function serve(dir: string): Promise<{ child: ChildProcess; base: string }
   }
 }
 
-async function call(base: string, params: Record<string, string>): Promise<{ status: string; text: string; fields?: Record<string, string> }> {
+async function call(
+  base: string,
+  params: Record<string, string>,
+): Promise<{ status: string; text: string; fields?: Record<string, string> }> {
   const r = await fetch(`${base}?${new URLSearchParams({ format: 'json', ...params })}`);
   return (await r.json()) as { status: string; text: string; fields?: Record<string, string> };
 }
 
 function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+  return child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => child.once('exit', () => r()));
 }
 
 test('SIGKILL during a transfercredit load: the ledger survives consistent', async () => {
@@ -65,11 +84,22 @@ test('SIGKILL during a transfercredit load: the ledger survives consistent', asy
   try {
     let srv = await serve(dir);
     child = srv.child;
-    const res = await call(srv.base, { apientry: 'newuseri', u_username: 'res', u_password: 'respw', u_type: 'reseller' });
+    const res = await call(srv.base, {
+      apientry: 'newuseri',
+      u_username: 'res',
+      u_password: 'respw',
+      u_type: 'reseller',
+    });
     assert.equal(res.status, 'OK', res.text);
     let total = 0;
     for (let i = 0; i < USERS; i++) {
-      const r = await call(srv.base, { apientry: 'newuseri', u_username: `c${i}`, u_password: `pw${i}`, u_parentid: String(res.fields!.id), u_credit: '50' });
+      const r = await call(srv.base, {
+        apientry: 'newuseri',
+        u_username: `c${i}`,
+        u_password: `pw${i}`,
+        u_parentid: String(res.fields!.id),
+        u_credit: '50',
+      });
       assert.equal(r.status, 'OK', r.text);
       total += 50_000_000;
     }
@@ -91,7 +121,13 @@ test('SIGKILL during a transfercredit load: the ledger survives consistent', asy
           const credit = `${rnd(5)}.${String(1 + rnd(999_999)).padStart(6, '0')}`;
           let r;
           try {
-            r = await call(srv.base, { apientry: 'transfercredit', authid: `c${a}`, authpwd: `pw${a}`, username: `c${b}`, credit });
+            r = await call(srv.base, {
+              apientry: 'transfercredit',
+              authid: `c${a}`,
+              authpwd: `pw${a}`,
+              username: `c${b}`,
+              credit,
+            });
           } catch {
             failedAfterKill++;
             return;
@@ -129,7 +165,11 @@ test('SIGKILL during a transfercredit load: the ledger survives consistent', asy
     try {
       const rows = await s.db.selectFrom('tb_users').select(['id', 'credit']).where('username', 'like', 'c%').execute();
       assert.equal(rows.length, USERS);
-      assert.equal(rows.reduce((x, r) => x + Number(r.credit), 0), total, 'total conserved');
+      assert.equal(
+        rows.reduce((x, r) => x + Number(r.credit), 0),
+        total,
+        'total conserved',
+      );
       for (const r of rows) assert.ok(Number(r.credit) >= 0);
       assert.deepEqual(await new Ledger(s.db).audit(), [], 'balances equal their ledger sums');
       const refs = await s.db
@@ -143,7 +183,9 @@ test('SIGKILL during a transfercredit load: the ledger survives consistent', asy
       const lost = acked.filter((r) => !stored.has(r));
       assert.deepEqual(lost, [], 'every acknowledged transfer survived the crash');
       assert.ok(stored.size >= acked.length);
-      console.log(`crash test: ${acked.length} transfers acknowledged before SIGKILL, ${stored.size} in the ledger after restart`);
+      console.log(
+        `crash test: ${acked.length} transfers acknowledged before SIGKILL, ${stored.size} in the ledger after restart`,
+      );
     } finally {
       await s.close();
     }

@@ -19,7 +19,6 @@ const OPS = Number(process.env.MONEY_OPS ?? 3000);
 const CONCURRENCY = 32;
 const ACCOUNTS = 20;
 
-
 async function scenario(t: TestServer, seed: number): Promise<{ counts: Record<string, number> }> {
   const rnd = mulberry32(seed);
   const int = (n: number) => Math.floor(rnd() * n);
@@ -38,12 +37,21 @@ async function scenario(t: TestServer, seed: number): Promise<{ counts: Record<s
     await s.money.addCredit(users[i]!.id, amount, 1);
     putIn += amount;
   }
-  const { pins } = await generatePins(s.storage.db, { count: 400, value: 1_250_000, currency: 'USD', name: 'prop', createdBy: 1 });
+  const { pins } = await generatePins(s.storage.db, {
+    count: 400,
+    value: 1_250_000,
+    currency: 'USD',
+    name: 'prop',
+    createdBy: 1,
+  });
   const counts: Record<string, number> = {};
   const bump = (k: string) => (counts[k] = (counts[k] ?? 0) + 1);
   const amount = () => 1 + int(3_000_000); // up to 3.00, micro precision
   const fmt = (m: number) => (m / 1e6).toFixed(6);
-  const api = (u: number, e: string, p: Record<string, string>) => t.srv.gateway.handle(req(e, { authkey: API_KEY, authid: `u${u}`, authpwd: `pw${u}`, ...p }, src(`203.0.113.${10 + u}`)));
+  const api = (u: number, e: string, p: Record<string, string>) =>
+    t.srv.gateway.handle(
+      req(e, { authkey: API_KEY, authid: `u${u}`, authpwd: `pw${u}`, ...p }, src(`203.0.113.${10 + u}`)),
+    );
 
   // one op: a closure made from the seeded stream up front (the random choices do not depend on timing)
   const makeOp = (): (() => Promise<void>) => {
@@ -114,7 +122,11 @@ async function scenario(t: TestServer, seed: number): Promise<{ counts: Record<s
     }),
   );
 
-  const rows = await s.storage.db.selectFrom('tb_users').select(['id', 'credit']).where('parentid', '=', res.id).execute();
+  const rows = await s.storage.db
+    .selectFrom('tb_users')
+    .select(['id', 'credit'])
+    .where('parentid', '=', res.id)
+    .execute();
   assert.equal(rows.length, ACCOUNTS);
   const total = rows.reduce((x, r) => x + Number(r.credit), 0);
   assert.equal(total, putIn - spent, 'money neither created nor lost');
@@ -122,12 +134,23 @@ async function scenario(t: TestServer, seed: number): Promise<{ counts: Record<s
   assert.deepEqual(await s.ledger.audit(), [], 'every balance equals the sum of its entries');
   for (const r of rows) assert.equal(await s.ledger.entriesSum(Number(r.id)), Number(r.credit));
   // each used PIN credited exactly once
-  const used = await s.storage.db.selectFrom('tb_pins').select((eb) => eb.fn.countAll<number>().as('n')).where('used_at', 'is not', null).executeTakeFirstOrThrow();
-  const pinEntries = await s.storage.db.selectFrom('tb_ledger').select((eb) => eb.fn.countAll<number>().as('n')).where('ref', 'like', 'pin:%').executeTakeFirstOrThrow();
+  const used = await s.storage.db
+    .selectFrom('tb_pins')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('used_at', 'is not', null)
+    .executeTakeFirstOrThrow();
+  const pinEntries = await s.storage.db
+    .selectFrom('tb_ledger')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('ref', 'like', 'pin:%')
+    .executeTakeFirstOrThrow();
   assert.equal(Number(pinEntries.n), Number(used.n));
   assert.equal((counts['pin ok'] ?? 0) + (counts['api pin ok'] ?? 0), Number(used.n));
   // the run did exercise both outcomes
-  assert.ok((counts['transfer ok'] ?? 0) > 0 && (counts['pin used'] ?? 0) + (counts['api pin used'] ?? 0) > 0, JSON.stringify(counts));
+  assert.ok(
+    (counts['transfer ok'] ?? 0) > 0 && (counts['pin used'] ?? 0) + (counts['api pin used'] ?? 0) > 0,
+    JSON.stringify(counts),
+  );
   return { counts };
 }
 

@@ -30,7 +30,13 @@ test('numbers add / list / del on a data dir', async () => {
   const l = await run('list', '--data-dir', dir);
   assert.equal(l.code, 0, l.err);
   const lines = l.out.trim().split('\n');
-  assert.deepEqual(lines.slice(0, -1), ['3612340001\tfree', '3612340002\tfree', '3612340003\tfree', '3612340004\tfree', '3612340005\tfree']);
+  assert.deepEqual(lines.slice(0, -1), [
+    '3612340001\tfree',
+    '3612340002\tfree',
+    '3612340003\tfree',
+    '3612340004\tfree',
+    '3612340005\tfree',
+  ]);
   assert.equal(lines.at(-1), '5 number(s), 5 free');
   assert.equal((await run('del', '3612340005', '--data-dir', dir)).out, 'number 3612340005 removed from the pool\n');
   assert.equal((await run('list', '--data-dir', dir)).out.trim().split('\n').at(-1), '4 number(s), 4 free');

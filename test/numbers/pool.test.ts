@@ -10,13 +10,16 @@ const REMOTE = src('203.0.113.7');
 
 const h = (e: string, p: Record<string, string>, s = LOCAL) => t.srv.gateway.handle(req(e, p, s));
 /** As an authenticated remote user (the real authentication path). */
-const as = (user: string, pw: string, e: string, p: Record<string, string> = {}) => h(e, { authkey: API_KEY, authid: user, authpwd: pw, ...p }, REMOTE);
+const as = (user: string, pw: string, e: string, p: Record<string, string> = {}) =>
+  h(e, { authkey: API_KEY, authid: user, authpwd: pw, ...p }, REMOTE);
 const pool = () => t.srv.services.storage.db.selectFrom('tb_numbers').selectAll().orderBy('number').execute();
-const userRow = (name: string) => t.srv.services.storage.db.selectFrom('tb_users').selectAll().where('username', '=', name).executeTakeFirstOrThrow();
+const userRow = (name: string) =>
+  t.srv.services.storage.db.selectFrom('tb_users').selectAll().where('username', '=', name).executeTakeFirstOrThrow();
 
 before(async () => {
   t = await startTestServer({ apilimitip: '0', apilimituser: '0', numberlocktime: '60' });
-  for (const u of ['alice', 'bob', 'carol']) assert.ok((await h('newuseri', { u_username: u, u_password: `${u}pw` })).ok);
+  for (const u of ['alice', 'bob', 'carol'])
+    assert.ok((await h('newuseri', { u_username: u, u_password: `${u}pw` })).ok);
   assert.ok((await h('newuseri', { u_username: 'dora', u_password: 'dorapw', u_did: '4400000001' })).ok);
 });
 after(() => t.stop());
@@ -55,7 +58,10 @@ test('addnumbers: admin only; list and range; duplicates skipped; bad input adds
 });
 
 test('delnumber: admin only; only free numbers; unknown number', async () => {
-  assert.match((await as('bob', 'bobpw', 'delnumber', { number: '3620000004' })).text, /not allowed for your user type/);
+  assert.match(
+    (await as('bob', 'bobpw', 'delnumber', { number: '3620000004' })).text,
+    /not allowed for your user type/,
+  );
   const r = await as('admin', ADMIN_PASSWORD, 'delnumber', { number: '3620000004' });
   assert.equal(r.ok, true, r.text);
   assert.equal(r.text, 'number 3620000004 removed from the pool');
@@ -108,7 +114,10 @@ test('lockphonenumber: reserves, is not handed out to others, expires, then assi
     assert.equal(row.status, 'locked');
     assert.equal(row.locked_until, now + 60_000);
     // carol cannot lock it, and getphonenumber never hands it to her
-    assert.match((await as('carol', 'carolpw', 'lockphonenumber', { number: free[0]! })).text, /reserved by another user/);
+    assert.match(
+      (await as('carol', 'carolpw', 'lockphonenumber', { number: free[0]! })).text,
+      /reserved by another user/,
+    );
     const got: string[] = [];
     for (let i = 0; i < 3; i++) {
       const c = await as('carol', 'carolpw', 'getphonenumber', { new: '1' });
@@ -143,7 +152,10 @@ test('lockphonenumber: reserves, is not handed out to others, expires, then assi
     row = (await pool()).find((x) => x.number === '3690000002')!;
     assert.equal(row.status, 'assigned');
     assert.equal(row.locked_until, null);
-    assert.match((await as('bob', 'bobpw', 'lockphonenumber', { number: '3690000002' })).text, /already assigned to you/);
+    assert.match(
+      (await as('bob', 'bobpw', 'lockphonenumber', { number: '3690000002' })).text,
+      /already assigned to you/,
+    );
     assert.match((await as('bob', 'bobpw', 'lockphonenumber', { number: '3699999999' })).text, /not in the pool/);
     assert.match((await as('bob', 'bobpw', 'lockphonenumber', { number: 'x1' })).text, /not a phone number/);
   } finally {

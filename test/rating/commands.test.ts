@@ -18,8 +18,16 @@ const rita = as('rita', 'ritapw');
 
 async function ledgerInvariant(username: string): Promise<number> {
   const db = t.srv.services.storage.db;
-  const u = await db.selectFrom('tb_users').select(['id', 'credit']).where('username', '=', username).executeTakeFirstOrThrow();
-  const sum = await db.selectFrom('tb_ledger').select((eb) => eb.fn.sum<number>('amount').as('s')).where('userid', '=', u.id).executeTakeFirstOrThrow();
+  const u = await db
+    .selectFrom('tb_users')
+    .select(['id', 'credit'])
+    .where('username', '=', username)
+    .executeTakeFirstOrThrow();
+  const sum = await db
+    .selectFrom('tb_ledger')
+    .select((eb) => eb.fn.sum<number>('amount').as('s'))
+    .where('userid', '=', u.id)
+    .executeTakeFirstOrThrow();
   assert.equal(Number(sum.s ?? 0), Number(u.credit), `ledger sum == credit for ${username}`);
   assert.ok(Number(u.credit) >= 0);
   return Number(u.credit);
@@ -30,11 +38,26 @@ before(async () => {
   const h = (e: string, p: Record<string, string>) => t.srv.gateway.handle(req(e, p, LOCAL));
   assert.ok((await h('newuseri', { u_username: 'rita', u_password: 'ritapw', u_type: 'reseller' })).ok);
   const ritaId = (await t.srv.services.users.byUsername('rita'))!.id;
-  assert.ok((await h('newuseri', { u_username: 'bob', u_password: 'bobpw', u_country: '36', u_credit: '1.00', u_parentid: String(ritaId) })).ok);
+  assert.ok(
+    (
+      await h('newuseri', {
+        u_username: 'bob',
+        u_password: 'bobpw',
+        u_country: '36',
+        u_credit: '1.00',
+        u_parentid: String(ritaId),
+      })
+    ).ok,
+  );
   assert.ok((await h('newuseri', { u_username: 'eve', u_password: 'evepw', u_credit: '0.10' })).ok);
   const db = t.srv.services.storage.db;
-  assert.deepEqual((await importTariffsCsv(db, H + '1,USA,0.01,0,60,60,USD\n36,Hungary,0.02,0,60,60,USD\n')).errors, []);
-  const r = await importTariffsCsv(db, H + '36,Hungary,0.012,0,60,60,USD\n3620,Hungary mobile,0.05,0.01,,30/6,USD\n', { plan: 'resellers' });
+  assert.deepEqual(
+    (await importTariffsCsv(db, H + '1,USA,0.01,0,60,60,USD\n36,Hungary,0.02,0,60,60,USD\n')).errors,
+    [],
+  );
+  const r = await importTariffsCsv(db, H + '36,Hungary,0.012,0,60,60,USD\n3620,Hungary mobile,0.05,0.01,,30/6,USD\n', {
+    plan: 'resellers',
+  });
   assert.deepEqual(r.errors, []);
   await db.updateTable('tb_users').set({ tariffid: r.planId! }).where('id', '=', ritaId).execute();
   await t.srv.services.rating.load();
@@ -45,7 +68,16 @@ test('rating: the caller’s plan (inherited from the reseller), longest prefix,
   const r = await handle('rating', { ...bob, bnum: '+36 1 234-5678' });
   assert.equal(r.ok, true, r.text);
   assert.equal(r.text, '0.0120 USD/min to Hungary (prefix 36)');
-  assert.deepEqual(r.fields, { bnum: '3612345678', prefix: '36', destination: 'Hungary', price: '0.0120', connectfee: '0.00', minduration: 60, increment: 60, currency: 'USD' });
+  assert.deepEqual(r.fields, {
+    bnum: '3612345678',
+    prefix: '36',
+    destination: 'Hungary',
+    price: '0.0120',
+    connectfee: '0.00',
+    minduration: 60,
+    increment: 60,
+    currency: 'USD',
+  });
   const m = await handle('rating', { ...bob, bnum: '0 20 123 4567' }); // national: bob's country 36
   assert.equal(m.fields?.prefix, '3620');
   assert.equal(m.fields?.bnum, '36201234567');
@@ -68,7 +100,10 @@ test('rating: errors for no rate (404), a missing number (421), a bad number; de
   assert.equal(anon.ok, false);
   // a tb_api override raising the level denies end users
   const db = t.srv.services.storage.db;
-  await db.insertInto('tb_api').values({ fname: 'rating', req_key: 1, req_ip: 0, req_user: 8, req_user_mode: 0, customsql: null }).execute();
+  await db
+    .insertInto('tb_api')
+    .values({ fname: 'rating', req_key: 1, req_ip: 0, req_user: 8, req_user_mode: 0, customsql: null })
+    .execute();
   await handle('apireload', {}, LOCAL);
   try {
     const denied = await handle('rating', { ...bob, bnum: '3612345' });
@@ -86,12 +121,22 @@ test('callrating with bnum: credit, maxduration and rate; another user only when
   assert.equal(r.ok, true, r.text);
   // 1.00 at 0.012/min in whole minutes: 83 min = 0.996 → 4980 s
   assert.deepEqual(
-    { credit: r.fields?.credit, maxduration: r.fields?.maxduration, price: r.fields?.price, prefix: r.fields?.prefix, destination: r.fields?.destination, currency: r.fields?.currency },
+    {
+      credit: r.fields?.credit,
+      maxduration: r.fields?.maxduration,
+      price: r.fields?.price,
+      prefix: r.fields?.prefix,
+      destination: r.fields?.destination,
+      currency: r.fields?.currency,
+    },
     { credit: '1.00', maxduration: 4980, price: '0.0120', prefix: '36', destination: 'Hungary', currency: 'USD' },
   );
   assert.equal(r.text, 'credit 1.00 USD, maxduration 4980 s, 0.0120 USD/min to Hungary (prefix 36)');
   // rita (reseller) may ask for bob (her subtree), not for eve; bob not for eve; admin for anyone
-  assert.equal((await handle('callrating', { ...rita, username: 'bob', bnum: '3612345678' })).fields?.maxduration, 4980);
+  assert.equal(
+    (await handle('callrating', { ...rita, username: 'bob', bnum: '3612345678' })).fields?.maxduration,
+    4980,
+  );
   const denied = await handle('callrating', { ...rita, username: 'eve', bnum: '3612345678' });
   assert.equal(denied.ok, false);
   assert.equal(denied.legacyStatus, 404);
@@ -121,11 +166,24 @@ test('gencdr: admins only; each CDR charged once through recordCall; ledger sum 
   const bobId = (await t.srv.services.users.byUsername('bob'))!.id;
   const cdrs = await db.selectFrom('tb_cdrs').selectAll().where('userid', '=', bobId).execute();
   assert.equal(cdrs.length, 3);
-  assert.ok(cdrs.every((c) => c.billed === 120 && Number(c.cost) === 24_000 && c.callee === '3612345678' && c.reason === 'normal'));
+  assert.ok(
+    cdrs.every(
+      (c) => c.billed === 120 && Number(c.cost) === 24_000 && c.callee === '3612345678' && c.reason === 'normal',
+    ),
+  );
 
   // the same call recorded again charges nothing
   const c0 = cdrs[0]!;
-  const again = await t.srv.services.cdrs.recordCall({ callid: c0.callid, userId: bobId, caller: 'bob', callee: '3612345678', startAt: 0, connectAt: 0, endAt: 61_000, duration: 61 });
+  const again = await t.srv.services.cdrs.recordCall({
+    callid: c0.callid,
+    userId: bobId,
+    caller: 'bob',
+    callee: '3612345678',
+    startAt: 0,
+    connectAt: 0,
+    endAt: 61_000,
+    duration: 61,
+  });
   assert.equal(again.created, false);
   assert.equal(again.charged, 0);
   assert.equal(await ledgerInvariant('bob'), 1_000_000 - 72_000);
@@ -135,7 +193,11 @@ test('gencdr: admins only; each CDR charged once through recordCall; ledger sum 
   assert.equal(cr.ok, true, cr.text);
   assert.equal(cr.fields?.cost, '0.024');
   assert.equal(cr.fields?.billed, 120);
-  assert.equal((await handle('callrating', { ...as('eve', 'evepw'), callid: c0.callid })).ok, false, "eve may not see bob's call");
+  assert.equal(
+    (await handle('callrating', { ...as('eve', 'evepw'), callid: c0.callid })).ok,
+    false,
+    "eve may not see bob's call",
+  );
 
   // random durations and destinations from the plan
   const rnd = await handle('gencdr', { ...admin, count: '20', username: 'bob', mindur: '0', maxdur: '10' });
@@ -152,8 +214,16 @@ test('gencdr never drives the balance below zero: the rest is marked "credit exh
   assert.equal(r.fields?.exhausted, 3);
   assert.equal(await ledgerInvariant('eve'), 0);
   const eveId = (await t.srv.services.users.byUsername('eve'))!.id;
-  const cdrs = await t.srv.services.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', eveId).orderBy('id').execute();
-  assert.deepEqual(cdrs.map((c) => Number(c.cost)), [60_000, 40_000, 0, 0]);
+  const cdrs = await t.srv.services.storage.db
+    .selectFrom('tb_cdrs')
+    .selectAll()
+    .where('userid', '=', eveId)
+    .orderBy('id')
+    .execute();
+  assert.deepEqual(
+    cdrs.map((c) => Number(c.cost)),
+    [60_000, 40_000, 0, 0],
+  );
   assert.match(cdrs[1]!.reason, /^credit exhausted \(rated 0.06\)$/);
   // and maxduration is now 0
   assert.equal((await handle('callrating', { ...eve, bnum: '3612345' })).fields?.maxduration, 0);

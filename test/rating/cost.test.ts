@@ -1,9 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { billedSeconds, costOfBilled, rateCall, maxDuration, formatPrice, MAX_CALL_SECONDS } from '../../src/domain/rating/rate.js';
+import {
+  billedSeconds,
+  costOfBilled,
+  rateCall,
+  maxDuration,
+  formatPrice,
+  MAX_CALL_SECONDS,
+} from '../../src/domain/rating/rate.js';
 
-const r = (price: number, connectfee: number, minduration: number, increment: number) => ({ price, connectfee, minduration, increment });
+const r = (price: number, connectfee: number, minduration: number, increment: number) => ({
+  price,
+  connectfee,
+  minduration,
+  increment,
+});
 
 test('60/60 at 0.012/min: whole minutes', () => {
   const t = r(12_000, 0, 60, 60);
@@ -63,7 +75,8 @@ function refBilled(d: number, min: number, inc: number): number {
   while (g < d) g += inc;
   return g;
 }
-const refCost = (billed: number, price: number, fee: number) => (billed === 0 ? 0 : fee + Number((BigInt(price) * BigInt(billed) + 59n) / 60n));
+const refCost = (billed: number, price: number, fee: number) =>
+  billed === 0 ? 0 : fee + Number((BigInt(price) * BigInt(billed) + 59n) / 60n);
 
 test('property: billed seconds and cost match a reference; maxduration matches brute force', () => {
   fc.assert(

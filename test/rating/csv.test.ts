@@ -47,7 +47,12 @@ test('import good rows (A/B increments, quoted fields, extra columns), then rate
   assert.deepEqual(r.errors, []);
   assert.equal(r.imported, 3);
   assert.ok(progress.length > 0);
-  const rows = await st.db.selectFrom('tb_tariffs').selectAll().where('planid', '=', r.planId!).orderBy('prefix').execute();
+  const rows = await st.db
+    .selectFrom('tb_tariffs')
+    .selectAll()
+    .where('planid', '=', r.planId!)
+    .orderBy('prefix')
+    .execute();
   assert.deepEqual(
     rows.map((x) => [x.prefix, x.destination, Number(x.price), Number(x.connectfee), x.minduration, x.increment]),
     [
@@ -63,7 +68,10 @@ test('import good rows (A/B increments, quoted fields, extra columns), then rate
 });
 
 test('a bad row imports nothing, and every bad row is reported with its line and reason', async () => {
-  const before = await st.db.selectFrom('tb_tariffs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const before = await st.db
+    .selectFrom('tb_tariffs')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   const bad = [
     'prefix,destination,price,connectfee,minduration,increment,currency',
     '44,UK,0.02,0,1,1,USD',
@@ -86,25 +94,43 @@ test('a bad row imports nothing, and every bad row is reported with its line and
   assert.match(r.errors[3]!.reason, /already on line 2/);
   assert.match(r.errors[4]!.reason, /increment/);
   assert.match(r.errors[5]!.reason, /currency/);
-  const after = await st.db.selectFrom('tb_tariffs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const after = await st.db
+    .selectFrom('tb_tariffs')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   assert.equal(Number(after.n), Number(before.n), 'no row written');
-  assert.equal(await st.db.selectFrom('tb_tariffplans').select('id').where('name', '=', 'p2').executeTakeFirst(), undefined, 'no plan created');
+  assert.equal(
+    await st.db.selectFrom('tb_tariffplans').select('id').where('name', '=', 'p2').executeTakeFirst(),
+    undefined,
+    'no plan created',
+  );
   const hdr = await importTariffsCsv(st.db, 'prefix,price\n1,0.1\n', { plan: 'p2' });
   assert.match(hdr.errors[0]!.reason, /missing column\(s\) destination, connectfee, minduration, increment, currency/);
 });
 
 test('without --replace the file replaces its prefixes only; with replace the whole plan; export round-trips', async () => {
-  const upd = await importTariffsCsv(st.db, 'prefix,destination,price,connectfee,minduration,increment,currency\n36,Hungary fixed,0.015,0,60,60,USD\n', { plan: 'p1' });
+  const upd = await importTariffsCsv(
+    st.db,
+    'prefix,destination,price,connectfee,minduration,increment,currency\n36,Hungary fixed,0.015,0,60,60,USD\n',
+    { plan: 'p1' },
+  );
   assert.equal(upd.imported, 1);
   assert.equal(upd.replaced, 1);
   let csv = await exportTariffsCsv(st.db, 'p1');
   assert.match(csv!, /^36,Hungary fixed,0.015,0.00,60,60,USD,,$/m);
   assert.match(csv!, /^3620,"Hungary, mobile",0.05,0.01,30,6,USD,,$/m);
-  const rep = await importTariffsCsv(st.db, 'prefix,destination,price,connectfee,minduration,increment,currency,valid_from,valid_to\n49,Germany,0.02,0,1,1,USD,2026-01-01,2027-01-01\n', { plan: 'p1', replace: true });
+  const rep = await importTariffsCsv(
+    st.db,
+    'prefix,destination,price,connectfee,minduration,increment,currency,valid_from,valid_to\n49,Germany,0.02,0,1,1,USD,2026-01-01,2027-01-01\n',
+    { plan: 'p1', replace: true },
+  );
   assert.equal(rep.imported, 1);
   assert.equal(rep.replaced, 3);
   csv = await exportTariffsCsv(st.db, 'p1');
-  assert.equal(csv, 'prefix,destination,price,connectfee,minduration,increment,currency,valid_from,valid_to\n49,Germany,0.02,0.00,1,1,USD,2026-01-01T00:00:00.000Z,2027-01-01T00:00:00.000Z\n');
+  assert.equal(
+    csv,
+    'prefix,destination,price,connectfee,minduration,increment,currency,valid_from,valid_to\n49,Germany,0.02,0.00,1,1,USD,2026-01-01T00:00:00.000Z,2027-01-01T00:00:00.000Z\n',
+  );
   // the export imports back unchanged
   const again = await importTariffsCsv(st.db, csv!, { plan: 'p1b' });
   assert.deepEqual(again.errors, []);
@@ -130,7 +156,26 @@ test('PostgreSQL: import, rate, and record a call once', async (t) => {
     assert.deepEqual(await rating.load(), { plans: 1, rates: 3 });
     const u = await s.db
       .insertInto('tb_users')
-      .values({ username: 'pguser', password_enc: 'x', type: 6, parentid: 0, name: '', email: '', phone: '', currency: 'USD', country: '36', address: '', pin: null, did: null, credit: 0, enabled: 1, created_at: Date.now(), tariffid: null, forgot_question: null, forgot_answer_enc: null })
+      .values({
+        username: 'pguser',
+        password_enc: 'x',
+        type: 6,
+        parentid: 0,
+        name: '',
+        email: '',
+        phone: '',
+        currency: 'USD',
+        country: '36',
+        address: '',
+        pin: null,
+        did: null,
+        credit: 0,
+        enabled: 1,
+        created_at: Date.now(),
+        tariffid: null,
+        forgot_question: null,
+        forgot_answer_enc: null,
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     const ledger = new Ledger(s.db);
@@ -138,7 +183,16 @@ test('PostgreSQL: import, rate, and record a call once', async (t) => {
     const q = await rating.quote({ id: u.id, country: '36' }, '020 123 4567');
     assert.equal(q.rate.prefix, '3620');
     const cdrs = new CdrService(s.db, ledger, rating);
-    const call = { callid: 'pg-call-1', userId: u.id, caller: 'pguser', callee: '+36201234567', startAt: 1, connectAt: 1, endAt: 62_000, duration: 61 };
+    const call = {
+      callid: 'pg-call-1',
+      userId: u.id,
+      caller: 'pguser',
+      callee: '+36201234567',
+      startAt: 1,
+      connectAt: 1,
+      endAt: 62_000,
+      duration: 61,
+    };
     const a = await cdrs.recordCall(call);
     const b = await cdrs.recordCall(call);
     assert.equal(a.created, true);

@@ -84,8 +84,14 @@ test('normalisation: +, 00, national, punctuation, URIs', () => {
   assert.equal(normalizeNumber('3612345678', o), '3612345678', 'already international digits');
   assert.equal(normalizeNumber('sip:+12125551234@example.com', o), '12125551234');
   assert.equal(normalizeNumber('12.125.551.234', o), '12125551234');
-  assert.equal(normalizeNumber('011442079460000', { internationalPrefix: '011', nationalPrefix: '1', countryCode: '1' }), '442079460000');
-  assert.equal(normalizeNumber('12125551234', { internationalPrefix: '011', nationalPrefix: '1', countryCode: '1' }), '12125551234');
+  assert.equal(
+    normalizeNumber('011442079460000', { internationalPrefix: '011', nationalPrefix: '1', countryCode: '1' }),
+    '442079460000',
+  );
+  assert.equal(
+    normalizeNumber('12125551234', { internationalPrefix: '011', nationalPrefix: '1', countryCode: '1' }),
+    '12125551234',
+  );
 });
 
 test('normalisation errors', () => {

@@ -28,7 +28,8 @@ const user = async (name: string): Promise<User> => (await t.srv.services.users.
 before(async () => {
   t = await startTestServer({ defaultcountrycode: '1', apilimituser: '0', apilimitip: '0' });
   const h = (e: string, p: Record<string, string>) => t.srv.gateway.handle(req(e, p, LOCAL));
-  const mk = async (p: Record<string, string>) => assert.equal((await h('newuseri', { u_currency: 'USD', ...p })).ok, true, JSON.stringify(p));
+  const mk = async (p: Record<string, string>) =>
+    assert.equal((await h('newuseri', { u_currency: 'USD', ...p })).ok, true, JSON.stringify(p));
   await mk({ u_username: 'boss', u_password: 'bosspw', u_type: 'admin' });
   await mk({ u_username: 'rita', u_password: 'ritapw', u_type: 'reseller' });
   await mk({ u_username: 'bob', u_password: 'bobpw', u_country: '36', u_credit: '1.00' });
@@ -39,32 +40,97 @@ before(async () => {
   await mk({ u_username: 'dave', u_password: 'davepw' });
   await mk({ u_username: 'eur', u_password: 'eurpw', u_currency: 'EUR', u_credit: '5' });
   const db = t.srv.services.storage.db;
-  assert.deepEqual((await importTariffsCsv(db, H + '1,USA,0.01,0,60,60,USD\n49,Germany,0.012,0,60,60,USD\n4917,Germany mobile,0.06,0.01,30,6,USD\n44,UK,0.02,0,60,60,USD\n')).errors, []);
+  assert.deepEqual(
+    (
+      await importTariffsCsv(
+        db,
+        H +
+          '1,USA,0.01,0,60,60,USD\n49,Germany,0.012,0,60,60,USD\n4917,Germany mobile,0.06,0.01,30,6,USD\n44,UK,0.02,0,60,60,USD\n',
+      )
+    ).errors,
+    [],
+  );
   await t.srv.services.rating.load();
   // carol has an assigned pool number and forwarding rules
-  await db.insertInto('tb_numbers').values({ number: '4930555111', userid: (await user('carol')).id, status: 'assigned', locked_until: null, created_at: Date.now() }).execute();
-  await t.srv.services.numbers.setForward((await user('carol')).id, { always: '', busy: 'dave', noanswer: '+49 170 1234567' });
+  await db
+    .insertInto('tb_numbers')
+    .values({
+      number: '4930555111',
+      userid: (await user('carol')).id,
+      status: 'assigned',
+      locked_until: null,
+      created_at: Date.now(),
+    })
+    .execute();
+  await t.srv.services.numbers.setForward((await user('carol')).id, {
+    always: '',
+    busy: 'dave',
+    noanswer: '+49 170 1234567',
+  });
 });
 after(() => t.stop());
 
 test('addgateway: admin adds gateways (password encrypted at rest); errors say what was wrong; level 6 enforced', async () => {
-  const a = await handle('addgateway', { ...admin, name: 'de-a', host: '192.0.2.10', prefix: '49', priority: '5', username: 'trunk', password: 'S3cret-gw' });
+  const a = await handle('addgateway', {
+    ...admin,
+    name: 'de-a',
+    host: '192.0.2.10',
+    prefix: '49',
+    priority: '5',
+    username: 'trunk',
+    password: 'S3cret-gw',
+  });
   assert.equal(a.ok, true, a.text);
   assert.match(a.text, /^gateway de-a added \(id \d+, 192\.0\.2\.10:5060\/udp, prefix 49, priority 5, weight 1\)$/);
   assert.equal(a.fields?.password, 'set');
-  const row = await t.srv.services.storage.db.selectFrom('tb_gateways').selectAll().where('name', '=', 'de-a').executeTakeFirstOrThrow();
+  const row = await t.srv.services.storage.db
+    .selectFrom('tb_gateways')
+    .selectAll()
+    .where('name', '=', 'de-a')
+    .executeTakeFirstOrThrow();
   assert.match(row.password_enc, /^v1:/);
   assert.ok(!row.password_enc.includes('S3cret-gw'));
   // an admin-type user (not only the server admin) may, a reseller and an end user may not
-  assert.equal((await handle('addgateway', { ...boss, name: 'de-mobile', host: 'sip.mobile.example', port: '5080', transport: 'tcp', prefix: '4917', strip: '2', addprefix: '0', priority: '50' })).ok, true);
+  assert.equal(
+    (
+      await handle('addgateway', {
+        ...boss,
+        name: 'de-mobile',
+        host: 'sip.mobile.example',
+        port: '5080',
+        transport: 'tcp',
+        prefix: '4917',
+        strip: '2',
+        addprefix: '0',
+        priority: '50',
+      })
+    ).ok,
+    true,
+  );
   for (const who of [rita, bob]) {
     const d = await handle('addgateway', { ...who, name: 'evil', host: '192.0.2.66' });
     assert.equal(d.ok, false);
     assert.match(d.text, /not allowed/);
   }
-  assert.equal(await t.srv.services.storage.db.selectFrom('tb_gateways').select('id').where('name', '=', 'evil').executeTakeFirst(), undefined);
+  assert.equal(
+    await t.srv.services.storage.db
+      .selectFrom('tb_gateways')
+      .select('id')
+      .where('name', '=', 'evil')
+      .executeTakeFirst(),
+    undefined,
+  );
   // the trusted local caller is the server admin
-  assert.equal((await handle('addgateway', { name: 'any', host: '2001:db8::9', transport: 'tls', priority: '100', inbound_ip: GW_IP }, LOCAL)).ok, true);
+  assert.equal(
+    (
+      await handle(
+        'addgateway',
+        { name: 'any', host: '2001:db8::9', transport: 'tls', priority: '100', inbound_ip: GW_IP },
+        LOCAL,
+      )
+    ).ok,
+    true,
+  );
   const dup = await handle('addgateway', { ...admin, name: 'de-a', host: '192.0.2.11' });
   assert.equal(dup.ok, false);
   assert.equal(dup.text, 'a gateway named "de-a" already exists (delgateway it first)');
@@ -101,15 +167,21 @@ test('routingtest: an outside number → gateways in failover order (longest pre
   assert.equal(r.fields?.gateway, 'de-mobile');
   assert.equal(r.fields?.gateways, 'de-mobile,de-a,any');
   assert.equal(r.fields?.credit, '1.00');
-  assert.deepEqual(r.rows!.map((x) => x.number), ['01701234567', '491701234567', '491701234567']);
+  assert.deepEqual(
+    r.rows!.map((x) => x.number),
+    ['01701234567', '491701234567', '491701234567'],
+  );
   assert.ok(!JSON.stringify(r).includes('S3cret'));
   // positional params in the documented order
-  const pos = await t.srv.gateway.handle(req('routingtest', {}, LOCAL, { positional: ['', 'bob', '+44 20 7946 0000'] }));
+  const pos = await t.srv.gateway.handle(
+    req('routingtest', {}, LOCAL, { positional: ['', 'bob', '+44 20 7946 0000'] }),
+  );
   assert.equal(pos.ok, true, pos.text);
   assert.equal(pos.fields?.gateways, 'any');
   assert.equal(pos.fields?.destination, 'UK');
   // denied to a reseller and an end user
-  for (const who of [rita, bob]) assert.match((await handle('routingtest', { ...who, caller: 'bob', called: '4930123' })).text, /not allowed/);
+  for (const who of [rita, bob])
+    assert.match((await handle('routingtest', { ...who, caller: 'bob', called: '4930123' })).text, /not allowed/);
 });
 
 test('routingtest: local users by username, extension and DID (tb_users.did and assigned pool numbers) with forwarding rules', async () => {
@@ -117,11 +189,20 @@ test('routingtest: local users by username, extension and DID (tb_users.did and 
   assert.equal(byName.text, 'route: local user alice');
   assert.equal(byName.fields?.route, 'user');
   assert.equal(byName.fields?.registered, t.srv.services.sip ? 0 : ''); // nobody registered in this test
-  assert.equal((await handle('routingtest', { ...admin, caller: 'bob', called: '1001' })).text, 'route: local user 1001');
-  assert.equal((await handle('routingtest', { ...admin, caller: 'bob', called: '+49 30 555000' })).text, 'route: local user alice');
+  assert.equal(
+    (await handle('routingtest', { ...admin, caller: 'bob', called: '1001' })).text,
+    'route: local user 1001',
+  );
+  assert.equal(
+    (await handle('routingtest', { ...admin, caller: 'bob', called: '+49 30 555000' })).text,
+    'route: local user alice',
+  );
   const carol = await handle('routingtest', { ...admin, caller: 'bob', called: '4930555111' });
   assert.equal(carol.text, 'route: local user carol (forward busy→dave, noanswer→491701234567)');
-  assert.deepEqual([carol.fields?.forward_always, carol.fields?.forward_busy, carol.fields?.forward_noanswer], ['', 'dave', '491701234567']);
+  assert.deepEqual(
+    [carol.fields?.forward_always, carol.fields?.forward_busy, carol.fields?.forward_noanswer],
+    ['', 'dave', '491701234567'],
+  );
   // user-to-user needs no credit and no rate
   assert.equal((await handle('routingtest', { ...admin, caller: 'poor', called: 'carol' })).fields?.username, 'carol');
 });
@@ -136,26 +217,44 @@ test('routingtest: refusals with their SIP status — no rate 404, short credit 
   const bad = await handle('routingtest', { ...admin, caller: 'bob', called: 'nobody-here' });
   assert.equal(bad.ok, false);
   assert.match(bad.text, /^the call would be rejected: 484 /);
-  assert.equal((await handle('routingtest', { ...admin, caller: 'eur', called: '+49 30 1234567' })).text, 'the call would be rejected: 403 the rate to 49301234567 is in USD but the account is in EUR');
+  assert.equal(
+    (await handle('routingtest', { ...admin, caller: 'eur', called: '+49 30 1234567' })).text,
+    'the call would be rejected: 403 the rate to 49301234567 is in USD but the account is in EUR',
+  );
   const unknown = await handle('routingtest', { ...admin, caller: 'ghost', called: '4930' });
   assert.equal(unknown.text, 'caller: no user or caller number "ghost"');
   assert.equal(unknown.legacyStatus, 404);
   assert.equal((await handle('routingtest', { ...admin, caller: 'bob' })).legacyStatus, 421);
-  assert.equal((await handle('routingtest', { ...admin, ip: 'not-an-ip', caller: 'bob', called: '4930' })).text, 'ip: "not-an-ip" is not an IP address');
+  assert.equal(
+    (await handle('routingtest', { ...admin, ip: 'not-an-ip', caller: 'bob', called: '4930' })).text,
+    'ip: "not-an-ip" is not an IP address',
+  );
 });
 
 test('routingtest / gatewayForIp: calls from a gateway inbound_ip reach DIDs without authentication, nothing else', async () => {
   const did = await handle('routingtest', { ...admin, ip: GW_IP, caller: '+1 212 555 0100', called: '4930555000' });
   assert.equal(did.text, 'route: local user alice');
   assert.equal(did.fields?.source, 'gateway any');
-  const transit = await handle('routingtest', { ...admin, ip: `::ffff:${GW_IP}`, caller: '12125550100', called: '4930999999' });
-  assert.equal(transit.text, 'the call would be rejected: 404 no user or DID "4930999999" on this server (calls from gateway "any" only reach DIDs)');
+  const transit = await handle('routingtest', {
+    ...admin,
+    ip: `::ffff:${GW_IP}`,
+    caller: '12125550100',
+    called: '4930999999',
+  });
+  assert.equal(
+    transit.text,
+    'the call would be rejected: 404 no user or DID "4930999999" on this server (calls from gateway "any" only reach DIDs)',
+  );
   const routing = routingFor(t.srv.services);
   assert.equal((await routing.gatewayForIp(GW_IP))?.name, 'any');
   assert.equal(await routing.gatewayForIp('198.51.100.21'), undefined);
   // not a gateway and no authenticated user: refused
   const anon = await routing.route({ caller: 'x', called: 'alice', fromIp: '198.51.100.21' });
-  assert.deepEqual(anon, { kind: 'reject', status: 403, reason: 'the caller is not authenticated and not a known gateway' });
+  assert.deepEqual(anon, {
+    kind: 'reject',
+    status: 403,
+    reason: 'the caller is not authenticated and not a known gateway',
+  });
 });
 
 test('route(): candidates carry the decrypted password and rewritten number; reservedCredit counts; disabled accounts refused', async () => {
@@ -168,21 +267,35 @@ test('route(): candidates carry the decrypted password and rewritten number; res
   assert.equal(d.rate.prefix, '49');
   assert.equal(d.quote.plan.name, 'default');
   assert.equal(d.maxDuration, 4980); // 1.00 at 0.012/min in whole minutes (60/60): 83 min
-  assert.deepEqual(d.candidates.map((c) => [c.name, c.number, c.username, c.password, c.transport]), [
-    ['de-a', '49301234567', 'trunk', 'S3cret-gw', 'udp'],
-    ['any', '49301234567', '', '', 'tls'],
-  ]);
+  assert.deepEqual(
+    d.candidates.map((c) => [c.name, c.number, c.username, c.password, c.transport]),
+    [
+      ['de-a', '49301234567', 'trunk', 'S3cret-gw', 'udp'],
+      ['any', '49301234567', '', '', 'tls'],
+    ],
+  );
   // other live calls of bob reserve 0.995: the rest (0.005) does not pay one minute at 0.012
-  assert.deepEqual(await routing.route({ caller: 'bob', called: '4930123', fromIp: '', user: bobU, reservedCredit: 995_000 }), { kind: 'reject', status: 402, reason: 'insufficient credit' });
+  assert.deepEqual(
+    await routing.route({ caller: 'bob', called: '4930123', fromIp: '', user: bobU, reservedCredit: 995_000 }),
+    { kind: 'reject', status: 402, reason: 'insufficient credit' },
+  );
   // a disabled callee and a disabled caller
   const s = t.srv.services;
   await s.users.update((await user('dave')).id, { enabled: 0 });
   s.users.clearCache();
   try {
-    assert.deepEqual(await routing.route({ caller: 'bob', called: 'dave', fromIp: '', user: bobU }), { kind: 'reject', status: 403, reason: 'the account "dave" is disabled' });
+    assert.deepEqual(await routing.route({ caller: 'bob', called: 'dave', fromIp: '', user: bobU }), {
+      kind: 'reject',
+      status: 403,
+      reason: 'the account "dave" is disabled',
+    });
     const daveU = await user('dave');
     assert.equal(daveU.enabled, false);
-    assert.deepEqual(await routing.route({ caller: 'dave', called: 'alice', fromIp: '', user: daveU }), { kind: 'reject', status: 403, reason: 'the account "dave" is disabled' });
+    assert.deepEqual(await routing.route({ caller: 'dave', called: 'alice', fromIp: '', user: daveU }), {
+      kind: 'reject',
+      status: 403,
+      reason: 'the account "dave" is disabled',
+    });
   } finally {
     await s.users.update((await user('dave')).id, { enabled: 1 });
     s.users.clearCache();
@@ -191,17 +304,43 @@ test('route(): candidates carry the decrypted password and rewritten number; res
 
 test('failover order: equal prefix and priority are ordered by weight; a disabled or deleted gateway drops out at once', async () => {
   const h = (e: string, p: Record<string, string>) => handle(e, p, LOCAL);
-  assert.equal((await h('addgateway', { name: 'uk-heavy', host: '192.0.2.30', prefix: '44', priority: '1', weight: '9' })).ok, true);
-  assert.equal((await h('addgateway', { name: 'uk-light', host: '192.0.2.31', prefix: '44', priority: '1', weight: '1' })).ok, true);
-  assert.equal((await h('addgateway', { name: 'uk-off', host: '192.0.2.32', prefix: '44', priority: '0', enabled: '0', inbound_ip: '198.51.100.77' })).ok, true);
-  assert.equal(await routingFor(t.srv.services).gatewayForIp('198.51.100.77'), undefined, 'a disabled gateway is not trusted');
+  assert.equal(
+    (await h('addgateway', { name: 'uk-heavy', host: '192.0.2.30', prefix: '44', priority: '1', weight: '9' })).ok,
+    true,
+  );
+  assert.equal(
+    (await h('addgateway', { name: 'uk-light', host: '192.0.2.31', prefix: '44', priority: '1', weight: '1' })).ok,
+    true,
+  );
+  assert.equal(
+    (
+      await h('addgateway', {
+        name: 'uk-off',
+        host: '192.0.2.32',
+        prefix: '44',
+        priority: '0',
+        enabled: '0',
+        inbound_ip: '198.51.100.77',
+      })
+    ).ok,
+    true,
+  );
+  assert.equal(
+    await routingFor(t.srv.services).gatewayForIp('198.51.100.77'),
+    undefined,
+    'a disabled gateway is not trusted',
+  );
   let seq = 0;
   const draws = [0.5, 0.9]; // heavy draws u=0.5, light u=0.9: keys 0.077 vs 0.105 → heavy first
   const routing = new RoutingService(t.srv.services, { rng: () => draws[seq++ % 2]! });
   const bobU = await user('bob');
   const d = await routing.route({ caller: 'bob', called: '+44 20 7946 0000', fromIp: '', user: bobU });
   assert.equal(d.kind, 'gateways');
-  if (d.kind === 'gateways') assert.deepEqual(d.candidates.map((c) => c.name), ['uk-heavy', 'uk-light', 'any']);
+  if (d.kind === 'gateways')
+    assert.deepEqual(
+      d.candidates.map((c) => c.name),
+      ['uk-heavy', 'uk-light', 'any'],
+    );
   // over many real draws the heavy one is first about 90 % of the time
   const shared = routingFor(t.srv.services);
   let heavy = 0;
@@ -225,7 +364,8 @@ test('failover order: equal prefix and priority are ordered by weight; a disable
 
 test('no gateway for a rated number → 503', async () => {
   const h = (e: string, p: Record<string, string>) => handle(e, p, LOCAL);
-  for (const n of ['de-a', 'de-mobile', 'any', 'uk-off']) assert.equal((await h('delgateway', { name: n })).ok, true, n);
+  for (const n of ['de-a', 'de-mobile', 'any', 'uk-off'])
+    assert.equal((await h('delgateway', { name: n })).ok, true, n);
   assert.equal((await h('gateways', {})).text, '0 gateway(s)');
   const r = await h('routingtest', { caller: 'bob', called: '+1 212 555 0100' });
   assert.equal(r.text, 'the call would be rejected: 503 no gateway serves 12125550100');
@@ -239,8 +379,15 @@ test('blockedprefixes: a blocked destination is refused 403 even with a rate and
   try {
     const r = await handle('routingtest', { ...admin, caller: 'bob', called: '0049 170 1234567' });
     assert.equal(r.ok, false);
-    assert.match(r.text, /the call would be rejected: 403 destination 491701234567 is blocked \(blockedprefixes 4917\)/);
-    assert.equal((await handle('routingtest', { ...admin, caller: 'bob', called: '0049 30 1234567' })).ok, true, 'other German numbers still route');
+    assert.match(
+      r.text,
+      /the call would be rejected: 403 destination 491701234567 is blocked \(blockedprefixes 4917\)/,
+    );
+    assert.equal(
+      (await handle('routingtest', { ...admin, caller: 'bob', called: '0049 30 1234567' })).ok,
+      true,
+      'other German numbers still route',
+    );
   } finally {
     t.srv.services.config.persist({ blockedprefixes: '' });
   }

@@ -1,17 +1,38 @@
 /** Unit tests of the pure routing helpers: gateway order (prefix, priority, weights), number rewriting, addresses, input validation. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { orderGateways, dialNumber, normalizeIp, inboundIps, validateGatewayInput, GatewayError, type Gateway } from '../../src/domain/routing/service.js';
+import {
+  orderGateways,
+  dialNumber,
+  normalizeIp,
+  inboundIps,
+  validateGatewayInput,
+  GatewayError,
+  type Gateway,
+} from '../../src/domain/routing/service.js';
 import { mulberry32 } from '../helpers/random.js';
 
 let nextId = 1;
 function gw(name: string, over: Partial<Gateway> = {}): Gateway {
   return {
-    id: nextId++, name, host: '192.0.2.1', port: 5060, transport: 'udp', username: '', passwordEnc: '', prefix: '', strip: 0, addprefix: '',
-    priority: 10, weight: 1, inboundIp: '', enabled: true, createdAt: 0, ...over,
+    id: nextId++,
+    name,
+    host: '192.0.2.1',
+    port: 5060,
+    transport: 'udp',
+    username: '',
+    passwordEnc: '',
+    prefix: '',
+    strip: 0,
+    addprefix: '',
+    priority: 10,
+    weight: 1,
+    inboundIp: '',
+    enabled: true,
+    createdAt: 0,
+    ...over,
   };
 }
-
 
 test('order: only matching enabled gateways; longest prefix first, then priority ascending', () => {
   const list = [
@@ -24,14 +45,28 @@ test('order: only matching enabled gateways; longest prefix first, then priority
   ];
   const names = orderGateways(list, '491701234567', () => 0.5).map((g) => g.name);
   assert.deepEqual(names, ['de-mobile-a', 'de-mobile-b', 'de', 'any']);
-  assert.deepEqual(orderGateways(list, '33123', () => 0.5).map((g) => g.name), ['fr', 'any']);
-  assert.deepEqual(orderGateways(list, '441234', () => 0.5).map((g) => g.name), ['any']);
-  assert.deepEqual(orderGateways([gw('x', { prefix: '49', enabled: false })], '4930', () => 0.5), []);
+  assert.deepEqual(
+    orderGateways(list, '33123', () => 0.5).map((g) => g.name),
+    ['fr', 'any'],
+  );
+  assert.deepEqual(
+    orderGateways(list, '441234', () => 0.5).map((g) => g.name),
+    ['any'],
+  );
+  assert.deepEqual(
+    orderGateways([gw('x', { prefix: '49', enabled: false })], '4930', () => 0.5),
+    [],
+  );
 });
 
 test('order: weights share the first place in proportion among equal prefix and priority; weight 0 only last', () => {
   const rng = mulberry32(42);
-  const list = [gw('w1', { weight: 1 }), gw('w3', { weight: 3 }), gw('zero', { weight: 0 }), gw('later', { priority: 11, weight: 1000 })];
+  const list = [
+    gw('w1', { weight: 1 }),
+    gw('w3', { weight: 3 }),
+    gw('zero', { weight: 0 }),
+    gw('later', { priority: 11, weight: 1000 }),
+  ];
   const first = new Map<string, number>();
   const N = 20_000;
   for (let i = 0; i < N; i++) {
@@ -51,9 +86,17 @@ test('order: equal weights are shuffled (both orders occur), the input array is 
   const rng = mulberry32(7);
   const list = [gw('a'), gw('b'), gw('c')];
   const seen = new Set<string>();
-  for (let i = 0; i < 200; i++) seen.add(orderGateways(list, '1', rng).map((g) => g.name).join());
+  for (let i = 0; i < 200; i++)
+    seen.add(
+      orderGateways(list, '1', rng)
+        .map((g) => g.name)
+        .join(),
+    );
   assert.equal(seen.size, 6, [...seen].join(' | '));
-  assert.deepEqual(list.map((g) => g.name), ['a', 'b', 'c']);
+  assert.deepEqual(
+    list.map((g) => g.name),
+    ['a', 'b', 'c'],
+  );
 });
 
 test('dialNumber: strip then addprefix; nothing left → undefined', () => {
@@ -77,8 +120,33 @@ test('addresses: normalised for comparison; inbound_ip lists', () => {
 
 test('validateGatewayInput: defaults, normalisation and clear errors', () => {
   const g = validateGatewayInput({ name: 'gw1', host: '192.0.2.1' });
-  assert.deepEqual(g, { name: 'gw1', host: '192.0.2.1', port: 5060, transport: 'udp', username: '', password: '', prefix: '', strip: 0, addprefix: '', priority: 10, weight: 1, inboundIp: '', enabled: true });
-  const t = validateGatewayInput({ name: 'tls-gw', host: '[2001:db8::5]', transport: 'TLS', prefix: '+49', strip: '2', addprefix: '0', priority: '3', weight: '0', inbound_ip: '192.0.2.9 ::ffff:192.0.2.10', enabled: '0' });
+  assert.deepEqual(g, {
+    name: 'gw1',
+    host: '192.0.2.1',
+    port: 5060,
+    transport: 'udp',
+    username: '',
+    password: '',
+    prefix: '',
+    strip: 0,
+    addprefix: '',
+    priority: 10,
+    weight: 1,
+    inboundIp: '',
+    enabled: true,
+  });
+  const t = validateGatewayInput({
+    name: 'tls-gw',
+    host: '[2001:db8::5]',
+    transport: 'TLS',
+    prefix: '+49',
+    strip: '2',
+    addprefix: '0',
+    priority: '3',
+    weight: '0',
+    inbound_ip: '192.0.2.9 ::ffff:192.0.2.10',
+    enabled: '0',
+  });
   assert.equal(t.port, 5061);
   assert.equal(t.host, '2001:db8::5');
   assert.equal(t.transport, 'tls');
@@ -101,6 +169,10 @@ test('validateGatewayInput: defaults, normalisation and clear errors', () => {
     [{ name: 'g', host: 'x', password: 'a\nb' }, /^password: at most 128 printable/],
   ];
   for (const [p, re] of bad) {
-    assert.throws(() => validateGatewayInput(p), (e: unknown) => e instanceof GatewayError && re.test(e.message), JSON.stringify(p));
+    assert.throws(
+      () => validateGatewayInput(p),
+      (e: unknown) => e instanceof GatewayError && re.test(e.message),
+      JSON.stringify(p),
+    );
   }
 });

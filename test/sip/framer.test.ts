@@ -121,7 +121,9 @@ describe('SipStreamFramer efficiency', () => {
   it('a 60 kB message trickling in byte by byte is framed in linear time', () => {
     const body = Buffer.alloc(60000, 0x61);
     const msg = Buffer.concat([
-      Buffer.from('MESSAGE sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/TCP h.example.com;branch=z9hG4bK1\r\nFrom: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: big@h\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 60000\r\n\r\n'),
+      Buffer.from(
+        'MESSAGE sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/TCP h.example.com;branch=z9hG4bK1\r\nFrom: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: big@h\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 60000\r\n\r\n',
+      ),
       body,
     ]);
     const f = new SipStreamFramer();

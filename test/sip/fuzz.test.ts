@@ -3,13 +3,21 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { parseMessage, SipStreamFramer, serialize, validateRequest, validateResponse } from '../../src/sip/message/index.js';
+import {
+  parseMessage,
+  SipStreamFramer,
+  serialize,
+  validateRequest,
+  validateResponse,
+} from '../../src/sip/message/index.js';
 import { INTERNAL_ERROR } from '../../src/sip/message/parser.js';
 import { DATA_DIR, load } from './helpers.js';
 import { mulberry32 as rng } from '../helpers/random.js';
 
-
-const INTERESTING = [0x00, 0x0d, 0x0a, 0x20, 0x09, 0x22, 0x3c, 0x3e, 0x3a, 0x3b, 0x2c, 0x3d, 0x40, 0x5b, 0x5d, 0x25, 0x5c, 0x2f, 0x3f, 0xff, 0xc3, 0x80, 0x2d, 0x30, 0x39];
+const INTERESTING = [
+  0x00, 0x0d, 0x0a, 0x20, 0x09, 0x22, 0x3c, 0x3e, 0x3a, 0x3b, 0x2c, 0x3d, 0x40, 0x5b, 0x5d, 0x25, 0x5c, 0x2f, 0x3f,
+  0xff, 0xc3, 0x80, 0x2d, 0x30, 0x39,
+];
 
 function mutate(src: Buffer, r: () => number): Buffer {
   let b = Buffer.from(src);
@@ -28,7 +36,13 @@ function mutate(src: Buffer, r: () => number): Buffer {
         b = Buffer.concat([b.subarray(0, pos), b.subarray(pos + Math.floor(r() * 16))]);
         break;
       case 3: // insert interesting bytes
-        b = Buffer.concat([b.subarray(0, pos), Buffer.from(Array.from({ length: 1 + Math.floor(r() * 4) }, () => INTERESTING[Math.floor(r() * INTERESTING.length)]!)), b.subarray(pos)]);
+        b = Buffer.concat([
+          b.subarray(0, pos),
+          Buffer.from(
+            Array.from({ length: 1 + Math.floor(r() * 4) }, () => INTERESTING[Math.floor(r() * INTERESTING.length)]!),
+          ),
+          b.subarray(pos),
+        ]);
         break;
       case 4: // duplicate a range
         b = Buffer.concat([b.subarray(0, pos), b.subarray(pos, pos + Math.floor(r() * 64)), b.subarray(pos)]);
@@ -44,7 +58,8 @@ function mutate(src: Buffer, r: () => number): Buffer {
 }
 
 const files: Buffer[] = [];
-for (const d of ['rfc4475', 'rfc5118']) for (const f of readdirSync(path.join(DATA_DIR, d)).sort()) files.push(load(d + '/' + f));
+for (const d of ['rfc4475', 'rfc5118'])
+  for (const f of readdirSync(path.join(DATA_DIR, d)).sort()) files.push(load(d + '/' + f));
 
 describe('fuzz', () => {
   it('parseMessage / validate / serialize never throw on 20000 mutated messages', () => {
@@ -129,7 +144,10 @@ describe('framer chunking invariance', () => {
         pos += step;
       }
       assert.equal(pieces.length, 5);
-      assert.deepEqual(pieces, whole.map((e) => (e.type === 'message' ? e.data : Buffer.alloc(0))));
+      assert.deepEqual(
+        pieces,
+        whole.map((e) => (e.type === 'message' ? e.data : Buffer.alloc(0))),
+      );
       assert.equal(f.buffered, 0);
     }
   });

@@ -32,7 +32,9 @@ import type { SipUri } from '../../src/sip/message/index.js';
 
 describe('URI parser', () => {
   it('parses a full sip URI', () => {
-    const u = parseUri('sips:alice:secret@atlanta.example.com:5061;transport=tcp;lr?subject=project%20x&priority=urgent');
+    const u = parseUri(
+      'sips:alice:secret@atlanta.example.com:5061;transport=tcp;lr?subject=project%20x&priority=urgent',
+    );
     assert.ok(u && u.kind === 'sip');
     assert.equal(u.scheme, 'sips');
     assert.equal(u.user, 'alice');
@@ -69,15 +71,44 @@ describe('URI parser', () => {
     assert.equal(t.number, '+1-201-555-0123');
     assert.deepEqual(t.params, [{ name: 'phone-context', value: 'example.com' }]);
     const o = parseUri('mailto:someone@example.com');
-    assert.deepEqual(o, { kind: 'other', scheme: 'mailto', opaque: 'someone@example.com', raw: 'mailto:someone@example.com' });
+    assert.deepEqual(o, {
+      kind: 'other',
+      scheme: 'mailto',
+      opaque: 'someone@example.com',
+      raw: 'mailto:someone@example.com',
+    });
   });
 
   it('rejects malformed URIs', () => {
     for (const s of [
-      '', 'sip:', 'sip:@host', 'sip:user@', 'sip:user@host:', 'sip:user@host:99999', 'sip:host;', 'sip:host;=x',
-      'sip:host;a=', 'sip:host?', 'sip:host?a', 'sip:us er@host', 'sip:user@ho st', 'sip:user@[2001:db8::1',
-      'sip:user@[2001:db8:::1]', 'sip:user@[192.0.2.1]', 'sip:user@256.1.1.1', 'sip:user@-host.com', 'sip:%zz@host',
-      'sip:user@host%41', '<sip:a@b>', '1sip:x', 'tel:', 'tel:12;', 'foo:', 'foo:a b', 'sip:u@h.1c', 'sip:u@h@i',
+      '',
+      'sip:',
+      'sip:@host',
+      'sip:user@',
+      'sip:user@host:',
+      'sip:user@host:99999',
+      'sip:host;',
+      'sip:host;=x',
+      'sip:host;a=',
+      'sip:host?',
+      'sip:host?a',
+      'sip:us er@host',
+      'sip:user@ho st',
+      'sip:user@[2001:db8::1',
+      'sip:user@[2001:db8:::1]',
+      'sip:user@[192.0.2.1]',
+      'sip:user@256.1.1.1',
+      'sip:user@-host.com',
+      'sip:%zz@host',
+      'sip:user@host%41',
+      '<sip:a@b>',
+      '1sip:x',
+      'tel:',
+      'tel:12;',
+      'foo:',
+      'foo:a b',
+      'sip:u@h.1c',
+      'sip:u@h@i',
     ]) {
       assert.equal(parseUri(s), null, s);
     }
@@ -89,9 +120,29 @@ describe('URI parser', () => {
     assert.ok(!isIPv4('1.2.3'));
     assert.ok(!isIPv4('1.2.3.4.5'));
     assert.ok(!isIPv4('1.2.3.256'));
-    for (const ok of ['::', '::1', '1::', '2001:db8::10', '2001:db8:0:0:0:0:0:1', '::ffff:192.0.2.1', 'fe80::1:2:3:4:5:6', '1:2:3:4:5:6:7:8'])
+    for (const ok of [
+      '::',
+      '::1',
+      '1::',
+      '2001:db8::10',
+      '2001:db8:0:0:0:0:0:1',
+      '::ffff:192.0.2.1',
+      'fe80::1:2:3:4:5:6',
+      '1:2:3:4:5:6:7:8',
+    ])
       assert.ok(isIPv6(ok), ok);
-    for (const bad of [':', ':1', '1:', '1:::2', '2001:db8:::1', '1:2:3:4:5:6:7:8:9', '1::2::3', '12345::', 'g::1', '1:2:3:4:5:6:7::8:9'])
+    for (const bad of [
+      ':',
+      ':1',
+      '1:',
+      '1:::2',
+      '2001:db8:::1',
+      '1:2:3:4:5:6:7:8:9',
+      '1::2::3',
+      '12345::',
+      'g::1',
+      '1:2:3:4:5:6:7::8:9',
+    ])
       assert.ok(!isIPv6(bad), bad);
     assert.ok(isHostname('example.com'));
     assert.ok(isHostname('example.com.'));
@@ -140,9 +191,19 @@ describe('name-addr parser', () => {
 
   it('rejects malformed values', () => {
     for (const s of [
-      '', '"open <sip:a@b.com>', '< sip:a@b.com>', '<sip:a@b.com >', '<sip:a@b.com', 'Bell, A <sip:a@b.com>',
-      'sip:a@b.com?x=y', '<sip:a@b.com>;', '<sip:a@b.com>;;', '<sip:a@b.com>;tag=', '<sip:a@b.com> junk',
-      '<sip:a@b.com>;tag="q"', 'a@b.com',
+      '',
+      '"open <sip:a@b.com>',
+      '< sip:a@b.com>',
+      '<sip:a@b.com >',
+      '<sip:a@b.com',
+      'Bell, A <sip:a@b.com>',
+      'sip:a@b.com?x=y',
+      '<sip:a@b.com>;',
+      '<sip:a@b.com>;;',
+      '<sip:a@b.com>;tag=',
+      '<sip:a@b.com> junk',
+      '<sip:a@b.com>;tag="q"',
+      'a@b.com',
     ]) {
       assert.equal(parseNameAddr(s), null, s);
     }
@@ -163,7 +224,9 @@ describe('name-addr parser', () => {
 
 describe('Via parser', () => {
   it('parses params and rport forms', () => {
-    const v = parseVia('SIP/2.0/udp pc33.atlanta.com:5066;branch=z9hG4bK776;rport;received=192.0.2.1, SIP/2.0/TCP [::1];rport=5070;ttl=16;maddr=224.2.0.1');
+    const v = parseVia(
+      'SIP/2.0/udp pc33.atlanta.com:5066;branch=z9hG4bK776;rport;received=192.0.2.1, SIP/2.0/TCP [::1];rport=5070;ttl=16;maddr=224.2.0.1',
+    );
     assert.ok(v);
     assert.equal(v.length, 2);
     assert.equal(v[0]!.transport, 'UDP');
@@ -177,9 +240,19 @@ describe('Via parser', () => {
 
   it('rejects malformed Vias', () => {
     for (const s of [
-      '', 'SIP/2.0/UDP', 'SIP/2.0 host', 'SIP/2.0/UDPhost', 'SIP/2.0/UDP host;;', 'SIP/2.0/UDP host,', 'SIP/2.0/UDP host;branch',
-      'SIP/2.0/UDP host;received=foo', 'SIP/2.0/UDP host;rport=x', 'SIP/2.0/UDP host;ttl=256', 'SIP/2.0/UDP host:70000',
-      'SIP/2.0/UDP host junk', 'SIP/2.0/UDP [::1',
+      '',
+      'SIP/2.0/UDP',
+      'SIP/2.0 host',
+      'SIP/2.0/UDPhost',
+      'SIP/2.0/UDP host;;',
+      'SIP/2.0/UDP host,',
+      'SIP/2.0/UDP host;branch',
+      'SIP/2.0/UDP host;received=foo',
+      'SIP/2.0/UDP host;rport=x',
+      'SIP/2.0/UDP host;ttl=256',
+      'SIP/2.0/UDP host:70000',
+      'SIP/2.0/UDP host junk',
+      'SIP/2.0/UDP [::1',
     ]) {
       assert.equal(parseVia(s), null, s);
     }
@@ -217,9 +290,21 @@ describe('header helpers', () => {
 
   it('compact forms and canonical names', () => {
     const expect: Record<string, string> = {
-      i: 'Call-ID', m: 'Contact', f: 'From', t: 'To', v: 'Via', l: 'Content-Length', c: 'Content-Type',
-      k: 'Supported', s: 'Subject', e: 'Content-Encoding', o: 'Event', u: 'Allow-Events', x: 'Session-Expires',
-      r: 'Refer-To', b: 'Referred-By',
+      i: 'Call-ID',
+      m: 'Contact',
+      f: 'From',
+      t: 'To',
+      v: 'Via',
+      l: 'Content-Length',
+      c: 'Content-Type',
+      k: 'Supported',
+      s: 'Subject',
+      e: 'Content-Encoding',
+      o: 'Event',
+      u: 'Allow-Events',
+      x: 'Session-Expires',
+      r: 'Refer-To',
+      b: 'Referred-By',
     };
     for (const [k, v] of Object.entries(expect)) {
       assert.equal(COMPACT_FORMS[k], v);
@@ -232,7 +317,9 @@ describe('header helpers', () => {
 
   it('get/set/remove headers in compact and long forms', () => {
     const r = parseMessage(
-      Buffer.from('OPTIONS sip:a@b.com SIP/2.0\r\nv: SIP/2.0/UDP h.com;branch=z9hG4bK1\r\nf: <sip:x@y.com>;tag=1\r\nt: <sip:a@b.com>\r\ni: cid\r\nCSeq: 1 OPTIONS\r\nk: timer\r\nl: 0\r\n\r\n'),
+      Buffer.from(
+        'OPTIONS sip:a@b.com SIP/2.0\r\nv: SIP/2.0/UDP h.com;branch=z9hG4bK1\r\nf: <sip:x@y.com>;tag=1\r\nt: <sip:a@b.com>\r\ni: cid\r\nCSeq: 1 OPTIONS\r\nk: timer\r\nl: 0\r\n\r\n',
+      ),
     );
     assert.ok(r.ok);
     const m = r.msg;

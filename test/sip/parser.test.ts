@@ -30,7 +30,9 @@ function bad(s: string | Buffer): { status: number; reason: string; drop?: boole
 
 describe('parseMessage basics', () => {
   it('minimal request, leading CRLFs ignored, body by Content-Length', () => {
-    const msg = ok('\r\n\r\nOPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Content-Length: 5\r\n\r\nhelloEXTRA') as SipRequest;
+    const msg = ok(
+      '\r\n\r\nOPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Content-Length: 5\r\n\r\nhelloEXTRA',
+    ) as SipRequest;
     assert.equal(msg.method, 'OPTIONS');
     assert.equal(msg.version, 'SIP/2.0');
     assert.equal(msg.body.toString(), 'hello');
@@ -64,7 +66,11 @@ describe('parseMessage basics', () => {
   });
 
   it('folding and header-line syntax', () => {
-    const msg = ok('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Subject: a\r\n\tb\r\n  c  \r\nX-Empty:\r\nX-Tab\t:\tv\t\r\n\r\n');
+    const msg = ok(
+      'OPTIONS sip:b@example.com SIP/2.0\r\n' +
+        HDRS +
+        'Subject: a\r\n\tb\r\n  c  \r\nX-Empty:\r\nX-Tab\t:\tv\t\r\n\r\n',
+    );
     assert.equal(getHeader(msg, 'Subject'), 'a b c');
     assert.equal(getHeader(msg, 'X-Empty'), '');
     assert.equal(getHeader(msg, 'X-Tab'), 'v');
@@ -77,10 +83,17 @@ describe('parseMessage basics', () => {
   it('bare LF / bare CR / invalid UTF-8 in the header section → 400', () => {
     assert.match(bad('OPTIONS sip:b@example.com SIP/2.0\n' + HDRS + '\r\n').reason, /Bare LF/);
     assert.match(bad('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'X: a\rb\r\n\r\n').reason, /Bare CR/);
-    const inv = Buffer.concat([m('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'X: '), Buffer.from([0xff, 0xfe]), m('\r\n\r\n')]);
+    const inv = Buffer.concat([
+      m('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'X: '),
+      Buffer.from([0xff, 0xfe]),
+      m('\r\n\r\n'),
+    ]);
     assert.match(bad(inv).reason, /UTF-8/);
     // the body may hold anything
-    const body = Buffer.concat([m('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Content-Length: 3\r\n\r\n'), Buffer.from([0xff, 0x0a, 0x00])]);
+    const body = Buffer.concat([
+      m('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Content-Length: 3\r\n\r\n'),
+      Buffer.from([0xff, 0x0a, 0x00]),
+    ]);
     assert.deepEqual([...ok(body).body], [0xff, 0x0a, 0x00]);
   });
 
@@ -102,13 +115,26 @@ describe('parseMessage basics', () => {
   });
 
   it('Contact: * and Content-Length as a list', () => {
-    const msg = ok('REGISTER sip:example.com SIP/2.0\r\n' + HDRS.replace('OPTIONS', 'REGISTER') + 'Contact: *\r\nExpires: 0\r\nl: 0\r\n\r\n');
+    const msg = ok(
+      'REGISTER sip:example.com SIP/2.0\r\n' +
+        HDRS.replace('OPTIONS', 'REGISTER') +
+        'Contact: *\r\nExpires: 0\r\nl: 0\r\n\r\n',
+    );
     assert.equal(msg.core!.contactStar, true);
     assert.equal(msg.core!.contact.length, 0);
-    assert.match(bad('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Content-Length: 0, 0\r\n\r\n').reason, /Content-Length/);
-    assert.match(bad('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Max-Forwards: 256\r\n\r\n').reason, /Max-Forwards/);
+    assert.match(
+      bad('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Content-Length: 0, 0\r\n\r\n').reason,
+      /Content-Length/,
+    );
+    assert.match(
+      bad('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Max-Forwards: 256\r\n\r\n').reason,
+      /Max-Forwards/,
+    );
     assert.match(bad('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Call-ID: a b\r\n\r\n').reason, /Call-ID/);
-    assert.match(bad('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Route: sip:p.example.com\r\n\r\n').reason, /Route/);
+    assert.match(
+      bad('OPTIONS sip:b@example.com SIP/2.0\r\n' + HDRS + 'Route: sip:p.example.com\r\n\r\n').reason,
+      /Route/,
+    );
   });
 
   it('header values keep UTF-8 and NUL inside quoted strings', () => {
@@ -121,7 +147,9 @@ describe('no quadratic blow-ups', () => {
   it('a 64 kB Contact list of host-only URIs parses quickly', () => {
     const list = Array.from({ length: 6000 }, (_, i) => '<sip:h' + i + '.x>').join(',');
     const t0 = process.hrtime.bigint();
-    const msg = ok('REGISTER sip:example.com SIP/2.0\r\n' + HDRS.replace('OPTIONS', 'REGISTER') + 'Contact: ' + list + '\r\n\r\n');
+    const msg = ok(
+      'REGISTER sip:example.com SIP/2.0\r\n' + HDRS.replace('OPTIONS', 'REGISTER') + 'Contact: ' + list + '\r\n\r\n',
+    );
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     assert.equal(msg.core!.contact.length, 6000);
     assert.ok(ms < 500, `took ${ms} ms`);

@@ -33,7 +33,11 @@ describe('serialize', () => {
       const out = serialize(r.msg);
       const r2 = parseMessage(out);
       assert.ok(r2.ok, f);
-      assert.deepEqual(r2.msg.headers.filter((h) => !/^(l|content-length)$/i.test(h.name)), r.msg.headers.filter((h) => !/^(l|content-length)$/i.test(h.name)), f);
+      assert.deepEqual(
+        r2.msg.headers.filter((h) => !/^(l|content-length)$/i.test(h.name)),
+        r.msg.headers.filter((h) => !/^(l|content-length)$/i.test(h.name)),
+        f,
+      );
       assert.equal(r2.msg.body.toString('latin1'), r.msg.body.toString('latin1'), f);
       assert.equal(r2.msg.core!.contentLength, r.msg.body.length, f);
       if (r.msg.type === 'request' && r2.msg.type === 'request') {
@@ -49,7 +53,11 @@ describe('serialize', () => {
   it('writes folded headers on one line and keeps names as received', () => {
     const m = req(t4475('wsinv'));
     const s = serialize(m).toString('utf8');
-    assert.ok(s.startsWith('INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0\r\nTO: sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n\r\n'));
+    assert.ok(
+      s.startsWith(
+        'INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0\r\nTO: sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n\r\n',
+      ),
+    );
     assert.ok(s.includes('\r\nNewFangledHeader: newfangled value continued newfangled value\r\n'));
     assert.ok(s.includes('\r\nContent-Length: 150\r\n'));
     assert.ok(s.includes('\r\ns: \r\n'));
@@ -140,7 +148,9 @@ describe('error responses for bad start lines', () => {
     assert.ok(r.partial);
     assert.equal(r.partial.method, 'OPTIONS');
     const s = buildResponse(r.partial, 505, undefined, { toTag: 'x' }).toString();
-    assert.ok(s.startsWith('SIP/2.0 505 Version Not Supported\r\nVia: SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw\r\n'));
+    assert.ok(
+      s.startsWith('SIP/2.0 505 Version Not Supported\r\nVia: SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw\r\n'),
+    );
     assert.ok(s.includes('\r\nCall-ID: badvers.31417@c.example.com\r\n'));
     assert.ok(s.includes('\r\nTo: T. Watson <sip:t.watson@example.org>;tag=x\r\n'));
   });

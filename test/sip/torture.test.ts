@@ -72,8 +72,22 @@ describe('RFC 4475 §3.1.1 valid messages', () => {
     // header order kept
     assert.deepEqual(
       m.headers.map((h) => h.name),
-      ['TO', 'from', 'MaX-fOrWaRdS', 'Call-ID', 'Content-Length', 'cseq', 'Via', 's', 'NewFangledHeader',
-        'UnknownHeaderWithUnusualValue', 'Content-Type', 'Route', 'v', 'm'],
+      [
+        'TO',
+        'from',
+        'MaX-fOrWaRdS',
+        'Call-ID',
+        'Content-Length',
+        'cseq',
+        'Via',
+        's',
+        'NewFangledHeader',
+        'UnknownHeaderWithUnusualValue',
+        'Content-Type',
+        'Route',
+        'v',
+        'm',
+      ],
     );
   });
 
@@ -216,7 +230,11 @@ describe('RFC 4475 §3.1.1 valid messages', () => {
     assert.equal(ru.host, 'example.com');
     assert.deepEqual(ru.params, []);
     assert.deepEqual(getHeaderValues(m, 'Accept'), [
-      'application/sdp', 'application/pkcs7-mime', 'multipart/mixed', 'multipart/signed', 'message/sip',
+      'application/sdp',
+      'application/pkcs7-mime',
+      'multipart/mixed',
+      'multipart/signed',
+      'message/sip',
       'message/sipfrag',
     ]);
   });

@@ -11,13 +11,38 @@ function check(name: string, opts?: ValidateOptions): Rejection | null {
 
 describe('validateRequest', () => {
   it('well-formed requests pass', () => {
-    for (const n of ['wsinv', 'esc01', 'escnull', 'lwsdisp', 'longreq', 'dblreq', 'semiuri', 'transports', 'baddate',
-      'regaut01', 'cparam01', 'cparam02', 'regescrt', 'inv2543', 'zeromf', 'unksm2']) {
+    for (const n of [
+      'wsinv',
+      'esc01',
+      'escnull',
+      'lwsdisp',
+      'longreq',
+      'dblreq',
+      'semiuri',
+      'transports',
+      'baddate',
+      'regaut01',
+      'cparam01',
+      'cparam02',
+      'regescrt',
+      'inv2543',
+      'zeromf',
+      'unksm2',
+    ]) {
       assert.equal(check(n), null, n);
     }
-    for (const n of ['ipv6-good', 'port-ambiguous', 'port-unambiguous', 'via-received-param-with-delim',
-      'via-received-param-no-delim', 'ipv6-in-sdp', 'mult-ip-in-header', 'mult-ip-in-sdp', 'ipv4-mapped-ipv6',
-      'ipv6-correct-abnf-2-colons']) {
+    for (const n of [
+      'ipv6-good',
+      'port-ambiguous',
+      'port-unambiguous',
+      'via-received-param-with-delim',
+      'via-received-param-no-delim',
+      'ipv6-in-sdp',
+      'mult-ip-in-header',
+      'mult-ip-in-sdp',
+      'ipv4-mapped-ipv6',
+      'ipv6-correct-abnf-2-colons',
+    ]) {
       assert.equal(validateRequest(req(t5118(n))), null, n);
     }
   });
@@ -85,7 +110,12 @@ describe('validateRequest', () => {
     assert.equal(p.headers[0]!.value, 'noProxiesSupportThis, norDoAnyProxiesSupportThis');
     assert.equal(
       check('bext01', {
-        supported: ['nothingSupportsThis', 'nothingSupportsThisEither', 'noProxiesSupportThis', 'norDoAnyProxiesSupportThis'],
+        supported: [
+          'nothingSupportsThis',
+          'nothingSupportsThisEither',
+          'noProxiesSupportThis',
+          'norDoAnyProxiesSupportThis',
+        ],
       }),
       null,
     );

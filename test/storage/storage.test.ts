@@ -17,12 +17,22 @@ async function exercise(storage: Storage, dir: string): Promise<void> {
   const box = SecretBox.fromDataDir(dir);
   const users = new UserService(storage.db, box);
   const ledger = new Ledger(storage.db);
-  const a = await users.create({ username: 'alice', password: 'pw1', type: UserType.reseller, pin: '123456', did: '3611111' });
+  const a = await users.create({
+    username: 'alice',
+    password: 'pw1',
+    type: UserType.reseller,
+    pin: '123456',
+    did: '3611111',
+  });
   const b = await users.create({ username: 'bob', password: 'pw2', parentid: a.id });
   await assert.rejects(users.create({ username: 'alice', password: 'x' }), UserInputError);
   await assert.rejects(users.create({ username: 'carol', password: 'x', pin: '123456' }), UserInputError);
   // the password is encrypted at rest, readable through the service
-  const row = await storage.db.selectFrom('tb_users').select('password_enc').where('id', '=', a.id).executeTakeFirstOrThrow();
+  const row = await storage.db
+    .selectFrom('tb_users')
+    .select('password_enc')
+    .where('id', '=', a.id)
+    .executeTakeFirstOrThrow();
   assert.ok(!row.password_enc.includes('pw1'));
   assert.equal((await users.forAuth('alice'))!.password, 'pw1');
   assert.equal((await users.forAuth('123456'))!.username, 'alice');
@@ -36,10 +46,18 @@ async function exercise(storage: Storage, dir: string): Promise<void> {
   assert.equal(await ledger.post({ userId: b.id, amount: 5_000_000, reason: 'test' }), 5_000_000);
   assert.equal(await ledger.post({ userId: b.id, amount: -1_500_000, reason: 'test' }), 3_500_000);
   await assert.rejects(ledger.post({ userId: b.id, amount: -3_500_001, reason: 'test' }), InsufficientCredit);
-  await Promise.all(Array.from({ length: 20 }, () => ledger.post({ userId: b.id, amount: -200_000, reason: 'race' }).catch(() => undefined)));
+  await Promise.all(
+    Array.from({ length: 20 }, () =>
+      ledger.post({ userId: b.id, amount: -200_000, reason: 'race' }).catch(() => undefined),
+    ),
+  );
   const bal = (await ledger.balance(b.id))!.credit;
   assert.ok(bal >= 0);
-  const sum = await storage.db.selectFrom('tb_ledger').select((eb) => eb.fn.sum<number>('amount').as('s')).where('userid', '=', b.id).executeTakeFirstOrThrow();
+  const sum = await storage.db
+    .selectFrom('tb_ledger')
+    .select((eb) => eb.fn.sum<number>('amount').as('s'))
+    .where('userid', '=', b.id)
+    .executeTakeFirstOrThrow();
   assert.equal(Number(sum.s), bal);
   assert.equal(bal, 3_500_000 - 17 * 200_000);
 
@@ -53,10 +71,19 @@ async function exercise(storage: Storage, dir: string): Promise<void> {
   assert.equal(await again.remove('all'), 1);
 
   // tb_api rules
-  await storage.db.insertInto('tb_api').values({ fname: 'myapi', req_key: 0, req_ip: null, req_user: 14, req_user_mode: 4, customsql: 'SELECT 1' }).execute();
+  await storage.db
+    .insertInto('tb_api')
+    .values({ fname: 'myapi', req_key: 0, req_ip: null, req_user: 14, req_user_mode: 4, customsql: 'SELECT 1' })
+    .execute();
   const rules = new ApiRules(storage.db);
   assert.equal(await rules.load(), 1);
-  assert.deepEqual(rules.resolve('myapi', undefined, 2), { reqKey: 0, reqIp: 0, reqUser: 14, userMode: 4, customsql: 'SELECT 1' });
+  assert.deepEqual(rules.resolve('myapi', undefined, 2), {
+    reqKey: 0,
+    reqIp: 0,
+    reqUser: 14,
+    userMode: 4,
+    customsql: 'SELECT 1',
+  });
   assert.equal(rules.resolve('nothing', undefined, 2), undefined);
 }
 

@@ -14,7 +14,13 @@ import { join, resolve } from 'node:path';
 import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
-import { ThirdPartyCalls, setThirdParty, stackOf, type RouterLike, type SipServerLike } from '../../src/sip/thirdparty/controller.js';
+import {
+  ThirdPartyCalls,
+  setThirdParty,
+  stackOf,
+  type RouterLike,
+  type SipServerLike,
+} from '../../src/sip/thirdparty/controller.js';
 import type { RouteDecision, RouteRequest } from '../../src/domain/routing/service.js';
 import { LiveCalls } from '../../src/domain/calls/index.js';
 
@@ -44,7 +50,16 @@ class TestRouter implements RouterLike {
       number: q.number,
       rate: q.rate,
       quote: q,
-      candidates: gws.map((g, i) => ({ id: i + 1, name: g.name, host: '127.0.0.1', port: g.port, transport: 'udp' as const, username: g.username ?? '', password: g.password ?? '', number: q.number })),
+      candidates: gws.map((g, i) => ({
+        id: i + 1,
+        name: g.name,
+        host: '127.0.0.1',
+        port: g.port,
+        transport: 'udp' as const,
+        username: g.username ?? '',
+        password: g.password ?? '',
+        number: q.number,
+      })),
     };
   }
 }
@@ -54,7 +69,12 @@ before(async () => {
   t = await startTestServer({ defaultcountrycode: '1', apilimituser: '0', apilimitip: '0' });
   work = mkdtempSync(join(tmpdir(), 'voxswitch-3pcc-'));
   const h = (e: string, p: Record<string, string>) => t.srv.gateway.handle(req(e, p, LOCAL));
-  for (const [u, credit] of [['carol', '0.05'], ['dave', '10.00'], ['poor', '0'], ['erin', '5.00']] as const) {
+  for (const [u, credit] of [
+    ['carol', '0.05'],
+    ['dave', '10.00'],
+    ['poor', '0'],
+    ['erin', '5.00'],
+  ] as const) {
     const r = await h('newuseri', { u_username: u, u_password: `${u}pw`, u_credit: credit, u_currency: 'USD' });
     assert.ok(r.ok, r.text);
   }
@@ -62,7 +82,13 @@ before(async () => {
   assert.deepEqual((await importTariffsCsv(t.srv.services.storage.db, csv)).errors, []);
   await t.srv.services.rating.load();
   const sip = t.srv.services.sip!;
-  tp = new ThirdPartyCalls({ services: t.srv.services, stack: stackOf(sip)!, sip: sip as unknown as SipServerLike, routing: router, options: { bRingMs: 8000, aRingMs: 8000 } });
+  tp = new ThirdPartyCalls({
+    services: t.srv.services,
+    stack: stackOf(sip)!,
+    sip: sip as unknown as SipServerLike,
+    routing: router,
+    options: { bRingMs: 8000, aRingMs: 8000 },
+  });
   setThirdParty(t.srv.services, tp);
 });
 after(async () => {
@@ -80,9 +106,33 @@ async function freePort(): Promise<number> {
 }
 
 /** A sipp UAS on a port: resolves with its exit code and output when the one call of the scenario is over. */
-function uas(scenario: string, port: number, timeoutMs = 30000): { done: Promise<{ code: number | null; out: string }> } {
+function uas(
+  scenario: string,
+  port: number,
+  timeoutMs = 30000,
+): { done: Promise<{ code: number | null; out: string }> } {
   const err = join(work, `${scenario}-${port}.err`);
-  const p = spawn(SIPP, ['-sf', join(SCEN, scenario), '-p', String(port), '-i', '127.0.0.1', '-m', '1', '-nostdin', '-timeout', '25s', '-timeout_error', '-trace_err', '-error_file', err], { cwd: work });
+  const p = spawn(
+    SIPP,
+    [
+      '-sf',
+      join(SCEN, scenario),
+      '-p',
+      String(port),
+      '-i',
+      '127.0.0.1',
+      '-m',
+      '1',
+      '-nostdin',
+      '-timeout',
+      '25s',
+      '-timeout_error',
+      '-trace_err',
+      '-error_file',
+      err,
+    ],
+    { cwd: work },
+  );
   let out = '';
   p.stdout.on('data', (d) => (out += d));
   p.stderr.on('data', (d) => (out += d));
@@ -115,109 +165,178 @@ async function credit(username: string): Promise<number> {
   return (await t.srv.services.ledger.balance(u!.id))!.credit;
 }
 
-test('p2p: bridges two sipp UAS (flow I: A offer → B, B answer → ACK A), cut at maxduration, both legs billed once', { skip: NO_SIPP }, async () => {
-  const [pa, pb] = [await freePort(), await freePort()];
-  router.routes.set('+15550001', [{ name: 'gwA', port: pa }]);
-  router.routes.set('+15550002', [{ name: 'gwB', port: pb }]);
-  const a = uas('a_bridged.xml', pa);
-  const b = uas('b_bridged.xml', pb);
-  await settle(300);
-  const before = await credit('carol');
-  assert.equal(before, 50_000);
-  const r = await t.srv.gateway.handle(req('p2p', { ...as('carol', 'carolpw'), bnum: '+15550001', cnum: '+15550002' }, REMOTE));
-  assert.equal(r.ok, true, r.text);
-  const callid = String(r.fields?.callid);
-  assert.match(callid, /^3pcc-[0-9a-f]{20}$/);
-  assert.match(r.text, /^p2p 3pcc-[0-9a-f]+ started: calling 15550001, then 15550002$/);
-  const [ra, rb] = await Promise.all([a.done, b.done]);
-  assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
-  assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
-  await waitEnded(callid);
-  const rows = await cdrs(callid);
-  assert.deepEqual(rows.map((c) => c.leg), ['a', 'b']);
-  const [ca, cb] = rows as [(typeof rows)[0], (typeof rows)[0]];
-  assert.equal(ca.callee, '15550001');
-  assert.equal(cb.callee, '15550002');
-  assert.ok(ca.connect_at! <= cb.connect_at!, 'A answered first');
-  // 0.01/s per leg, 0.05 credit, A up ≤ 1 s before B: the bridge gets 2 s
-  assert.ok(cb.duration >= 1 && cb.duration <= 3, `B duration ${cb.duration}`);
-  assert.ok(ca.duration >= cb.duration, `A ${ca.duration} ≥ B ${cb.duration}`);
-  assert.equal(cb.reason, 'maxduration reached');
-  const spent = ca.cost + cb.cost;
-  assert.ok(spent > 0 && spent <= 50_000, `spent ${spent}`);
-  assert.equal(await credit('carol'), before - spent, 'the balance lost exactly the two CDR costs');
-  const led = await t.srv.services.storage.db.selectFrom('tb_ledger').select(['amount', 'ref']).where('ref', 'like', `%${callid}%`).execute();
-  assert.equal(led.length, 2);
-  assert.equal(led.reduce((s, l) => s + Number(l.amount), 0), -spent);
-  const live = await t.srv.services.storage.db.selectFrom('tb_livecalls').select('callid').where('callid', 'like', `${callid}%`).execute();
-  assert.equal(live.length, 0, 'no live call row left');
-  // recording again charges nothing
-  const again = await t.srv.services.cdrs.recordCall({ callid, leg: 'b', userId: cb.userid, caller: '', callee: '15550002', startAt: cb.start_at, connectAt: cb.connect_at, endAt: cb.end_at, duration: cb.duration });
-  assert.equal(again.created, false);
-  assert.equal(again.charged, 0);
-});
+test(
+  'p2p: bridges two sipp UAS (flow I: A offer → B, B answer → ACK A), cut at maxduration, both legs billed once',
+  { skip: NO_SIPP },
+  async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    router.routes.set('+15550001', [{ name: 'gwA', port: pa }]);
+    router.routes.set('+15550002', [{ name: 'gwB', port: pb }]);
+    const a = uas('a_bridged.xml', pa);
+    const b = uas('b_bridged.xml', pb);
+    await settle(300);
+    const before = await credit('carol');
+    assert.equal(before, 50_000);
+    const r = await t.srv.gateway.handle(
+      req('p2p', { ...as('carol', 'carolpw'), bnum: '+15550001', cnum: '+15550002' }, REMOTE),
+    );
+    assert.equal(r.ok, true, r.text);
+    const callid = String(r.fields?.callid);
+    assert.match(callid, /^3pcc-[0-9a-f]{20}$/);
+    assert.match(r.text, /^p2p 3pcc-[0-9a-f]+ started: calling 15550001, then 15550002$/);
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
+    assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
+    await waitEnded(callid);
+    const rows = await cdrs(callid);
+    assert.deepEqual(
+      rows.map((c) => c.leg),
+      ['a', 'b'],
+    );
+    const [ca, cb] = rows as [(typeof rows)[0], (typeof rows)[0]];
+    assert.equal(ca.callee, '15550001');
+    assert.equal(cb.callee, '15550002');
+    assert.ok(ca.connect_at! <= cb.connect_at!, 'A answered first');
+    // 0.01/s per leg, 0.05 credit, A up ≤ 1 s before B: the bridge gets 2 s
+    assert.ok(cb.duration >= 1 && cb.duration <= 3, `B duration ${cb.duration}`);
+    assert.ok(ca.duration >= cb.duration, `A ${ca.duration} ≥ B ${cb.duration}`);
+    assert.equal(cb.reason, 'maxduration reached');
+    const spent = ca.cost + cb.cost;
+    assert.ok(spent > 0 && spent <= 50_000, `spent ${spent}`);
+    assert.equal(await credit('carol'), before - spent, 'the balance lost exactly the two CDR costs');
+    const led = await t.srv.services.storage.db
+      .selectFrom('tb_ledger')
+      .select(['amount', 'ref'])
+      .where('ref', 'like', `%${callid}%`)
+      .execute();
+    assert.equal(led.length, 2);
+    assert.equal(
+      led.reduce((s, l) => s + Number(l.amount), 0),
+      -spent,
+    );
+    const live = await t.srv.services.storage.db
+      .selectFrom('tb_livecalls')
+      .select('callid')
+      .where('callid', 'like', `${callid}%`)
+      .execute();
+    assert.equal(live.length, 0, 'no live call row left');
+    // recording again charges nothing
+    const again = await t.srv.services.cdrs.recordCall({
+      callid,
+      leg: 'b',
+      userId: cb.userid,
+      caller: '',
+      callee: '15550002',
+      startAt: cb.start_at,
+      connectAt: cb.connect_at,
+      endAt: cb.end_at,
+      duration: cb.duration,
+    });
+    assert.equal(again.created, false);
+    assert.equal(again.charged, 0);
+  },
+);
 
-test('callback: failover from a 503 gateway to the next for A; B busy → A answered, hung up; CDRs say why', { skip: NO_SIPP }, async () => {
-  const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
-  router.routes.set('+15550011', [{ name: 'gw503', port: p1 }, { name: 'gwA2', port: p2 }]);
-  router.routes.set('+15550012', [{ name: 'gwBusy', port: p3 }]);
-  const g1 = uas('refuse_503.xml', p1);
-  const g2 = uas('a_plain.xml', p2);
-  const g3 = uas('refuse_busy.xml', p3);
-  await settle(300);
-  const before = await credit('dave');
-  const r = await t.srv.gateway.handle(req('callback', { ...as('dave', 'davepw'), num: '+15550011', bnum: '+15550012' }, REMOTE));
-  assert.equal(r.ok, true, r.text);
-  const callid = String(r.fields?.callid);
-  for (const [name, g] of [['503', g1], ['A', g2], ['busy', g3]] as const) {
-    const x = await g.done;
-    assert.equal(x.code, 0, `sipp ${name}: ${x.out}`);
-  }
-  await waitEnded(callid);
-  const rows = await cdrs(callid);
-  assert.deepEqual(rows.map((c) => c.leg), ['a', 'b']);
-  const [ca, cb] = rows as [(typeof rows)[0], (typeof rows)[0]];
-  assert.equal(ca.route, 'gw:gw503,gwA2');
-  assert.notEqual(ca.connect_at, null, 'A (second gateway) answered');
-  assert.equal(cb.connect_at, null);
-  assert.equal(cb.duration, 0);
-  assert.equal(cb.cost, 0);
-  assert.match(cb.reason, /gwBusy: 486 Busy Here/);
-  assert.match(ca.reason, /B leg gwBusy: 486 Busy Here/);
-  assert.equal(await credit('dave'), before - ca.cost);
-});
+test(
+  'callback: failover from a 503 gateway to the next for A; B busy → A answered, hung up; CDRs say why',
+  { skip: NO_SIPP },
+  async () => {
+    const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+    router.routes.set('+15550011', [
+      { name: 'gw503', port: p1 },
+      { name: 'gwA2', port: p2 },
+    ]);
+    router.routes.set('+15550012', [{ name: 'gwBusy', port: p3 }]);
+    const g1 = uas('refuse_503.xml', p1);
+    const g2 = uas('a_plain.xml', p2);
+    const g3 = uas('refuse_busy.xml', p3);
+    await settle(300);
+    const before = await credit('dave');
+    const r = await t.srv.gateway.handle(
+      req('callback', { ...as('dave', 'davepw'), num: '+15550011', bnum: '+15550012' }, REMOTE),
+    );
+    assert.equal(r.ok, true, r.text);
+    const callid = String(r.fields?.callid);
+    for (const [name, g] of [
+      ['503', g1],
+      ['A', g2],
+      ['busy', g3],
+    ] as const) {
+      const x = await g.done;
+      assert.equal(x.code, 0, `sipp ${name}: ${x.out}`);
+    }
+    await waitEnded(callid);
+    const rows = await cdrs(callid);
+    assert.deepEqual(
+      rows.map((c) => c.leg),
+      ['a', 'b'],
+    );
+    const [ca, cb] = rows as [(typeof rows)[0], (typeof rows)[0]];
+    assert.equal(ca.route, 'gw:gw503,gwA2');
+    assert.notEqual(ca.connect_at, null, 'A (second gateway) answered');
+    assert.equal(cb.connect_at, null);
+    assert.equal(cb.duration, 0);
+    assert.equal(cb.cost, 0);
+    assert.match(cb.reason, /gwBusy: 486 Busy Here/);
+    assert.match(ca.reason, /B leg gwBusy: 486 Busy Here/);
+    assert.equal(await credit('dave'), before - ca.cost);
+  },
+);
 
-test('a live bridged call is ended by LiveCalls.hangup (disccall): BYE to both parties, CDRs "disconnected by admin"', { skip: NO_SIPP }, async () => {
-  const [pa, pb] = [await freePort(), await freePort()];
-  router.routes.set('+15550021', [{ name: 'gwA', port: pa }]);
-  router.routes.set('+15550022', [{ name: 'gwB', port: pb }]);
-  const a = uas('a_bridged.xml', pa);
-  const b = uas('b_bridged.xml', pb);
-  await settle(300);
-  const r = await t.srv.gateway.handle(req('p2p', { ...as('erin', 'erinpw'), bnum: '+15550021', cnum: '+15550022' }, REMOTE));
-  assert.equal(r.ok, true, r.text);
-  const callid = String(r.fields?.callid);
-  const until = Date.now() + 8000;
-  while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await settle(50);
-  assert.equal(tp.get(callid)?.state, 'connected');
-  assert.equal(tp.list().find((c) => c.callid === callid)?.b_state, 'confirmed');
-  assert.deepEqual(tp.live.find(callid).map((c) => c.leg).sort(), ['a', 'b']);
-  // crash safety: both legs are persisted, connected, under the keys LiveCalls.recover() closes
-  const rowsLive = await t.srv.services.storage.db.selectFrom('tb_livecalls').select(['callid', 'leg', 'state']).where('callid', 'like', `${callid}/%`).orderBy('leg').execute();
-  assert.deepEqual(rowsLive.map((x) => [x.callid, x.leg, x.state]), [[`${callid}/a`, 'a', 'connected'], [`${callid}/b`, 'b', 'connected']]);
-  await settle(1100);
-  assert.equal(tp.live.hangup(callid), true);
-  const [ra, rb] = await Promise.all([a.done, b.done]);
-  assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
-  assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
-  await waitEnded(callid);
-  const rows = await cdrs(callid);
-  assert.equal(rows.length, 2);
-  for (const c of rows) {
-    assert.equal(c.reason, 'disconnected by admin');
-    assert.ok(c.duration >= 1, `${c.leg} ${c.duration}`);
-  }
-});
+test(
+  'a live bridged call is ended by LiveCalls.hangup (disccall): BYE to both parties, CDRs "disconnected by admin"',
+  { skip: NO_SIPP },
+  async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    router.routes.set('+15550021', [{ name: 'gwA', port: pa }]);
+    router.routes.set('+15550022', [{ name: 'gwB', port: pb }]);
+    const a = uas('a_bridged.xml', pa);
+    const b = uas('b_bridged.xml', pb);
+    await settle(300);
+    const r = await t.srv.gateway.handle(
+      req('p2p', { ...as('erin', 'erinpw'), bnum: '+15550021', cnum: '+15550022' }, REMOTE),
+    );
+    assert.equal(r.ok, true, r.text);
+    const callid = String(r.fields?.callid);
+    const until = Date.now() + 8000;
+    while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await settle(50);
+    assert.equal(tp.get(callid)?.state, 'connected');
+    assert.equal(tp.list().find((c) => c.callid === callid)?.b_state, 'confirmed');
+    assert.deepEqual(
+      tp.live
+        .find(callid)
+        .map((c) => c.leg)
+        .sort(),
+      ['a', 'b'],
+    );
+    // crash safety: both legs are persisted, connected, under the keys LiveCalls.recover() closes
+    const rowsLive = await t.srv.services.storage.db
+      .selectFrom('tb_livecalls')
+      .select(['callid', 'leg', 'state'])
+      .where('callid', 'like', `${callid}/%`)
+      .orderBy('leg')
+      .execute();
+    assert.deepEqual(
+      rowsLive.map((x) => [x.callid, x.leg, x.state]),
+      [
+        [`${callid}/a`, 'a', 'connected'],
+        [`${callid}/b`, 'b', 'connected'],
+      ],
+    );
+    await settle(1100);
+    assert.equal(tp.live.hangup(callid), true);
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
+    assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
+    await waitEnded(callid);
+    const rows = await cdrs(callid);
+    assert.equal(rows.length, 2);
+    for (const c of rows) {
+      assert.equal(c.reason, 'disconnected by admin');
+      assert.ok(c.duration >= 1, `${c.leg} ${c.duration}`);
+    }
+  },
+);
 
 test('callback / p2p refusals: clear ERRORs, CDRs with cost 0 for both legs, nothing charged', async () => {
   const h = (e: string, p: Record<string, string>) => t.srv.gateway.handle(req(e, p, REMOTE));
@@ -266,7 +385,9 @@ test('callback / p2p refusals: clear ERRORs, CDRs with cost 0 for both legs, not
 test('callback with the SIP stack disabled answers a clear ERROR', async () => {
   const off = await startTestServer({ usesip: 'false' });
   try {
-    const r = await off.srv.gateway.handle(req('callback', { username: 'admin', num: '+15550001', bnum: '+15550002' }, LOCAL));
+    const r = await off.srv.gateway.handle(
+      req('callback', { username: 'admin', num: '+15550001', bnum: '+15550002' }, LOCAL),
+    );
     assert.equal(r.ok, false);
     assert.match(r.text, /the SIP stack is disabled \(usesip=false\)/);
   } finally {
@@ -274,24 +395,36 @@ test('callback with the SIP stack disabled answers a clear ERROR', async () => {
   }
 });
 
-test('a party that hangs up (BYE from A) ends the bridge: 200 to A, BYE to B, CDRs "A hung up"', { skip: NO_SIPP }, async () => {
-  const [pa, pb] = [await freePort(), await freePort()];
-  router.routes.set('+15550051', [{ name: 'gwA', port: pa }]);
-  router.routes.set('+15550052', [{ name: 'gwB', port: pb }]);
-  const a = uas('a_hangs_up.xml', pa);
-  const b = uas('b_bridged.xml', pb);
-  await settle(300);
-  const r = await t.srv.gateway.handle(req('p2p', { ...as('dave', 'davepw'), bnum: '+15550051', cnum: '+15550052' }, REMOTE));
-  assert.equal(r.ok, true, r.text);
-  const callid = String(r.fields?.callid);
-  const [ra, rb] = await Promise.all([a.done, b.done]);
-  assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
-  assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
-  await waitEnded(callid);
-  const rows = await cdrs(callid);
-  assert.deepEqual(rows.map((c) => [c.leg, c.reason]), [['a', 'A hung up'], ['b', 'A hung up']]);
-  assert.ok(rows.every((c) => c.duration >= 1 && c.cost > 0));
-});
+test(
+  'a party that hangs up (BYE from A) ends the bridge: 200 to A, BYE to B, CDRs "A hung up"',
+  { skip: NO_SIPP },
+  async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    router.routes.set('+15550051', [{ name: 'gwA', port: pa }]);
+    router.routes.set('+15550052', [{ name: 'gwB', port: pb }]);
+    const a = uas('a_hangs_up.xml', pa);
+    const b = uas('b_bridged.xml', pb);
+    await settle(300);
+    const r = await t.srv.gateway.handle(
+      req('p2p', { ...as('dave', 'davepw'), bnum: '+15550051', cnum: '+15550052' }, REMOTE),
+    );
+    assert.equal(r.ok, true, r.text);
+    const callid = String(r.fields?.callid);
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
+    assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
+    await waitEnded(callid);
+    const rows = await cdrs(callid);
+    assert.deepEqual(
+      rows.map((c) => [c.leg, c.reason]),
+      [
+        ['a', 'A hung up'],
+        ['b', 'A hung up'],
+      ],
+    );
+    assert.ok(rows.every((c) => c.duration >= 1 && c.cost > 0));
+  },
+);
 
 /** REGISTERs `user` from 127.0.0.1:port with digest auth (a real UDP exchange), so the binding's source is that port. */
 async function register(user: string, pw: string, port: number): Promise<void> {
@@ -332,116 +465,170 @@ async function register(user: string, pw: string, port: number): Promise<void> {
   }
 }
 
-test('callback without num rings the user\'s registered phone (leg A on-net, free), then the destination; status 3 → 4 → 2', { skip: NO_SIPP }, async () => {
-  const [pa, pb] = [await freePort(), await freePort()];
-  await register('dave', 'davepw', pa);
-  router.routes.set('+15550062', [{ name: 'gwB', port: pb }]);
-  const sip = t.srv.services.sip!;
-  assert.equal(await sip.status('dave'), 2);
-  const a = uas('a_bridged.xml', pa);
-  const b = uas('b_bridged.xml', pb);
-  await settle(300);
-  const before = await credit('dave');
-  const r = await t.srv.gateway.handle(req('callback', { ...as('dave', 'davepw'), bnum: '+15550062' }, REMOTE));
-  assert.equal(r.ok, true, r.text);
-  assert.equal(r.fields?.anum, 'dave');
-  const callid = String(r.fields?.callid);
-  const until = Date.now() + 8000;
-  while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await settle(50);
-  assert.equal(tp.get(callid)?.state, 'connected');
-  assert.equal(await sip.status('dave'), 4, 'speaking while bridged');
-  await settle(1100);
-  assert.equal(await tp.hangup(callid, 'test hang-up'), true);
-  const [ra, rb] = await Promise.all([a.done, b.done]);
-  assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
-  assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
-  await waitEnded(callid);
-  assert.equal(await sip.status('dave'), 2, 'back to online');
-  const rows = await cdrs(callid);
-  assert.deepEqual(rows.map((c) => [c.leg, c.callee, c.route]), [['a', 'dave', 'user:dave'], ['b', '15550062', 'gw:gwB']]);
-  const [ca, cb] = rows as [(typeof rows)[0], (typeof rows)[0]];
-  assert.equal(ca.cost, 0, 'the on-net leg is free');
-  assert.equal(ca.reason, 'test hang-up');
-  assert.ok(ca.duration >= 1);
-  assert.ok(cb.cost > 0 && cb.duration >= 1);
-  assert.equal(await credit('dave'), before - cb.cost);
-});
+test(
+  "callback without num rings the user's registered phone (leg A on-net, free), then the destination; status 3 → 4 → 2",
+  { skip: NO_SIPP },
+  async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    await register('dave', 'davepw', pa);
+    router.routes.set('+15550062', [{ name: 'gwB', port: pb }]);
+    const sip = t.srv.services.sip!;
+    assert.equal(await sip.status('dave'), 2);
+    const a = uas('a_bridged.xml', pa);
+    const b = uas('b_bridged.xml', pb);
+    await settle(300);
+    const before = await credit('dave');
+    const r = await t.srv.gateway.handle(req('callback', { ...as('dave', 'davepw'), bnum: '+15550062' }, REMOTE));
+    assert.equal(r.ok, true, r.text);
+    assert.equal(r.fields?.anum, 'dave');
+    const callid = String(r.fields?.callid);
+    const until = Date.now() + 8000;
+    while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await settle(50);
+    assert.equal(tp.get(callid)?.state, 'connected');
+    assert.equal(await sip.status('dave'), 4, 'speaking while bridged');
+    await settle(1100);
+    assert.equal(await tp.hangup(callid, 'test hang-up'), true);
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
+    assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
+    await waitEnded(callid);
+    assert.equal(await sip.status('dave'), 2, 'back to online');
+    const rows = await cdrs(callid);
+    assert.deepEqual(
+      rows.map((c) => [c.leg, c.callee, c.route]),
+      [
+        ['a', 'dave', 'user:dave'],
+        ['b', '15550062', 'gw:gwB'],
+      ],
+    );
+    const [ca, cb] = rows as [(typeof rows)[0], (typeof rows)[0]];
+    assert.equal(ca.cost, 0, 'the on-net leg is free');
+    assert.equal(ca.reason, 'test hang-up');
+    assert.ok(ca.duration >= 1);
+    assert.ok(cb.cost > 0 && cb.duration >= 1);
+    assert.equal(await credit('dave'), before - cb.cost);
+  },
+);
 
-test('crash recovery: a restarted process bills the legs of a live bridge from tb_livecalls; the normal end then charges nothing twice', { skip: NO_SIPP }, async () => {
-  const [pa, pb] = [await freePort(), await freePort()];
-  router.routes.set('+15550071', [{ name: 'gwA', port: pa }]);
-  router.routes.set('+15550072', [{ name: 'gwB', port: pb }]);
-  const a = uas('a_bridged.xml', pa);
-  const b = uas('b_bridged.xml', pb);
-  await settle(300);
-  const before = await credit('erin');
-  const r = await t.srv.gateway.handle(req('p2p', { ...as('erin', 'erinpw'), bnum: '+15550071', cnum: '+15550072' }, REMOTE));
-  assert.equal(r.ok, true, r.text);
-  const callid = String(r.fields?.callid);
-  const until = Date.now() + 8000;
-  while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await settle(50);
-  assert.equal(tp.get(callid)?.state, 'connected');
-  await settle(2100);
-  // what the next process would do at start: a fresh LiveCalls that knows nothing of this call
-  const db = t.srv.services.storage.db;
-  await db.updateTable('tb_livecalls').set({ updated_at: Date.now() }).where('callid', 'like', `${callid}/%`).execute(); // the heartbeat
-  const rec = await new LiveCalls(t.srv.services).recover();
-  assert.ok(rec.closed >= 2, `closed ${rec.closed}`);
-  const recovered = await cdrs(callid);
-  assert.deepEqual(recovered.map((c) => [c.leg, c.reason]), [['a', 'recovered after restart'], ['b', 'recovered after restart']]);
-  assert.ok(recovered.every((c) => c.duration >= 2 && c.cost > 0));
-  const charged = recovered.reduce((x, c) => x + c.cost, 0);
-  assert.equal(await credit('erin'), before - charged);
-  // the call itself ends later: its CDRs are duplicates, nothing more is charged
-  assert.equal(await tp.hangup(callid, 'late end'), true);
-  const [ra, rb] = await Promise.all([a.done, b.done]);
-  assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
-  assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
-  await waitEnded(callid);
-  assert.equal((await cdrs(callid)).length, 2);
-  assert.equal(await credit('erin'), before - charged);
-  const led = await db.selectFrom('tb_ledger').select('amount').where('ref', 'like', `%${callid}%`).execute();
-  assert.equal(led.length, 2);
-});
+test(
+  'crash recovery: a restarted process bills the legs of a live bridge from tb_livecalls; the normal end then charges nothing twice',
+  { skip: NO_SIPP },
+  async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    router.routes.set('+15550071', [{ name: 'gwA', port: pa }]);
+    router.routes.set('+15550072', [{ name: 'gwB', port: pb }]);
+    const a = uas('a_bridged.xml', pa);
+    const b = uas('b_bridged.xml', pb);
+    await settle(300);
+    const before = await credit('erin');
+    const r = await t.srv.gateway.handle(
+      req('p2p', { ...as('erin', 'erinpw'), bnum: '+15550071', cnum: '+15550072' }, REMOTE),
+    );
+    assert.equal(r.ok, true, r.text);
+    const callid = String(r.fields?.callid);
+    const until = Date.now() + 8000;
+    while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await settle(50);
+    assert.equal(tp.get(callid)?.state, 'connected');
+    await settle(2100);
+    // what the next process would do at start: a fresh LiveCalls that knows nothing of this call
+    const db = t.srv.services.storage.db;
+    await db
+      .updateTable('tb_livecalls')
+      .set({ updated_at: Date.now() })
+      .where('callid', 'like', `${callid}/%`)
+      .execute(); // the heartbeat
+    const rec = await new LiveCalls(t.srv.services).recover();
+    assert.ok(rec.closed >= 2, `closed ${rec.closed}`);
+    const recovered = await cdrs(callid);
+    assert.deepEqual(
+      recovered.map((c) => [c.leg, c.reason]),
+      [
+        ['a', 'recovered after restart'],
+        ['b', 'recovered after restart'],
+      ],
+    );
+    assert.ok(recovered.every((c) => c.duration >= 2 && c.cost > 0));
+    const charged = recovered.reduce((x, c) => x + c.cost, 0);
+    assert.equal(await credit('erin'), before - charged);
+    // the call itself ends later: its CDRs are duplicates, nothing more is charged
+    assert.equal(await tp.hangup(callid, 'late end'), true);
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
+    assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
+    await waitEnded(callid);
+    assert.equal((await cdrs(callid)).length, 2);
+    assert.equal(await credit('erin'), before - charged);
+    const led = await db.selectFrom('tb_ledger').select('amount').where('ref', 'like', `%${callid}%`).execute();
+    assert.equal(led.length, 2);
+  },
+);
 
-test('a gateway that asks for digest auth (401, qop=auth) gets the INVITE again with its credentials', { skip: NO_SIPP }, async () => {
-  const [pa, pb] = [await freePort(), await freePort()];
-  router.routes.set('+15550081', [{ name: 'gwAuth', port: pa, username: 'gw1', password: 'gw1secret' }]);
-  router.routes.set('+15550082', [{ name: 'gwB', port: pb }]);
-  const a = uas('a_auth.xml', pa);
-  const b = uas('b_bridged.xml', pb);
-  await settle(300);
-  const r = await t.srv.gateway.handle(req('p2p', { ...as('dave', 'davepw'), bnum: '+15550081', cnum: '+15550082' }, REMOTE));
-  assert.equal(r.ok, true, r.text);
-  const callid = String(r.fields?.callid);
-  const until = Date.now() + 8000;
-  while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await settle(50);
-  assert.equal(tp.get(callid)?.state, 'connected', 'the authenticated INVITE was answered');
-  assert.equal(await tp.hangup(callid, 'done'), true);
-  const [ra, rb] = await Promise.all([a.done, b.done]);
-  assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
-  assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
-  await waitEnded(callid);
-  const rows = await cdrs(callid);
-  assert.notEqual(rows.find((c) => c.leg === 'a')?.connect_at, null);
-});
+test(
+  'a gateway that asks for digest auth (401, qop=auth) gets the INVITE again with its credentials',
+  { skip: NO_SIPP },
+  async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    router.routes.set('+15550081', [{ name: 'gwAuth', port: pa, username: 'gw1', password: 'gw1secret' }]);
+    router.routes.set('+15550082', [{ name: 'gwB', port: pb }]);
+    const a = uas('a_auth.xml', pa);
+    const b = uas('b_bridged.xml', pb);
+    await settle(300);
+    const r = await t.srv.gateway.handle(
+      req('p2p', { ...as('dave', 'davepw'), bnum: '+15550081', cnum: '+15550082' }, REMOTE),
+    );
+    assert.equal(r.ok, true, r.text);
+    const callid = String(r.fields?.callid);
+    const until = Date.now() + 8000;
+    while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await settle(50);
+    assert.equal(tp.get(callid)?.state, 'connected', 'the authenticated INVITE was answered');
+    assert.equal(await tp.hangup(callid, 'done'), true);
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
+    assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
+    await waitEnded(callid);
+    const rows = await cdrs(callid);
+    assert.notEqual(rows.find((c) => c.leg === 'a')?.connect_at, null);
+  },
+);
 
-test('a party that does not answer within the ring time is cancelled (CANCEL, 487, ACK); B is never called', { skip: NO_SIPP }, async () => {
-  const pa = await freePort();
-  router.routes.set('+15550091', [{ name: 'gwRing', port: pa }, { name: 'gwNever', port: 9 }]);
-  router.routes.set('+15550092', [{ name: 'gwB', port: 9 }]);
-  const a = uas('ring_cancel.xml', pa);
-  await settle(300);
-  const sip = t.srv.services.sip!;
-  const quick = new ThirdPartyCalls({ services: t.srv.services, stack: stackOf(sip)!, sip: sip as unknown as SipServerLike, routing: router, options: { aRingMs: 1000, maxPerUser: 1 } });
-  const dave = (await t.srv.services.users.byUsername('dave'))!;
-  const call = await quick.start('p2p', dave, '+15550091', '+15550092');
-  // one call per account in progress at most (maxPerUser 1 here)
-  await assert.rejects(quick.start('p2p', dave, '+15550091', '+15550092'), /1 calls of this account are already in progress \(at most 1\)/);
-  const ra = await a.done;
-  assert.equal(ra.code, 0, `sipp: ${ra.out}`);
-  await call.ended;
-  const rows = await cdrs(call.callid);
-  assert.deepEqual(rows.map((c) => [c.leg, c.reason]), [['a', 'gwRing: no answer within 1 s'], ['b', 'not placed: A leg gwRing: no answer within 1 s']]);
-  assert.ok(rows.every((c) => c.cost === 0 && c.connect_at === null));
-});
+test(
+  'a party that does not answer within the ring time is cancelled (CANCEL, 487, ACK); B is never called',
+  { skip: NO_SIPP },
+  async () => {
+    const pa = await freePort();
+    router.routes.set('+15550091', [
+      { name: 'gwRing', port: pa },
+      { name: 'gwNever', port: 9 },
+    ]);
+    router.routes.set('+15550092', [{ name: 'gwB', port: 9 }]);
+    const a = uas('ring_cancel.xml', pa);
+    await settle(300);
+    const sip = t.srv.services.sip!;
+    const quick = new ThirdPartyCalls({
+      services: t.srv.services,
+      stack: stackOf(sip)!,
+      sip: sip as unknown as SipServerLike,
+      routing: router,
+      options: { aRingMs: 1000, maxPerUser: 1 },
+    });
+    const dave = (await t.srv.services.users.byUsername('dave'))!;
+    const call = await quick.start('p2p', dave, '+15550091', '+15550092');
+    // one call per account in progress at most (maxPerUser 1 here)
+    await assert.rejects(
+      quick.start('p2p', dave, '+15550091', '+15550092'),
+      /1 calls of this account are already in progress \(at most 1\)/,
+    );
+    const ra = await a.done;
+    assert.equal(ra.code, 0, `sipp: ${ra.out}`);
+    await call.ended;
+    const rows = await cdrs(call.callid);
+    assert.deepEqual(
+      rows.map((c) => [c.leg, c.reason]),
+      [
+        ['a', 'gwRing: no answer within 1 s'],
+        ['b', 'not placed: A leg gwRing: no answer within 1 s'],
+      ],
+    );
+    assert.ok(rows.every((c) => c.cost === 0 && c.connect_at === null));
+  },
+);

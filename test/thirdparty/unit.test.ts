@@ -45,10 +45,14 @@ test('maxBridgeSeconds: both legs together stay within the credit, counting the 
 });
 
 test('rejectingAnswer: one m= line per offered stream, each with port 0', () => {
-  const offer = 'v=0\r\no=a 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\nm=video 40002 RTP/AVP 96\r\n';
+  const offer =
+    'v=0\r\no=a 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\nm=video 40002 RTP/AVP 96\r\n';
   const ans = rejectingAnswer(Buffer.from(offer)).toString();
   assert.match(ans, /^v=0\r\n/);
-  assert.deepEqual(ans.split('\r\n').filter((l) => l.startsWith('m=')), ['m=audio 0 RTP/AVP 0 8', 'm=video 0 RTP/AVP 96']);
+  assert.deepEqual(
+    ans.split('\r\n').filter((l) => l.startsWith('m=')),
+    ['m=audio 0 RTP/AVP 0 8', 'm=video 0 RTP/AVP 96'],
+  );
   assert.equal(hasMedia(Buffer.from(ans)), true);
   assert.equal(hasMedia(Buffer.alloc(0)), false);
   assert.equal(hasMedia(Buffer.from('hello')), false);
@@ -67,11 +71,26 @@ test('ensureHandlers: BYE/INVITE of other dialogs still reach the call layer; un
     setCallState: () => undefined,
     setMethodHandler: (m: string, h: (req: any, tx: any, src: any) => void) => handlers.set(m, h),
   };
-  const tp = new ThirdPartyCalls({ services: {} as any, stack: { request: () => { throw new Error('no'); }, localAddress: () => undefined } as any, sip, routing: { route: async () => ({ kind: 'reject', status: 404, reason: 'x' }) }, live: {} as any });
+  const tp = new ThirdPartyCalls({
+    services: {} as any,
+    stack: {
+      request: () => {
+        throw new Error('no');
+      },
+      localAddress: () => undefined,
+    } as any,
+    sip,
+    routing: { route: async () => ({ kind: 'reject', status: 404, reason: 'x' }) },
+    live: {} as any,
+  });
   tp.ensureHandlers();
   tp.ensureHandlers(); // idempotent: wrapped once
   const msg = (method: string, callId: string) => {
-    const r = parseMessage(Buffer.from(`${method} sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: ${callId}\r\nCSeq: 2 ${method}\r\nContent-Length: 0\r\n\r\n`));
+    const r = parseMessage(
+      Buffer.from(
+        `${method} sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: ${callId}\r\nCSeq: 2 ${method}\r\nContent-Length: 0\r\n\r\n`,
+      ),
+    );
     assert.ok(r.ok);
     return r.msg;
   };

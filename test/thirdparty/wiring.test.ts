@@ -35,7 +35,24 @@ async function freePort(): Promise<number> {
 }
 
 function uas(scenario: string, port: number): Promise<{ code: number | null; out: string }> {
-  const p = spawn(SIPP, ['-sf', join(SCEN, scenario), '-p', String(port), '-i', '127.0.0.1', '-m', '1', '-nostdin', '-timeout', '25s', '-timeout_error'], { cwd: work });
+  const p = spawn(
+    SIPP,
+    [
+      '-sf',
+      join(SCEN, scenario),
+      '-p',
+      String(port),
+      '-i',
+      '127.0.0.1',
+      '-m',
+      '1',
+      '-nostdin',
+      '-timeout',
+      '25s',
+      '-timeout_error',
+    ],
+    { cwd: work },
+  );
   let out = '';
   p.stdout.on('data', (d) => (out += d));
   p.stderr.on('data', (d) => (out += d));
@@ -47,12 +64,17 @@ before(async () => {
   t = await startTestServer({ defaultcountrycode: '1', apilimituser: '0', apilimitip: '0' });
   work = mkdtempSync(join(tmpdir(), 'voxswitch-3pcc-w-'));
   const h = (e: string, p: Record<string, string>) => t.srv.gateway.handle(req(e, p, LOCAL));
-  assert.ok((await h('newuseri', { u_username: 'frank', u_password: 'frankpw', u_credit: '5.00', u_currency: 'USD' })).ok);
+  assert.ok(
+    (await h('newuseri', { u_username: 'frank', u_password: 'frankpw', u_credit: '5.00', u_currency: 'USD' })).ok,
+  );
   const csv = 'prefix,destination,price,connectfee,minduration,increment,currency\n1555,Test,0.60,0,1,1,USD\n';
   assert.deepEqual((await importTariffsCsv(t.srv.services.storage.db, csv)).errors, []);
   await t.srv.services.rating.load();
   ports.push(await freePort(), await freePort());
-  for (const [name, prefix, port] of [['gwa', '155501', ports[0]!], ['gwb', '155502', ports[1]!]] as const) {
+  for (const [name, prefix, port] of [
+    ['gwa', '155501', ports[0]!],
+    ['gwb', '155502', ports[1]!],
+  ] as const) {
     const r = await h('addgateway', { name, host: '127.0.0.1', port: String(port), transport: 'udp', prefix });
     assert.ok(r.ok, r.text);
   }
@@ -63,31 +85,59 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('p2p through the real routing (addgateway prefixes) and the default wiring; disccall hangs it up; CDR routes', { skip: NO_SIPP }, async () => {
-  const a = uas('a_bridged.xml', ports[0]!);
-  const b = uas('b_bridged.xml', ports[1]!);
-  await new Promise((r) => setTimeout(r, 300));
-  const r = await t.srv.gateway.handle(req('p2p', { authkey: API_KEY, authid: 'frank', authpwd: 'frankpw', bnum: '+1 555 0101', cnum: '+1 555 0201' }, REMOTE));
-  assert.equal(r.ok, true, r.text);
-  const callid = String(r.fields?.callid);
-  const tp = existingThirdParty(t.srv.services)!;
-  assert.ok(tp, 'created on first use');
-  const until = Date.now() + 8000;
-  while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await new Promise((x) => setTimeout(x, 50));
-  assert.equal(tp.get(callid)?.state, 'connected');
-  await new Promise((x) => setTimeout(x, 1100));
-  assert.deepEqual(liveCallsFor(t.srv.services).find(callid).map((c) => c.key).sort(), [`${callid}/a`, `${callid}/b`]);
-  const dc = await t.srv.gateway.handle(req('disccall', { dbcallid: callid }, LOCAL));
-  assert.equal(dc.ok, true, dc.text);
-  const [ra, rb] = await Promise.all([a, b]);
-  assert.equal(ra.code, 0, ra.out);
-  assert.equal(rb.code, 0, rb.out);
-  for (let i = 0; i < 100 && tp.get(callid); i++) await new Promise((x) => setTimeout(x, 50));
-  const rows = await t.srv.services.cdrs.byCallId(callid);
-  assert.deepEqual(rows.map((c) => [c.leg, c.callee, c.route]), [['a', '15550101', 'gw:gwa'], ['b', '15550201', 'gw:gwb']]);
-  assert.ok(rows.every((c) => c.cost > 0 && c.reason === 'disconnected by API (disccall)'));
-  // an unserved number: the routing's refusal, verbatim
-  const none = await t.srv.gateway.handle(req('p2p', { authkey: API_KEY, authid: 'frank', authpwd: 'frankpw', bnum: '+15550101', cnum: '+15559999' }, REMOTE));
-  assert.equal(none.ok, false);
-  assert.match(none.text, /^p2p: \+15559999: no gateway serves 15559999 \(503\)$/);
-});
+test(
+  'p2p through the real routing (addgateway prefixes) and the default wiring; disccall hangs it up; CDR routes',
+  { skip: NO_SIPP },
+  async () => {
+    const a = uas('a_bridged.xml', ports[0]!);
+    const b = uas('b_bridged.xml', ports[1]!);
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await t.srv.gateway.handle(
+      req(
+        'p2p',
+        { authkey: API_KEY, authid: 'frank', authpwd: 'frankpw', bnum: '+1 555 0101', cnum: '+1 555 0201' },
+        REMOTE,
+      ),
+    );
+    assert.equal(r.ok, true, r.text);
+    const callid = String(r.fields?.callid);
+    const tp = existingThirdParty(t.srv.services)!;
+    assert.ok(tp, 'created on first use');
+    const until = Date.now() + 8000;
+    while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await new Promise((x) => setTimeout(x, 50));
+    assert.equal(tp.get(callid)?.state, 'connected');
+    await new Promise((x) => setTimeout(x, 1100));
+    assert.deepEqual(
+      liveCallsFor(t.srv.services)
+        .find(callid)
+        .map((c) => c.key)
+        .sort(),
+      [`${callid}/a`, `${callid}/b`],
+    );
+    const dc = await t.srv.gateway.handle(req('disccall', { dbcallid: callid }, LOCAL));
+    assert.equal(dc.ok, true, dc.text);
+    const [ra, rb] = await Promise.all([a, b]);
+    assert.equal(ra.code, 0, ra.out);
+    assert.equal(rb.code, 0, rb.out);
+    for (let i = 0; i < 100 && tp.get(callid); i++) await new Promise((x) => setTimeout(x, 50));
+    const rows = await t.srv.services.cdrs.byCallId(callid);
+    assert.deepEqual(
+      rows.map((c) => [c.leg, c.callee, c.route]),
+      [
+        ['a', '15550101', 'gw:gwa'],
+        ['b', '15550201', 'gw:gwb'],
+      ],
+    );
+    assert.ok(rows.every((c) => c.cost > 0 && c.reason === 'disconnected by API (disccall)'));
+    // an unserved number: the routing's refusal, verbatim
+    const none = await t.srv.gateway.handle(
+      req(
+        'p2p',
+        { authkey: API_KEY, authid: 'frank', authpwd: 'frankpw', bnum: '+15550101', cnum: '+15559999' },
+        REMOTE,
+      ),
+    );
+    assert.equal(none.ok, false);
+    assert.match(none.text, /^p2p: \+15559999: no gateway serves 15559999 \(503\)$/);
+  },
+);

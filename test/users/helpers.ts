@@ -11,7 +11,8 @@ export const REMOTE = src('203.0.113.7');
 export const pw = (u: string) => `${u[0]!.toUpperCase()}${u.slice(1)}-pass-1`;
 
 export function caller(t: TestServer) {
-  const call = (e: string, p: Record<string, string>, s = REMOTE): Promise<ApiResult> => t.srv.gateway.handle(req(e, p, s));
+  const call = (e: string, p: Record<string, string>, s = REMOTE): Promise<ApiResult> =>
+    t.srv.gateway.handle(req(e, p, s));
   const as = (user: string, e: string, p: Record<string, string> = {}, s = REMOTE, password = pw(user)) =>
     call(e, { authkey: API_KEY, authid: user, authpwd: password, ...p }, s);
   return { call, as };

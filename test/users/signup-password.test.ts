@@ -23,7 +23,8 @@ after(async () => {
 });
 
 const signup = (p: Record<string, string>, ip = '198.18.0.1') => call('newuseru', { authkey: API_KEY, ...p }, src(ip));
-const auth = (user: string, password: string, ip = '198.18.9.9') => call('balance', { authkey: API_KEY, authid: user, authpwd: password }, src(ip));
+const auth = (user: string, password: string, ip = '198.18.9.9') =>
+  call('balance', { authkey: API_KEY, authid: user, authpwd: password }, src(ip));
 
 test('password rules', () => {
   assert.match(passwordProblem('Ab1', 'x', 'p')!, /at least 8/);
@@ -42,7 +43,16 @@ test('newuseru: off by default, then validated, duplicates refused, end user und
 
   t.srv.services.config.persist({ publicsignup: 'true' });
   // the authkey is still required from an untrusted source
-  assert.match((await call('newuseru', { u_username: 'kate', u_password: 'Kate-secret-9', u_email: 'kate@example.com' }, src('198.18.0.1'))).text, /authkey required/);
+  assert.match(
+    (
+      await call(
+        'newuseru',
+        { u_username: 'kate', u_password: 'Kate-secret-9', u_email: 'kate@example.com' },
+        src('198.18.0.1'),
+      )
+    ).text,
+    /authkey required/,
+  );
 
   const base = { u_username: 'kate', u_password: 'Kate-secret-9', u_email: 'kate@example.com' };
   const cases: Array<[Record<string, string>, RegExp]> = [
@@ -70,7 +80,14 @@ test('newuseru: off by default, then validated, duplicates refused, end user und
   assert.equal(await t.srv.services.users.byUsername('kate'), undefined, 'bad input creates nothing');
   assert.equal(await t.srv.services.users.byUsername('kate1234'), undefined);
 
-  const r = await signup({ ...base, u_name: 'Kate K', u_country: 'HU', u_currency: 'eur', u_type: 'admin', u_credit: '100' });
+  const r = await signup({
+    ...base,
+    u_name: 'Kate K',
+    u_country: 'HU',
+    u_currency: 'eur',
+    u_type: 'admin',
+    u_credit: '100',
+  });
   assert.equal(r.ok, true, r.text);
   assert.match(r.text, /^user kate created with id \d+$/);
   const kate = (await t.srv.services.users.byUsername('kate'))!;
@@ -81,7 +98,10 @@ test('newuseru: off by default, then validated, duplicates refused, end user und
   assert.equal((await auth('kate', 'Kate-secret-9')).ok, true);
 
   // u_parentid: an owner/reseller that exists
-  const r2 = await signup({ u_username: 'kid', u_password: 'Kid-secret-9', u_email: 'kid@example.com', u_parentid: String(ids.rita) }, '198.18.0.2');
+  const r2 = await signup(
+    { u_username: 'kid', u_password: 'Kid-secret-9', u_email: 'kid@example.com', u_parentid: String(ids.rita) },
+    '198.18.0.2',
+  );
   assert.equal(r2.ok, true, r2.text);
   assert.equal((await t.srv.services.users.byUsername('kid'))!.parentid, ids.rita);
 });
@@ -90,14 +110,20 @@ test('newuseru: at most 5 successful sign-ups per IP and hour', async () => {
   t.srv.services.config.persist({ publicsignup: 'true' });
   const ip = '198.18.1.1';
   for (let i = 0; i < 5; i++) {
-    const r = await signup({ u_username: `cap${i}`, u_password: `Cap-secret-${i}x`, u_email: `cap${i}@example.com` }, ip);
+    const r = await signup(
+      { u_username: `cap${i}`, u_password: `Cap-secret-${i}x`, u_email: `cap${i}@example.com` },
+      ip,
+    );
     assert.equal(r.ok, true, r.text);
   }
   const sixth = await signup({ u_username: 'cap5', u_password: 'Cap-secret-5x', u_email: 'cap5@example.com' }, ip);
   assert.equal(sixth.ok, false);
   assert.match(sixth.text, /too many sign-ups from 198\.18\.1\.1: at most 5 per hour/);
   assert.equal(await t.srv.services.users.byUsername('cap5'), undefined);
-  assert.equal((await signup({ u_username: 'cap5', u_password: 'Cap-secret-5x', u_email: 'cap5@example.com' }, '198.18.1.2')).ok, true);
+  assert.equal(
+    (await signup({ u_username: 'cap5', u_password: 'Cap-secret-5x', u_email: 'cap5@example.com' }, '198.18.1.2')).ok,
+    true,
+  );
 });
 
 test('changepwd: own password needs the old one; managers reset accounts below them only', async () => {
@@ -109,18 +135,32 @@ test('changepwd: own password needs the old one; managers reset accounts below t
   const wrong = await as('bob', 'changepwd', { newpassword: 'Bob-new-pass-2', oldpassword: 'nope' }, ip);
   assert.equal(wrong.ok, false);
   assert.equal(wrong.text, 'oldpassword: wrong password');
-  assert.match((await as('bob', 'changepwd', { newpassword: '12345678', oldpassword: pw('bob') })).text, /newpassword: must not be all digits/);
-  assert.match((await as('bob', 'changepwd', { newpassword: 'Bob', oldpassword: pw('bob') })).text, /newpassword: at least 8/);
+  assert.match(
+    (await as('bob', 'changepwd', { newpassword: '12345678', oldpassword: pw('bob') })).text,
+    /newpassword: must not be all digits/,
+  );
+  assert.match(
+    (await as('bob', 'changepwd', { newpassword: 'Bob', oldpassword: pw('bob') })).text,
+    /newpassword: at least 8/,
+  );
   assert.equal((await auth('bob', pw('bob'))).ok, true, 'unchanged after refusals');
 
   const good = await as('bob', 'changepwd', { newpassword: 'Bob-new-pass-2', oldpassword: pw('bob') });
   assert.equal(good.ok, true, good.text);
   assert.equal(good.text, 'password changed for bob');
-  assert.equal((await auth('bob', pw('bob'), '198.18.2.9')).ok, false, 'the cache was cleared: the old password is gone');
+  assert.equal(
+    (await auth('bob', pw('bob'), '198.18.2.9')).ok,
+    false,
+    'the cache was cleared: the old password is gone',
+  );
   assert.equal((await auth('bob', 'Bob-new-pass-2')).ok, true);
 
   // an end user cannot act on another account
-  const other = await as('carl', 'changepwd', { username: 'bob', newpassword: 'Hacked-pass-1', oldpassword: pw('carl') });
+  const other = await as('carl', 'changepwd', {
+    username: 'bob',
+    newpassword: 'Hacked-pass-1',
+    oldpassword: pw('carl'),
+  });
   assert.equal(other.ok, false);
   assert.match(other.text, /no such user in your part of the hierarchy/);
   assert.equal((await auth('bob', 'Bob-new-pass-2')).ok, true);
@@ -145,18 +185,46 @@ test('changepwd: own password needs the old one; managers reset accounts below t
   assert.equal((await as('ada', 'changepwd', { username: 'admin', newpassword: 'Hacked-pass-1' })).ok, false);
   assert.equal((await auth('admin', ADMIN_PASSWORD)).ok, true);
   // the server admin resets anyone; a trusted source acting for a user needs no old password
-  assert.equal((await call('changepwd', { authid: 'admin', authpwd: ADMIN_PASSWORD, authkey: API_KEY, username: 'ada', newpassword: 'Ada-reset-55' })).ok, true);
+  assert.equal(
+    (
+      await call('changepwd', {
+        authid: 'admin',
+        authpwd: ADMIN_PASSWORD,
+        authkey: API_KEY,
+        username: 'ada',
+        newpassword: 'Ada-reset-55',
+      })
+    ).ok,
+    true,
+  );
   assert.equal((await call('changepwd', { username: 'sam', newpassword: 'Sam-local-66' }, LOCAL)).ok, true);
   const samAuth = await auth('sam', 'Sam-local-66');
   assert.equal(samAuth.ok, true, samAuth.text);
-  assert.equal((await auth('admin', ADMIN_PASSWORD)).ok, true, 'username names the target: the trusted caller (server admin) keeps its password');
+  assert.equal(
+    (await auth('admin', ADMIN_PASSWORD)).ok,
+    true,
+    'username names the target: the trusted caller (server admin) keeps its password',
+  );
 });
 
 test('forgotten password: question, wrong answers hand out nothing and count toward a ban, right answer resets', async () => {
   t.srv.services.config.persist({ publicsignup: 'true' });
-  const r = await signup({ u_username: 'fay', u_password: 'Fay-secret-77', u_email: 'Fay@Example.com', u_forgotquestion: 'First pet?', u_forgotanswer: '  Rex  The Dog ' }, '198.18.3.1');
+  const r = await signup(
+    {
+      u_username: 'fay',
+      u_password: 'Fay-secret-77',
+      u_email: 'Fay@Example.com',
+      u_forgotquestion: 'First pet?',
+      u_forgotanswer: '  Rex  The Dog ',
+    },
+    '198.18.3.1',
+  );
   assert.equal(r.ok, true, r.text);
-  const row = await t.srv.services.storage.db.selectFrom('tb_users').select(['forgot_question', 'forgot_answer_enc']).where('username', '=', 'fay').executeTakeFirstOrThrow();
+  const row = await t.srv.services.storage.db
+    .selectFrom('tb_users')
+    .select(['forgot_question', 'forgot_answer_enc'])
+    .where('username', '=', 'fay')
+    .executeTakeFirstOrThrow();
   assert.equal(row.forgot_question, 'First pet?');
   assert.ok(row.forgot_answer_enc && !/rex/i.test(row.forgot_answer_enc), 'the answer is stored encrypted');
 
@@ -175,19 +243,40 @@ test('forgotten password: question, wrong answers hand out nothing and count tow
   // wrong answers: nothing handed out, each counts as an authentication failure of the IP (authfailban=4)
   const bad = src('198.18.3.50');
   for (let i = 0; i < 3; i++) {
-    const w = await call('forgotpasswordanswer', { authkey: API_KEY, email: 'fay@example.com', forgotpasswordanswer: 'Tom' }, bad);
+    const w = await call(
+      'forgotpasswordanswer',
+      { authkey: API_KEY, email: 'fay@example.com', forgotpasswordanswer: 'Tom' },
+      bad,
+    );
     assert.equal(w.ok, false);
     assert.equal(w.fields, undefined);
     assert.equal(w.text, 'wrong answer (or no password question is set for this e-mail)');
   }
-  const unknownAns = await call('forgotpasswordanswer', { authkey: API_KEY, email: 'nobody@example.com', forgotpasswordanswer: 'Tom' }, bad);
+  const unknownAns = await call(
+    'forgotpasswordanswer',
+    { authkey: API_KEY, email: 'nobody@example.com', forgotpasswordanswer: 'Tom' },
+    bad,
+  );
   assert.equal(unknownAns.text, 'wrong answer (or no password question is set for this e-mail)');
   assert.ok(t.srv.services.bans.isBanned('198.18.3.50'), 'the fourth failure banned the IP');
-  assert.match((await call('forgotpasswordanswer', { authkey: API_KEY, email: 'fay@example.com', forgotpasswordanswer: 'rex the dog' }, bad)).text, /banned/);
+  assert.match(
+    (
+      await call(
+        'forgotpasswordanswer',
+        { authkey: API_KEY, email: 'fay@example.com', forgotpasswordanswer: 'rex the dog' },
+        bad,
+      )
+    ).text,
+    /banned/,
+  );
   assert.equal((await auth('fay', 'Fay-secret-77')).ok, true, 'password unchanged');
 
   // the right answer (case and white space ignored) from another address resets the password
-  const good = await call('forgotpasswordanswer', { authkey: API_KEY, email: 'FAY@example.com', forgotpasswordanswer: 'REX the   dog' }, src('198.18.3.51'));
+  const good = await call(
+    'forgotpasswordanswer',
+    { authkey: API_KEY, email: 'FAY@example.com', forgotpasswordanswer: 'REX the   dog' },
+    src('198.18.3.51'),
+  );
   assert.equal(good.ok, true, good.text);
   assert.equal(good.fields!.username, 'fay');
   const newPw = String(good.fields!.password);
@@ -199,12 +288,34 @@ test('forgotten password: question, wrong answers hand out nothing and count tow
 
 test('forgotten password: at most 5 wrong answers per e-mail and hour, from any address', async () => {
   t.srv.services.config.persist({ publicsignup: 'true' });
-  assert.equal((await signup({ u_username: 'gus', u_password: 'Gus-secret-77', u_email: 'gus@example.com', u_forgotquestion: 'Town?', u_forgotanswer: 'Szeged' }, '198.18.4.1')).ok, true);
+  assert.equal(
+    (
+      await signup(
+        {
+          u_username: 'gus',
+          u_password: 'Gus-secret-77',
+          u_email: 'gus@example.com',
+          u_forgotquestion: 'Town?',
+          u_forgotanswer: 'Szeged',
+        },
+        '198.18.4.1',
+      )
+    ).ok,
+    true,
+  );
   for (let i = 0; i < 5; i++) {
-    const w = await call('forgotpasswordanswer', { authkey: API_KEY, email: 'gus@example.com', forgotpasswordanswer: `guess${i}` }, src(`198.18.4.${10 + i}`));
+    const w = await call(
+      'forgotpasswordanswer',
+      { authkey: API_KEY, email: 'gus@example.com', forgotpasswordanswer: `guess${i}` },
+      src(`198.18.4.${10 + i}`),
+    );
     assert.equal(w.ok, false);
   }
-  const locked = await call('forgotpasswordanswer', { authkey: API_KEY, email: 'gus@example.com', forgotpasswordanswer: 'Szeged' }, src('198.18.4.30'));
+  const locked = await call(
+    'forgotpasswordanswer',
+    { authkey: API_KEY, email: 'gus@example.com', forgotpasswordanswer: 'Szeged' },
+    src('198.18.4.30'),
+  );
   assert.equal(locked.ok, false);
   assert.match(locked.text, /too many wrong answers for this e-mail: try again in \d+ minute/);
   assert.equal(locked.fields, undefined);

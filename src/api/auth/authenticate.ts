@@ -67,7 +67,12 @@ export class Authenticator {
   async authenticate(req: ApiRequest, rule: Rule): Promise<AuthOutcome> {
     const p = req.params;
     const trustedIp = req.source.transport === 'console' || this.isTrustedSource(req);
-    const deny = (message: string, legacyStatus = 403, failure = false): AuthOutcome => ({ ok: false, message, legacyStatus, failure });
+    const deny = (message: string, legacyStatus = 403, failure = false): AuthOutcome => ({
+      ok: false,
+      message,
+      legacyStatus,
+      failure,
+    });
 
     if (rule.reqUser === 2) return deny('this API is disabled', 406);
     if (rule.reqIp === 1 && !this.ipRuleAllows(req)) {
@@ -94,7 +99,10 @@ export class Authenticator {
     if (trustedIp) {
       const admin = this.adminUser();
       if (!admin) return deny('no server admin account exists');
-      return { ok: true, caller: { user: admin, via: req.source.transport === 'console' ? 'console' : 'trusted-ip', trustedIp } };
+      return {
+        ok: true,
+        caller: { user: admin, via: req.source.transport === 'console' ? 'console' : 'trusted-ip', trustedIp },
+      };
     }
     return deny('authentication required: authid with authpwd or authmd5+authsalt');
   }
@@ -113,7 +121,13 @@ export class Authenticator {
       const salt = p.authsalt ?? '';
       const expect = md5hex('ck5Gp' + authid + password + this.opts.apiv2md5salt + salt);
       good = safeEqual(expect, p.authmd5.toLowerCase());
-      if (good && salt && !this.salts.use(authid, salt)) return { ok: false, message: 'authsalt already used: send a new random salt with each request', legacyStatus: 403, failure: true };
+      if (good && salt && !this.salts.use(authid, salt))
+        return {
+          ok: false,
+          message: 'authsalt already used: send a new random salt with each request',
+          legacyStatus: 403,
+          failure: true,
+        };
       via = 'md5';
     } else if (pwd !== undefined) {
       good = safeEqual(password, pwd);

@@ -26,7 +26,11 @@ export class BanList {
   /** Called for every new ban (logging). */
   onBan: (ban: Ban) => void = () => undefined;
 
-  constructor(private readonly db: Kysely<Database>, private policy: BanPolicy, private readonly now = () => Date.now()) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private policy: BanPolicy,
+    private readonly now = () => Date.now(),
+  ) {}
 
   setPolicy(p: BanPolicy): void {
     this.policy = p;

@@ -47,6 +47,8 @@ export class UsageLimits {
   }
 
   async checkUser(userId: number): Promise<string | null> {
-    return (await UsageLimits.take(this.user, String(userId))) ? null : 'API usage limit for this user reached, try again in a second';
+    return (await UsageLimits.take(this.user, String(userId)))
+      ? null
+      : 'API usage limit for this user reached, try again in a second';
   }
 }

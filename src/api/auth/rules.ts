@@ -25,7 +25,10 @@ export class ApiRules {
   constructor(private readonly db: Kysely<Database>) {}
 
   async load(): Promise<number> {
-    const rows = await this.db.selectFrom('tb_api').select(['fname', 'req_key', 'req_ip', 'req_user', 'req_user_mode', 'customsql']).execute();
+    const rows = await this.db
+      .selectFrom('tb_api')
+      .select(['fname', 'req_key', 'req_ip', 'req_user', 'req_user_mode', 'customsql'])
+      .execute();
     this.rows = new Map(rows.map((r) => [r.fname.trim().toLowerCase(), r]));
     return this.rows.size;
   }
@@ -53,7 +56,8 @@ export class ApiRules {
       if (row.req_key === 0 || row.req_key === 1) base.reqKey = row.req_key;
       if (row.req_ip === 0 || row.req_ip === 1) base.reqIp = row.req_ip;
       if (row.req_user != null && LEVELS.has(Number(row.req_user))) base.reqUser = Number(row.req_user) as Level;
-      if (row.req_user_mode != null && MODES.has(Number(row.req_user_mode))) base.userMode = Number(row.req_user_mode) as UserMode;
+      if (row.req_user_mode != null && MODES.has(Number(row.req_user_mode)))
+        base.userMode = Number(row.req_user_mode) as UserMode;
       if (row.customsql && row.customsql.trim()) base.customsql = row.customsql.trim();
     }
     if (!base.userMode) base.userMode = defaultMode;

@@ -3,7 +3,10 @@ export class SaltStore {
   private seen = new Map<string, number>();
   private lastSweep = 0;
 
-  constructor(private windowMs: number, private readonly now = () => Date.now()) {}
+  constructor(
+    private windowMs: number,
+    private readonly now = () => Date.now(),
+  ) {}
 
   setWindow(ms: number): void {
     this.windowMs = ms;

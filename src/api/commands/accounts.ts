@@ -13,7 +13,8 @@ export const accountCommands: CommandDef[] = [
     aliases: ['newuser', 'adduser'],
     params: U_FIELDS,
     level: 6,
-    description: 'private add user from a trusted source (u_username,u_password,u_name,u_email,u_phone,u_currency,u_country,u_address; also u_type, u_parentid, u_credit, u_pin, u_did)',
+    description:
+      'private add user from a trusted source (u_username,u_password,u_name,u_email,u_phone,u_currency,u_country,u_address; also u_type, u_parentid, u_credit, u_pin, u_did)',
     run: async (ctx, p) => {
       const s = ctx.services;
       const caller = ctx.caller.user;
@@ -33,7 +34,8 @@ export const accountCommands: CommandDef[] = [
         parentid = Number(p.u_parentid);
         const parent = await s.users.byId(parentid);
         if (!parent) return fail('u_parentid: no such user', { legacyStatus: 404 });
-        if (caller.type !== UserType.srvadmin && !(await s.users.isInSubtree(caller.id, parentid))) return fail('u_parentid: not in your part of the hierarchy', { legacyStatus: 403 });
+        if (caller.type !== UserType.srvadmin && !(await s.users.isInSubtree(caller.id, parentid)))
+          return fail('u_parentid: not in your part of the hierarchy', { legacyStatus: 403 });
       }
       let credit = 0;
       if (p.u_credit) {
@@ -56,9 +58,18 @@ export const accountCommands: CommandDef[] = [
           pin: p.u_pin,
           did: p.u_did,
         });
-        if (credit > 0) await s.ledger.post({ userId: user.id, amount: credit, reason: 'initial credit', ref: 'newuseri', actor: caller.id });
+        if (credit > 0)
+          await s.ledger.post({
+            userId: user.id,
+            amount: credit,
+            reason: 'initial credit',
+            ref: 'newuseri',
+            actor: caller.id,
+          });
         s.log.info({ user: user.username, id: user.id, by: caller.username }, 'user created');
-        return ok(`user ${user.username} created with id ${user.id}`, { fields: { id: user.id, username: user.username, type: typeName(user.type), parentid: user.parentid } });
+        return ok(`user ${user.username} created with id ${user.id}`, {
+          fields: { id: user.id, username: user.username, type: typeName(user.type), parentid: user.parentid },
+        });
       } catch (e) {
         if (e instanceof UserInputError) return fail(e.message);
         throw e;

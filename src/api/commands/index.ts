@@ -15,7 +15,19 @@ import { thirdPartyCommands } from './thirdparty.js';
 import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
-  const r = new Registry().add(...systemCommands, ...securityCommands, ...accountCommands, ...userCommands, ...moneyCommands, ...ratingCommands, ...numberCommands, ...sipCommands, ...routingCommands, ...callCommands, ...thirdPartyCommands);
+  const r = new Registry().add(
+    ...systemCommands,
+    ...securityCommands,
+    ...accountCommands,
+    ...userCommands,
+    ...moneyCommands,
+    ...ratingCommands,
+    ...numberCommands,
+    ...sipCommands,
+    ...routingCommands,
+    ...callCommands,
+    ...thirdPartyCommands,
+  );
   // the catalog declares only names no module implements: the registry refuses a name declared twice
   return r.add(...catalogCommands);
 }

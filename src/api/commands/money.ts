@@ -45,7 +45,10 @@ export const moneyCommands: CommandDef[] = [
         if (!target) return fail('transfercredit needs username (the receiver) and credit (the amount)');
         const amount = parseMoneyAmount('credit', p.credit);
         if (target.toLowerCase() === from.username.toLowerCase()) {
-          const hint = ctx.caller.via === 'trusted-ip' && ctx.req.params.authid === undefined ? ' (from a trusted address name the payer with authid: username names the receiver)' : '';
+          const hint =
+            ctx.caller.via === 'trusted-ip' && ctx.req.params.authid === undefined
+              ? ' (from a trusted address name the payer with authid: username names the receiver)'
+              : '';
           return fail(`cannot transfer credit to yourself${hint}`);
         }
         const r = await ctx.services.money.transfer(from, target, amount);
@@ -60,7 +63,8 @@ export const moneyCommands: CommandDef[] = [
     name: 'charge',
     params: ['pin'],
     level: 12,
-    description: 'recharge using recharge PIN (pin): the PIN value is added to your credit once; wrong PINs count towards an IP ban',
+    description:
+      'recharge using recharge PIN (pin): the PIN value is added to your credit once; wrong PINs count towards an IP ban',
     run: (ctx, p) =>
       guarded(async () => {
         const user = callerOf(ctx, 'charge');
@@ -70,9 +74,12 @@ export const moneyCommands: CommandDef[] = [
           const a = formatAmount(r.amount);
           const bal = formatAmount(r.balance);
           ctx.services.log.info({ user: user.username, pin: r.pinId, amount: a, currency: r.currency }, 'PIN recharge');
-          return ok(`charged ${a} ${r.currency}; your balance ${bal} ${r.currency}`, { fields: { credit: a, currency: r.currency, balance: bal } });
+          return ok(`charged ${a} ${r.currency}; your balance ${bal} ${r.currency}`, {
+            fields: { credit: a, currency: r.currency, balance: bal },
+          });
         } catch (e) {
-          if (e instanceof MoneyError && e.message === 'invalid PIN') await ctx.services.bans.recordFailure(ctx.req.source.ip, 'PIN');
+          if (e instanceof MoneyError && e.message === 'invalid PIN')
+            await ctx.services.bans.recordFailure(ctx.req.source.ip, 'PIN');
           throw e;
         }
       }),
@@ -95,7 +102,10 @@ export const moneyCommands: CommandDef[] = [
         if (!pin && !hasCredit) return fail('addcredit needs credit=AMOUNT (or pin=PIN)');
         const target = await ctx.services.users.byUsername(name);
         if (!target) throw new ApiError(`user ${name} not found`, 404);
-        if (!isAdminType(caller.type) && (target.id === caller.id || !(await ctx.services.users.isInSubtree(caller.id, target.id)))) {
+        if (
+          !isAdminType(caller.type) &&
+          (target.id === caller.id || !(await ctx.services.users.isInSubtree(caller.id, target.id)))
+        ) {
           throw new ApiError(`you may not add credit to ${target.username}`, 403);
         }
         const r = pin
@@ -103,17 +113,24 @@ export const moneyCommands: CommandDef[] = [
           : await ctx.services.money.addCredit(target.id, parseMoneyAmount('credit', p.credit, true), caller.id);
         const a = formatAmount(r.amount);
         const bal = formatAmount(r.balance);
-        ctx.services.log.info({ user: target.username, amount: a, currency: r.currency, by: caller.username, pin: !!pin }, 'addcredit');
-        return ok(`${r.amount < 0 ? 'removed' : 'added'} ${formatAmount(Math.abs(r.amount))} ${r.currency} ${r.amount < 0 ? 'from' : 'to'} ${target.username}; balance ${bal} ${r.currency}`, {
-          fields: { username: target.username, credit: a, currency: r.currency, balance: bal, ref: r.ref },
-        });
+        ctx.services.log.info(
+          { user: target.username, amount: a, currency: r.currency, by: caller.username, pin: !!pin },
+          'addcredit',
+        );
+        return ok(
+          `${r.amount < 0 ? 'removed' : 'added'} ${formatAmount(Math.abs(r.amount))} ${r.currency} ${r.amount < 0 ? 'from' : 'to'} ${target.username}; balance ${bal} ${r.currency}`,
+          {
+            fields: { username: target.username, credit: a, currency: r.currency, balance: bal, ref: r.ref },
+          },
+        );
       }),
   },
   {
     name: 'cccharge',
     params: ['cardnum', 'expireyear', 'expmonth', 'ccv2', 'ammount'],
     level: 12,
-    description: 'credit card recharge (cardnum, expireyear, expmonth, ccv2, ammount) through the card processor (cardprocessorurl)',
+    description:
+      'credit card recharge (cardnum, expireyear, expmonth, ccv2, ammount) through the card processor (cardprocessorurl)',
     run: (ctx, p) =>
       guarded(async () => {
         const user = callerOf(ctx, 'cccharge');
@@ -132,7 +149,10 @@ export const moneyCommands: CommandDef[] = [
         const r = await money.cardCharge(user, { number, expYear, expMonth: Number(mRaw), cvv }, amount);
         const a = formatAmount(r.amount);
         const bal = formatAmount(r.balance);
-        ctx.services.log.info({ user: user.username, amount: a, currency: r.currency, transaction: r.transactionId }, 'card recharge');
+        ctx.services.log.info(
+          { user: user.username, amount: a, currency: r.currency, transaction: r.transactionId },
+          'card recharge',
+        );
         return ok(`charged ${a} ${r.currency} to the card; your balance ${bal} ${r.currency}`, {
           fields: { credit: a, currency: r.currency, balance: bal, transactionid: r.transactionId },
         });
@@ -156,7 +176,8 @@ export const moneyCommands: CommandDef[] = [
         let expiresAt: number | null = null;
         const exp = (p.expire ?? p.expires ?? '').trim();
         if (exp) {
-          if (!/^\d{1,5}$/.test(exp) || Number(exp) < 1 || Number(exp) > 36500) return fail('expire: expected a number of days from 1 to 36500');
+          if (!/^\d{1,5}$/.test(exp) || Number(exp) < 1 || Number(exp) > 36500)
+            return fail('expire: expected a number of days from 1 to 36500');
           expiresAt = Date.now() + Number(exp) * 86_400_000;
         }
         const { batchId, pins } = await generatePins(ctx.services.storage.db, {
@@ -168,9 +189,18 @@ export const moneyCommands: CommandDef[] = [
           createdBy: caller.id,
         });
         const v = formatAmount(value);
-        ctx.services.log.info({ batch: batchId, count: pins.length, value: v, currency, by: caller.username }, 'PIN batch generated');
+        ctx.services.log.info(
+          { batch: batchId, count: pins.length, value: v, currency, by: caller.username },
+          'PIN batch generated',
+        );
         return ok(`${pins.length} PINs of ${v} ${currency} generated (batch ${batchId})`, {
-          fields: { batchid: batchId, count: pins.length, credit: v, currency, expires: expiresAt ? new Date(expiresAt).toISOString() : '' },
+          fields: {
+            batchid: batchId,
+            count: pins.length,
+            credit: v,
+            currency,
+            expires: expiresAt ? new Date(expiresAt).toISOString() : '',
+          },
           columns: ['pin'],
           rows: pins.map((pin) => ({ pin })),
         });

@@ -32,7 +32,10 @@ async function targetUser(ctx: CommandContext, p: Record<string, string>, what: 
   const name = (p.username ?? '').trim();
   if (!name || name === caller.username) return caller;
   const mayManage = isAdminType(caller.type) || caller.type === UserType.owner || caller.type === UserType.reseller;
-  const denied = new ApiError(`${what}: you may only act on your own account${mayManage ? ' or users below you' : ''} (username=${name.slice(0, 64)})`, 403);
+  const denied = new ApiError(
+    `${what}: you may only act on your own account${mayManage ? ' or users below you' : ''} (username=${name.slice(0, 64)})`,
+    403,
+  );
   if (!mayManage) throw denied;
   const u = await ctx.services.users.byUsername(name);
   if (!isAdminType(caller.type)) {
@@ -45,18 +48,24 @@ async function targetUser(ctx: CommandContext, p: Record<string, string>, what: 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function listAnswer(what: string, user: User, list: OwnedNumber[]): ApiResult {
-  return ok(`${list.length} ${what}(s) of ${user.username}${list.length ? ': ' + list.map((n) => n.number).join(',') : ''}`, {
-    fields: { username: user.username, count: list.length },
-    columns: ['number', 'created'],
-    rows: list.map((n) => ({ number: n.number, created: iso(n.createdAt) })),
-  });
+  return ok(
+    `${list.length} ${what}(s) of ${user.username}${list.length ? ': ' + list.map((n) => n.number).join(',') : ''}`,
+    {
+      fields: { username: user.username, count: list.length },
+      columns: ['number', 'created'],
+      rows: list.map((n) => ({ number: n.number, created: iso(n.createdAt) })),
+    },
+  );
 }
 
 function forwardAnswer(user: User, f: ForwardSettings, changed: boolean): ApiResult {
   const show = (v: string) => v || 'off';
-  return ok(`call forward of ${user.username}${changed ? ' set' : ''}: always=${show(f.always)}, busy=${show(f.busy)}, noanswer=${show(f.noanswer)}`, {
-    fields: { username: user.username, always: f.always, busy: f.busy, noanswer: f.noanswer },
-  });
+  return ok(
+    `call forward of ${user.username}${changed ? ' set' : ''}: always=${show(f.always)}, busy=${show(f.busy)}, noanswer=${show(f.noanswer)}`,
+    {
+      fields: { username: user.username, always: f.always, busy: f.busy, noanswer: f.noanswer },
+    },
+  );
 }
 
 export const numberCommands: CommandDef[] = [
@@ -64,13 +73,19 @@ export const numberCommands: CommandDef[] = [
     name: 'addnumbers',
     params: ['numbers', 'from', 'count'],
     level: 6,
-    description: 'add phone numbers (DIDs) to the free pool: numbers=N1,N2,… (comma or space separated) and/or from=FIRST&count=N (consecutive, at most 10000)',
+    description:
+      'add phone numbers (DIDs) to the free pool: numbers=N1,N2,… (comma or space separated) and/or from=FIRST&count=N (consecutive, at most 10000)',
     run: (ctx, p) =>
       guarded(async () => {
         const list = NumberService.parseNumberList(p.numbers ?? p.number, p.from, p.count);
         const r = await ctx.services.numbers.addNumbers(list);
-        ctx.services.log.info({ added: r.added, skipped: r.skipped, by: ctx.caller.user?.username }, 'numbers added to the pool');
-        return ok(`added ${r.added} number(s) to the pool${r.skipped ? ` (${r.skipped} already in the pool)` : ''}`, { fields: { added: r.added, skipped: r.skipped } });
+        ctx.services.log.info(
+          { added: r.added, skipped: r.skipped, by: ctx.caller.user?.username },
+          'numbers added to the pool',
+        );
+        return ok(`added ${r.added} number(s) to the pool${r.skipped ? ` (${r.skipped} already in the pool)` : ''}`, {
+          fields: { added: r.added, skipped: r.skipped },
+        });
       }),
   },
   {
@@ -90,13 +105,15 @@ export const numberCommands: CommandDef[] = [
     name: 'getphonenumber',
     params: [],
     level: 12,
-    description: 'assign a phone number from the free pool to the caller (the one they locked, else the one they have unless new=1, else a free one)',
+    description:
+      'assign a phone number from the free pool to the caller (the one they locked, else the one they have unless new=1, else a free one)',
     run: (ctx, p) =>
       guarded(async () => {
         const user = await targetUser(ctx, p, 'getphonenumber');
         const r = await ctx.services.numbers.getPhoneNumber(user.id, truthy(p.new));
         if (r.didSet) ctx.services.users.clearCache();
-        if (r.source !== 'existing') ctx.services.log.info({ number: r.number, user: user.username, from: r.source }, 'phone number assigned');
+        if (r.source !== 'existing')
+          ctx.services.log.info({ number: r.number, user: user.username, from: r.source }, 'phone number assigned');
         return ok(r.number, { fields: { number: r.number, username: user.username } });
       }),
   },
@@ -126,12 +143,19 @@ export const numberCommands: CommandDef[] = [
         if (!raw) return fail('anum: the caller number to add (or list=1)', { legacyStatus: 421 });
         if (truthy(p.del)) {
           const n = await s.deleteCli(user.id, raw);
-          return ok(`caller number ${n} removed from ${user.username}`, { fields: { number: n, username: user.username } });
+          return ok(`caller number ${n} removed from ${user.username}`, {
+            fields: { number: n, username: user.username },
+          });
         }
         const r = await s.addCli(user.id, raw);
-        return ok(r.added ? `caller number ${r.number} added to ${user.username}` : `caller number ${r.number} is already on ${user.username}`, {
-          fields: { number: r.number, username: user.username },
-        });
+        return ok(
+          r.added
+            ? `caller number ${r.number} added to ${user.username}`
+            : `caller number ${r.number} is already on ${user.username}`,
+          {
+            fields: { number: r.number, username: user.username },
+          },
+        );
       }),
   },
   {
@@ -148,7 +172,9 @@ export const numberCommands: CommandDef[] = [
         if (!raw) return fail('anum: the callback number to add (or list=1)', { legacyStatus: 421 });
         if (truthy(p.del)) {
           const n = await s.deleteCallbackNumber(user.id, raw);
-          return ok(`callback number ${n} removed from ${user.username}`, { fields: { number: n, username: user.username } });
+          return ok(`callback number ${n} removed from ${user.username}`, {
+            fields: { number: n, username: user.username },
+          });
         }
         const n = await s.addCallbackNumber(user.id, raw);
         return ok(`callback number ${n} added to ${user.username}`, { fields: { number: n, username: user.username } });
@@ -169,7 +195,8 @@ export const numberCommands: CommandDef[] = [
     name: 'callforward',
     params: ['anum', 'bnum', 'cnum'],
     level: 12,
-    description: "call forward rules: anum unconditional, bnum on busy, cnum on no answer (a number or a username; '' or off clears); none given: show; admins: username=",
+    description:
+      "call forward rules: anum unconditional, bnum on busy, cnum on no answer (a number or a username; '' or off clears); none given: show; admins: username=",
     run: (ctx, p) =>
       guarded(async () => {
         const user = await targetUser(ctx, p, 'callforward');

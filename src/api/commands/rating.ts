@@ -28,7 +28,8 @@ async function maySee(ctx: CommandContext, caller: User, targetId: number): Prom
 async function targetUser(ctx: CommandContext, caller: User, username: string | undefined): Promise<User> {
   if (!username || username === caller.username) return caller;
   const u = await ctx.services.users.byUsername(username);
-  if (!u || !(await maySee(ctx, caller, u.id))) throw new ApiError(`username: no user "${username}" that you may see`, 404);
+  if (!u || !(await maySee(ctx, caller, u.id)))
+    throw new ApiError(`username: no user "${username}" that you may see`, 404);
   return u;
 }
 
@@ -58,11 +59,13 @@ function rateFields(q: Quote): Record<string, string | number> {
   };
 }
 
-const rateText = (q: Quote) => `${formatPrice(q.rate.price)} ${q.rate.currency}/min to ${q.rate.destination || q.rate.prefix} (prefix ${q.rate.prefix})`;
+const rateText = (q: Quote) =>
+  `${formatPrice(q.rate.price)} ${q.rate.currency}/min to ${q.rate.destination || q.rate.prefix} (prefix ${q.rate.prefix})`;
 
 function intParam(v: string | undefined, name: string, min: number, max: number, def: number): number {
   if (v === undefined || v.trim() === '') return def;
-  if (!/^\s*\d+\s*$/.test(v) || Number(v) < min || Number(v) > max) throw new ApiError(`${name}: expected a whole number from ${min} to ${max}, got "${v}"`, 412);
+  if (!/^\s*\d+\s*$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new ApiError(`${name}: expected a whole number from ${min} to ${max}, got "${v}"`, 412);
   return Number(v);
 }
 
@@ -71,10 +74,12 @@ export const ratingCommands: CommandDef[] = [
     name: 'normalizechk',
     params: ['called', 'caller', 'country'],
     level: 6,
-    description: 'check number normalization (called, caller, country): the E.164 digits a number is rated and routed by',
+    description:
+      'check number normalization (called, caller, country): the E.164 digits a number is rated and routed by',
     run: (ctx, p) => {
       const country = (p.country ?? '').replace(/^\+/, '');
-      if (country && !/^\d{1,4}$/.test(country)) return fail('country: expected a calling code such as 36 or 1', { legacyStatus: 421 });
+      if (country && !/^\d{1,4}$/.test(country))
+        return fail('country: expected a calling code such as 36 or 1', { legacyStatus: 421 });
       const out: Record<string, string> = {};
       for (const k of ['called', 'caller'] as const) {
         if (!p[k]) continue;
@@ -85,8 +90,14 @@ export const ratingCommands: CommandDef[] = [
           throw e;
         }
       }
-      if (!Object.keys(out).length) return fail('normalizechk needs called (and optionally caller, country)', { legacyStatus: 421 });
-      return ok(Object.entries(out).map(([k, v]) => `${k}: ${v}`).join(', '), { fields: out });
+      if (!Object.keys(out).length)
+        return fail('normalizechk needs called (and optionally caller, country)', { legacyStatus: 421 });
+      return ok(
+        Object.entries(out)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', '),
+        { fields: out },
+      );
     },
   },
   {
@@ -120,7 +131,10 @@ export const ratingCommands: CommandDef[] = [
         if (isResult(q)) return q;
         const b = await s.ledger.balance(user.id);
         if (!b) throw new ApiError('user not found', 404);
-        if (b.currency !== q.rate.currency) return fail(`the rate to ${q.number} is in ${q.rate.currency} but the account is in ${b.currency}`, { legacyStatus: 412 });
+        if (b.currency !== q.rate.currency)
+          return fail(`the rate to ${q.number} is in ${q.rate.currency} but the account is in ${b.currency}`, {
+            legacyStatus: 412,
+          });
         const maxduration = s.rating.maxDuration(b.credit, q.rate);
         const credit = formatAmount(b.credit);
         return ok(`credit ${credit} ${b.currency}, maxduration ${maxduration} s, ${rateText(q)}`, {
@@ -137,25 +151,32 @@ export const ratingCommands: CommandDef[] = [
             break;
           }
         }
-        if (!visible) return fail(`call "${callid}" not found (no live call and no CDR${p.username ? ` of ${user.username}` : ''} with this callid)`, { legacyStatus: 404 });
+        if (!visible)
+          return fail(
+            `call "${callid}" not found (no live call and no CDR${p.username ? ` of ${user.username}` : ''} with this callid)`,
+            { legacyStatus: 404 },
+          );
         const owner = visible.userid === user.id ? user : await s.users.byId(visible.userid);
         const b = await s.ledger.balance(visible.userid);
         const cost = formatAmount(visible.cost);
-        return ok(`call ${callid}${visible.leg ? '/' + visible.leg : ''} to ${visible.callee}: ${visible.duration} s, billed ${visible.billed} s, cost ${cost} ${visible.currency} (${visible.reason})`, {
-          fields: {
-            callid,
-            leg: visible.leg,
-            username: owner?.username ?? '',
-            bnum: visible.callee,
-            duration: visible.duration,
-            billed: visible.billed,
-            cost,
-            currency: visible.currency,
-            reason: visible.reason,
-            credit: b ? formatAmount(b.credit) : '',
-            maxduration: 0,
+        return ok(
+          `call ${callid}${visible.leg ? '/' + visible.leg : ''} to ${visible.callee}: ${visible.duration} s, billed ${visible.billed} s, cost ${cost} ${visible.currency} (${visible.reason})`,
+          {
+            fields: {
+              callid,
+              leg: visible.leg,
+              username: owner?.username ?? '',
+              bnum: visible.callee,
+              duration: visible.duration,
+              billed: visible.billed,
+              cost,
+              currency: visible.currency,
+              reason: visible.reason,
+              credit: b ? formatAmount(b.credit) : '',
+              maxduration: 0,
+            },
           },
-        });
+        );
       }
       return fail('bnum or callid: give the destination to rate (bnum) or the call (callid)', { legacyStatus: 421 });
     },
@@ -171,9 +192,11 @@ export const ratingCommands: CommandDef[] = [
       const caller = callerOf(ctx, 'gencdr');
       const count = intParam(p.count, 'count', 1, GENCDR_MAX, 1);
       const username = (p.username ?? '').trim();
-      if (!username) return fail('username: the caller account of the generated calls is missing', { legacyStatus: 404 });
+      if (!username)
+        return fail('username: the caller account of the generated calls is missing', { legacyStatus: 404 });
       const user = await s.users.byUsername(username);
-      if (!user || !(await maySee(ctx, caller, user.id))) return fail(`username: no user "${username}" that you may see`, { legacyStatus: 404 });
+      if (!user || !(await maySee(ctx, caller, user.id)))
+        return fail(`username: no user "${username}" that you may see`, { legacyStatus: 404 });
       let fixed: number | undefined;
       let mindur = 0;
       let maxdur = 0;
@@ -188,11 +211,17 @@ export const ratingCommands: CommandDef[] = [
       if (bnum) {
         const q = await quoteOr(ctx, user, bnum);
         if (isResult(q)) return q;
-        if (q.rate.currency !== user.currency) return fail(`the rate to ${q.number} is in ${q.rate.currency} but ${user.username}'s account is in ${user.currency}`);
+        if (q.rate.currency !== user.currency)
+          return fail(
+            `the rate to ${q.number} is in ${q.rate.currency} but ${user.username}'s account is in ${user.currency}`,
+          );
         fixedQuote = q;
       } else {
         const plan = await s.rating.planFor(user.id);
-        if (!plan || plan.index.size === 0) return fail(`bnum: missing, and ${user.username} has no tariff plan with rates to pick numbers from`, { legacyStatus: 421 });
+        if (!plan || plan.index.size === 0)
+          return fail(`bnum: missing, and ${user.username} has no tariff plan with rates to pick numbers from`, {
+            legacyStatus: 421,
+          });
         planId = plan.id;
       }
       let total = 0;
@@ -220,9 +249,12 @@ export const ratingCommands: CommandDef[] = [
       }
       s.log.info({ by: caller.username, user: user.username, count, cost: total }, 'gencdr');
       const cost = formatAmount(total);
-      return ok(`${count} CDRs generated for ${user.username}, total cost ${cost} ${user.currency}${exhausted ? ` (${exhausted} ran out of credit)` : ''}`, {
-        fields: { count, cost, currency: user.currency, billed, exhausted, username: user.username },
-      });
+      return ok(
+        `${count} CDRs generated for ${user.username}, total cost ${cost} ${user.currency}${exhausted ? ` (${exhausted} ran out of credit)` : ''}`,
+        {
+          fields: { count, cost, currency: user.currency, billed, exhausted, username: user.username },
+        },
+      );
     },
   },
 ];

@@ -7,7 +7,14 @@ import type { User } from '../../domain/accounts/users.js';
 import { isAdminType } from '../../domain/accounts/types.js';
 import { formatAmount } from '../../domain/money.js';
 import { formatPrice } from '../../domain/rating/rate.js';
-import { GatewayError, routingFor, validateGatewayInput, normalizeIp, type Gateway, type RouteDecision } from '../../domain/routing/service.js';
+import {
+  GatewayError,
+  routingFor,
+  validateGatewayInput,
+  normalizeIp,
+  type Gateway,
+  type RouteDecision,
+} from '../../domain/routing/service.js';
 
 async function guarded(fn: () => Promise<ApiResult>): Promise<ApiResult> {
   try {
@@ -18,7 +25,22 @@ async function guarded(fn: () => Promise<ApiResult>): Promise<ApiResult> {
   }
 }
 
-const GATEWAY_COLUMNS = ['id', 'name', 'host', 'port', 'transport', 'username', 'password', 'prefix', 'strip', 'addprefix', 'priority', 'weight', 'inbound_ip', 'enabled'];
+const GATEWAY_COLUMNS = [
+  'id',
+  'name',
+  'host',
+  'port',
+  'transport',
+  'username',
+  'password',
+  'prefix',
+  'strip',
+  'addprefix',
+  'priority',
+  'weight',
+  'inbound_ip',
+  'enabled',
+];
 
 /** A gateway as the API shows it: never the password, only whether one is set. */
 function gatewayRow(g: Gateway): Record<string, string | number> {
@@ -55,11 +77,16 @@ async function callerUser(ctx: CommandContext, raw: string): Promise<User | unde
 
 function decisionAnswer(ctx: CommandContext, d: RouteDecision, base: Record<string, string | number>): ApiResult {
   if (d.kind === 'reject') {
-    return fail(`the call would be rejected: ${d.status} ${d.reason}`, { fields: { ...base, route: 'reject', status: d.status, reason: d.reason }, legacyStatus: d.status === 404 ? 404 : 412 });
+    return fail(`the call would be rejected: ${d.status} ${d.reason}`, {
+      fields: { ...base, route: 'reject', status: d.status, reason: d.reason },
+      legacyStatus: d.status === 404 ? 404 : 412,
+    });
   }
   if (d.kind === 'user') {
     const f = d.forward ?? {};
-    const fwd = [f.always && `always→${f.always}`, f.busy && `busy→${f.busy}`, f.noanswer && `noanswer→${f.noanswer}`].filter(Boolean).join(', ');
+    const fwd = [f.always && `always→${f.always}`, f.busy && `busy→${f.busy}`, f.noanswer && `noanswer→${f.noanswer}`]
+      .filter(Boolean)
+      .join(', ');
     return ok(`route: local user ${d.user.username}${fwd ? ` (forward ${fwd})` : ''}`, {
       fields: {
         ...base,
@@ -75,7 +102,9 @@ function decisionAnswer(ctx: CommandContext, d: RouteDecision, base: Record<stri
     });
   }
   const r = d.rate;
-  const list = d.candidates.map((c, i) => `${i + 1}. ${c.name} ${hostPort(c.host, c.port)}/${c.transport} number ${c.number}`).join('; ');
+  const list = d.candidates
+    .map((c, i) => `${i + 1}. ${c.name} ${hostPort(c.host, c.port)}/${c.transport} number ${c.number}`)
+    .join('; ');
   return ok(
     `route: gateways for ${d.number}: ${list}; rate ${formatPrice(r.price)} ${r.currency}/min to ${r.destination || r.prefix} (prefix ${r.prefix}), maxduration ${d.maxDuration ?? 0} s`,
     {
@@ -97,7 +126,14 @@ function decisionAnswer(ctx: CommandContext, d: RouteDecision, base: Record<stri
         maxduration: d.maxDuration ?? 0,
       },
       columns: ['order', 'gateway', 'host', 'port', 'transport', 'number'],
-      rows: d.candidates.map((c, i) => ({ order: i + 1, gateway: c.name, host: c.host, port: c.port, transport: c.transport, number: c.number })),
+      rows: d.candidates.map((c, i) => ({
+        order: i + 1,
+        gateway: c.name,
+        host: c.host,
+        port: c.port,
+        transport: c.transport,
+        number: c.number,
+      })),
     },
   );
 }
@@ -105,7 +141,20 @@ function decisionAnswer(ctx: CommandContext, d: RouteDecision, base: Record<stri
 export const routingCommands: CommandDef[] = [
   {
     name: 'addgateway',
-    params: ['name', 'host', 'port', 'transport', 'username', 'password', 'prefix', 'strip', 'addprefix', 'priority', 'weight', 'inbound_ip'],
+    params: [
+      'name',
+      'host',
+      'port',
+      'transport',
+      'username',
+      'password',
+      'prefix',
+      'strip',
+      'addprefix',
+      'priority',
+      'weight',
+      'inbound_ip',
+    ],
     level: 6,
     description:
       'add a SIP gateway (outbound trunk): name, host, port (5060), transport udp|tcp|tls, username/password (digest auth, stored encrypted), prefix (normalised numbers it serves, empty = all), strip (leading digits removed) and addprefix (prepended), priority (lower first, default 10), weight (share among equal priority, default 1), inbound_ip (addresses whose calls to DIDs are trusted), enabled (1)',
@@ -113,10 +162,23 @@ export const routingCommands: CommandDef[] = [
       guarded(async () => {
         const input = validateGatewayInput(p);
         const g = await routingFor(ctx.services).addGateway(input);
-        ctx.services.log.info({ gateway: g.name, host: g.host, port: g.port, transport: g.transport, prefix: g.prefix, by: ctx.caller.user?.username }, 'gateway added');
-        return ok(`gateway ${g.name} added (id ${g.id}, ${hostPort(g.host, g.port)}/${g.transport}, prefix ${g.prefix || 'any'}, priority ${g.priority}, weight ${g.weight})`, {
-          fields: gatewayRow(g),
-        });
+        ctx.services.log.info(
+          {
+            gateway: g.name,
+            host: g.host,
+            port: g.port,
+            transport: g.transport,
+            prefix: g.prefix,
+            by: ctx.caller.user?.username,
+          },
+          'gateway added',
+        );
+        return ok(
+          `gateway ${g.name} added (id ${g.id}, ${hostPort(g.host, g.port)}/${g.transport}, prefix ${g.prefix || 'any'}, priority ${g.priority}, weight ${g.weight})`,
+          {
+            fields: gatewayRow(g),
+          },
+        );
       }),
   },
   {
@@ -167,7 +229,12 @@ export const routingCommands: CommandDef[] = [
       } else {
         user = await callerUser(ctx, callerRaw);
         if (!user) {
-          return fail(callerRaw ? `caller: no user or caller number "${callerRaw.slice(0, 64)}"` : 'caller: the calling user (username) is missing', { legacyStatus: callerRaw ? 404 : 421 });
+          return fail(
+            callerRaw
+              ? `caller: no user or caller number "${callerRaw.slice(0, 64)}"`
+              : 'caller: the calling user (username) is missing',
+            { legacyStatus: callerRaw ? 404 : 421 },
+          );
         }
         const me = ctx.caller.user;
         if (me && user.id !== me.id && !isAdminType(me.type) && !(await s.users.isInSubtree(me.id, user.id))) {
@@ -175,7 +242,12 @@ export const routingCommands: CommandDef[] = [
         }
       }
       const d = await routing.route({ caller: callerRaw || user?.username || '', called, fromIp: ip, user });
-      const base: Record<string, string | number> = { ip, caller: callerRaw || user?.username || '', called, source: gw ? `gateway ${gw.name}` : `user ${user!.username}` };
+      const base: Record<string, string | number> = {
+        ip,
+        caller: callerRaw || user?.username || '',
+        called,
+        source: gw ? `gateway ${gw.name}` : `user ${user!.username}`,
+      };
       return decisionAnswer(ctx, d, base);
     },
   },

@@ -32,7 +32,14 @@ export const securityCommands: CommandDef[] = [
       if (!ip) return fail('delbanned needs ip=ADDRESS or ip=all');
       if (ip !== 'all' && !isIP(normalizeIp(ip))) return fail(`"${ip}" is not an IP address (or "all")`);
       const n = await ctx.services.bans.remove(ip);
-      return ok(ip === 'all' ? `${n} ban(s) lifted` : n ? `ban on ${normalizeIp(ip)} lifted` : `${normalizeIp(ip)} was not banned`, { fields: { removed: n } });
+      return ok(
+        ip === 'all'
+          ? `${n} ban(s) lifted`
+          : n
+            ? `ban on ${normalizeIp(ip)} lifted`
+            : `${normalizeIp(ip)} was not banned`,
+        { fields: { removed: n } },
+      );
     },
   },
 ];

@@ -100,7 +100,8 @@ export const sipCommands: CommandDef[] = [
       const sip = sipOf(ctx);
       const names = userList(p.userusername ?? p.userlist ?? p.username);
       if (!names.length) return fail('presence_get needs userusername=NAME or userlist=NAME1,NAME2');
-      if (names.length > MAX_LIST) return fail(`presence_get: at most ${MAX_LIST} users per request (got ${names.length})`);
+      if (names.length > MAX_LIST)
+        return fail(`presence_get: at most ${MAX_LIST} users per request (got ${names.length})`);
       const parts: string[] = [];
       const rows: Array<{ user: string; status: string; code: number }> = [];
       for (const n of names) {
@@ -125,7 +126,9 @@ export const sipCommands: CommandDef[] = [
       await sip.setPresence(me.id, me.username, status);
       const msgs = await sip.ims.takeAll(me.username);
       let text = `presence set to ${status}`;
-      if (msgs.length) text += ' ' + msgs.map((m) => `XOFFMESSAGE:${m.fromuser}:${cleanText(m.body).trimEnd()}`).join('') + 'XOFFMESSAGE:';
+      if (msgs.length)
+        text +=
+          ' ' + msgs.map((m) => `XOFFMESSAGE:${m.fromuser}:${cleanText(m.body).trimEnd()}`).join('') + 'XOFFMESSAGE:';
       return ok(text, { fields: { status, offline_messages: msgs.length } });
     },
   },
@@ -142,14 +145,19 @@ export const sipCommands: CommandDef[] = [
       if (!targets.length) return fail('sendim needs bnum=USER (or buserlist=USER1,USER2)');
       if (targets.length > MAX_LIST) return fail(`sendim: at most ${MAX_LIST} recipients (got ${targets.length})`);
       if (!txt.trim()) return fail('sendim needs txt=MESSAGE (empty message)');
-      if (Buffer.byteLength(txt) > MAX_TEXT) return fail(`txt is too long (${Buffer.byteLength(txt)} bytes, at most ${MAX_TEXT})`);
+      if (Buffer.byteLength(txt) > MAX_TEXT)
+        return fail(`txt is too long (${Buffer.byteLength(txt)} bytes, at most ${MAX_TEXT})`);
       const { rows, counts } = await sendTo(ctx, sip, me.username, targets, txt);
-      if (counts.unknown === targets.length) return fail(`no such user: ${targets.join(',')}`, { legacyStatus: 404, rows });
-      return ok(`message sent: ${counts.delivered} delivered, ${counts.queued} in progress, ${counts.stored} stored for offline users, ${counts.unknown} unknown`, {
-        fields: counts,
-        columns: ['user', 'result'],
-        rows,
-      });
+      if (counts.unknown === targets.length)
+        return fail(`no such user: ${targets.join(',')}`, { legacyStatus: 404, rows });
+      return ok(
+        `message sent: ${counts.delivered} delivered, ${counts.queued} in progress, ${counts.stored} stored for offline users, ${counts.unknown} unknown`,
+        {
+          fields: counts,
+          columns: ['user', 'result'],
+          rows,
+        },
+      );
     },
   },
   {
@@ -164,26 +172,45 @@ export const sipCommands: CommandDef[] = [
       const txt = p.message ?? p.txt ?? '';
       if (!agent) return fail('sendamsg needs agentid=USERNAME or agentid=all');
       if (!txt.trim()) return fail('sendamsg needs message=TEXT (empty message)');
-      if (Buffer.byteLength(txt) > MAX_TEXT) return fail(`message is too long (${Buffer.byteLength(txt)} bytes, at most ${MAX_TEXT})`);
+      if (Buffer.byteLength(txt) > MAX_TEXT)
+        return fail(`message is too long (${Buffer.byteLength(txt)} bytes, at most ${MAX_TEXT})`);
       let targets: string[];
       const db = ctx.services.storage.db;
       if (agent.toLowerCase() === 'all') {
-        const rows = await db.selectFrom('tb_users').select('username').where('type', '=', UserType.support).where('enabled', '=', 1).orderBy('id').execute();
+        const rows = await db
+          .selectFrom('tb_users')
+          .select('username')
+          .where('type', '=', UserType.support)
+          .where('enabled', '=', 1)
+          .orderBy('id')
+          .execute();
         targets = rows.map((r) => r.username);
         if (!targets.length) return fail('there are no agents (users of type support)');
       } else {
-        let r = await db.selectFrom('tb_users').select(['username', 'type']).where('username', '=', agent).executeTakeFirst();
-        if (!r && /^\d{1,9}$/.test(agent)) r = await db.selectFrom('tb_users').select(['username', 'type']).where('id', '=', Number(agent)).executeTakeFirst();
+        let r = await db
+          .selectFrom('tb_users')
+          .select(['username', 'type'])
+          .where('username', '=', agent)
+          .executeTakeFirst();
+        if (!r && /^\d{1,9}$/.test(agent))
+          r = await db
+            .selectFrom('tb_users')
+            .select(['username', 'type'])
+            .where('id', '=', Number(agent))
+            .executeTakeFirst();
         if (!r) return fail(`agent "${agent}" not found`, { legacyStatus: 404 });
         if (Number(r.type) !== UserType.support) return fail(`"${r.username}" is not an agent (user type support)`);
         targets = [r.username];
       }
       const { rows, counts } = await sendTo(ctx, sip, me.username, targets, txt);
-      return ok(`message sent to ${targets.length} agent(s): ${counts.delivered} delivered, ${counts.queued} in progress, ${counts.stored} stored for offline agents`, {
-        fields: { ...counts, agents: targets.length },
-        columns: ['user', 'result'],
-        rows,
-      });
+      return ok(
+        `message sent to ${targets.length} agent(s): ${counts.delivered} delivered, ${counts.queued} in progress, ${counts.stored} stored for offline agents`,
+        {
+          fields: { ...counts, agents: targets.length },
+          columns: ['user', 'result'],
+          rows,
+        },
+      );
     },
   },
   {
@@ -195,8 +222,16 @@ export const sipCommands: CommandDef[] = [
       const sip = sipOf(ctx);
       const usr = (p.usr ?? p.username ?? '').trim();
       const rows = sip.endpoints(usr || undefined);
-      const text = usr ? (rows.length ? `${usr}: ${rows.length} registration(s)` : `${usr} is not registered`) : `${new Set(rows.map((r) => r.user)).size} user(s), ${rows.length} registration(s)`;
-      return ok(text, { fields: { registrations: rows.length }, columns: ['user', 'contact', 'transport', 'source', 'user_agent', 'expires'], rows });
+      const text = usr
+        ? rows.length
+          ? `${usr}: ${rows.length} registration(s)`
+          : `${usr} is not registered`
+        : `${new Set(rows.map((r) => r.user)).size} user(s), ${rows.length} registration(s)`;
+      return ok(text, {
+        fields: { registrations: rows.length },
+        columns: ['user', 'contact', 'transport', 'source', 'user_agent', 'expires'],
+        rows,
+      });
     },
   },
   {
@@ -207,7 +242,11 @@ export const sipCommands: CommandDef[] = [
     run: (ctx) => {
       const sip = sipOf(ctx);
       const rows = sip.endpoints();
-      return ok(`${rows.length} endpoint(s)`, { fields: { endpoints: rows.length }, columns: ['user', 'contact', 'transport', 'source', 'user_agent', 'expires'], rows });
+      return ok(`${rows.length} endpoint(s)`, {
+        fields: { endpoints: rows.length },
+        columns: ['user', 'contact', 'transport', 'source', 'user_agent', 'expires'],
+        rows,
+      });
     },
   },
 ];

@@ -10,8 +10,23 @@ function uptime(ms: number): string {
 
 /** Options read only at start (listeners, database, logger). */
 const RESTART_OPTIONS = [
-  'mainaport', 'usemainaport', 'apibindaddr', 'usetls', 'tlsport', 'tlscert', 'tlskey', 'dburl', 'loglevel',
-  'usesip', 'sipport', 'siptlsport', 'sipwsport', 'sipbindaddr', 'sipmaxmessage', 'sipmaxconnections', 'sipdigest',
+  'mainaport',
+  'usemainaport',
+  'apibindaddr',
+  'usetls',
+  'tlsport',
+  'tlscert',
+  'tlskey',
+  'dburl',
+  'loglevel',
+  'usesip',
+  'sipport',
+  'siptlsport',
+  'sipwsport',
+  'sipbindaddr',
+  'sipmaxmessage',
+  'sipmaxconnections',
+  'sipdigest',
 ];
 
 export const systemCommands: CommandDef[] = [
@@ -41,9 +56,16 @@ export const systemCommands: CommandDef[] = [
       const rows: Array<Record<string, unknown>> = [];
       for (const d of s.registry.all()) {
         if (!ctx.mayUse(d.name)) continue;
-        rows.push({ name: [d.name, ...(d.aliases ?? [])].join('/'), params: d.params.join(','), available: d.run ? 'yes' : 'no', description: d.description });
+        rows.push({
+          name: [d.name, ...(d.aliases ?? [])].join('/'),
+          params: d.params.join(','),
+          available: d.run ? 'yes' : 'no',
+          description: d.description,
+        });
       }
-      for (const n of s.rules.customNames()) if (!s.registry.get(n) && ctx.mayUse(n)) rows.push({ name: n, params: 'sparam1…', available: 'yes', description: 'custom SQL API (tb_api)' });
+      for (const n of s.rules.customNames())
+        if (!s.registry.get(n) && ctx.mayUse(n))
+          rows.push({ name: n, params: 'sparam1…', available: 'yes', description: 'custom SQL API (tb_api)' });
       return ok(`${rows.length} commands`, { columns: ['name', 'params', 'available', 'description'], rows });
     },
   },
@@ -87,7 +109,12 @@ export const systemCommands: CommandDef[] = [
         node: process.version,
         pid: process.pid,
       };
-      return ok(Object.entries(fields).map(([k, v]) => `${k}: ${v}`).join('\r\n'), { fields });
+      return ok(
+        Object.entries(fields)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\r\n'),
+        { fields },
+      );
     },
   },
   {
@@ -103,8 +130,15 @@ export const systemCommands: CommandDef[] = [
         return fail(`configuration not reloaded, the running one stays: ${(e as Error).message}`);
       }
       const after = ctx.services.config.options as Record<string, unknown>;
-      const pending = RESTART_OPTIONS.filter((k) => JSON.stringify((before as Record<string, unknown>)[k]) !== JSON.stringify(after[k]));
-      return ok(pending.length ? `configuration reloaded; restart the server to apply: ${pending.join(', ')}` : 'configuration reloaded', { fields: { restart_needed: pending.join(',') } });
+      const pending = RESTART_OPTIONS.filter(
+        (k) => JSON.stringify((before as Record<string, unknown>)[k]) !== JSON.stringify(after[k]),
+      );
+      return ok(
+        pending.length
+          ? `configuration reloaded; restart the server to apply: ${pending.join(', ')}`
+          : 'configuration reloaded',
+        { fields: { restart_needed: pending.join(',') } },
+      );
     },
   },
   {

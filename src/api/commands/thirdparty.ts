@@ -17,7 +17,10 @@ async function payer(ctx: CommandContext, p: Record<string, string>, what: strin
   const name = (p.username ?? '').trim();
   if (!name || name === caller.username) return caller;
   const mayManage = isAdminType(caller.type) || caller.type === UserType.owner || caller.type === UserType.reseller;
-  const denied = new ApiError(`${what}: you may only place calls for your own account${mayManage ? ' or users below you' : ''} (username=${name.slice(0, 64)})`, 403);
+  const denied = new ApiError(
+    `${what}: you may only place calls for your own account${mayManage ? ' or users below you' : ''} (username=${name.slice(0, 64)})`,
+    403,
+  );
   if (!mayManage) throw denied;
   const u = await ctx.services.users.byUsername(name);
   if (!isAdminType(caller.type)) {
@@ -30,7 +33,13 @@ async function payer(ctx: CommandContext, p: Record<string, string>, what: strin
 
 const clean = (v: string | undefined) => (v ?? '').trim();
 
-async function place(ctx: CommandContext, what: 'callback' | 'p2p', user: User, a: string, b: string): Promise<ApiResult> {
+async function place(
+  ctx: CommandContext,
+  what: 'callback' | 'p2p',
+  user: User,
+  a: string,
+  b: string,
+): Promise<ApiResult> {
   if (!ctx.services.sip) return fail('the SIP stack is disabled (usesip=false)', { legacyStatus: 412 });
   let call: ThirdPartyCall;
   try {
@@ -39,7 +48,10 @@ async function place(ctx: CommandContext, what: 'callback' | 'p2p', user: User, 
     if (e instanceof ThirdPartyError) return fail(`${what}: ${e.message}`, { legacyStatus: 412 });
     throw e;
   }
-  ctx.services.log.info({ callid: call.callid, user: user.username, a: call.a.plan.callee, b: call.b.plan.callee, kind: what }, 'third-party call started');
+  ctx.services.log.info(
+    { callid: call.callid, user: user.username, a: call.a.plan.callee, b: call.b.plan.callee, kind: what },
+    'third-party call started',
+  );
   return ok(`${what} ${call.callid} started: calling ${call.a.plan.callee}, then ${call.b.plan.callee}`, {
     fields: { callid: call.callid, anum: call.a.plan.callee, bnum: call.b.plan.callee, username: user.username },
   });
@@ -62,7 +74,11 @@ export const thirdPartyCommands: CommandDef[] = [
         if (registered && b) a = user.username;
         else a = (await ctx.services.numbers.listCallbackNumbers(user.id))[0]?.number ?? '';
       }
-      if (!a) return fail('callback: no number to reach you: give num, register a SIP phone or add a callback number (addcallbacknumber)', { legacyStatus: 421 });
+      if (!a)
+        return fail(
+          'callback: no number to reach you: give num, register a SIP phone or add a callback number (addcallbacknumber)',
+          { legacyStatus: 421 },
+        );
       if (!b) {
         if (registered && a !== user.username) b = user.username;
         else return fail('callback: bnum (the destination to connect you to) is missing', { legacyStatus: 421 });
@@ -74,7 +90,8 @@ export const thirdPartyCommands: CommandDef[] = [
     name: 'p2p',
     params: ['bnum', 'cnum'],
     level: 12,
-    description: 'phone to phone: calls bnum, then cnum, bridges them; both legs billed to you (also anum+bnum); answers the callid at once. Admins/resellers: username=',
+    description:
+      'phone to phone: calls bnum, then cnum, bridges them; both legs billed to you (also anum+bnum); answers the callid at once. Admins/resellers: username=',
     run: async (ctx, p) => {
       const user = await payer(ctx, p, 'p2p');
       let first = clean(p.bnum);
@@ -83,7 +100,8 @@ export const thirdPartyCommands: CommandDef[] = [
         first = clean(p.anum);
         second = clean(p.bnum);
       }
-      if (!first || !second) return fail('p2p: bnum (the first number) and cnum (the second number) are needed', { legacyStatus: 421 });
+      if (!first || !second)
+        return fail('p2p: bnum (the first number) and cnum (the second number) are needed', { legacyStatus: 421 });
       if (first === second) return fail('p2p: bnum and cnum are the same number', { legacyStatus: 412 });
       return place(ctx, 'p2p', user, first, second);
     },

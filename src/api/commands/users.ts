@@ -16,8 +16,24 @@ import { UserType, isAdminType, typeName } from '../../domain/accounts/types.js'
 import { UserInputError, validateNewUser, type User, type UserPatch } from '../../domain/accounts/users.js';
 import { safeEqual } from '../../domain/accounts/secrets.js';
 import { passwordProblem, randomPassword, normalizeAnswer } from '../../domain/accounts/passwords.js';
-import { scopeOf, inScope, searchUsers, publicLookup, MANAGER_COLUMNS, PUBLIC_COLUMNS, type SearchField } from '../../domain/accounts/search.js';
-import { FieldError, tableSpec, fieldSpec, checkTypeHint, presentValue, filterValue, type TableSpec } from '../../domain/accounts/fields.js';
+import {
+  scopeOf,
+  inScope,
+  searchUsers,
+  publicLookup,
+  MANAGER_COLUMNS,
+  PUBLIC_COLUMNS,
+  type SearchField,
+} from '../../domain/accounts/search.js';
+import {
+  FieldError,
+  tableSpec,
+  fieldSpec,
+  checkTypeHint,
+  presentValue,
+  filterValue,
+  type TableSpec,
+} from '../../domain/accounts/fields.js';
 import { CustomSqlRunner } from '../customsql/runner.js';
 import { compileTemplate, CustomSqlError } from '../customsql/template.js';
 import { normalizeIp } from '../auth/ip.js';
@@ -116,7 +132,8 @@ const isReseller = (t: number) => t === UserType.owner || t === UserType.reselle
 async function mayManage(s: Services, caller: User, target: User): Promise<boolean> {
   if (target.id === caller.id) return false;
   if (caller.type === UserType.srvadmin) return true;
-  if (caller.type === UserType.admin) return !isAdminType(target.type) || (await s.users.isInSubtree(caller.id, target.id));
+  if (caller.type === UserType.admin)
+    return !isAdminType(target.type) || (await s.users.isInSubtree(caller.id, target.id));
   if (isReseller(caller.type)) return s.users.isInSubtree(caller.id, target.id);
   return false;
 }
@@ -140,7 +157,8 @@ function printable(v: string, max: number): boolean {
 
 async function newuseru(ctx: CommandContext, p: Record<string, string>): Promise<ApiResult> {
   const s = ctx.services;
-  if (!s.config.get('publicsignup')) return fail('public sign-up is disabled (set publicsignup=true)', { legacyStatus: 403 });
+  if (!s.config.get('publicsignup'))
+    return fail('public sign-up is disabled (set publicsignup=true)', { legacyStatus: 403 });
   const username = (p.u_username ?? '').trim();
   const password = p.u_password ?? '';
   const email = (p.u_email ?? '').trim();
@@ -169,7 +187,8 @@ async function newuseru(ctx: CommandContext, p: Record<string, string>): Promise
 
   const question = (p.u_forgotquestion ?? '').trim();
   const answer = p.u_forgotanswer ?? '';
-  if (Boolean(question) !== Boolean(normalizeAnswer(answer))) return fail('u_forgotquestion and u_forgotanswer: give both or neither');
+  if (Boolean(question) !== Boolean(normalizeAnswer(answer)))
+    return fail('u_forgotquestion and u_forgotanswer: give both or neither');
   if (question && !printable(question, 256)) return fail('u_forgotquestion: at most 256 printable characters');
   if (answer && !printable(answer, 128)) return fail('u_forgotanswer: at most 128 printable characters');
 
@@ -178,7 +197,8 @@ async function newuseru(ctx: CommandContext, p: Record<string, string>): Promise
   if (p.u_parentid !== undefined && p.u_parentid.trim() !== '') {
     const raw = p.u_parentid.trim();
     const parent = /^\d{1,9}$/.test(raw) ? await s.users.byId(Number(raw)) : undefined;
-    if (!parent || !parent.enabled || !isReseller(parent.type)) return fail('u_parentid: no owner or reseller account with this id', { legacyStatus: 404 });
+    if (!parent || !parent.enabled || !isReseller(parent.type))
+      return fail('u_parentid: no owner or reseller account with this id', { legacyStatus: 404 });
     parentid = parent.id;
   } else {
     const admin = await s.users.serverAdmin();
@@ -192,7 +212,10 @@ async function newuseru(ctx: CommandContext, p: Record<string, string>): Promise
   if (!ctx.caller.trustedIp) {
     const list = recent(st.signups, ip, now);
     if (list.length >= SIGNUPS_PER_IP_HOUR) {
-      return fail(`too many sign-ups from ${ip}: at most ${SIGNUPS_PER_IP_HOUR} per hour, try again in ${minutesUntilFree(list, now)} minute(s)`, { legacyStatus: 412 });
+      return fail(
+        `too many sign-ups from ${ip}: at most ${SIGNUPS_PER_IP_HOUR} per hour, try again in ${minutesUntilFree(list, now)} minute(s)`,
+        { legacyStatus: 412 },
+      );
     }
   }
   if (await s.users.emailInUse(email)) return fail('u_email: already used by another account');
@@ -216,7 +239,9 @@ async function newuseru(ctx: CommandContext, p: Record<string, string>): Promise
   }
   if (!ctx.caller.trustedIp) remember(st.signups, ip, now);
   s.log.info({ user: user.username, id: user.id, parentid, ip }, 'public sign-up');
-  return ok(`user ${user.username} created with id ${user.id}`, { fields: { id: user.id, username: user.username, type: typeName(user.type), parentid } });
+  return ok(`user ${user.username} created with id ${user.id}`, {
+    fields: { id: user.id, username: user.username, type: typeName(user.type), parentid },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,14 +260,18 @@ async function changepwd(ctx: CommandContext, p: Record<string, string>): Promis
   if (named && named.toLowerCase() !== caller.username.toLowerCase()) {
     const t = await s.users.byUsername(named);
     if (!t || !(await mayManage(s, caller, t))) {
-      return fail('username: no such user in your part of the hierarchy (you may change your own password, or those of accounts below you)', { legacyStatus: 404 });
+      return fail(
+        'username: no such user in your part of the hierarchy (you may change your own password, or those of accounts below you)',
+        { legacyStatus: 404 },
+      );
     }
     target = t;
   }
 
   if (target.id === caller.id && ctx.caller.via !== 'trusted-ip' && ctx.caller.via !== 'console') {
     const old = p.oldpassword;
-    if (old === undefined || old === '') return fail('oldpassword: required to change your own password', { legacyStatus: 403 });
+    if (old === undefined || old === '')
+      return fail('oldpassword: required to change your own password', { legacyStatus: 403 });
     const auth = await s.users.forAuth(caller.username);
     const good = safeEqual(auth?.password ?? '\u0000', old);
     if (!good || !auth) {
@@ -284,10 +313,14 @@ async function forgotAnswer(ctx: CommandContext, p: Record<string, string>): Pro
   const now = Date.now();
   const failures = recent(st.forgotFailures, key, now);
   if (failures.length >= FORGOT_ATTEMPTS_PER_EMAIL_HOUR) {
-    return fail(`too many wrong answers for this e-mail: try again in ${minutesUntilFree(failures, now)} minute(s)`, { legacyStatus: 403 });
+    return fail(`too many wrong answers for this e-mail: try again in ${minutesUntilFree(failures, now)} minute(s)`, {
+      legacyStatus: 403,
+    });
   }
   const acct = email.length <= 320 ? await s.users.forgotByEmail(email) : undefined;
-  const good = acct ? await s.users.checkForgot(acct.id, answer) : safeEqual('\u0000no account', normalizeAnswer(answer)) && false;
+  const good = acct
+    ? await s.users.checkForgot(acct.id, answer)
+    : safeEqual('\u0000no account', normalizeAnswer(answer)) && false;
   if (!good || !acct) {
     remember(st.forgotFailures, key, now);
     await s.bans.recordFailure(ctx.req.source.ip, 'password reset');
@@ -298,7 +331,9 @@ async function forgotAnswer(ctx: CommandContext, p: Record<string, string>): Pro
   while (passwordProblem(password, acct.username, 'password')) password = randomPassword();
   await s.users.setPassword(acct.id, password);
   s.log.info({ user: acct.username, ip: ctx.req.source.ip }, 'password reset by the forgotten-password answer');
-  return ok(`password reset for ${acct.username}: new password ${password}`, { fields: { username: acct.username, password } });
+  return ok(`password reset for ${acct.username}: new password ${password}`, {
+    fields: { username: acct.username, password },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -334,10 +369,16 @@ async function search(ctx: CommandContext, p: Record<string, string>): Promise<A
   const scope = await scopeOf(db, caller);
   if (!scope) {
     const rows = await publicLookup(db, term, limit);
-    return ok(`${rows.length} user(s)`, { columns: PUBLIC_COLUMNS, rows: rows as unknown as Array<Record<string, unknown>> });
+    return ok(`${rows.length} user(s)`, {
+      columns: PUBLIC_COLUMNS,
+      rows: rows as unknown as Array<Record<string, unknown>>,
+    });
   }
   const rows = await searchUsers(db, scope, term, field, limit);
-  return ok(`${rows.length} user(s)`, { columns: MANAGER_COLUMNS, rows: rows as unknown as Array<Record<string, unknown>> });
+  return ok(`${rows.length} user(s)`, {
+    columns: MANAGER_COLUMNS,
+    rows: rows as unknown as Array<Record<string, unknown>>,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,7 +401,8 @@ async function rowOwner(s: Services, spec: TableSpec, rowid: number): Promise<nu
 async function setfield(ctx: CommandContext, p: Record<string, string>): Promise<ApiResult> {
   const s = ctx.services;
   const caller = callerOf(ctx, 'setfield');
-  if (!isAdminType(caller.type) && !isReseller(caller.type)) return fail('setfield: only admins, owners and resellers may change fields', { legacyStatus: 403 });
+  if (!isAdminType(caller.type) && !isReseller(caller.type))
+    return fail('setfield: only admins, owners and resellers may change fields', { legacyStatus: 403 });
   let spec: TableSpec;
   let column: string;
   let stored: string | number | null;
@@ -378,7 +420,8 @@ async function setfield(ctx: CommandContext, p: Record<string, string>): Promise
   if (!/^\d{1,9}$/.test(rawId)) return fail(`rowid: expected the ${spec.key} of the ${spec.table} row (a number)`);
   const rowid = Number(rawId);
   const notYours = fail(`rowid: no row ${rowid} in ${spec.table} that you may change`, { legacyStatus: 404 });
-  if (!spec.owner && !isAdminType(caller.type)) return fail(`setfield: ${spec.table} can only be changed by admins`, { legacyStatus: 403 });
+  if (!spec.owner && !isAdminType(caller.type))
+    return fail(`setfield: ${spec.table} can only be changed by admins`, { legacyStatus: 403 });
   const owner = await rowOwner(s, spec, rowid);
   if (owner === undefined) return notYours;
 
@@ -390,7 +433,8 @@ async function setfield(ctx: CommandContext, p: Record<string, string>): Promise
     const patch: UserPatch = {};
     switch (column) {
       case 'type':
-        if (caller.type !== UserType.srvadmin) return fail('fieldname: type: only the server admin may change user types', { legacyStatus: 403 });
+        if (caller.type !== UserType.srvadmin)
+          return fail('fieldname: type: only the server admin may change user types', { legacyStatus: 403 });
         if (self) return fail('fieldname: type: you cannot change your own type');
         patch.type = Number(stored);
         break;
@@ -402,24 +446,39 @@ async function setfield(ctx: CommandContext, p: Record<string, string>): Promise
         const pid = Number(stored);
         const parent = pid ? await s.users.byId(pid) : undefined;
         if (!parent) return fail('fieldvalue: parentid: no such user', { legacyStatus: 404 });
-        if (!isAdminType(parent.type) && !isReseller(parent.type)) return fail('fieldvalue: parentid: the parent must be an admin, owner or reseller');
-        if (await s.users.isInSubtree(target.id, parent.id)) return fail('fieldvalue: parentid: the parent cannot be the account itself or one below it');
-        if (caller.type !== UserType.srvadmin && !isAdminType(caller.type) && !(await s.users.isInSubtree(caller.id, parent.id))) {
-          return fail('fieldvalue: parentid: the new parent is not in your part of the hierarchy', { legacyStatus: 403 });
+        if (!isAdminType(parent.type) && !isReseller(parent.type))
+          return fail('fieldvalue: parentid: the parent must be an admin, owner or reseller');
+        if (await s.users.isInSubtree(target.id, parent.id))
+          return fail('fieldvalue: parentid: the parent cannot be the account itself or one below it');
+        if (
+          caller.type !== UserType.srvadmin &&
+          !isAdminType(caller.type) &&
+          !(await s.users.isInSubtree(caller.id, parent.id))
+        ) {
+          return fail('fieldvalue: parentid: the new parent is not in your part of the hierarchy', {
+            legacyStatus: 403,
+          });
         }
         patch.parentid = pid;
         break;
       }
       case 'tariffid':
         if (stored !== null) {
-          const plan = await s.storage.db.selectFrom('tb_tariffplans').select('id').where('id', '=', Number(stored)).executeTakeFirst();
+          const plan = await s.storage.db
+            .selectFrom('tb_tariffplans')
+            .select('id')
+            .where('id', '=', Number(stored))
+            .executeTakeFirst();
           if (!plan) return fail('fieldvalue: tariffid: no such tariff plan', { legacyStatus: 404 });
         }
         patch.tariffid = stored === null ? null : Number(stored);
         break;
       case 'currency': {
         const bal = await s.ledger.balance(target.id);
-        if (bal && bal.credit !== 0 && bal.currency !== stored) return fail('fieldvalue: currency can only change while the credit is 0 (move the credit with addcredit first)');
+        if (bal && bal.credit !== 0 && bal.currency !== stored)
+          return fail(
+            'fieldvalue: currency can only change while the credit is 0 (move the credit with addcredit first)',
+          );
         patch.currency = String(stored);
         break;
       }
@@ -431,7 +490,8 @@ async function setfield(ctx: CommandContext, p: Record<string, string>): Promise
     if (!(await maySee(s, caller, owner))) return notYours;
     if (spec.table === 'tb_numbers' && column === 'userid' && Number(stored) !== 0) {
       const u = await s.users.byId(Number(stored));
-      if (!u || !(await maySee(s, caller, u.id))) return fail('fieldvalue: userid: no such user in your part of the hierarchy', { legacyStatus: 404 });
+      if (!u || !(await maySee(s, caller, u.id)))
+        return fail('fieldvalue: userid: no such user in your part of the hierarchy', { legacyStatus: 404 });
     }
     const db = s.storage.db as unknown as import('kysely').Kysely<Record<string, Record<string, unknown>>>;
     const values: Record<string, unknown> = { [column]: stored };
@@ -441,7 +501,9 @@ async function setfield(ctx: CommandContext, p: Record<string, string>): Promise
   }
   s.log.info({ table: spec.table, field: column, rowid, by: caller.username }, 'setfield');
   const shown = presentValue(field, stored);
-  return ok(`${spec.table}.${column} of row ${rowid} set to ${shown}`, { fields: { table: spec.table, rowid, fieldname: column, fieldvalue: shown } });
+  return ok(`${spec.table}.${column} of row ${rowid} set to ${shown}`, {
+    fields: { table: spec.table, rowid, fieldname: column, fieldvalue: shown },
+  });
 }
 
 /** getfield's auto-guessed filter columns for a value, in the order they are tried. */
@@ -477,7 +539,8 @@ async function getfield(ctx: CommandContext, p: Record<string, string>): Promise
   } catch (e) {
     return fieldFail(e);
   }
-  if (!spec.owner && !isAdminType(caller.type)) return fail(`getfield: ${spec.table} can only be read by admins`, { legacyStatus: 403 });
+  if (!spec.owner && !isAdminType(caller.type))
+    return fail(`getfield: ${spec.table} can only be read by admins`, { legacyStatus: 403 });
   const db = s.storage.db as unknown as import('kysely').Kysely<Record<string, Record<string, unknown>>>;
   const cols = [...new Set([ret.column, spec.key, ...(spec.owner ? [spec.owner] : [])])];
   for (const col of filters) {
@@ -509,7 +572,8 @@ async function dbCommand(ctx: CommandContext, p: Record<string, string>): Promis
   if (!isAdminType(caller.type)) throw new ApiError('db is for admins only (user type srvadmin or admin)', 403);
   const txt = (p.txt ?? '').trim();
   if (!txt) return fail('txt: missing SQL statement');
-  if (/password_enc|forgot_answer_enc/i.test(txt)) return fail('db: statements naming password_enc or forgot_answer_enc are refused (use changepwd)');
+  if (/password_enc|forgot_answer_enc/i.test(txt))
+    return fail('db: statements naming password_enc or forgot_answer_enc are refused (use changepwd)');
   if (/u&["']/i.test(txt)) return fail('db: unicode-escaped identifiers/strings (U&"…") are refused');
   let kind: string;
   try {
@@ -526,7 +590,11 @@ async function dbCommand(ctx: CommandContext, p: Record<string, string>): Promis
   for (const [k, v] of Object.entries(p)) if (/^sparam\d{1,2}$/.test(k)) sparams[k] = v;
   let r;
   try {
-    r = await dbRunner(s).run(sqlText, { userId: caller.id, username: caller.username, sparams }, s.config.get('customsqltimeout'));
+    r = await dbRunner(s).run(
+      sqlText,
+      { userId: caller.id, username: caller.username, sparams },
+      s.config.get('customsqltimeout'),
+    );
   } catch (e) {
     if (e instanceof CustomSqlError) return fail(`db: ${e.message}`);
     throw e;
@@ -537,8 +605,12 @@ async function dbCommand(ctx: CommandContext, p: Record<string, string>): Promis
   if ('queued' in r) return ok('query queued');
   if (kind !== 'select') return ok(`${r.changes ?? 0} row(s) affected`, { fields: { changes: r.changes ?? 0 } });
   const columns = r.columns.filter((c) => !SECRET_COLUMNS.has(c.toLowerCase()));
-  const rows = r.rows.map((row) => Object.fromEntries(Object.entries(row).filter(([k]) => !SECRET_COLUMNS.has(k.toLowerCase()))));
-  const text = r.truncated ? `${rows.length} rows (more rows matched: answers are limited to ${s.config.get('dbmaxrows')}, option dbmaxrows)` : `${rows.length} rows`;
+  const rows = r.rows.map((row) =>
+    Object.fromEntries(Object.entries(row).filter(([k]) => !SECRET_COLUMNS.has(k.toLowerCase()))),
+  );
+  const text = r.truncated
+    ? `${rows.length} rows (more rows matched: answers are limited to ${s.config.get('dbmaxrows')}, option dbmaxrows)`
+    : `${rows.length} rows`;
   return ok(text, { columns, rows });
 }
 
@@ -558,7 +630,8 @@ export const userCommands: CommandDef[] = [
     name: 'changepwd',
     params: ['newpassword', 'oldpassword'],
     level: 12,
-    description: 'change your password (newpassword, oldpassword); managers: username=… resets an account below them without oldpassword',
+    description:
+      'change your password (newpassword, oldpassword); managers: username=… resets an account below them without oldpassword',
     run: changepwd,
   },
   {
@@ -581,28 +654,32 @@ export const userCommands: CommandDef[] = [
     name: 'search',
     params: ['txt', 'limit'],
     level: 12,
-    description: 'user search by username, name, phone/DID or e-mail (txt, or name/username/email/phone; limit 1-100, default 20) within your part of the hierarchy',
+    description:
+      'user search by username, name, phone/DID or e-mail (txt, or name/username/email/phone; limit 1-100, default 20) within your part of the hierarchy',
     run: search,
   },
   {
     name: 'setfield',
     params: ['table', 'fieldtype', 'fieldname', 'fieldvalue', 'rowid', 'sync'],
     level: 6,
-    description: 'update one whitelisted field (tables tb_users, tb_numbers, tb_callforward, tb_tariffs) of a row in your part of the hierarchy',
+    description:
+      'update one whitelisted field (tables tb_users, tb_numbers, tb_callforward, tb_tariffs) of a row in your part of the hierarchy',
     run: setfield,
   },
   {
     name: 'getfield',
     params: ['table', 'retfieldname', 'filterfieldtype', 'filterfieldname', 'filterfieldvalue'],
     level: 6,
-    description: 'read one whitelisted field (default table tb_users, retfieldname id, filter auto-guessed: id, username, phone/DID)',
+    description:
+      'read one whitelisted field (default table tb_users, retfieldname id, filter auto-guessed: id, username, phone/DID)',
     run: getfield,
   },
   {
     name: 'db',
     params: ['txt'],
     level: 6,
-    description: 'one SQL SELECT/INSERT/UPDATE/DELETE (admins only; time limit customsqltimeout, at most dbmaxrows rows)',
+    description:
+      'one SQL SELECT/INSERT/UPDATE/DELETE (admins only; time limit customsqltimeout, at most dbmaxrows rows)',
     run: dbCommand,
   },
 ];

@@ -13,7 +13,14 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { bindValues, compileTemplate, CustomSqlError, type CompiledTemplate, type CustomSqlContext, type CustomSqlDialect } from './template.js';
+import {
+  bindValues,
+  compileTemplate,
+  CustomSqlError,
+  type CompiledTemplate,
+  type CustomSqlContext,
+  type CustomSqlDialect,
+} from './template.js';
 import type { ChildQuery, ChildReply } from './protocol.js';
 
 export { CustomSqlError } from './template.js';
@@ -91,7 +98,8 @@ export class CustomSqlRunner {
   run(sql: string, ctx: CustomSqlContext, timeoutMs: number): Promise<CustomSqlResult | { queued: true }> {
     try {
       if (this.closed) throw new CustomSqlError('custom SQL runner is closed');
-      if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new CustomSqlError('custom SQL time limit must be a positive number of ms');
+      if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+        throw new CustomSqlError('custom SQL time limit must be a positive number of ms');
       const compiled = compileTemplate(sql, this.dialect);
       const params = bindValues(compiled.slots, ctx);
       const timeout = Math.max(1, Math.ceil(timeoutMs));
@@ -176,7 +184,10 @@ class Worker {
   private readyReject!: (e: unknown) => void;
   private isReady = false;
 
-  constructor(location: string, private readonly onDead: (w: Worker) => void) {
+  constructor(
+    location: string,
+    private readonly onDead: (w: Worker) => void,
+  ) {
     this.ready = new Promise<void>((res, rej) => {
       this.readyResolve = res;
       this.readyReject = rej;
@@ -200,7 +211,9 @@ class Worker {
     );
 
     this.proc.on('message', (raw: unknown) => this.onMessage(raw as ChildReply));
-    this.proc.on('error', (err) => this.fail(new CustomSqlError(`custom SQL worker error: ${err.message}`, { cause: err })));
+    this.proc.on('error', (err) =>
+      this.fail(new CustomSqlError(`custom SQL worker error: ${err.message}`, { cause: err })),
+    );
     this.proc.on('exit', (code, signal) => {
       this.fail(new CustomSqlError(`custom SQL worker exited unexpectedly (${signal ?? `code ${code}`})`));
     });
@@ -422,7 +435,12 @@ class PgBackend implements Backend {
     const { compiled, params, timeoutMs } = job;
     try {
       if (this.currentTimeout !== timeoutMs) {
-        await this.timed(client, { text: `SET statement_timeout = ${Math.floor(timeoutMs)}` }, PG_BACKSTOP_MS + 3_000, timeoutMs);
+        await this.timed(
+          client,
+          { text: `SET statement_timeout = ${Math.floor(timeoutMs)}` },
+          PG_BACKSTOP_MS + 3_000,
+          timeoutMs,
+        );
         this.currentTimeout = timeoutMs;
       }
       const backstop = timeoutMs + PG_BACKSTOP_MS;
@@ -442,7 +460,12 @@ class PgBackend implements Backend {
           truncated,
         };
       }
-      const res = await this.timed(client, { text: compiled.text, values: params, queryMode: 'extended' } as pg.QueryConfig, backstop, timeoutMs);
+      const res = await this.timed(
+        client,
+        { text: compiled.text, values: params, queryMode: 'extended' } as pg.QueryConfig,
+        backstop,
+        timeoutMs,
+      );
       if (res.command && res.command.toLowerCase() !== compiled.kind) {
         throw new CustomSqlError(`custom SQL ran ${res.command} instead of ${compiled.kind.toUpperCase()}`);
       }

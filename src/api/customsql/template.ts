@@ -90,7 +90,8 @@ const RAW_PARAM_MSG = 'custom SQL must not contain raw bind parameters (use [USE
  */
 export function compileTemplate(sql: string, dialect: CustomSqlDialect): CompiledTemplate {
   if (typeof sql !== 'string') throw new CustomSqlError('custom SQL must be a string');
-  if (dialect !== 'sqlite' && dialect !== 'pg') throw new CustomSqlError(`unsupported custom SQL dialect: ${String(dialect)}`);
+  if (dialect !== 'sqlite' && dialect !== 'pg')
+    throw new CustomSqlError(`unsupported custom SQL dialect: ${String(dialect)}`);
 
   let src = sql.replace(/^\s+/, '');
   let starred = false;
@@ -168,7 +169,11 @@ export function compileTemplate(sql: string, dialect: CustomSqlDialect): Compile
     if (c === '"' || (dialect === 'sqlite' && c === '`')) {
       const j = scanQuoted(src, i, c, false);
       if (j < 0) fail('custom SQL contains an unterminated quoted identifier');
-      const inner = src.slice(i + 1, j - 1).split(c + c).join(c).toLowerCase();
+      const inner = src
+        .slice(i + 1, j - 1)
+        .split(c + c)
+        .join(c)
+        .toLowerCase();
       if (FORBIDDEN_QUOTED.has(inner)) fail(`custom SQL must not use ${inner}`);
       text += src.slice(i, j);
       i = j;
@@ -221,7 +226,10 @@ export function compileTemplate(sql: string, dialect: CustomSqlDialect): Compile
       }
       fail(RAW_PARAM_MSG);
     }
-    if (dialect === 'sqlite' && (c === '?' || ((c === ':' || c === '@' || c === '#') && (isIdentPart(next) || next === '$')))) {
+    if (
+      dialect === 'sqlite' &&
+      (c === '?' || ((c === ':' || c === '@' || c === '#') && (isIdentPart(next) || next === '$')))
+    ) {
       fail(RAW_PARAM_MSG);
     }
     if (c === ';') {
@@ -248,7 +256,9 @@ export function compileTemplate(sql: string, dialect: CustomSqlDialect): Compile
   const verb = words[0];
   if (verb === undefined || text === '') fail('custom SQL is empty');
   if (!firstCodeIsWord || !ALLOWED_VERBS.has(verb!)) {
-    fail(`custom SQL must be a single SELECT, INSERT, UPDATE or DELETE statement${firstCodeIsWord && verb ? ` (got ${verb.toUpperCase()})` : ''}`);
+    fail(
+      `custom SQL must be a single SELECT, INSERT, UPDATE or DELETE statement${firstCodeIsWord && verb ? ` (got ${verb.toUpperCase()})` : ''}`,
+    );
   }
   for (let k = 0; k < words.length; k++) {
     const w = words[k]!;

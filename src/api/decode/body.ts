@@ -15,12 +15,19 @@ export interface Decoded {
   jppget?: string;
 }
 
-const xml = new XMLParser({ ignoreAttributes: true, removeNSPrefix: true, parseTagValue: false, trimValues: true, processEntities: true });
+const xml = new XMLParser({
+  ignoreAttributes: true,
+  removeNSPrefix: true,
+  parseTagValue: false,
+  trimValues: true,
+  processEntities: true,
+});
 
 function scalar(v: unknown): string | undefined {
   if (v === null || v === undefined) return '';
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (Array.isArray(v) && v.every((x) => typeof x !== 'object' || x === null)) return v.map((x) => String(x ?? '')).join(',');
+  if (Array.isArray(v) && v.every((x) => typeof x !== 'object' || x === null))
+    return v.map((x) => String(x ?? '')).join(',');
   return undefined;
 }
 
@@ -125,7 +132,12 @@ export function decodeTarget(target: string): Decoded {
   if (xm >= 0) {
     // old API: parameters are not URL-encoded, "now" is appended
     const params = parseQuery(query, {}, false);
-    return { params, guessed: 'text', legacy: true, pathEntry: decodeURIComponentSafe(path.slice(xm + 6)).replace(/\/+$/, '') };
+    return {
+      params,
+      guessed: 'text',
+      legacy: true,
+      pathEntry: decodeURIComponentSafe(path.slice(xm + 6)).replace(/\/+$/, ''),
+    };
   }
   const at = lower.indexOf('mvapireq');
   let rest = at >= 0 ? path.slice(at + 8) : path;

@@ -11,7 +11,8 @@ export interface DecodeOptions {
 }
 
 /** A decoded request, or the inner URL of a jppget (JSONP get) to resolve. */
-export type DecodeResult = { kind: 'request'; req: ApiRequest } | { kind: 'jppget'; url: string; callback?: string; source: Source };
+export type DecodeResult =
+  { kind: 'request'; req: ApiRequest } | { kind: 'jppget'; url: string; callback?: string; source: Source };
 
 function finish(d: Decoded, source: Source, o: DecodeOptions): DecodeResult {
   if (d.jppget !== undefined) {
@@ -25,20 +26,46 @@ function finish(d: Decoded, source: Source, o: DecodeOptions): DecodeResult {
       req.entry = `xmapi:${(d.pathEntry ?? '').toLowerCase().slice(0, 32)}`;
       return { kind: 'request', req };
     }
-    return { kind: 'request', req: buildRequest(m.params, { source, guessed: 'text', encryptKey: o.encryptKey, pathEntry: m.entry, legacy: true }) };
+    return {
+      kind: 'request',
+      req: buildRequest(m.params, {
+        source,
+        guessed: 'text',
+        encryptKey: o.encryptKey,
+        pathEntry: m.entry,
+        legacy: true,
+      }),
+    };
   }
   return {
     kind: 'request',
-    req: buildRequest(d.params, { source, guessed: d.guessed, encryptKey: o.encryptKey, pathEntry: d.pathEntry, tokens: d.tokens }),
+    req: buildRequest(d.params, {
+      source,
+      guessed: d.guessed,
+      encryptKey: o.encryptKey,
+      pathEntry: d.pathEntry,
+      tokens: d.tokens,
+    }),
   };
 }
 
-export async function decodeHttp(method: string, target: string, contentType: string, body: Buffer, source: Source, o: DecodeOptions): Promise<DecodeResult> {
+export async function decodeHttp(
+  method: string,
+  target: string,
+  contentType: string,
+  body: Buffer,
+  source: Source,
+  o: DecodeOptions,
+): Promise<DecodeResult> {
   const fromUrl = decodeTarget(target);
   if (method === 'POST' && body.length && !fromUrl.legacy) {
     const fromBody = await decodeBody(body, contentType);
     const params = { ...fromUrl.params, ...fromBody.params };
-    return finish({ ...fromBody, params, pathEntry: fromBody.pathEntry ?? fromUrl.pathEntry, jppget: fromUrl.jppget }, source, o);
+    return finish(
+      { ...fromBody, params, pathEntry: fromBody.pathEntry ?? fromUrl.pathEntry, jppget: fromUrl.jppget },
+      source,
+      o,
+    );
   }
   return finish(fromUrl, source, o);
 }

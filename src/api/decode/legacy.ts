@@ -28,7 +28,8 @@ export function mapLegacy(command: string, raw: Record<string, string>): LegacyM
   if (entry === 'newuseri') {
     if (username !== undefined) p.u_username = username;
     if (password !== undefined) p.u_password = password;
-    for (const f of ['name', 'email', 'phone', 'currency', 'country', 'address', 'credit']) if (rest[f] !== undefined) p[`u_${f}`] = rest[f]!;
+    for (const f of ['name', 'email', 'phone', 'currency', 'country', 'address', 'credit'])
+      if (rest[f] !== undefined) p[`u_${f}`] = rest[f]!;
   } else {
     if (username !== undefined) p.authid = username;
     if (password !== undefined) p.authpwd = password;

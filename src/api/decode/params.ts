@@ -27,7 +27,9 @@ export function parseQuery(qs: string, into: Record<string, string> = {}, plus =
     const eq = part.indexOf('=');
     const k = eq < 0 ? part : part.slice(0, eq);
     const v = eq < 0 ? '' : part.slice(eq + 1);
-    const key = decodeComponent(plus ? k.replace(/\+/g, ' ') : k).trim().toLowerCase();
+    const key = decodeComponent(plus ? k.replace(/\+/g, ' ') : k)
+      .trim()
+      .toLowerCase();
     if (!key || key in into) continue;
     into[key] = decodeComponent(plus ? v.replace(/\+/g, ' ') : v);
   }
@@ -53,7 +55,12 @@ export function buildRequest(raw: Record<string, string>, o: BuildOptions): ApiR
   let params = raw;
   if (params.mcrfs !== undefined) {
     const plain = decryptValue(params.mcrfs, o.encryptKey);
-    if (plain === undefined) throw new DecodeError(o.encryptKey ? 'mcrfs: cannot decrypt (Base64 of XOR with httpapiencryptkey expected)' : 'mcrfs: encrypted requests need the httpapiencryptkey option set');
+    if (plain === undefined)
+      throw new DecodeError(
+        o.encryptKey
+          ? 'mcrfs: cannot decrypt (Base64 of XOR with httpapiencryptkey expected)'
+          : 'mcrfs: encrypted requests need the httpapiencryptkey option set',
+      );
     const inner = plain.replace(/^.*?mvapireq\/?/, '');
     const pathEntry = /^([A-Za-z0-9_]+)\?/.exec(inner)?.[1];
     const q = inner.includes('?') ? inner.slice(inner.indexOf('?') + 1) : inner;
@@ -65,7 +72,10 @@ export function buildRequest(raw: Record<string, string>, o: BuildOptions): ApiR
   for (const [k, v] of Object.entries(params)) {
     if (v.startsWith('oenc1_')) {
       const plain = decryptValue(v.slice(6), o.encryptKey);
-      if (plain === undefined) throw new DecodeError(`${k}: cannot decrypt the oenc1_ value${o.encryptKey ? '' : ' (httpapiencryptkey is not set)'}`);
+      if (plain === undefined)
+        throw new DecodeError(
+          `${k}: cannot decrypt the oenc1_ value${o.encryptKey ? '' : ' (httpapiencryptkey is not set)'}`,
+        );
       params[k] = plain;
     }
   }
@@ -99,7 +109,8 @@ export function buildRequest(raw: Record<string, string>, o: BuildOptions): ApiR
   let format: Format = o.forceFormat ?? o.guessed;
   const f = params.format?.trim().toLowerCase();
   if (f && !o.forceFormat) {
-    if (!(FORMATS as readonly string[]).includes(f)) throw new DecodeError(`unknown format "${f}": use ${FORMATS.join(', ')}`);
+    if (!(FORMATS as readonly string[]).includes(f))
+      throw new DecodeError(`unknown format "${f}": use ${FORMATS.join(', ')}`);
     format = f as Format;
   }
   let callback: string | undefined;

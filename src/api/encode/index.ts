@@ -19,7 +19,14 @@ export interface EncodeOptions {
   strict: boolean;
 }
 
-const cell = (v: unknown): string => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : typeof v === 'object' ? JSON.stringify(v) : String(v));
+const cell = (v: unknown): string =>
+  v === null || v === undefined
+    ? ''
+    : v instanceof Date
+      ? v.toISOString()
+      : typeof v === 'object'
+        ? JSON.stringify(v)
+        : String(v);
 
 function columnsOf(r: ApiResult): string[] {
   if (r.columns) return r.columns;
@@ -58,11 +65,15 @@ export function xmlName(n: string): string {
 
 function xmlInner(r: ApiResult): string {
   let out = `<code>${r.code}</code><status>${r.ok ? 'OK' : 'ERROR'}</status><text>${xmlText(r.text)}</text>`;
-  if (r.fields) out += `<fields>${Object.entries(r.fields).map(([k, v]) => `<${xmlName(k)}>${xmlText(cell(v))}</${xmlName(k)}>`).join('')}</fields>`;
+  if (r.fields)
+    out += `<fields>${Object.entries(r.fields)
+      .map(([k, v]) => `<${xmlName(k)}>${xmlText(cell(v))}</${xmlName(k)}>`)
+      .join('')}</fields>`;
   if (r.rows) {
     const cols = columnsOf(r);
     out += `<rows count="${r.rows.length}">`;
-    for (const row of r.rows) out += `<row>${cols.map((c) => `<${xmlName(c)}>${xmlText(cell(row[c]))}</${xmlName(c)}>`).join('')}</row>`;
+    for (const row of r.rows)
+      out += `<row>${cols.map((c) => `<${xmlName(c)}>${xmlText(cell(row[c]))}</${xmlName(c)}>`).join('')}</row>`;
     out += '</rows>';
   }
   return out;
@@ -73,18 +84,25 @@ export function jsonValue(r: ApiResult): Record<string, unknown> {
   if (r.fields) o.fields = r.fields;
   if (r.rows) {
     o.columns = columnsOf(r);
-    o.rows = r.rows.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v])));
+    o.rows = r.rows.map((row) =>
+      Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v])),
+    );
   }
   return o;
 }
 
 function html(r: ApiResult): string {
   let body = `<p class="text">${escapeHtml(r.text).replace(/\r?\n/g, '<br>')}</p>`;
-  if (r.fields) body += `<table class="fields">${Object.entries(r.fields).map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(cell(v))}</td></tr>`).join('')}</table>`;
+  if (r.fields)
+    body += `<table class="fields">${Object.entries(r.fields)
+      .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(cell(v))}</td></tr>`)
+      .join('')}</table>`;
   if (r.rows) {
     const cols = columnsOf(r);
     body += `<table class="rows"><thead><tr>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>`;
-    body += r.rows.map((row) => `<tr>${cols.map((c) => `<td>${escapeHtml(cell(row[c]))}</td>`).join('')}</tr>`).join('');
+    body += r.rows
+      .map((row) => `<tr>${cols.map((c) => `<td>${escapeHtml(cell(row[c]))}</td>`).join('')}</tr>`)
+      .join('');
     body += '</tbody></table>';
   }
   body += `<p class="status" data-code="${r.code}">${r.ok ? 'OK' : 'ERROR'}</p>`;
@@ -96,7 +114,7 @@ export function encode(r: ApiResult, o: EncodeOptions): Encoded {
   if (o.legacy) {
     const t = plainText(r);
     return {
-      status: o.strict ? (r.ok ? 200 : r.legacyStatus ?? 412) : 200,
+      status: o.strict ? (r.ok ? 200 : (r.legacyStatus ?? 412)) : 200,
       contentType: 'text/plain; charset=utf-8',
       body: r.ok ? (t ? `OK:${t}` : 'OK') : `ERROR:${t}`,
     };
@@ -107,7 +125,11 @@ export function encode(r: ApiResult, o: EncodeOptions): Encoded {
     case 'html':
       return { status, contentType: 'text/html; charset=utf-8', body: html(r) };
     case 'xml':
-      return { status, contentType: 'application/xml; charset=utf-8', body: `<?xml version="1.0" encoding="UTF-8"?><response>${xmlInner(r)}</response>` };
+      return {
+        status,
+        contentType: 'application/xml; charset=utf-8',
+        body: `<?xml version="1.0" encoding="UTF-8"?><response>${xmlInner(r)}</response>`,
+      };
     case 'soap':
       return {
         status,
@@ -117,11 +139,19 @@ export function encode(r: ApiResult, o: EncodeOptions): Encoded {
     case 'json':
       return { status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(jsonValue(r)) };
     case 'jsonp':
-      return { status, contentType: 'application/javascript; charset=utf-8', body: `/**/${o.callback ?? 'callback'}(${JSON.stringify(jsonValue(r))});` };
+      return {
+        status,
+        contentType: 'application/javascript; charset=utf-8',
+        body: `/**/${o.callback ?? 'callback'}(${JSON.stringify(jsonValue(r))});`,
+      };
     case 'text':
     default: {
       const t = plainText(r);
-      return { status, contentType: 'text/plain; charset=utf-8', body: t ? `${t}\r\n${r.ok ? 'OK' : 'ERROR'}` : r.ok ? 'OK' : 'ERROR' };
+      return {
+        status,
+        contentType: 'text/plain; charset=utf-8',
+        body: t ? `${t}\r\n${r.ok ? 'OK' : 'ERROR'}` : r.ok ? 'OK' : 'ERROR',
+      };
     }
   }
 }

@@ -44,13 +44,16 @@ const CORS = {
 export function createApiHttpServer(d: HttpDeps): Server {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
 
-  const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 30_000, headersTimeout: 15_000 }, (req, res) => {
-    handle(req, res).catch((e) => {
-      d.onError(e);
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end('internal error\r\nERROR');
-    });
-  });
+  const server = createServer(
+    { keepAliveTimeout: 30_000, requestTimeout: 30_000, headersTimeout: 15_000 },
+    (req, res) => {
+      handle(req, res).catch((e) => {
+        d.onError(e);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\r\nERROR');
+      });
+    },
+  );
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
@@ -79,7 +82,9 @@ export function createApiHttpServer(d: HttpDeps): Server {
     }
     const source = httpSource(req, secure ? 'https' : 'http', d.ownHosts());
     const { enc, result } = await d.gateway.http(method, target, req.headers['content-type'] ?? '', body, source);
-    const headers: Record<string, string> = req.headers.origin ? { 'content-type': enc.contentType, 'cache-control': 'no-store', ...CORS } : { 'content-type': enc.contentType, 'cache-control': 'no-store' };
+    const headers: Record<string, string> = req.headers.origin
+      ? { 'content-type': enc.contentType, 'cache-control': 'no-store', ...CORS }
+      : { 'content-type': enc.contentType, 'cache-control': 'no-store' };
     if (result.close) headers.connection = 'close';
     res.writeHead(enc.status, enc.status === 499 ? 'API Error' : undefined, headers);
     res.end(method === 'HEAD' ? undefined : enc.body);
@@ -103,19 +108,24 @@ export function createApiHttpServer(d: HttpDeps): Server {
     };
     let chain = Promise.resolve();
     ws.on('message', (data, isBinary) => {
-      chain = chain.then(async () => {
-        const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-        const text = isBinary && buf.includes(0) ? '\u0000' : buf.toString('utf8');
-        const { enc, result } = await d.gateway.message(text, source);
-        if (ws.readyState === ws.OPEN) ws.send(enc.body);
-        if (result.close) ws.close(1000, 'bye');
-      }).catch(d.onError);
+      chain = chain
+        .then(async () => {
+          const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+          const text = isBinary && buf.includes(0) ? '\u0000' : buf.toString('utf8');
+          const { enc, result } = await d.gateway.message(text, source);
+          if (ws.readyState === ws.OPEN) ws.send(enc.body);
+          if (result.close) ws.close(1000, 'bye');
+        })
+        .catch(d.onError);
     });
     ws.on('error', () => ws.terminate());
   }
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nmalformed HTTP request\r\nERROR');
+    if (socket.writable)
+      socket.end(
+        'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nmalformed HTTP request\r\nERROR',
+      );
     else socket.destroy();
   });
   return server;

@@ -9,8 +9,20 @@ import { normalizeIp } from '../auth/ip.js';
 
 const IDLE_MS = 10 * 60_000;
 
-export function attachLineSession(socket: Socket, first: Buffer, kind: TransportKind, gateway: ApiGateway, maxLine: () => number, onError: (e: unknown) => void): void {
-  const source: Source = { transport: kind, ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0, browser: false };
+export function attachLineSession(
+  socket: Socket,
+  first: Buffer,
+  kind: TransportKind,
+  gateway: ApiGateway,
+  maxLine: () => number,
+  onError: (e: unknown) => void,
+): void {
+  const source: Source = {
+    transport: kind,
+    ip: normalizeIp(socket.remoteAddress ?? ''),
+    port: socket.remotePort ?? 0,
+    browser: false,
+  };
   let buf: Buffer = Buffer.alloc(0);
   let chain = Promise.resolve();
   let closing = false;

@@ -27,7 +27,10 @@ function listenHint(e: NodeJS.ErrnoException, what: string, port: number): Liste
         `(sudo setcap cap_net_bind_service=+ep "$(command -v node)"), or choose another port, e.g. --set mainaport=8080`,
     );
   }
-  if (e.code === 'EADDRINUSE') return new ListenError(`cannot listen on ${what} port ${port}: it is already in use (another server?); choose another with --set`);
+  if (e.code === 'EADDRINUSE')
+    return new ListenError(
+      `cannot listen on ${what} port ${port}: it is already in use (another server?); choose another with --set`,
+    );
   return new ListenError(`cannot listen on ${what} port ${port}: ${e.message}`);
 }
 
@@ -38,7 +41,10 @@ export class ApiListeners {
   private http: HttpServer;
   private sockets = new Set<Socket>();
 
-  constructor(private readonly s: Services, private readonly gateway: ApiGateway) {
+  constructor(
+    private readonly s: Services,
+    private readonly gateway: ApiGateway,
+  ) {
     this.http = createApiHttpServer({
       gateway,
       maxBody: () => s.config.get('maxrequestsize'),
@@ -65,7 +71,14 @@ export class ApiListeners {
         this.http.emit('connection', socket);
         socket.resume();
       } else {
-        attachLineSession(socket, buf, tls ? 'tls' : 'tcp', this.gateway, () => this.s.config.get('maxrequestsize'), (e) => this.s.log.error({ err: e }, 'API line error'));
+        attachLineSession(
+          socket,
+          buf,
+          tls ? 'tls' : 'tcp',
+          this.gateway,
+          () => this.s.config.get('maxrequestsize'),
+          (e) => this.s.log.error({ err: e }, 'API line error'),
+        );
       }
     };
     socket.on('data', onData);
@@ -96,7 +109,9 @@ export class ApiListeners {
         cert = readFileSync(certFile);
         key = readFileSync(keyFile);
       } catch (e) {
-        throw new ListenError(`usetls is on but the certificate or key cannot be read (${(e as Error).message}); set tlscert/tlskey or run "voxswitch gencert --data-dir ${this.s.config.dataDir}"`);
+        throw new ListenError(
+          `usetls is on but the certificate or key cannot be read (${(e as Error).message}); set tlscert/tlskey or run "voxswitch gencert --data-dir ${this.s.config.dataDir}"`,
+        );
       }
       this.tls = createTlsServer({ cert, key }, (sock) => this.onSocket(sock as unknown as Socket, true));
       this.tls.on('tlsClientError', () => undefined);

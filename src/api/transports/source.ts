@@ -18,7 +18,14 @@ export function hostOf(header: string | undefined): string | undefined {
  */
 export function isBrowserRequest(req: IncomingMessage, ownHosts: Set<string>): boolean {
   const h = req.headers;
-  if (h.origin !== undefined || h.referer !== undefined || h['sec-fetch-site'] !== undefined || h['sec-fetch-dest'] !== undefined || h['sec-fetch-user'] !== undefined) return true;
+  if (
+    h.origin !== undefined ||
+    h.referer !== undefined ||
+    h['sec-fetch-site'] !== undefined ||
+    h['sec-fetch-dest'] !== undefined ||
+    h['sec-fetch-user'] !== undefined
+  )
+    return true;
   const host = hostOf(h.host);
   return host !== undefined && !ownHosts.has(host);
 }

@@ -13,7 +13,8 @@ export function createUdpApi(address: string, gateway: ApiGateway, onError: (e: 
     const source = { transport: 'udp' as const, ip: normalizeIp(rinfo.address), port: rinfo.port, browser: false };
     const answer = (body: string) => {
       let b = Buffer.from(body, 'utf8');
-      if (b.length > MAX_ANSWER) b = Buffer.concat([b.subarray(0, MAX_ANSWER - 40), Buffer.from('\r\n…answer truncated\r\nERROR')]);
+      if (b.length > MAX_ANSWER)
+        b = Buffer.concat([b.subarray(0, MAX_ANSWER - 40), Buffer.from('\r\n…answer truncated\r\nERROR')]);
       sock.send(b, rinfo.port, rinfo.address, (e) => e && onError(e));
     };
     if (msg.length > MAX_DATAGRAM) {

@@ -88,7 +88,8 @@ const optionalId = (v: string): number | null => {
   return Number(t);
 };
 
-const userType = (v: string): number => parseUserType(v) ?? fail('fieldvalue: expected srvadmin, admin, owner, reseller, support or enduser (or 1-6)');
+const userType = (v: string): number =>
+  parseUserType(v) ?? fail('fieldvalue: expected srvadmin, admin, owner, reseller, support or enduser (or 1-6)');
 
 const money = (v: string): number => {
   const n = parseAmount(v.trim());
@@ -98,7 +99,8 @@ const money = (v: string): number => {
 
 const forwardTarget = (v: string): string => {
   const t = v.trim();
-  if (t && !/^[A-Za-z0-9+*#@._-]{1,64}$/.test(t)) fail('fieldvalue: expected a number or SIP user (letters, digits, +*#@._-), or empty for none');
+  if (t && !/^[A-Za-z0-9+*#@._-]{1,64}$/.test(t))
+    fail('fieldvalue: expected a number or SIP user (letters, digits, +*#@._-), or empty for none');
   return t;
 };
 
@@ -191,7 +193,8 @@ export const TABLES: Record<string, TableSpec> = {
 /** The table spec for a request's table name (default tb_users); throws FieldError naming the allowed tables. */
 export function tableSpec(name: string | undefined): TableSpec {
   const t = (name ?? '').trim().toLowerCase() || 'tb_users';
-  if (!Object.prototype.hasOwnProperty.call(TABLES, t)) fail(`table: "${short(t)}" is not allowed (allowed: ${Object.keys(TABLES).join(', ')})`);
+  if (!Object.prototype.hasOwnProperty.call(TABLES, t))
+    fail(`table: "${short(t)}" is not allowed (allowed: ${Object.keys(TABLES).join(', ')})`);
   return TABLES[t]!;
 }
 
@@ -204,13 +207,16 @@ export function fieldSpec(spec: TableSpec, name: string | undefined, use: Use): 
   if (!f) fail(`${param}: missing`);
   const refused = Object.prototype.hasOwnProperty.call(spec.refused, f) ? spec.refused[f] : undefined;
   const field = Object.prototype.hasOwnProperty.call(spec.fields, f) ? spec.fields[f] : undefined;
-  const allowed = (field && (use === 'write' ? field.write : use === 'read' ? field.read : field.filter)) ? field : undefined;
+  const allowed =
+    field && (use === 'write' ? field.write : use === 'read' ? field.read : field.filter) ? field : undefined;
   if (!allowed) {
     if (refused && !(field && use === 'read' && field.read)) fail(`${param}: ${f}: ${refused}`);
     const names = Object.entries(spec.fields)
       .filter(([, s]) => (use === 'write' ? s.write : use === 'read' ? s.read : s.filter))
       .map(([n]) => n);
-    fail(`${param}: "${short(f)}" is not ${use === 'write' ? 'settable' : use === 'read' ? 'readable' : 'a filter field'} in ${spec.table} (allowed: ${names.join(', ')})`);
+    fail(
+      `${param}: "${short(f)}" is not ${use === 'write' ? 'settable' : use === 'read' ? 'readable' : 'a filter field'} in ${spec.table} (allowed: ${names.join(', ')})`,
+    );
   }
   return { column: f, field: allowed! };
 }
@@ -230,7 +236,8 @@ export function checkTypeHint(hint: string | undefined, value: string, param: 'f
   }
   if (['str', 'string', 'text', 'varchar', 'char', 'nvarchar'].includes(h)) return;
   if (['money', 'amount', 'decimal', 'float', 'double', 'real'].includes(h)) {
-    if (!/^-?\d{1,12}([.,]\d{1,6})?$/.test(value.trim())) fail(`${param === 'fieldtype' ? 'fieldvalue' : 'filterfieldvalue'}: ${param} ${h} expects a number such as 1.25`);
+    if (!/^-?\d{1,12}([.,]\d{1,6})?$/.test(value.trim()))
+      fail(`${param === 'fieldtype' ? 'fieldvalue' : 'filterfieldvalue'}: ${param} ${h} expects a number such as 1.25`);
     return;
   }
   fail(`${param}: expected int, str or money (or empty to use the column's type)`);

@@ -43,7 +43,11 @@ export async function scopeOf(db: Kysely<Database>, caller: User): Promise<Scope
   if (caller.type === UserType.owner || caller.type === UserType.reseller) return { all: false, rootId: caller.id };
   if (caller.type === UserType.support) {
     if (!caller.parentid) return { all: true };
-    const parent = await db.selectFrom('tb_users').select(['id', 'type']).where('id', '=', caller.parentid).executeTakeFirst();
+    const parent = await db
+      .selectFrom('tb_users')
+      .select(['id', 'type'])
+      .where('id', '=', caller.parentid)
+      .executeTakeFirst();
     if (!parent) return { all: false, rootId: caller.id };
     if (isAdminType(Number(parent.type))) return { all: true };
     return { all: false, rootId: Number(parent.id) };
@@ -75,12 +79,29 @@ function subtreeQuery(db: Kysely<Database>, rootId: number) {
 }
 
 /** Substring search (case-insensitive) within a scope; `field` limits the columns searched. */
-export async function searchUsers(db: Kysely<Database>, scope: Scope, term: string, field: SearchField, limit: number): Promise<ManagerRow[]> {
+export async function searchUsers(
+  db: Kysely<Database>,
+  scope: Scope,
+  term: string,
+  field: SearchField,
+  limit: number,
+): Promise<ManagerRow[]> {
   const pattern = `%${escapeLike(term.toLowerCase())}%`;
   const digits = digitsOf(term);
   const numPattern = digits ? `%${escapeLike(digits.toLowerCase())}%` : undefined;
-  const like = (col: 'username' | 'name' | 'email' | 'phone' | 'did', p: string) => sql<SqlBool>`lower(${sql.ref(`tb_users.${col}`)}) like ${p} escape '\\'`;
-  let q = db.selectFrom('tb_users').select(['tb_users.id', 'tb_users.username', 'tb_users.name', 'tb_users.email', 'tb_users.phone', 'tb_users.type', 'tb_users.parentid']);
+  const like = (col: 'username' | 'name' | 'email' | 'phone' | 'did', p: string) =>
+    sql<SqlBool>`lower(${sql.ref(`tb_users.${col}`)}) like ${p} escape '\\'`;
+  let q = db
+    .selectFrom('tb_users')
+    .select([
+      'tb_users.id',
+      'tb_users.username',
+      'tb_users.name',
+      'tb_users.email',
+      'tb_users.phone',
+      'tb_users.type',
+      'tb_users.parentid',
+    ]);
   q = q.where((eb) => {
     const ors = [];
     if (field === 'all' || field === 'username') ors.push(like('username', pattern));

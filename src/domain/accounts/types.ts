@@ -14,7 +14,14 @@ export const UserType = {
 export type UserTypeId = (typeof UserType)[keyof typeof UserType];
 
 const ranks: Record<number, number> = { 1: 4, 2: 6, 3: 8, 4: 8, 5: 10, 6: 12 };
-const names: Record<number, string> = { 1: 'srvadmin', 2: 'admin', 3: 'owner', 4: 'reseller', 5: 'support', 6: 'enduser' };
+const names: Record<number, string> = {
+  1: 'srvadmin',
+  2: 'admin',
+  3: 'owner',
+  4: 'reseller',
+  5: 'support',
+  6: 'enduser',
+};
 
 export function rankOf(type: number): number {
   return ranks[type] ?? 12;

@@ -57,13 +57,20 @@ export function validateNewUser(u: NewUser): NewUser {
   const fail = (m: string): never => {
     throw new UserInputError(m);
   };
-  if (!USERNAME_RE.test(u.username)) fail('u_username: 1-64 characters of letters, digits and _.@+- starting with a letter or digit');
-  if (!u.password || u.password.length > 128 || /[\x00-\x1f]/.test(u.password)) fail('u_password: 1-128 printable characters');
+  if (!USERNAME_RE.test(u.username))
+    fail('u_username: 1-64 characters of letters, digits and _.@+- starting with a letter or digit');
+  if (!u.password || u.password.length > 128 || /[\x00-\x1f]/.test(u.password))
+    fail('u_password: 1-128 printable characters');
   if (u.email && !EMAIL_RE.test(u.email)) fail('u_email: not an e-mail address');
-  if (u.phone && !PHONE_RE.test(u.phone.replace(/[\s-]/g, ''))) fail('u_phone: expected digits with an optional leading +');
+  if (u.phone && !PHONE_RE.test(u.phone.replace(/[\s-]/g, '')))
+    fail('u_phone: expected digits with an optional leading +');
   const currency = (u.currency || 'USD').toUpperCase();
   if (!CURRENCY_RE.test(currency)) fail('u_currency: expected a 3-letter ISO code such as USD');
-  for (const [k, v, max] of [['u_name', u.name, 256], ['u_country', u.country, 64], ['u_address', u.address, 512]] as const) {
+  for (const [k, v, max] of [
+    ['u_name', u.name, 256],
+    ['u_country', u.country, 64],
+    ['u_address', u.address, 512],
+  ] as const) {
     if (v && (v.length > max || /[\x00-\x08\x0b-\x1f]/.test(v))) fail(`${k}: at most ${max} printable characters`);
   }
   if (u.pin != null && u.pin !== '' && !/^[0-9A-Za-z]{4,32}$/.test(u.pin)) fail('u_pin: 4-32 letters or digits');
@@ -94,7 +101,10 @@ function toUser(r: Row): User {
 export class UserService {
   private cache = new Map<string, { at: number; user: AuthUser | null }>();
 
-  constructor(private readonly db: Kysely<Database>, private readonly box: SecretBox) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly box: SecretBox,
+  ) {}
 
   private clearListeners: Array<() => void> = [];
 
@@ -109,7 +119,10 @@ export class UserService {
   }
 
   async count(): Promise<number> {
-    const r = await this.db.selectFrom('tb_users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const r = await this.db
+      .selectFrom('tb_users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
@@ -151,7 +164,8 @@ export class UserService {
       this.cache.clear();
       return toUser(r as Row);
     } catch (e) {
-      if (/unique|duplicate/i.test(String((e as Error).message))) throw new UserInputError('u_username: already taken (or the PIN/DID is in use)');
+      if (/unique|duplicate/i.test(String((e as Error).message)))
+        throw new UserInputError('u_username: already taken (or the PIN/DID is in use)');
       throw e;
     }
   }
@@ -179,12 +193,17 @@ export class UserService {
     const rows = await this.db
       .selectFrom('tb_users')
       .selectAll()
-      .where((eb) => eb.or([eb('username', '=', authid), eb('pin', '=', authid), eb('did', '=', authid), eb('id', '=', numericId)]))
+      .where((eb) =>
+        eb.or([eb('username', '=', authid), eb('pin', '=', authid), eb('did', '=', authid), eb('id', '=', numericId)]),
+      )
       .limit(4)
       .execute();
     // priority: username, then PIN, then DID, then user id
     const r =
-      rows.find((x) => x.username === authid) ?? rows.find((x) => x.pin === authid) ?? rows.find((x) => x.did === authid) ?? rows.find((x) => Number(x.id) === numericId);
+      rows.find((x) => x.username === authid) ??
+      rows.find((x) => x.pin === authid) ??
+      rows.find((x) => x.did === authid) ??
+      rows.find((x) => Number(x.id) === numericId);
     let user: AuthUser | null = null;
     if (r) {
       try {
@@ -214,8 +233,13 @@ export class UserService {
 
   /** Replaces the password (the caller checks strength and rights). */
   async setPassword(userId: number, password: string): Promise<boolean> {
-    if (!password || password.length > 128 || /[\x00-\x1f]/.test(password)) throw new UserInputError('password: 1-128 printable characters');
-    const r = await this.db.updateTable('tb_users').set({ password_enc: this.box.encrypt(password) }).where('id', '=', userId).executeTakeFirst();
+    if (!password || password.length > 128 || /[\x00-\x1f]/.test(password))
+      throw new UserInputError('password: 1-128 printable characters');
+    const r = await this.db
+      .updateTable('tb_users')
+      .set({ password_enc: this.box.encrypt(password) })
+      .where('id', '=', userId)
+      .executeTakeFirst();
     this.cache.clear();
     return Number(r.numUpdatedRows) > 0;
   }
@@ -256,7 +280,11 @@ export class UserService {
 
   /** Constant-time check of a forgotten-password answer (trimmed, case-insensitive). False when none is set. */
   async checkForgot(userId: number, answer: string): Promise<boolean> {
-    const r = await this.db.selectFrom('tb_users').select('forgot_answer_enc').where('id', '=', userId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('tb_users')
+      .select('forgot_answer_enc')
+      .where('id', '=', userId)
+      .executeTakeFirst();
     let stored = '\u0000no answer set';
     if (r?.forgot_answer_enc) {
       try {
@@ -273,7 +301,11 @@ export class UserService {
   async emailInUse(email: string): Promise<boolean> {
     const e = email.trim().toLowerCase();
     if (!e) return false;
-    const r = await this.db.selectFrom('tb_users').select('id').where((eb) => eb(eb.fn<string>('lower', ['email']), '=', e)).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('tb_users')
+      .select('id')
+      .where((eb) => eb(eb.fn<string>('lower', ['email']), '=', e))
+      .executeTakeFirst();
     return Boolean(r);
   }
 
@@ -293,4 +325,9 @@ export class UserService {
 }
 
 /** Columns UserService.update may change (never password_enc, credit or the forgotten-password answer). */
-export type UserPatch = Partial<Pick<Database['tb_users'], 'name' | 'email' | 'phone' | 'country' | 'address' | 'currency' | 'enabled' | 'tariffid' | 'parentid' | 'type'>>;
+export type UserPatch = Partial<
+  Pick<
+    Database['tb_users'],
+    'name' | 'email' | 'phone' | 'country' | 'address' | 'currency' | 'enabled' | 'tariffid' | 'parentid' | 'type'
+  >
+>;

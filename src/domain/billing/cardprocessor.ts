@@ -49,7 +49,10 @@ export function luhnValid(number: string): boolean {
 
 /** Removes anything that looks like a card number or CVV from a text we did not write (a processor's reason). */
 export function scrubCardData(s: string): string {
-  return s.replace(/\d[\d\s-]{4,}\d/g, '…').replace(/[\x00-\x1f]/g, ' ').slice(0, 200);
+  return s
+    .replace(/\d[\d\s-]{4,}\d/g, '…')
+    .replace(/[\x00-\x1f]/g, ' ')
+    .slice(0, 200);
 }
 
 /**
@@ -57,27 +60,43 @@ export function scrubCardData(s: string): string {
  * answer `{approved, transaction_id, reason}`.
  */
 export class HttpCardProcessor implements CardProcessor {
-  constructor(private readonly url: string, private readonly key: string, private readonly timeoutMs = 10_000) {}
+  constructor(
+    private readonly url: string,
+    private readonly key: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
 
   async charge(req: CardChargeRequest): Promise<CardChargeResult> {
     let res: Response;
     try {
       res = await fetch(this.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...(this.key ? { authorization: `Bearer ${this.key}` } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...(this.key ? { authorization: `Bearer ${this.key}` } : {}),
+        },
         body: JSON.stringify({
           amount: formatAmount(req.amountMicros),
           amount_micros: req.amountMicros,
           currency: req.currency,
           reference: req.reference,
-          card: { number: req.card.number, exp_year: req.card.expYear, exp_month: req.card.expMonth, cvv: req.card.cvv },
+          card: {
+            number: req.card.number,
+            exp_year: req.card.expYear,
+            exp_month: req.card.expMonth,
+            cvv: req.card.cvv,
+          },
         }),
         redirect: 'error',
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
       const name = (e as Error).name;
-      if (name === 'TimeoutError' || name === 'AbortError') throw new CardProcessorError(`the card processor did not answer within ${Math.round(this.timeoutMs / 100) / 10} s`);
+      if (name === 'TimeoutError' || name === 'AbortError')
+        throw new CardProcessorError(
+          `the card processor did not answer within ${Math.round(this.timeoutMs / 100) / 10} s`,
+        );
       throw new CardProcessorError('the card processor could not be reached');
     }
     let body: unknown;
@@ -91,9 +110,13 @@ export class HttpCardProcessor implements CardProcessor {
       throw new CardProcessorError('the card processor gave an answer without "approved"');
     }
     const b = body as { approved: boolean; transaction_id?: unknown; reason?: unknown };
-    const transactionId = typeof b.transaction_id === 'string' || typeof b.transaction_id === 'number' ? String(b.transaction_id) : undefined;
+    const transactionId =
+      typeof b.transaction_id === 'string' || typeof b.transaction_id === 'number'
+        ? String(b.transaction_id)
+        : undefined;
     const reason = typeof b.reason === 'string' ? scrubCardData(b.reason) : undefined;
-    if (b.approved && (!transactionId || transactionId.length > 200)) throw new CardProcessorError('the card processor approved without a usable transaction_id');
+    if (b.approved && (!transactionId || transactionId.length > 200))
+      throw new CardProcessorError('the card processor approved without a usable transaction_id');
     return { approved: b.approved, transactionId, reason };
   }
 }

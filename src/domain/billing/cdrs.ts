@@ -69,7 +69,11 @@ function normCdr(r: Record<string, any>): Cdr {
 }
 
 export class CdrService {
-  constructor(readonly db: Kysely<Database>, readonly ledger: Ledger, readonly rating: RatingService) {}
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly ledger: Ledger,
+    readonly rating: RatingService,
+  ) {}
 
   async byCallId(callid: string, leg?: string): Promise<Cdr[]> {
     let q = this.db.selectFrom('tb_cdrs').selectAll().where('callid', '=', callid);
@@ -82,11 +86,16 @@ export class CdrService {
     const leg = c.leg ?? '';
     if (!c.callid || c.callid.length > 256) throw new RangeError('callid: 1-256 characters');
     if (leg.length > 16) throw new RangeError('leg: at most 16 characters');
-    if (!Number.isInteger(c.duration) || c.duration < 0) throw new RangeError('duration: a whole non-negative number of seconds');
+    if (!Number.isInteger(c.duration) || c.duration < 0)
+      throw new RangeError('duration: a whole non-negative number of seconds');
     const dup = await this.byCallId(c.callid, leg);
     if (dup[0]) return { created: false, cdr: dup[0], rated: dup[0].cost, charged: 0 };
 
-    const user = await this.db.selectFrom('tb_users').select(['id', 'country', 'currency']).where('id', '=', c.userId).executeTakeFirst();
+    const user = await this.db
+      .selectFrom('tb_users')
+      .select(['id', 'country', 'currency'])
+      .where('id', '=', c.userId)
+      .executeTakeFirst();
     if (!user) throw new RangeError(`no such account ${c.userId}`);
 
     let rate = c.rate;
@@ -112,7 +121,11 @@ export class CdrService {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.db.transaction().execute(async (trx) => {
-          const u = await trx.selectFrom('tb_users').select(['credit']).where('id', '=', c.userId).executeTakeFirstOrThrow();
+          const u = await trx
+            .selectFrom('tb_users')
+            .select(['credit'])
+            .where('id', '=', c.userId)
+            .executeTakeFirstOrThrow();
           const credit = Math.max(0, Number(u.credit));
           const charged = Math.min(cost, credit);
           let reason = unrated || baseReason;

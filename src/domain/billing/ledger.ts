@@ -50,7 +50,10 @@ export class Ledger {
   private readonly cache = new Map<number, { credit: number; currency: string; at: number }>();
   private readonly cacheMs: number;
 
-  constructor(private readonly db: Kysely<Database>, opts: { cacheMs?: number } = {}) {
+  constructor(
+    private readonly db: Kysely<Database>,
+    opts: { cacheMs?: number } = {},
+  ) {
     this.cacheMs = opts.cacheMs ?? 0;
     this.balanceQuery = db.selectFrom('tb_users').select(['credit', 'currency']).where('id', '=', 0).compile();
   }
@@ -61,7 +64,9 @@ export class Ledger {
       const hit = this.cache.get(userId);
       if (hit && now - hit.at < this.cacheMs) return { credit: hit.credit, currency: hit.currency };
     }
-    const r = (await this.db.executeQuery<{ credit: number; currency: string }>({ ...this.balanceQuery, parameters: [userId] })).rows[0];
+    const r = (
+      await this.db.executeQuery<{ credit: number; currency: string }>({ ...this.balanceQuery, parameters: [userId] })
+    ).rows[0];
     if (this.cacheMs && r) {
       if (this.cache.size > 100_000) this.cache.clear();
       this.cache.set(userId, { credit: Number(r.credit), currency: r.currency, at: now });
@@ -82,7 +87,8 @@ export class Ledger {
 
   /** Applies an entry inside an existing transaction (several entries commit or fail together). */
   async postIn(trx: Transaction<Database>, e: Entry): Promise<number> {
-    if (!Number.isSafeInteger(e.amount) || e.amount === 0) throw new RangeError('amount must be a non-zero whole number of micro-units');
+    if (!Number.isSafeInteger(e.amount) || e.amount === 0)
+      throw new RangeError('amount must be a non-zero whole number of micro-units');
     this.cache.delete(e.userId);
     const row = await trx
       .updateTable('tb_users')
@@ -119,7 +125,8 @@ export class Ledger {
    * below zero) and a failure rolls the whole transaction back.
    */
   async transferIn(trx: Transaction<Database>, t: Transfer): Promise<{ fromAfter: number; toAfter: number }> {
-    if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw new RangeError('transfer amount must be a positive whole number of micro-units');
+    if (!Number.isSafeInteger(t.amount) || t.amount <= 0)
+      throw new RangeError('transfer amount must be a positive whole number of micro-units');
     if (t.from === t.to) throw new RangeError('cannot transfer to the same account');
     const debit: Entry = { userId: t.from, amount: -t.amount, reason: t.reason, ref: t.ref, actor: t.actor };
     const credit: Entry = { userId: t.to, amount: t.amount, reason: t.reason, ref: t.ref, actor: t.actor };

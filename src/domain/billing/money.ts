@@ -12,16 +12,27 @@ import type { UserService, User } from '../accounts/users.js';
 import { isAdminType, UserType } from '../accounts/types.js';
 import { formatAmount, parseAmount } from '../money.js';
 import { hashPin, normalizePin } from './pins.js';
-import { CardProcessorError, HttpCardProcessor, luhnValid, type CardData, type CardProcessor } from './cardprocessor.js';
+import {
+  CardProcessorError,
+  HttpCardProcessor,
+  luhnValid,
+  type CardData,
+  type CardProcessor,
+} from './cardprocessor.js';
 
 /** Largest amount one operation may move: 1,000,000,000 units (keeps every sum a safe integer). */
 export const MAX_AMOUNT = 1_000_000_000 * 1_000_000;
 
-export type MoneyErrorKind = 'input' | 'denied' | 'notfound' | 'currency' | 'insufficient' | 'pin' | 'processor' | 'declined' | 'config';
+export type MoneyErrorKind =
+  'input' | 'denied' | 'notfound' | 'currency' | 'insufficient' | 'pin' | 'processor' | 'declined' | 'config';
 
 /** A refused money operation; the message is fit for the API answer (never holds secrets or card data). */
 export class MoneyError extends Error {
-  constructor(message: string, readonly kind: MoneyErrorKind, readonly legacyStatus = 412) {
+  constructor(
+    message: string,
+    readonly kind: MoneyErrorKind,
+    readonly legacyStatus = 412,
+  ) {
     super(message);
   }
 }
@@ -31,7 +42,11 @@ export function parseMoneyAmount(name: string, raw: string | undefined, allowNeg
   const s = (raw ?? '').trim();
   if (!s) throw new MoneyError(`${name}: missing (an amount such as 5.00)`, 'input');
   const v = parseAmount(s);
-  if (v === undefined) throw new MoneyError(`${name}: "${s.slice(0, 40)}" is not an amount (digits with at most 6 decimals, such as 5.25)`, 'input');
+  if (v === undefined)
+    throw new MoneyError(
+      `${name}: "${s.slice(0, 40)}" is not an amount (digits with at most 6 decimals, such as 5.25)`,
+      'input',
+    );
   if (v === 0) throw new MoneyError(`${name}: must not be zero`, 'input');
   if (v < 0 && !allowNegative) throw new MoneyError(`${name}: must be above zero`, 'input');
   if (Math.abs(v) > MAX_AMOUNT) throw new MoneyError(`${name}: at most ${formatAmount(MAX_AMOUNT)}`, 'input');
@@ -60,7 +75,12 @@ export class MoneyService {
   /** How long the HTTP card processor may take. */
   cardTimeoutMs = 10_000;
 
-  constructor(readonly db: Kysely<Database>, readonly ledger: Ledger, readonly users: UserService, readonly config: ConfigStore) {}
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly ledger: Ledger,
+    readonly users: UserService,
+    readonly config: ConfigStore,
+  ) {}
 
   /**
    * Who may send credit to whom: admins (srvadmin, admin) to anyone; owners and resellers to accounts in their
@@ -76,30 +96,50 @@ export class MoneyService {
 
   /** Sends `amount` from one account to another (by username): one transaction, two entries with one reference. */
   async transfer(from: User, toUsername: string, amount: number, actor = from.id): Promise<TransferResult> {
-    if (!Number.isSafeInteger(amount) || amount <= 0 || amount > MAX_AMOUNT) throw new MoneyError('credit: must be above zero', 'input');
+    if (!Number.isSafeInteger(amount) || amount <= 0 || amount > MAX_AMOUNT)
+      throw new MoneyError('credit: must be above zero', 'input');
     const name = toUsername.trim();
     if (!name) throw new MoneyError('username: missing (the account to send credit to)', 'input');
     const to = await this.users.byUsername(name);
     if (!to) throw new MoneyError(`user ${name} not found`, 'notfound', 404);
     if (to.id === from.id) throw new MoneyError('cannot transfer credit to yourself', 'input');
     if (!to.enabled) throw new MoneyError(`user ${to.username} is disabled`, 'denied', 403);
-    if (!(await this.mayPay(from, to))) throw new MoneyError(`you may not send credit to ${to.username}`, 'denied', 403);
+    if (!(await this.mayPay(from, to)))
+      throw new MoneyError(`you may not send credit to ${to.username}`, 'denied', 403);
     const ref = `tr:${randomUUID()}`;
     try {
       return await this.ledger.transaction(async (trx) => {
-        const rows = await trx.selectFrom('tb_users').select(['id', 'currency']).where('id', 'in', [from.id, to.id]).execute();
+        const rows = await trx
+          .selectFrom('tb_users')
+          .select(['id', 'currency'])
+          .where('id', 'in', [from.id, to.id])
+          .execute();
         const cur = new Map(rows.map((r) => [Number(r.id), r.currency]));
         const fc = cur.get(from.id);
         const tc = cur.get(to.id);
         if (fc === undefined || tc === undefined) throw new MoneyError('account not found', 'notfound', 404);
-        if (fc !== tc) throw new MoneyError(`different currencies: your account is in ${fc}, ${to.username}'s in ${tc}; transfers need the same currency`, 'currency');
-        const { fromAfter, toAfter } = await this.ledger.transferIn(trx, { from: from.id, to: to.id, amount, reason: 'transfercredit', ref, actor });
+        if (fc !== tc)
+          throw new MoneyError(
+            `different currencies: your account is in ${fc}, ${to.username}'s in ${tc}; transfers need the same currency`,
+            'currency',
+          );
+        const { fromAfter, toAfter } = await this.ledger.transferIn(trx, {
+          from: from.id,
+          to: to.id,
+          amount,
+          reason: 'transfercredit',
+          ref,
+          actor,
+        });
         return { amount, currency: fc, to, fromBalance: fromAfter, toBalance: toAfter, ref };
       });
     } catch (e) {
       if (e instanceof InsufficientCredit) {
         const b = await this.ledger.balance(from.id);
-        throw new MoneyError(`insufficient credit: you have ${b ? `${formatAmount(b.credit)} ${b.currency}` : 'nothing'}, the transfer needs ${formatAmount(amount)}`, 'insufficient');
+        throw new MoneyError(
+          `insufficient credit: you have ${b ? `${formatAmount(b.credit)} ${b.currency}` : 'nothing'}, the transfer needs ${formatAmount(amount)}`,
+          'insufficient',
+        );
       }
       if (e instanceof NoSuchAccount) throw new MoneyError('account not found', 'notfound', 404);
       throw e;
@@ -111,7 +151,12 @@ export class MoneyService {
    * one unused row) and its value credited, in one transaction. Errors: 'invalid PIN' (unknown/malformed),
    * then, only for a PIN that exists: 'PIN already used', 'PIN expired', a currency mismatch.
    */
-  async chargePin(userId: number, pinText: string, reason = 'charge', actor = userId): Promise<CreditResult & { pinId: number }> {
+  async chargePin(
+    userId: number,
+    pinText: string,
+    reason = 'charge',
+    actor = userId,
+  ): Promise<CreditResult & { pinId: number }> {
     const pin = normalizePin(pinText);
     if (!pin) throw new MoneyError('invalid PIN', 'pin', 420);
     const row = await this.db.selectFrom('tb_pins').selectAll().where('pin_hash', '=', hashPin(pin)).executeTakeFirst();
@@ -124,9 +169,14 @@ export class MoneyService {
     const ref = `pin:${pinId}`;
     try {
       return await this.ledger.transaction(async (trx) => {
-        const u = await trx.selectFrom('tb_users').select(['currency', 'enabled']).where('id', '=', userId).executeTakeFirst();
+        const u = await trx
+          .selectFrom('tb_users')
+          .select(['currency', 'enabled'])
+          .where('id', '=', userId)
+          .executeTakeFirst();
         if (!u) throw new MoneyError('account not found', 'notfound', 404);
-        if (u.currency !== row.currency) throw new MoneyError(`PIN is for ${row.currency} but the account is in ${u.currency}`, 'currency', 420);
+        if (u.currency !== row.currency)
+          throw new MoneyError(`PIN is for ${row.currency} but the account is in ${u.currency}`, 'currency', 420);
         const r = await trx
           .updateTable('tb_pins')
           .set({ used_at: now, used_by: userId })
@@ -144,18 +194,32 @@ export class MoneyService {
   }
 
   /** Adds (or, negative, removes) credit on an account; never below zero. */
-  async addCredit(userId: number, amount: number, actor: number, reason = 'addcredit', ref = `ac:${randomUUID()}`): Promise<CreditResult> {
-    if (!Number.isSafeInteger(amount) || amount === 0 || Math.abs(amount) > MAX_AMOUNT) throw new MoneyError('credit: must be a non-zero amount', 'input');
+  async addCredit(
+    userId: number,
+    amount: number,
+    actor: number,
+    reason = 'addcredit',
+    ref = `ac:${randomUUID()}`,
+  ): Promise<CreditResult> {
+    if (!Number.isSafeInteger(amount) || amount === 0 || Math.abs(amount) > MAX_AMOUNT)
+      throw new MoneyError('credit: must be a non-zero amount', 'input');
     try {
       return await this.ledger.transaction(async (trx) => {
         const balance = await this.ledger.postIn(trx, { userId, amount, reason, ref, actor });
-        const u = await trx.selectFrom('tb_users').select('currency').where('id', '=', userId).executeTakeFirstOrThrow();
+        const u = await trx
+          .selectFrom('tb_users')
+          .select('currency')
+          .where('id', '=', userId)
+          .executeTakeFirstOrThrow();
         return { amount, currency: u.currency, balance, ref };
       });
     } catch (e) {
       if (e instanceof InsufficientCredit) {
         const b = await this.ledger.balance(userId);
-        throw new MoneyError(`credit: ${formatAmount(amount)} would take the balance below zero (balance ${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'})`, 'insufficient');
+        throw new MoneyError(
+          `credit: ${formatAmount(amount)} would take the balance below zero (balance ${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'})`,
+          'insufficient',
+        );
       }
       if (e instanceof NoSuchAccount) throw new MoneyError('account not found', 'notfound', 404);
       throw e;
@@ -166,7 +230,8 @@ export class MoneyService {
   processor(): CardProcessor {
     if (this.cardProcessor) return this.cardProcessor;
     const url = this.config.get('cardprocessorurl');
-    if (!url) throw new MoneyError('cccharge needs a card processor: set cardprocessorurl (and cardprocessorkey)', 'config');
+    if (!url)
+      throw new MoneyError('cccharge needs a card processor: set cardprocessorurl (and cardprocessorkey)', 'config');
     return new HttpCardProcessor(url, this.config.get('cardprocessorkey'), this.cardTimeoutMs);
   }
 
@@ -175,33 +240,59 @@ export class MoneyService {
    * processor's transaction id; a transaction id is credited at most once). Card data is validated here, passed
    * to the processor, and never stored or logged.
    */
-  async cardCharge(user: User, card: CardData, amount: number, now = new Date()): Promise<CreditResult & { transactionId: string }> {
-    if (!luhnValid(card.number)) throw new MoneyError('cardnum: not a valid card number (12-19 digits passing the Luhn check)', 'input');
-    if (!Number.isInteger(card.expMonth) || card.expMonth < 1 || card.expMonth > 12) throw new MoneyError('expmonth: expected 1 to 12', 'input');
-    if (!Number.isInteger(card.expYear) || card.expYear < 2000 || card.expYear > 2100) throw new MoneyError('expireyear: expected a year such as 2029 (or 29)', 'input');
+  async cardCharge(
+    user: User,
+    card: CardData,
+    amount: number,
+    now = new Date(),
+  ): Promise<CreditResult & { transactionId: string }> {
+    if (!luhnValid(card.number))
+      throw new MoneyError('cardnum: not a valid card number (12-19 digits passing the Luhn check)', 'input');
+    if (!Number.isInteger(card.expMonth) || card.expMonth < 1 || card.expMonth > 12)
+      throw new MoneyError('expmonth: expected 1 to 12', 'input');
+    if (!Number.isInteger(card.expYear) || card.expYear < 2000 || card.expYear > 2100)
+      throw new MoneyError('expireyear: expected a year such as 2029 (or 29)', 'input');
     const y = now.getUTCFullYear();
     const m = now.getUTCMonth() + 1;
-    if (card.expYear < y || (card.expYear === y && card.expMonth < m)) throw new MoneyError('the card has expired', 'input');
+    if (card.expYear < y || (card.expYear === y && card.expMonth < m))
+      throw new MoneyError('the card has expired', 'input');
     if (!/^\d{3,4}$/.test(card.cvv)) throw new MoneyError('ccv2: expected 3 or 4 digits', 'input');
-    if (!Number.isSafeInteger(amount) || amount <= 0 || amount > MAX_AMOUNT) throw new MoneyError('ammount: must be above zero', 'input');
+    if (!Number.isSafeInteger(amount) || amount <= 0 || amount > MAX_AMOUNT)
+      throw new MoneyError('ammount: must be above zero', 'input');
     const processor = this.processor();
     const acct = await this.ledger.balance(user.id);
     if (!acct) throw new MoneyError('account not found', 'notfound', 404);
     let r;
     try {
-      r = await processor.charge({ amountMicros: amount, currency: acct.currency, card, reference: `cc:${randomUUID()}` });
+      r = await processor.charge({
+        amountMicros: amount,
+        currency: acct.currency,
+        card,
+        reference: `cc:${randomUUID()}`,
+      });
     } catch (e) {
-      if (e instanceof CardProcessorError) throw new MoneyError(`card payment failed: ${e.message}; nothing was credited`, 'processor');
-      throw new MoneyError('card payment failed: the card processor could not be used; nothing was credited', 'processor');
+      if (e instanceof CardProcessorError)
+        throw new MoneyError(`card payment failed: ${e.message}; nothing was credited`, 'processor');
+      throw new MoneyError(
+        'card payment failed: the card processor could not be used; nothing was credited',
+        'processor',
+      );
     }
     if (!r.approved) throw new MoneyError(`card declined${r.reason ? `: ${r.reason}` : ''}`, 'declined');
     const txid = String(r.transactionId ?? '');
-    if (!txid) throw new MoneyError('card payment failed: approved without a transaction id; nothing was credited', 'processor');
+    if (!txid)
+      throw new MoneyError('card payment failed: approved without a transaction id; nothing was credited', 'processor');
     const ref = `cc:${txid}`.slice(0, 256);
     return this.ledger.transaction(async (trx) => {
       // the entry is written first (it locks the account row), then the reference checked: a second credit
       // for the same transaction id sees the first one and rolls back
-      const balance = await this.ledger.postIn(trx, { userId: user.id, amount, reason: 'cccharge', ref, actor: user.id });
+      const balance = await this.ledger.postIn(trx, {
+        userId: user.id,
+        amount,
+        reason: 'cccharge',
+        ref,
+        actor: user.id,
+      });
       const seen = await trx
         .selectFrom('tb_ledger')
         .select((eb) => eb.fn.countAll<number>().as('n'))

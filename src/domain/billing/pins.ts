@@ -43,13 +43,18 @@ export interface GeneratePinsOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export async function generatePins(db: Kysely<Database>, o: GeneratePinsOptions): Promise<{ batchId: number; pins: string[] }> {
+export async function generatePins(
+  db: Kysely<Database>,
+  o: GeneratePinsOptions,
+): Promise<{ batchId: number; pins: string[] }> {
   const digits = o.digits ?? PIN_DIGITS;
   const currency = (o.currency ?? '').trim().toUpperCase();
-  if (!Number.isInteger(o.count) || o.count < 1 || o.count > MAX_BATCH) throw new PinInputError(`count: expected a whole number from 1 to ${MAX_BATCH}`);
+  if (!Number.isInteger(o.count) || o.count < 1 || o.count > MAX_BATCH)
+    throw new PinInputError(`count: expected a whole number from 1 to ${MAX_BATCH}`);
   if (!Number.isSafeInteger(o.value) || o.value <= 0) throw new PinInputError('value: expected an amount above zero');
   if (!/^[A-Z]{3}$/.test(currency)) throw new PinInputError('currency: expected a 3-letter ISO code such as USD');
-  if (o.expiresAt != null && (!Number.isSafeInteger(o.expiresAt) || o.expiresAt <= Date.now())) throw new PinInputError('expiry: must be in the future');
+  if (o.expiresAt != null && (!Number.isSafeInteger(o.expiresAt) || o.expiresAt <= Date.now()))
+    throw new PinInputError('expiry: must be in the future');
   const name = (o.name ?? '').trim();
   if (name.length > 128 || /[\x00-\x1f]/.test(name)) throw new PinInputError('name: at most 128 printable characters');
   if (!Number.isInteger(digits) || digits < 10 || digits > 32) throw new PinInputError('digits: expected 10 to 32');
@@ -57,7 +62,15 @@ export async function generatePins(db: Kysely<Database>, o: GeneratePinsOptions)
   const now = Date.now();
   const batch = await db
     .insertInto('tb_pinbatches')
-    .values({ name, count: o.count, value: o.value, currency, expires_at: o.expiresAt ?? null, created_by: o.createdBy, created_at: now })
+    .values({
+      name,
+      count: o.count,
+      value: o.value,
+      currency,
+      expires_at: o.expiresAt ?? null,
+      created_by: o.createdBy,
+      created_at: now,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   const batchId = Number(batch.id);
@@ -77,7 +90,11 @@ export async function generatePins(db: Kysely<Database>, o: GeneratePinsOptions)
       await db.transaction().execute(async (trx) => {
         const hashes = chunk.map(hashPin);
         // PINs of earlier batches are never reused: replace any that already exist (astronomically rare)
-        const taken = new Set((await trx.selectFrom('tb_pins').select('pin_hash').where('pin_hash', 'in', hashes).execute()).map((r) => r.pin_hash));
+        const taken = new Set(
+          (await trx.selectFrom('tb_pins').select('pin_hash').where('pin_hash', 'in', hashes).execute()).map(
+            (r) => r.pin_hash,
+          ),
+        );
         for (let i = 0; i < chunk.length; i++) {
           while (taken.has(hashes[i]!)) {
             let p: string;
@@ -90,15 +107,34 @@ export async function generatePins(db: Kysely<Database>, o: GeneratePinsOptions)
         }
         await trx
           .insertInto('tb_pins')
-          .values(hashes.map((h) => ({ pin_hash: h, batchid: batchId, value: o.value, currency, expires_at: o.expiresAt ?? null, used_at: null, used_by: null, created_at: now })))
+          .values(
+            hashes.map((h) => ({
+              pin_hash: h,
+              batchid: batchId,
+              value: o.value,
+              currency,
+              expires_at: o.expiresAt ?? null,
+              used_at: null,
+              used_by: null,
+              created_at: now,
+            })),
+          )
           .execute();
       });
       pins.push(...chunk);
       o.onProgress?.(pins.length, o.count);
     }
   } catch (e) {
-    await db.deleteFrom('tb_pins').where('batchid', '=', batchId).execute().catch(() => undefined);
-    await db.deleteFrom('tb_pinbatches').where('id', '=', batchId).execute().catch(() => undefined);
+    await db
+      .deleteFrom('tb_pins')
+      .where('batchid', '=', batchId)
+      .execute()
+      .catch(() => undefined);
+    await db
+      .deleteFrom('tb_pinbatches')
+      .where('id', '=', batchId)
+      .execute()
+      .catch(() => undefined);
     throw e;
   }
   return { batchId, pins };

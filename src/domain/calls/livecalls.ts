@@ -127,7 +127,10 @@ export class LiveCalls {
   /** hang-up hooks by key (the signalling layer registers one per call, used by disccall) */
   private readonly hangups = new Map<string, (reason: string) => void>();
 
-  constructor(private readonly services: Services, opts: LiveCallsOptions = {}) {
+  constructor(
+    private readonly services: Services,
+    opts: LiveCallsOptions = {},
+  ) {
     this.now = opts.now ?? Date.now;
     this.heartbeatMs = opts.heartbeatMs ?? 10_000;
     this.maxCallSeconds = opts.maxCallSeconds ?? 7200;
@@ -136,7 +139,10 @@ export class LiveCalls {
   /** Starts the updated_at refresh interval (one for all calls). */
   start(): void {
     if (this.heartbeat) return;
-    this.heartbeat = setInterval(() => void this.refresh().catch((e) => this.services.log.warn({ err: String(e) }, 'livecalls refresh failed')), this.heartbeatMs);
+    this.heartbeat = setInterval(
+      () => void this.refresh().catch((e) => this.services.log.warn({ err: String(e) }, 'livecalls refresh failed')),
+      this.heartbeatMs,
+    );
     this.heartbeat.unref();
   }
 
@@ -168,7 +174,8 @@ export class LiveCalls {
     if (r.rate) {
       const bal = await this.services.ledger.balance(r.userId);
       if (!bal) return this.refuse(r, 404, 'no such account', startAt);
-      if (bal.currency !== r.rate.currency) return this.refuse(r, 403, `rate in ${r.rate.currency}, account in ${bal.currency}`, startAt);
+      if (bal.currency !== r.rate.currency)
+        return this.refuse(r, 403, `rate in ${r.rate.currency}, account in ${bal.currency}`, startAt);
       // synchronous from here: the check and the reservation cannot interleave with another reserve()
       available = Math.max(0, bal.credit - this.reservedFor(r.userId));
       const byCredit = this.services.rating.maxDuration(available, r.rate);
@@ -223,7 +230,19 @@ export class LiveCalls {
   }
 
   private async refuse(r: ReserveInput, status: number, reason: string, startAt: number): Promise<Reservation> {
-    await this.recordRefusal({ callid: r.callid, leg: r.leg, userId: r.userId, caller: r.caller, callee: r.callee, route: r.route, rate: r.rate, startAt }, reason);
+    await this.recordRefusal(
+      {
+        callid: r.callid,
+        leg: r.leg,
+        userId: r.userId,
+        caller: r.caller,
+        callee: r.callee,
+        route: r.route,
+        rate: r.rate,
+        startAt,
+      },
+      reason,
+    );
     return { ok: false, status, reason };
   }
 
@@ -235,10 +254,28 @@ export class LiveCalls {
       const now = this.now();
       await this.services.storage.db
         .insertInto('tb_cdrs')
-        .values({ callid: r.callid, leg: r.leg ?? '', userid: 0, caller: r.caller, callee: r.callee, route: r.route ?? '', start_at: t, connect_at: null, end_at: now, duration: 0, billed: 0, cost: 0, currency: '', reason, created_at: now })
+        .values({
+          callid: r.callid,
+          leg: r.leg ?? '',
+          userid: 0,
+          caller: r.caller,
+          callee: r.callee,
+          route: r.route ?? '',
+          start_at: t,
+          connect_at: null,
+          end_at: now,
+          duration: 0,
+          billed: 0,
+          cost: 0,
+          currency: '',
+          reason,
+          created_at: now,
+        })
         .onConflict((oc) => oc.columns(['callid', 'leg']).doNothing())
         .execute()
-        .catch((e: unknown) => this.services.log.warn({ err: String(e), callid: r.callid }, 'refused call CDR not written'));
+        .catch((e: unknown) =>
+          this.services.log.warn({ err: String(e), callid: r.callid }, 'refused call CDR not written'),
+        );
       return undefined;
     }
     try {
@@ -268,7 +305,19 @@ export class LiveCalls {
   async zeroRate(userId: number): Promise<Rate | undefined> {
     const b = await this.services.ledger.balance(userId);
     if (!b) return undefined;
-    return { id: 0, planId: 0, prefix: '', destination: 'free', price: 0, connectfee: 0, minduration: 0, increment: 1, currency: b.currency, validFrom: null, validTo: null };
+    return {
+      id: 0,
+      planId: 0,
+      prefix: '',
+      destination: 'free',
+      price: 0,
+      connectfee: 0,
+      minduration: 0,
+      increment: 1,
+      currency: b.currency,
+      validFrom: null,
+      validTo: null,
+    };
   }
 
   get(callid: string, leg = ''): LiveCall | undefined {
@@ -296,7 +345,12 @@ export class LiveCalls {
     const e = this.calls.get(keyOf(callid, leg));
     if (!e) return;
     e.route = route.slice(0, 128);
-    void this.services.storage.db.updateTable('tb_livecalls').set({ route: e.route }).where('callid', '=', e.key).execute().catch(() => undefined);
+    void this.services.storage.db
+      .updateTable('tb_livecalls')
+      .set({ route: e.route })
+      .where('callid', '=', e.key)
+      .execute()
+      .catch(() => undefined);
   }
 
   /** Registers how the signalling layer ends this call (disccall). */
@@ -337,10 +391,18 @@ export class LiveCalls {
       e.timer = undefined;
       if (this.calls.get(e.key) !== e) return;
       if (e.onMaxDuration) e.onMaxDuration();
-      else void this.finish(e.callid, e.leg, { reason: e.capped ? 'max call age reached' : 'maxduration reached', endAt: at + e.maxduration * 1000 });
+      else
+        void this.finish(e.callid, e.leg, {
+          reason: e.capped ? 'max call age reached' : 'maxduration reached',
+          endAt: at + e.maxduration * 1000,
+        });
     }, e.maxduration * 1000);
     e.timer.unref?.();
-    await this.services.storage.db.updateTable('tb_livecalls').set({ state: 'connected', connect_at: at, updated_at: at }).where('callid', '=', e.key).execute();
+    await this.services.storage.db
+      .updateTable('tb_livecalls')
+      .set({ state: 'connected', connect_at: at, updated_at: at })
+      .where('callid', '=', e.key)
+      .execute();
   }
 
   /**
@@ -354,7 +416,8 @@ export class LiveCalls {
     e.state = 'ending';
     if (e.timer) clearTimeout(e.timer);
     const endAt = o.endAt ?? this.now();
-    const duration = e.connectAt === null ? 0 : Math.min(e.maxduration, Math.max(0, Math.ceil((endAt - e.connectAt - 50) / 1000)));
+    const duration =
+      e.connectAt === null ? 0 : Math.min(e.maxduration, Math.max(0, Math.ceil((endAt - e.connectAt - 50) / 1000)));
     if (e.connectAt !== null && duration > 0) {
       this.endedAnswered++;
       this.endedSeconds += duration;
@@ -378,7 +441,10 @@ export class LiveCalls {
       await this.services.storage.db.deleteFrom('tb_livecalls').where('callid', '=', key).execute();
     } catch (err) {
       // the row stays: recover() at the next start bills it
-      this.services.log.error({ err: String(err), callid: key }, 'CDR of a finished call not written; left for recovery');
+      this.services.log.error(
+        { err: String(err), callid: key },
+        'CDR of a finished call not written; left for recovery',
+      );
     } finally {
       this.drop(e);
     }
@@ -411,7 +477,11 @@ export class LiveCalls {
     const keys = [...this.calls.values()].filter((c) => c.state === 'connected').map((c) => c.key);
     const t = this.now();
     for (let i = 0; i < keys.length; i += 500) {
-      await this.services.storage.db.updateTable('tb_livecalls').set({ updated_at: t }).where('callid', 'in', keys.slice(i, i + 500)).execute();
+      await this.services.storage.db
+        .updateTable('tb_livecalls')
+        .set({ updated_at: t })
+        .where('callid', 'in', keys.slice(i, i + 500))
+        .execute();
     }
   }
 
@@ -436,7 +506,8 @@ export class LiveCalls {
       }
       const connectAt = r.connect_at === null ? null : Number(r.connect_at);
       const updated = Number(r.updated_at);
-      const duration = connectAt === null ? 0 : Math.min(Number(r.maxduration), Math.max(0, Math.floor((updated - connectAt) / 1000)));
+      const duration =
+        connectAt === null ? 0 : Math.min(Number(r.maxduration), Math.max(0, Math.floor((updated - connectAt) / 1000)));
       try {
         const rec = await this.services.cdrs.recordCall({
           callid,

@@ -12,7 +12,10 @@ import type { ConfigStore } from '../../config/store.js';
 
 /** Bad input or a refused operation; the text says what was wrong (answered as ERROR). */
 export class NumberError extends Error {
-  constructor(message: string, readonly legacyStatus = 412) {
+  constructor(
+    message: string,
+    readonly legacyStatus = 412,
+  ) {
     super(message);
   }
 }
@@ -89,7 +92,11 @@ export class NumberService {
   /** The clock used for locks and timestamps (replaceable). */
   now: () => number;
 
-  constructor(readonly db: Kysely<Database>, readonly config: ConfigStore, opts: NumberServiceOptions = {}) {
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly config: ConfigStore,
+    opts: NumberServiceOptions = {},
+  ) {
     this.now = opts.now ?? Date.now;
   }
 
@@ -110,7 +117,10 @@ export class NumberService {
     };
     for (const item of (list ?? '').split(/[\s,;]+/).filter(Boolean)) {
       const n = normalizeNumber(item);
-      if (!n) throw new NumberError(`numbers: "${item.slice(0, 40)}" is not a phone number (2-20 digits, optional leading +)`);
+      if (!n)
+        throw new NumberError(
+          `numbers: "${item.slice(0, 40)}" is not a phone number (2-20 digits, optional leading +)`,
+        );
       push(n);
     }
     const hasFrom = from !== undefined && from.trim() !== '';
@@ -118,7 +128,8 @@ export class NumberService {
     if (hasFrom !== hasCount) throw new NumberError('a range needs both from (the first number) and count');
     if (hasFrom) {
       const start = normalizeNumber(from!);
-      if (!start) throw new NumberError(`from: "${from!.slice(0, 40)}" is not a phone number (2-20 digits, optional leading +)`);
+      if (!start)
+        throw new NumberError(`from: "${from!.slice(0, 40)}" is not a phone number (2-20 digits, optional leading +)`);
       if (!/^\d{1,5}$/.test(count!.trim()) || Number(count) < 1 || Number(count) > MAX_RANGE) {
         throw new NumberError(`count: expected 1-${MAX_RANGE}`);
       }
@@ -131,13 +142,15 @@ export class NumberService {
       }
     }
     if (!out.length) throw new NumberError('no numbers given: send numbers=N1,N2,… or from=FIRST&count=N');
-    if (out.length > MAX_RANGE) throw new NumberError(`too many numbers (${out.length}): at most ${MAX_RANGE} per request`);
+    if (out.length > MAX_RANGE)
+      throw new NumberError(`too many numbers (${out.length}): at most ${MAX_RANGE} per request`);
     return out;
   }
 
   /** Adds numbers to the pool as free; numbers already in the pool are left as they are. One transaction. */
   async addNumbers(numbers: string[]): Promise<{ added: number; skipped: number }> {
-    if (numbers.length > MAX_RANGE) throw new NumberError(`too many numbers (${numbers.length}): at most ${MAX_RANGE} per request`);
+    if (numbers.length > MAX_RANGE)
+      throw new NumberError(`too many numbers (${numbers.length}): at most ${MAX_RANGE} per request`);
     const at = this.now();
     let added = 0;
     await this.db.transaction().execute(async (trx) => {
@@ -157,16 +170,25 @@ export class NumberService {
   /** Removes a free number (an expired lock counts as free) from the pool. */
   async deleteNumber(raw: string): Promise<string> {
     const number = normalizeNumber(raw ?? '');
-    if (!number) throw new NumberError(`number: "${String(raw ?? '').slice(0, 40)}" is not a phone number (2-20 digits, optional leading +)`);
+    if (!number)
+      throw new NumberError(
+        `number: "${String(raw ?? '').slice(0, 40)}" is not a phone number (2-20 digits, optional leading +)`,
+      );
     const r = await this.db
       .deleteFrom('tb_numbers')
       .where('number', '=', number)
       .where((eb) => this.claimable(eb))
       .executeTakeFirst();
     if (Number(r.numDeletedRows) === 1) return number;
-    const row = await this.db.selectFrom('tb_numbers').select(['status', 'userid']).where('number', '=', number).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('tb_numbers')
+      .select(['status', 'userid'])
+      .where('number', '=', number)
+      .executeTakeFirst();
     if (!row) throw new NumberError(`number ${number} is not in the pool`, 404);
-    throw new NumberError(`number ${number} is ${row.status} (user id ${row.userid}); only free numbers can be deleted`);
+    throw new NumberError(
+      `number ${number} is ${row.status} (user id ${row.userid}); only free numbers can be deleted`,
+    );
   }
 
   /** The pool with effective statuses, by number. */
@@ -204,7 +226,11 @@ export class NumberService {
    * Takes one claimable number for `userId`, setting `values` with a conditional UPDATE that must change
    * exactly one row; lost races are retried on other candidates. Undefined when the pool has none.
    */
-  private async claim(userId: number, status: 'locked' | 'assigned', lockedUntil: number | null): Promise<string | undefined> {
+  private async claim(
+    userId: number,
+    status: 'locked' | 'assigned',
+    lockedUntil: number | null,
+  ): Promise<string | undefined> {
     for (let round = 0; round < CLAIM_ROUNDS; round++) {
       const now = this.now();
       const cands = await this.db
@@ -230,7 +256,13 @@ export class NumberService {
 
   /** Numbers assigned to a user, oldest first. */
   async assignedNumbers(userId: number): Promise<string[]> {
-    const rows = await this.db.selectFrom('tb_numbers').select('number').where('userid', '=', userId).where('status', '=', 'assigned').orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('tb_numbers')
+      .select('number')
+      .where('userid', '=', userId)
+      .where('status', '=', 'assigned')
+      .orderBy('id')
+      .execute();
     return rows.map((r) => r.number);
   }
 
@@ -238,7 +270,10 @@ export class NumberService {
    * getphonenumber: the number the user locked, else (unless `fresh`) the number already assigned to them,
    * else a free number from the pool; assigned to the user. Sets tb_users.did when the user has none.
    */
-  async getPhoneNumber(userId: number, fresh = false): Promise<{ number: string; source: 'lock' | 'existing' | 'pool'; didSet: boolean }> {
+  async getPhoneNumber(
+    userId: number,
+    fresh = false,
+  ): Promise<{ number: string; source: 'lock' | 'existing' | 'pool'; didSet: boolean }> {
     // the user's own reservation (even if its time ran out, as long as nobody else took it)
     const mine = await this.db
       .selectFrom('tb_numbers')
@@ -255,11 +290,13 @@ export class NumberService {
         .where('userid', '=', userId)
         .where('status', '=', 'locked')
         .executeTakeFirst();
-      if (Number(r.numUpdatedRows) === 1) return { number: m.number, source: 'lock', didSet: await this.setUserDidIfNone(userId, m.number) };
+      if (Number(r.numUpdatedRows) === 1)
+        return { number: m.number, source: 'lock', didSet: await this.setUserDidIfNone(userId, m.number) };
     }
     if (!fresh) {
       const existing = (await this.assignedNumbers(userId))[0];
-      if (existing) return { number: existing, source: 'existing', didSet: await this.setUserDidIfNone(userId, existing) };
+      if (existing)
+        return { number: existing, source: 'existing', didSet: await this.setUserDidIfNone(userId, existing) };
     }
     const number = await this.claim(userId, 'assigned', null);
     if (!number) throw new NumberError('no free phone number in the pool');
@@ -276,17 +313,31 @@ export class NumberService {
     let number: string | undefined;
     if (wanted !== undefined && wanted.trim() !== '') {
       number = normalizeNumber(wanted);
-      if (!number) throw new NumberError(`number: "${wanted.slice(0, 40)}" is not a phone number (2-20 digits, optional leading +)`);
+      if (!number)
+        throw new NumberError(
+          `number: "${wanted.slice(0, 40)}" is not a phone number (2-20 digits, optional leading +)`,
+        );
       const r = await this.db
         .updateTable('tb_numbers')
         .set({ status: 'locked', userid: userId, locked_until: until })
         .where('number', '=', number)
-        .where((eb) => eb.or([this.claimable(eb, now), eb.and([eb('status', '=', 'locked'), eb('userid', '=', userId)])]))
+        .where((eb) =>
+          eb.or([this.claimable(eb, now), eb.and([eb('status', '=', 'locked'), eb('userid', '=', userId)])]),
+        )
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) {
-        const row = await this.db.selectFrom('tb_numbers').select(['status', 'userid']).where('number', '=', number).executeTakeFirst();
+        const row = await this.db
+          .selectFrom('tb_numbers')
+          .select(['status', 'userid'])
+          .where('number', '=', number)
+          .executeTakeFirst();
         if (!row) throw new NumberError(`number ${number} is not in the pool`, 404);
-        if (row.status === 'assigned') throw new NumberError(Number(row.userid) === userId ? `number ${number} is already assigned to you` : `number ${number} is already assigned to another user`);
+        if (row.status === 'assigned')
+          throw new NumberError(
+            Number(row.userid) === userId
+              ? `number ${number} is already assigned to you`
+              : `number ${number} is already assigned to another user`,
+          );
         throw new NumberError(`number ${number} is reserved by another user; try again later or lock another number`);
       }
     } else {
@@ -341,14 +392,19 @@ export class NumberService {
 
   private static number(raw: string | undefined, what: string): string {
     const n = normalizeNumber(raw ?? '');
-    if (!n) throw new NumberError(`${what}: "${String(raw ?? '').slice(0, 40)}" is not a phone number (2-20 digits, optional leading +)`, 421);
+    if (!n)
+      throw new NumberError(
+        `${what}: "${String(raw ?? '').slice(0, 40)}" is not a phone number (2-20 digits, optional leading +)`,
+        421,
+      );
     return n;
   }
 
   /** Adds a pin-less caller number; unique across all accounts. `added` false when the user already had it. */
   async addCli(userId: number, raw: string | undefined): Promise<{ number: string; added: boolean }> {
     const number = NumberService.number(raw, 'anum');
-    const owner = async () => this.db.selectFrom('tb_cli').select('userid').where('number', '=', number).executeTakeFirst();
+    const owner = async () =>
+      this.db.selectFrom('tb_cli').select('userid').where('number', '=', number).executeTakeFirst();
     const refuse = (o: { userid: number } | undefined): { number: string; added: boolean } | undefined => {
       if (!o) return undefined;
       if (Number(o.userid) === userId) return { number, added: false };
@@ -356,8 +412,13 @@ export class NumberService {
     };
     const before = refuse(await owner());
     if (before) return before;
-    const n = await this.db.selectFrom('tb_cli').select((eb) => eb.fn.countAll<number>().as('n')).where('userid', '=', userId).executeTakeFirstOrThrow();
-    if (Number(n.n) >= MAX_CLI_NUMBERS) throw new NumberError(`at most ${MAX_CLI_NUMBERS} caller numbers per account: delete one first (del=1)`);
+    const n = await this.db
+      .selectFrom('tb_cli')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('userid', '=', userId)
+      .executeTakeFirstOrThrow();
+    if (Number(n.n) >= MAX_CLI_NUMBERS)
+      throw new NumberError(`at most ${MAX_CLI_NUMBERS} caller numbers per account: delete one first (del=1)`);
     try {
       await this.db.insertInto('tb_cli').values({ userid: userId, number, created_at: this.now() }).execute();
       return { number, added: true };
@@ -370,14 +431,24 @@ export class NumberService {
   }
 
   async listCli(userId: number): Promise<OwnedNumber[]> {
-    const rows = await this.db.selectFrom('tb_cli').select(['number', 'created_at']).where('userid', '=', userId).orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('tb_cli')
+      .select(['number', 'created_at'])
+      .where('userid', '=', userId)
+      .orderBy('id')
+      .execute();
     return rows.map((r) => ({ number: r.number, createdAt: Number(r.created_at) }));
   }
 
   async deleteCli(userId: number, raw: string | undefined): Promise<string> {
     const number = NumberService.number(raw, 'anum');
-    const r = await this.db.deleteFrom('tb_cli').where('userid', '=', userId).where('number', '=', number).executeTakeFirst();
-    if (Number(r.numDeletedRows) !== 1) throw new NumberError(`number ${number} is not a caller number of this account`, 404);
+    const r = await this.db
+      .deleteFrom('tb_cli')
+      .where('userid', '=', userId)
+      .where('number', '=', number)
+      .executeTakeFirst();
+    if (Number(r.numDeletedRows) !== 1)
+      throw new NumberError(`number ${number} is not a caller number of this account`, 404);
     return number;
   }
 
@@ -395,7 +466,12 @@ export class NumberService {
   async addCallbackNumber(userId: number, raw: string | undefined): Promise<string> {
     const number = NumberService.number(raw, 'anum');
     const dup = () => new NumberError(`number ${number} is already one of your callback numbers`);
-    const has = await this.db.selectFrom('tb_callbacknumbers').select('id').where('userid', '=', userId).where('number', '=', number).executeTakeFirst();
+    const has = await this.db
+      .selectFrom('tb_callbacknumbers')
+      .select('id')
+      .where('userid', '=', userId)
+      .where('number', '=', number)
+      .executeTakeFirst();
     if (has) throw dup();
     try {
       // insert only while the user has fewer than the maximum: one statement, so concurrent adds cannot overshoot on SQLite
@@ -410,7 +486,10 @@ export class NumberService {
               eb.cast<number>(eb.val(this.now()), 'bigint').as('created_at'),
             ])
             .where(
-              this.db.selectFrom('tb_callbacknumbers').select((e) => e.fn.countAll().as('n')).where('userid', '=', userId),
+              this.db
+                .selectFrom('tb_callbacknumbers')
+                .select((e) => e.fn.countAll().as('n'))
+                .where('userid', '=', userId),
               '<',
               MAX_CALLBACK_NUMBERS,
             ),
@@ -427,21 +506,35 @@ export class NumberService {
   }
 
   async listCallbackNumbers(userId: number): Promise<OwnedNumber[]> {
-    const rows = await this.db.selectFrom('tb_callbacknumbers').select(['number', 'created_at']).where('userid', '=', userId).orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('tb_callbacknumbers')
+      .select(['number', 'created_at'])
+      .where('userid', '=', userId)
+      .orderBy('id')
+      .execute();
     return rows.map((r) => ({ number: r.number, createdAt: Number(r.created_at) }));
   }
 
   async deleteCallbackNumber(userId: number, raw: string | undefined): Promise<string> {
     const number = NumberService.number(raw, 'anum');
-    const r = await this.db.deleteFrom('tb_callbacknumbers').where('userid', '=', userId).where('number', '=', number).executeTakeFirst();
-    if (Number(r.numDeletedRows) !== 1) throw new NumberError(`number ${number} is not one of this user's callback numbers`, 404);
+    const r = await this.db
+      .deleteFrom('tb_callbacknumbers')
+      .where('userid', '=', userId)
+      .where('number', '=', number)
+      .executeTakeFirst();
+    if (Number(r.numDeletedRows) !== 1)
+      throw new NumberError(`number ${number} is not one of this user's callback numbers`, 404);
     return number;
   }
 
   // ------------------------------------------------------------------ call forwarding
 
   async getForward(userId: number): Promise<ForwardSettings> {
-    const r = await this.db.selectFrom('tb_callforward').select(['always', 'busy', 'noanswer']).where('userid', '=', userId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('tb_callforward')
+      .select(['always', 'busy', 'noanswer'])
+      .where('userid', '=', userId)
+      .executeTakeFirst();
     return { always: r?.always ?? '', busy: r?.busy ?? '', noanswer: r?.noanswer ?? '' };
   }
 
@@ -454,15 +547,28 @@ export class NumberService {
     if (v === '' || v.toLowerCase() === 'off') return '';
     if (v.length > 64) throw new NumberError(`${kind}: at most 64 characters`);
     const self = `${kind}: a rule may not forward to the user themselves`;
-    const u = await this.db.selectFrom('tb_users').select(['id', 'username']).where('username', '=', v).executeTakeFirst();
+    const u = await this.db
+      .selectFrom('tb_users')
+      .select(['id', 'username'])
+      .where('username', '=', v)
+      .executeTakeFirst();
     if (u) {
       if (Number(u.id) === userId) throw new NumberError(self);
       return u.username;
     }
     const number = normalizeNumber(v);
-    if (!number) throw new NumberError(`${kind}: "${v.slice(0, 40)}" is neither a phone number (digits with an optional leading +) nor an existing username`);
-    const me = await this.db.selectFrom('tb_users').select(['username', 'did']).where('id', '=', userId).executeTakeFirst();
-    const own = new Set<string>((await this.assignedNumbers(userId)).concat(me?.did ? [normalizeNumber(me.did) ?? me.did] : []));
+    if (!number)
+      throw new NumberError(
+        `${kind}: "${v.slice(0, 40)}" is neither a phone number (digits with an optional leading +) nor an existing username`,
+      );
+    const me = await this.db
+      .selectFrom('tb_users')
+      .select(['username', 'did'])
+      .where('id', '=', userId)
+      .executeTakeFirst();
+    const own = new Set<string>(
+      (await this.assignedNumbers(userId)).concat(me?.did ? [normalizeNumber(me.did) ?? me.did] : []),
+    );
     if (me?.username === number || own.has(number)) throw new NumberError(self);
     return number;
   }
@@ -489,7 +595,11 @@ export class NumberService {
     const s = await this.getForward(userId);
     const resolve = async (v: string): Promise<ForwardTarget | null> => {
       if (!v) return null;
-      const u = await this.db.selectFrom('tb_users').select(['id', 'username']).where('username', '=', v).executeTakeFirst();
+      const u = await this.db
+        .selectFrom('tb_users')
+        .select(['id', 'username'])
+        .where('username', '=', v)
+        .executeTakeFirst();
       if (u) return Number(u.id) === userId ? null : { kind: 'user', username: u.username, userId: Number(u.id) };
       return NUMBER_RE.test(v) ? { kind: 'number', number: v } : null;
     };
@@ -500,7 +610,8 @@ export class NumberService {
 
   /** The user's conference room: the existing one, else the first free number from `confroomfirst`. */
   async getConfRoom(userId: number): Promise<{ room: string; created: boolean }> {
-    const mine = async () => this.db.selectFrom('tb_confrooms').select('room').where('userid', '=', userId).executeTakeFirst();
+    const mine = async () =>
+      this.db.selectFrom('tb_confrooms').select('room').where('userid', '=', userId).executeTakeFirst();
     const have = await mine();
     if (have) return { room: have.room, created: false };
     const first = this.config.get('confroomfirst');

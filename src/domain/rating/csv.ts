@@ -55,7 +55,8 @@ export function* parseCsv(text: string): Generator<CsvRecord> {
         }
         // after a closing quote: a separator, a line end or the end
         while (i < n && (text[i] === ' ' || text[i] === '\t')) i++;
-        if (i < n && text[i] !== ',' && text[i] !== '\r' && text[i] !== '\n') throw new CsvSyntaxError(line, 'text after a closing quote');
+        if (i < n && text[i] !== ',' && text[i] !== '\r' && text[i] !== '\n')
+          throw new CsvSyntaxError(line, 'text after a closing quote');
       } else {
         let j = i;
         while (j < n && text[j] !== ',' && text[j] !== '\n' && text[j] !== '\r') j++;
@@ -83,7 +84,10 @@ export function* parseCsv(text: string): Generator<CsvRecord> {
 }
 
 export class CsvSyntaxError extends Error {
-  constructor(readonly line: number, reason: string) {
+  constructor(
+    readonly line: number,
+    reason: string,
+  ) {
     super(`line ${line}: ${reason}`);
   }
 }
@@ -148,12 +152,15 @@ function checkRow(rec: CsvRecord, col: Record<string, number>, planCurrency: str
   if (prefix.startsWith('+')) prefix = prefix.slice(1);
   if (!/^\d{1,32}$/.test(prefix)) return bad(`prefix: expected 1-32 digits, got "${get('prefix')}"`);
   const destination = get('destination');
-  if (destination.length > 128 || /[\x00-\x1f]/.test(destination)) return bad('destination: at most 128 printable characters');
+  if (destination.length > 128 || /[\x00-\x1f]/.test(destination))
+    return bad('destination: at most 128 printable characters');
   const price = parseAmount(get('price'));
-  if (price === undefined || price < 0) return bad(`price: expected a non-negative decimal per minute (up to 6 decimals), got "${get('price')}"`);
+  if (price === undefined || price < 0)
+    return bad(`price: expected a non-negative decimal per minute (up to 6 decimals), got "${get('price')}"`);
   const cfText = get('connectfee');
   const connectfee = cfText === '' ? 0 : parseAmount(cfText);
-  if (connectfee === undefined || connectfee < 0) return bad(`connectfee: expected a non-negative decimal (up to 6 decimals), got "${cfText}"`);
+  if (connectfee === undefined || connectfee < 0)
+    return bad(`connectfee: expected a non-negative decimal (up to 6 decimals), got "${cfText}"`);
   let minduration = parseInt0(get('minduration'));
   if (Number.isNaN(minduration)) return bad(`minduration: expected whole seconds, got "${get('minduration')}"`);
   const incText = get('increment');
@@ -161,7 +168,8 @@ function checkRow(rec: CsvRecord, col: Record<string, number>, planCurrency: str
   const ab = /^(\d{1,7})\s*\/\s*(\d{1,7})$/.exec(incText);
   if (ab) {
     const a = Number(ab[1]);
-    if (minduration !== undefined && minduration !== a) return bad(`increment "${incText}" says minduration ${a} but the minduration column says ${minduration}`);
+    if (minduration !== undefined && minduration !== a)
+      return bad(`increment "${incText}" says minduration ${a} but the minduration column says ${minduration}`);
     minduration = a;
     increment = Number(ab[2]);
   } else {
@@ -171,22 +179,45 @@ function checkRow(rec: CsvRecord, col: Record<string, number>, planCurrency: str
   increment ??= 1;
   if (increment < 1) return bad('increment: must be at least 1 second');
   const currency = (get('currency') || planCurrency).toUpperCase();
-  if (!/^[A-Z]{3}$/.test(currency)) return bad(`currency: expected a 3-letter code such as USD, got "${get('currency')}"`);
+  if (!/^[A-Z]{3}$/.test(currency))
+    return bad(`currency: expected a 3-letter code such as USD, got "${get('currency')}"`);
   const vf = parseTime(get('valid_from'));
   const vt = parseTime(get('valid_to'));
   if (vf === undefined) return bad(`valid_from: expected an ISO date/time or epoch ms, got "${get('valid_from')}"`);
   if (vt === undefined) return bad(`valid_to: expected an ISO date/time or epoch ms, got "${get('valid_to')}"`);
   if (vf !== null && vt !== null && vt <= vf) return bad('valid_to must be after valid_from');
-  return { line: rec.line, prefix, destination, price, connectfee, minduration: minduration ?? 0, increment, currency, valid_from: vf, valid_to: vt };
+  return {
+    line: rec.line,
+    prefix,
+    destination,
+    price,
+    connectfee,
+    minduration: minduration ?? 0,
+    increment,
+    currency,
+    valid_from: vf,
+    valid_to: vt,
+  };
 }
 
-const overlaps = (a: Row, b: Row) => (a.valid_from ?? -Infinity) < (b.valid_to ?? Infinity) && (b.valid_from ?? -Infinity) < (a.valid_to ?? Infinity);
+const overlaps = (a: Row, b: Row) =>
+  (a.valid_from ?? -Infinity) < (b.valid_to ?? Infinity) && (b.valid_from ?? -Infinity) < (a.valid_to ?? Infinity);
 
 /** Checks the whole file, then writes it in one transaction (nothing when any row is bad). */
-export async function importTariffsCsv(db: Kysely<Database>, text: string, o: ImportOptions = {}): Promise<ImportResult> {
+export async function importTariffsCsv(
+  db: Kysely<Database>,
+  text: string,
+  o: ImportOptions = {},
+): Promise<ImportResult> {
   const planName = (o.plan ?? DEFAULT_PLAN).trim();
   const errors: ImportError[] = [];
-  const result = (imported: number, replaced = 0, planId?: number): ImportResult => ({ imported, errors, plan: planName, planId, replaced });
+  const result = (imported: number, replaced = 0, planId?: number): ImportResult => ({
+    imported,
+    errors,
+    plan: planName,
+    planId,
+    replaced,
+  });
   if (!planName || planName.length > 128) {
     errors.push({ line: 0, reason: 'plan: 1-128 characters' });
     return result(0);
@@ -198,7 +229,11 @@ export async function importTariffsCsv(db: Kysely<Database>, text: string, o: Im
   try {
     records = [...parseCsv(text)];
   } catch (e) {
-    errors.push(e instanceof CsvSyntaxError ? { line: e.line, reason: e.message.replace(/^line \d+: /, '') } : { line: 0, reason: (e as Error).message });
+    errors.push(
+      e instanceof CsvSyntaxError
+        ? { line: e.line, reason: e.message.replace(/^line \d+: /, '') }
+        : { line: 0, reason: (e as Error).message },
+    );
     return result(0);
   }
   const header = records.shift();
@@ -213,7 +248,10 @@ export async function importTariffsCsv(db: Kysely<Database>, text: string, o: Im
   });
   const missing = REQUIRED.filter((c) => col[c] === undefined);
   if (missing.length) {
-    errors.push({ line: header.line, reason: `header: missing column(s) ${missing.join(', ')} (have: ${header.fields.join(', ')})` });
+    errors.push({
+      line: header.line,
+      reason: `header: missing column(s) ${missing.join(', ')} (have: ${header.fields.join(', ')})`,
+    });
     return result(0);
   }
 
@@ -231,7 +269,11 @@ export async function importTariffsCsv(db: Kysely<Database>, text: string, o: Im
     if (same) {
       const clash = same.find((x) => overlaps(x, r));
       if (clash) {
-        if (errors.length < MAX_ERRORS) errors.push({ line: r.line, reason: `prefix ${r.prefix}: already on line ${clash.line} for an overlapping validity period` });
+        if (errors.length < MAX_ERRORS)
+          errors.push({
+            line: r.line,
+            reason: `prefix ${r.prefix}: already on line ${clash.line} for an overlapping validity period`,
+          });
         continue;
       }
       same.push(r);
@@ -263,7 +305,11 @@ export async function importTariffsCsv(db: Kysely<Database>, text: string, o: Im
     } else if (existing) {
       const prefixes = [...byPrefix.keys()];
       for (let i = 0; i < prefixes.length; i += CHUNK) {
-        const d = await trx.deleteFrom('tb_tariffs').where('planid', '=', planId).where('prefix', 'in', prefixes.slice(i, i + CHUNK)).executeTakeFirst();
+        const d = await trx
+          .deleteFrom('tb_tariffs')
+          .where('planid', '=', planId)
+          .where('prefix', 'in', prefixes.slice(i, i + CHUNK))
+          .executeTakeFirst();
         replaced += Number(d.numDeletedRows);
       }
     }
@@ -301,7 +347,13 @@ const iso = (ms: number | null) => (ms === null ? '' : new Date(Number(ms)).toIS
 export async function exportTariffsCsv(db: Kysely<Database>, plan = DEFAULT_PLAN): Promise<string | undefined> {
   const p = await db.selectFrom('tb_tariffplans').select(['id']).where('name', '=', plan).executeTakeFirst();
   if (!p) return undefined;
-  const rows = await db.selectFrom('tb_tariffs').selectAll().where('planid', '=', Number(p.id)).orderBy('prefix').orderBy('valid_from').execute();
+  const rows = await db
+    .selectFrom('tb_tariffs')
+    .selectAll()
+    .where('planid', '=', Number(p.id))
+    .orderBy('prefix')
+    .orderBy('valid_from')
+    .execute();
   const out = ['prefix,destination,price,connectfee,minduration,increment,currency,valid_from,valid_to'];
   for (const r of rows) {
     out.push(

@@ -39,13 +39,19 @@ export function normalizeNumber(raw: string, o: NormalizeOptions): string {
   } else if (o.internationalPrefix && s.startsWith(o.internationalPrefix)) {
     out = s.slice(o.internationalPrefix.length);
   } else if (o.nationalPrefix && s.startsWith(o.nationalPrefix)) {
-    if (!o.countryCode) throw new NumberError(`bnum: "${raw}" is a national number but the account has no country calling code (set tb_users.country or defaultcountrycode)`);
+    if (!o.countryCode)
+      throw new NumberError(
+        `bnum: "${raw}" is a national number but the account has no country calling code (set tb_users.country or defaultcountrycode)`,
+      );
     out = o.countryCode + s.slice(o.nationalPrefix.length);
   } else {
     out = s;
   }
-  if (!/^\d+$/.test(out)) throw new NumberError(`bnum: "${raw}" is not a phone number (digits with an optional +, 00 or 0 prefix)`);
-  if (out.length < 2 || out.length > 20) throw new NumberError(`bnum: "${raw}" has ${out.length} digits after normalisation (expected 2-20)`);
-  if (out.startsWith('0')) throw new NumberError(`bnum: "${raw}" does not start with a country code after normalisation`);
+  if (!/^\d+$/.test(out))
+    throw new NumberError(`bnum: "${raw}" is not a phone number (digits with an optional +, 00 or 0 prefix)`);
+  if (out.length < 2 || out.length > 20)
+    throw new NumberError(`bnum: "${raw}" has ${out.length} digits after normalisation (expected 2-20)`);
+  if (out.startsWith('0'))
+    throw new NumberError(`bnum: "${raw}" does not start with a country code after normalisation`);
   return out;
 }

@@ -73,7 +73,11 @@ export function rateCall(duration: number, r: Pick<Rate, 'price' | 'connectfee' 
  * The largest whole number of seconds a call may last so that its cost stays ≤ credit (0 when even the first
  * block with the connect fee is not affordable), capped at `cap` seconds.
  */
-export function maxDuration(credit: number, r: Pick<Rate, 'price' | 'connectfee' | 'minduration' | 'increment'>, cap = MAX_CALL_SECONDS): number {
+export function maxDuration(
+  credit: number,
+  r: Pick<Rate, 'price' | 'connectfee' | 'minduration' | 'increment'>,
+  cap = MAX_CALL_SECONDS,
+): number {
   const min = Math.max(0, Math.floor(r.minduration));
   const inc = Math.max(1, Math.floor(r.increment));
   const first = min > 0 ? min : inc; // the first billed block

@@ -58,7 +58,10 @@ export class RatingService {
   private byName = new Map<string, Plan>();
   private loadedAt = 0;
 
-  constructor(readonly db: Kysely<Database>, readonly config: ConfigStore) {}
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly config: ConfigStore,
+  ) {}
 
   /** Loads the tariff plans into memory (at start and after imports). Returns the counts loaded. */
   async load(): Promise<{ plans: number; rates: number }> {
@@ -69,7 +72,12 @@ export class RatingService {
     const byId = new Map<number, Plan>();
     const byName = new Map<string, Plan>();
     for (const p of plans) {
-      const plan: Plan = { id: Number(p.id), name: p.name, currency: p.currency, index: new PrefixIndex(counts.get(Number(p.id)) ?? 16) };
+      const plan: Plan = {
+        id: Number(p.id),
+        name: p.name,
+        currency: p.currency,
+        index: new PrefixIndex(counts.get(Number(p.id)) ?? 16),
+      };
       byId.set(plan.id, plan);
       byName.set(plan.name, plan);
     }
@@ -104,7 +112,11 @@ export class RatingService {
     const seen = new Set<number>();
     for (let depth = 0; depth < 32 && id && !seen.has(id); depth++) {
       seen.add(id);
-      const r = await this.db.selectFrom('tb_users').select(['tariffid', 'parentid']).where('id', '=', id).executeTakeFirst();
+      const r = await this.db
+        .selectFrom('tb_users')
+        .select(['tariffid', 'parentid'])
+        .where('id', '=', id)
+        .executeTakeFirst();
       if (!r) break;
       if (r.tariffid !== null && r.tariffid !== undefined) {
         const p = this.byId.get(Number(r.tariffid));

@@ -117,7 +117,10 @@ export interface NewGateway {
 
 /** Bad gateway input or a refused gateway operation (answered as ERROR with the text). */
 export class GatewayError extends Error {
-  constructor(message: string, readonly legacyStatus = 412) {
+  constructor(
+    message: string,
+    readonly legacyStatus = 412,
+  ) {
     super(message);
   }
 }
@@ -168,18 +171,26 @@ export function orderGateways(gws: readonly Gateway[], number: string, rng: () =
       const key = w > 0 ? -Math.log(u) / w : Number.POSITIVE_INFINITY;
       return { g, key, tie: u };
     });
-  keyed.sort((a, b) => b.g.prefix.length - a.g.prefix.length || a.g.priority - b.g.priority || (a.key === b.key ? 0 : a.key - b.key) || a.tie - b.tie);
+  keyed.sort(
+    (a, b) =>
+      b.g.prefix.length - a.g.prefix.length ||
+      a.g.priority - b.g.priority ||
+      (a.key === b.key ? 0 : a.key - b.key) ||
+      a.tie - b.tie,
+  );
   return keyed.map((k) => k.g);
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const HOST_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$/;
+const HOST_RE =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$/;
 const PRINTABLE_RE = /^[^\x00-\x1f\x7f]*$/;
 
 function intIn(v: string | undefined, name: string, min: number, max: number, def: number): number {
   if (v === undefined || v.trim() === '') return def;
   const t = v.trim();
-  if (!/^\d{1,10}$/.test(t) || Number(t) < min || Number(t) > max) throw new GatewayError(`${name}: expected a whole number from ${min} to ${max}, got "${t.slice(0, 40)}"`);
+  if (!/^\d{1,10}$/.test(t) || Number(t) < min || Number(t) > max)
+    throw new GatewayError(`${name}: expected a whole number from ${min} to ${max}, got "${t.slice(0, 40)}"`);
   return Number(t);
 }
 
@@ -187,24 +198,37 @@ function intIn(v: string | undefined, name: string, min: number, max: number, de
 export function validateGatewayInput(p: Record<string, string | undefined>): NewGateway {
   const name = (p.name ?? '').trim();
   if (!name) throw new GatewayError('name: the gateway name is missing', 421);
-  if (!NAME_RE.test(name)) throw new GatewayError('name: 1-64 characters of letters, digits and _.- starting with a letter or digit');
+  if (!NAME_RE.test(name))
+    throw new GatewayError('name: 1-64 characters of letters, digits and _.- starting with a letter or digit');
   let host = (p.host ?? '').trim();
   if (!host) throw new GatewayError('host: the gateway address (IP or host name) is missing', 421);
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  if (!isIP(host) && !HOST_RE.test(host)) throw new GatewayError(`host: "${host.slice(0, 60)}" is neither an IP address nor a host name (give the port in port=, not in host)`);
+  if (!isIP(host) && !HOST_RE.test(host))
+    throw new GatewayError(
+      `host: "${host.slice(0, 60)}" is neither an IP address nor a host name (give the port in port=, not in host)`,
+    );
   const transportRaw = (p.transport ?? '').trim().toLowerCase() || 'udp';
-  if (!(GATEWAY_TRANSPORTS as readonly string[]).includes(transportRaw)) throw new GatewayError(`transport: expected udp, tcp or tls, got "${transportRaw.slice(0, 20)}"`);
+  if (!(GATEWAY_TRANSPORTS as readonly string[]).includes(transportRaw))
+    throw new GatewayError(`transport: expected udp, tcp or tls, got "${transportRaw.slice(0, 20)}"`);
   const transport = transportRaw as GatewayTransport;
   const port = intIn(p.port, 'port', 1, 65535, transport === 'tls' ? 5061 : 5060);
   const username = p.username ?? '';
-  if (username.length > 128 || !PRINTABLE_RE.test(username)) throw new GatewayError('username: at most 128 printable characters');
+  if (username.length > 128 || !PRINTABLE_RE.test(username))
+    throw new GatewayError('username: at most 128 printable characters');
   const password = p.password ?? '';
-  if (password.length > 128 || !PRINTABLE_RE.test(password)) throw new GatewayError('password: at most 128 printable characters');
+  if (password.length > 128 || !PRINTABLE_RE.test(password))
+    throw new GatewayError('password: at most 128 printable characters');
   const prefix = (p.prefix ?? '').trim().replace(/^\+/, '');
-  if (!/^\d{0,32}$/.test(prefix)) throw new GatewayError(`prefix: 0-32 digits of the normalised (international, no +) number this gateway serves, got "${prefix.slice(0, 40)}"`);
+  if (!/^\d{0,32}$/.test(prefix))
+    throw new GatewayError(
+      `prefix: 0-32 digits of the normalised (international, no +) number this gateway serves, got "${prefix.slice(0, 40)}"`,
+    );
   const strip = intIn(p.strip, 'strip', 0, 32, 0);
   const addprefix = (p.addprefix ?? '').trim();
-  if (!/^\+?[0-9*#]{0,31}$/.test(addprefix)) throw new GatewayError(`addprefix: up to 31 digits (* and # allowed, optional leading +), got "${addprefix.slice(0, 40)}"`);
+  if (!/^\+?[0-9*#]{0,31}$/.test(addprefix))
+    throw new GatewayError(
+      `addprefix: up to 31 digits (* and # allowed, optional leading +), got "${addprefix.slice(0, 40)}"`,
+    );
   const priority = intIn(p.priority, 'priority', 0, 1000, 10);
   const weight = intIn(p.weight, 'weight', 0, 1000, 1);
   const inRaw = (p.inbound_ip ?? p.inboundip ?? '').trim();
@@ -217,9 +241,24 @@ export function validateGatewayInput(p: Record<string, string | undefined>): New
   const inboundIp = ips.join(',');
   if (inboundIp.length > 64) throw new GatewayError('inbound_ip: at most 64 characters in all');
   const en = (p.enabled ?? '').trim().toLowerCase();
-  if (en && !/^(0|1|true|false|yes|no|on|off)$/.test(en)) throw new GatewayError(`enabled: expected 1 or 0, got "${en.slice(0, 20)}"`);
+  if (en && !/^(0|1|true|false|yes|no|on|off)$/.test(en))
+    throw new GatewayError(`enabled: expected 1 or 0, got "${en.slice(0, 20)}"`);
   const enabled = en === '' || /^(1|true|yes|on)$/.test(en);
-  return { name, host, port, transport, username, password, prefix, strip, addprefix, priority, weight, inboundIp, enabled };
+  return {
+    name,
+    host,
+    port,
+    transport,
+    username,
+    password,
+    prefix,
+    strip,
+    addprefix,
+    priority,
+    weight,
+    inboundIp,
+    enabled,
+  };
 }
 
 // ------------------------------------------------------------------ the service
@@ -269,7 +308,10 @@ export class RoutingService {
   private boxInstance?: SecretBox;
   rng: () => number;
 
-  constructor(readonly services: Services, opts: RoutingOptions = {}) {
+  constructor(
+    readonly services: Services,
+    opts: RoutingOptions = {},
+  ) {
     this.rng = opts.rng ?? Math.random;
     this.boxInstance = opts.box;
   }
@@ -310,7 +352,10 @@ export class RoutingService {
   async gateway(nameOrId: string | number): Promise<Gateway | undefined> {
     const list = await this.gateways();
     if (typeof nameOrId === 'number') return list.find((g) => g.id === nameOrId);
-    return list.find((g) => g.name === nameOrId) ?? (/^\d+$/.test(nameOrId) ? list.find((g) => g.id === Number(nameOrId)) : undefined);
+    return (
+      list.find((g) => g.name === nameOrId) ??
+      (/^\d+$/.test(nameOrId) ? list.find((g) => g.id === Number(nameOrId)) : undefined)
+    );
   }
 
   /** Adds a gateway (password encrypted with the server key). Throws GatewayError on a duplicate name. */
@@ -334,7 +379,8 @@ export class RoutingService {
     try {
       await this.db.insertInto('tb_gateways').values(row).execute();
     } catch (e) {
-      if (isUniqueViolation(e)) throw new GatewayError(`a gateway named "${g.name}" already exists (delgateway it first)`);
+      if (isUniqueViolation(e))
+        throw new GatewayError(`a gateway named "${g.name}" already exists (delgateway it first)`);
       throw e;
     } finally {
       RoutingService.invalidate();
@@ -348,11 +394,13 @@ export class RoutingService {
     const key = nameOrId.trim();
     if (!key) throw new GatewayError('name: which gateway to delete (name or id)', 421);
     let r = await this.db.selectFrom('tb_gateways').selectAll().where('name', '=', key).executeTakeFirst();
-    if (!r && /^\d{1,10}$/.test(key)) r = await this.db.selectFrom('tb_gateways').selectAll().where('id', '=', Number(key)).executeTakeFirst();
+    if (!r && /^\d{1,10}$/.test(key))
+      r = await this.db.selectFrom('tb_gateways').selectAll().where('id', '=', Number(key)).executeTakeFirst();
     if (!r) throw new GatewayError(`no gateway named "${key.slice(0, 64)}"`, 404);
     const d = await this.db.deleteFrom('tb_gateways').where('id', '=', r.id).executeTakeFirst();
     RoutingService.invalidate();
-    if (Number(d.numDeletedRows) !== 1) throw new GatewayError(`gateway "${key.slice(0, 64)}" was deleted meanwhile`, 404);
+    if (Number(d.numDeletedRows) !== 1)
+      throw new GatewayError(`gateway "${key.slice(0, 64)}" was deleted meanwhile`, 404);
     return toGateway(r as unknown as GatewayRow);
   }
 
@@ -375,11 +423,23 @@ export class RoutingService {
         try {
           password = this.box.decrypt(g.passwordEnc);
         } catch {
-          this.services.log.warn({ gateway: g.name }, 'gateway password cannot be decrypted (server.key changed?): gateway skipped');
+          this.services.log.warn(
+            { gateway: g.name },
+            'gateway password cannot be decrypted (server.key changed?): gateway skipped',
+          );
           continue;
         }
       }
-      out.push({ id: g.id, name: g.name, host: g.host, port: g.port, transport: g.transport, username: g.username, password, number: dial });
+      out.push({
+        id: g.id,
+        name: g.name,
+        host: g.host,
+        port: g.port,
+        transport: g.transport,
+        username: g.username,
+        password,
+        number: dial,
+      });
     }
     return out;
   }
@@ -401,7 +461,12 @@ export class RoutingService {
     }
     const list = [...forms];
     const didForms = list.flatMap((d) => [d, '+' + d]);
-    const u = await this.db.selectFrom('tb_users').select('id').where('did', 'in', didForms).orderBy('id').executeTakeFirst();
+    const u = await this.db
+      .selectFrom('tb_users')
+      .select('id')
+      .where('did', 'in', didForms)
+      .orderBy('id')
+      .executeTakeFirst();
     if (u) return s.users.byId(Number(u.id));
     const n = await this.db
       .selectFrom('tb_numbers')
@@ -434,10 +499,12 @@ export class RoutingService {
     const s = this.services;
     const called = (r.called ?? '').trim();
     if (!called) return { kind: 'reject', status: 484, reason: 'no number dialled' };
-    if (called.length > 128 || !PRINTABLE_RE.test(called)) return { kind: 'reject', status: 484, reason: 'the dialled number is not valid' };
+    if (called.length > 128 || !PRINTABLE_RE.test(called))
+      return { kind: 'reject', status: 484, reason: 'the dialled number is not valid' };
 
     const target = await this.localUser(called, r.user?.country ?? '');
-    if (r.user && !r.user.enabled) return { kind: 'reject', status: 403, reason: `the account "${r.user.username}" is disabled` };
+    if (r.user && !r.user.enabled)
+      return { kind: 'reject', status: 403, reason: `the account "${r.user.username}" is disabled` };
     if (target) {
       if (!r.user && !(await this.gatewayForIp(r.fromIp))) {
         return { kind: 'reject', status: 403, reason: 'the caller is not authenticated and not a known gateway' };
@@ -446,7 +513,12 @@ export class RoutingService {
     }
     if (!r.user) {
       const gw = await this.gatewayForIp(r.fromIp);
-      if (gw) return { kind: 'reject', status: 404, reason: `no user or DID "${called.slice(0, 40)}" on this server (calls from gateway "${gw.name}" only reach DIDs)` };
+      if (gw)
+        return {
+          kind: 'reject',
+          status: 404,
+          reason: `no user or DID "${called.slice(0, 40)}" on this server (calls from gateway "${gw.name}" only reach DIDs)`,
+        };
       return { kind: 'reject', status: 403, reason: 'the caller is not authenticated and not a known gateway' };
     }
 
@@ -459,11 +531,20 @@ export class RoutingService {
       throw e;
     }
     const blocked = s.config.get('blockedprefixes').find((prefix) => quote.number.startsWith(prefix));
-    if (blocked !== undefined) return { kind: 'reject', status: 403, reason: `destination ${quote.number} is blocked (blockedprefixes ${blocked})` };
+    if (blocked !== undefined)
+      return {
+        kind: 'reject',
+        status: 403,
+        reason: `destination ${quote.number} is blocked (blockedprefixes ${blocked})`,
+      };
     const b = await s.ledger.balance(r.user.id);
     if (!b) return { kind: 'reject', status: 403, reason: `the account "${r.user.username}" no longer exists` };
     if (b.currency !== quote.rate.currency) {
-      return { kind: 'reject', status: 403, reason: `the rate to ${quote.number} is in ${quote.rate.currency} but the account is in ${b.currency}` };
+      return {
+        kind: 'reject',
+        status: 403,
+        reason: `the rate to ${quote.number} is in ${quote.rate.currency} but the account is in ${b.currency}`,
+      };
     }
     const credit = b.credit - Math.max(0, r.reservedCredit ?? 0);
     const maxDuration = s.rating.maxDuration(credit, quote.rate);
@@ -471,7 +552,16 @@ export class RoutingService {
 
     const candidates = await this.candidatesFor(quote.number);
     if (!candidates.length) return { kind: 'reject', status: 503, reason: `no gateway serves ${quote.number}` };
-    return { kind: 'gateways', number: quote.number, rate: quote.rate, quote, candidates, maxDuration, credit: b.credit, currency: b.currency };
+    return {
+      kind: 'gateways',
+      number: quote.number,
+      rate: quote.rate,
+      quote,
+      candidates,
+      maxDuration,
+      credit: b.credit,
+      currency: b.currency,
+    };
   }
 }
 

@@ -122,9 +122,19 @@ export class B2bua {
     private readonly router: Router,
     opts: B2buaOptions = {},
   ) {
-    this.o = { noAnswerSeconds: opts.noAnswerSeconds ?? 20, maxCallSeconds: opts.maxCallSeconds ?? 7200, legTimeoutMs: opts.legTimeoutMs ?? 5000, ringTimeoutSeconds: opts.ringTimeoutSeconds ?? 120 };
+    this.o = {
+      noAnswerSeconds: opts.noAnswerSeconds ?? 20,
+      maxCallSeconds: opts.maxCallSeconds ?? 7200,
+      legTimeoutMs: opts.legTimeoutMs ?? 5000,
+      ringTimeoutSeconds: opts.ringTimeoutSeconds ?? 120,
+    };
     this.live = liveCallsFor(services, { maxCallSeconds: this.o.maxCallSeconds });
-    this.timers = new SessionTimers(stack, () => ({ sessionExpires: services.config.options.sessionexpires, minSe: services.config.options.minse }), (t) => this.contactFor(t), { log: services.log });
+    this.timers = new SessionTimers(
+      stack,
+      () => ({ sessionExpires: services.config.options.sessionexpires, minSe: services.config.options.minse }),
+      (t) => this.contactFor(t),
+      { log: services.log },
+    );
     this.media = new CallMedia(services); // RTP relay
   }
 
@@ -150,8 +160,28 @@ export class B2bua {
   }
 
   /** Live calls for `info`. */
-  liveCalls(): Array<{ callid: string; caller: string; callee: string; state: string; start: number; connect: number | null; maxduration: number; route: string }> {
-    return this.live.list().map((c) => ({ callid: c.key, caller: c.caller, callee: c.callee, state: c.state, start: c.startAt, connect: c.connectAt, maxduration: c.maxduration, route: c.route }));
+  liveCalls(): Array<{
+    callid: string;
+    caller: string;
+    callee: string;
+    state: string;
+    start: number;
+    connect: number | null;
+    maxduration: number;
+    route: string;
+  }> {
+    return this.live
+      .list()
+      .map((c) => ({
+        callid: c.key,
+        caller: c.caller,
+        callee: c.callee,
+        state: c.state,
+        start: c.startAt,
+        connect: c.connectAt,
+        maxduration: c.maxduration,
+        route: c.route,
+      }));
   }
 
   size(): number {
@@ -160,7 +190,15 @@ export class B2bua {
 
   // ------------------------------------------------------------------ helpers
 
-  private respond(tx: ServerTransaction, req: SipRequest, status: number, reason?: string, headers: SipHeader[] = [], body?: { type: string; data: Buffer }, toTag?: string): void {
+  private respond(
+    tx: ServerTransaction,
+    req: SipRequest,
+    status: number,
+    reason?: string,
+    headers: SipHeader[] = [],
+    body?: { type: string; data: Buffer },
+    toTag?: string,
+  ): void {
     try {
       tx.respond(
         createResponse(req, status, reason, {
@@ -183,7 +221,9 @@ export class B2bua {
 
   private domain(t: SipTransport): string {
     const l = this.stack.localAddress(t);
-    return this.services.config.options.sipdomain || (l ? (l.host.includes(':') ? `[${l.host}]` : l.host) : '127.0.0.1');
+    return (
+      this.services.config.options.sipdomain || (l ? (l.host.includes(':') ? `[${l.host}]` : l.host) : '127.0.0.1')
+    );
   }
 
   /** Digest check for INVITE (407 challenge); answers itself and returns null when not authenticated. */
@@ -205,7 +245,13 @@ export class B2bua {
       return null;
     }
     const stale = !r.ok && r.why === 'stale';
-    this.respond(tx, req, 407, undefined, this.sip.digest.challenges(realm, stale).map((value) => ({ name: 'Proxy-Authenticate', value })));
+    this.respond(
+      tx,
+      req,
+      407,
+      undefined,
+      this.sip.digest.challenges(realm, stale).map((value) => ({ name: 'Proxy-Authenticate', value })),
+    );
     return null;
   }
 
@@ -217,7 +263,19 @@ export class B2bua {
   private async freeRate(userId: number): Promise<Rate | undefined> {
     const b = await this.services.ledger.balance(userId);
     if (!b) return undefined;
-    return { id: 0, planId: 0, prefix: '', destination: 'on-net', price: 0, connectfee: 0, minduration: 0, increment: 1, currency: b.currency, validFrom: null, validTo: null };
+    return {
+      id: 0,
+      planId: 0,
+      prefix: '',
+      destination: 'on-net',
+      price: 0,
+      connectfee: 0,
+      minduration: 0,
+      increment: 1,
+      currency: b.currency,
+      validFrom: null,
+      validTo: null,
+    };
   }
 
   // ------------------------------------------------------------------ INVITE
@@ -228,7 +286,8 @@ export class B2bua {
     const tooSmall = this.timers.tooSmall(req);
     if (tooSmall) return this.respond(tx, req, 422, 'Session Interval Too Small', tooSmall);
     // a request with credentials is a user's, even from a gateway's address; without, a gateway's inbound_ip is trusted
-    const hasCreds = getHeader(req, 'Proxy-Authorization') !== undefined || getHeader(req, 'Authorization') !== undefined;
+    const hasCreds =
+      getHeader(req, 'Proxy-Authorization') !== undefined || getHeader(req, 'Authorization') !== undefined;
     const gw = hasCreds ? undefined : await this.router.gatewayForIp(src.ip).catch(() => undefined);
     let user: AuthUser | null = null;
     if (!gw) {
@@ -250,7 +309,19 @@ export class B2bua {
       target: targetOf(src),
       cseq: 0,
     };
-    const call: Call = { id, payer: user?.id ?? 0, callerName, calleeName: called, parties: user ? [user.username] : [], aReq: req, aTx: tx, aSrc: src, a, forks: [], state: 'routing' };
+    const call: Call = {
+      id,
+      payer: user?.id ?? 0,
+      callerName,
+      calleeName: called,
+      parties: user ? [user.username] : [],
+      aReq: req,
+      aTx: tx,
+      aSrc: src,
+      a,
+      forks: [],
+      state: 'routing',
+    };
     this.byCallId.set(a.callId, { call, side: 'a' });
     try {
       await this.routeAndDial(call, called, user ?? undefined, src.ip);
@@ -263,13 +334,28 @@ export class B2bua {
     }
   }
 
-  private async routeAndDial(call: Call, called: string, user: User | undefined, fromIp: string, forwardedBy?: User): Promise<void> {
+  private async routeAndDial(
+    call: Call,
+    called: string,
+    user: User | undefined,
+    fromIp: string,
+    forwardedBy?: User,
+  ): Promise<void> {
     const payer = forwardedBy ?? user;
-    const d = await this.router.route({ caller: call.callerName, called, fromIp, user: payer, reservedCredit: payer ? this.live.reservedFor(payer.id) : 0 });
+    const d = await this.router.route({
+      caller: call.callerName,
+      called,
+      fromIp,
+      user: payer,
+      reservedCredit: payer ? this.live.reservedFor(payer.id) : 0,
+    });
     if (call.state === 'ended') return;
     if (d.kind === 'reject') {
       this.live.countAttempt();
-      await this.live.recordRefusal({ callid: call.id, userId: call.payer, caller: call.callerName, callee: called, route: 'rejected' }, `${d.status} ${d.reason}`);
+      await this.live.recordRefusal(
+        { callid: call.id, userId: call.payer, caller: call.callerName, callee: called, route: 'rejected' },
+        `${d.status} ${d.reason}`,
+      );
       return this.fail(call, d.status, d.reason, `${d.status} ${d.reason}`, true);
     }
     if (d.kind === 'user') {
@@ -286,16 +372,37 @@ export class B2bua {
       if (!bindings.length) {
         if (call.noAnswerFwd) return this.forward(call, callee, call.noAnswerFwd);
         this.live.countAttempt();
-        await this.live.recordRefusal({ callid: call.id, userId: call.payer, caller: call.callerName, callee: callee.username, route: `user:${callee.username}`, rate: await this.freeRate(call.payer) }, 'callee offline');
+        await this.live.recordRefusal(
+          {
+            callid: call.id,
+            userId: call.payer,
+            caller: call.callerName,
+            callee: callee.username,
+            route: `user:${callee.username}`,
+            rate: await this.freeRate(call.payer),
+          },
+          'callee offline',
+        );
         return this.fail(call, 480, 'Temporarily Unavailable', 'callee offline', true);
       }
-      if (!(await this.reserve(call, callee.username, `user:${callee.username}`, await this.freeRate(call.payer)))) return;
-      await this.media.prepare(call, call.aReq, call.aSrc, bindings.map((b) => ({ contact: b.contact, srcIp: b.srcIp }))); // RTP relay
+      if (!(await this.reserve(call, callee.username, `user:${callee.username}`, await this.freeRate(call.payer))))
+        return;
+      await this.media.prepare(
+        call,
+        call.aReq,
+        call.aSrc,
+        bindings.map((b) => ({ contact: b.contact, srcIp: b.srcIp })),
+      ); // RTP relay
       if (call.state !== 'calling') return;
       this.setState(call, 3);
       const from = call.callerName;
       for (const b of bindings) {
-        this.dial(call, { uri: b.contact, to: `sip:${escUser(callee.username)}@${this.domain(b.transport)}`, target: { transport: b.transport, host: b.srcIp, port: b.srcPort, connId: b.connId }, from });
+        this.dial(call, {
+          uri: b.contact,
+          to: `sip:${escUser(callee.username)}@${this.domain(b.transport)}`,
+          target: { transport: b.transport, host: b.srcIp, port: b.srcPort, connId: b.connId },
+          from,
+        });
       }
       if (call.noAnswerFwd) {
         const target = call.noAnswerFwd;
@@ -333,7 +440,15 @@ export class B2bua {
   }
 
   private async reserve(call: Call, callee: string, route: string, rate: Rate | undefined): Promise<boolean> {
-    const r = await this.live.reserve({ callid: call.id, userId: call.payer, caller: call.callerName, callee, route, rate, parties: call.parties });
+    const r = await this.live.reserve({
+      callid: call.id,
+      userId: call.payer,
+      caller: call.callerName,
+      callee,
+      route,
+      rate,
+      parties: call.parties,
+    });
     if (call.state === 'ended') {
       if (r.ok) await this.live.finish(call.id, '', { reason: 'cancelled' });
       return false;
@@ -353,11 +468,25 @@ export class B2bua {
     void this.end(call, cdrReason, false, refused);
   }
 
-  private dial(call: Call, t: { uri: string; to: string; target: SipTarget; from: string; gateway?: GatewayCandidate }): Leg {
+  private dial(
+    call: Call,
+    t: { uri: string; to: string; target: SipTarget; from: string; gateway?: GatewayCandidate },
+  ): Leg {
     const req = call.aReq;
     const tag = generateTag();
     const fromUri = `sip:${escUser(t.from)}@${this.domain(t.target.transport)}`;
-    const leg: Leg = { callId: generateCallId(), localTag: tag, remoteTag: null, localUri: fromUri, remoteUri: t.to, remoteTarget: t.uri, routes: [], target: t.target, cseq: 1, gateway: t.gateway };
+    const leg: Leg = {
+      callId: generateCallId(),
+      localTag: tag,
+      remoteTag: null,
+      localUri: fromUri,
+      remoteUri: t.to,
+      remoteTarget: t.uri,
+      routes: [],
+      target: t.target,
+      cseq: 1,
+      gateway: t.gateway,
+    };
     const headers: SipHeader[] = [
       { name: 'Max-Forwards', value: '70' },
       { name: 'From', value: `<${fromUri}>;tag=${tag}` },
@@ -430,20 +559,38 @@ export class B2bua {
     if (call.state !== 'calling' || leg.done || res.status === 100) return;
     this.live.setState(call.id, '', 'ringing');
     const ct = getHeader(res, 'Content-Type');
-    this.respond(call.aTx, call.aReq, res.status, res.reason, [{ name: 'Contact', value: this.contactFor(call.aSrc.transport) }], res.body.length && ct ? { type: ct, data: this.media.sdp(call, 'b', res.body, ct) /* RTP relay */ } : undefined, call.a.localTag);
+    this.respond(
+      call.aTx,
+      call.aReq,
+      res.status,
+      res.reason,
+      [{ name: 'Contact', value: this.contactFor(call.aSrc.transport) }],
+      res.body.length && ct ? { type: ct, data: this.media.sdp(call, 'b', res.body, ct) /* RTP relay */ } : undefined,
+      call.a.localTag,
+    );
   }
 
   private onFinal(call: Call, leg: Leg, res: SipResponse): void {
     if (res.status >= 200 && res.status < 300) return this.onAnswer(call, leg, res);
     if (res.status === 422 && call.state === 'calling' && this.timers.retry422(leg, res)) return this.send(call, leg);
-    if ((res.status === 401 || res.status === 407) && leg.gateway?.username && !leg.authTried && call.state === 'calling') {
+    if (
+      (res.status === 401 || res.status === 407) &&
+      leg.gateway?.username &&
+      !leg.authTried &&
+      call.state === 'calling'
+    ) {
       const h = getHeader(res, res.status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate');
       const auth = h ? digestAnswer(h, leg.gateway.username, leg.gateway.password, 'INVITE', leg.invite!.uri) : null;
       if (auth) {
         leg.authTried = true;
         leg.cseq++;
-        const headers = leg.invite!.headers.map((x) => (x.name === 'CSeq' ? { name: 'CSeq', value: `${leg.cseq} INVITE` } : x));
-        headers.splice(headers.length - 1, 0, { name: res.status === 401 ? 'Authorization' : 'Proxy-Authorization', value: auth });
+        const headers = leg.invite!.headers.map((x) =>
+          x.name === 'CSeq' ? { name: 'CSeq', value: `${leg.cseq} INVITE` } : x,
+        );
+        headers.splice(headers.length - 1, 0, {
+          name: res.status === 401 ? 'Authorization' : 'Proxy-Authorization',
+          value: auth,
+        });
         leg.invite = { ...leg.invite!, headers };
         return this.send(call, leg);
       }
@@ -456,7 +603,12 @@ export class B2bua {
     const contact = res.core?.contact[0]?.uri.raw;
     if (call.b && call.b !== leg) {
       // another fork answered too: ACK and BYE it
-      const extra = { ...leg, remoteTag: to?.tag ?? null, remoteTarget: contact ?? leg.remoteTarget, routes: getHeaders(res, 'Record-Route').reverse() };
+      const extra = {
+        ...leg,
+        remoteTag: to?.tag ?? null,
+        remoteTarget: contact ?? leg.remoteTarget,
+        routes: getHeaders(res, 'Record-Route').reverse(),
+      };
       this.ackB(extra, Buffer.alloc(0));
       this.bye(extra);
       return;
@@ -495,11 +647,34 @@ export class B2bua {
     ackGuard.unref();
     const ct = getHeader(res, 'Content-Type');
     // RFC 4028 session timers of both legs; expiry (e.g. a vanished caller) ends the call
-    const stHeaders = this.timers.connect(call.a, call.aReq, leg, res, { a: () => (res.body.length && ct ? { type: ct, data: this.media.sdp(call, 'b', res.body, ct) } : undefined), b: () => bodyOf(call.bAck?.body.length ? call.bAck : leg.invite) }, () => void this.end(call, 'session timer expired', true));
-    this.respond(call.aTx, call.aReq, 200, 'OK', [{ name: 'Contact', value: this.contactFor(call.aSrc.transport) }, ...stHeaders], res.body.length && ct ? { type: ct, data: this.media.sdp(call, 'b', res.body, ct) /* RTP relay */ } : undefined, call.a.localTag);
+    const stHeaders = this.timers.connect(
+      call.a,
+      call.aReq,
+      leg,
+      res,
+      {
+        a: () => (res.body.length && ct ? { type: ct, data: this.media.sdp(call, 'b', res.body, ct) } : undefined),
+        b: () => bodyOf(call.bAck?.body.length ? call.bAck : leg.invite),
+      },
+      () => void this.end(call, 'session timer expired', true),
+    );
+    this.respond(
+      call.aTx,
+      call.aReq,
+      200,
+      'OK',
+      [{ name: 'Contact', value: this.contactFor(call.aSrc.transport) }, ...stHeaders],
+      res.body.length && ct ? { type: ct, data: this.media.sdp(call, 'b', res.body, ct) /* RTP relay */ } : undefined,
+      call.a.localTag,
+    );
     this.setState(call, 4);
     this.media.connected(call, () => void this.end(call, 'rtp timeout', true)); // RTP relay: RTP timeout
-    void this.live.connected(call.id, '', { onMaxDuration: () => void this.end(call, this.live.get(call.id)?.capped ? 'max call age reached' : 'maxduration reached', true) }).catch((e) => this.services.log.warn({ err: String(e) }, 'live call connect not persisted'));
+    void this.live
+      .connected(call.id, '', {
+        onMaxDuration: () =>
+          void this.end(call, this.live.get(call.id)?.capped ? 'max call age reached' : 'maxduration reached', true),
+      })
+      .catch((e) => this.services.log.warn({ err: String(e) }, 'live call connect not persisted'));
   }
 
   private legFailed(call: Call, leg: Leg, status: number, reason: string): void {
@@ -551,7 +726,13 @@ export class B2bua {
     // the route recorded in the CDR: the gateway tried last (and who forwarded, when the forwarding user pays)
     const route = `gw:${g.name}${call.forwarded && call.forwarder ? ` fwd:${call.forwarder.username}` : ''}`;
     this.live.setRoute(call.id, '', route);
-    this.dial(call, { uri, to: uri, target: { transport: g.transport, host: g.host, port: g.port }, from: call.callerName, gateway: g });
+    this.dial(call, {
+      uri,
+      to: uri,
+      target: { transport: g.transport, host: g.host, port: g.port },
+      from: call.callerName,
+      gateway: g,
+    });
   }
 
   private cancelLeg(leg: Leg): void {
@@ -570,7 +751,14 @@ export class B2bua {
     const headers = inDialogHeaders(leg, 'ACK', leg.cseq);
     if (body.length && contentType) headers.push({ name: 'Content-Type', value: contentType });
     headers.push({ name: 'Content-Length', value: String(body.length) });
-    const ack: SipRequest = { type: 'request', method: 'ACK', uri: leg.remoteTarget, version: 'SIP/2.0', headers, body };
+    const ack: SipRequest = {
+      type: 'request',
+      method: 'ACK',
+      uri: leg.remoteTarget,
+      version: 'SIP/2.0',
+      headers,
+      body,
+    };
     try {
       this.stack.request(ack, leg.target);
     } catch (e) {
@@ -580,12 +768,24 @@ export class B2bua {
   }
 
   /** In-dialog request on a leg (BYE, re-INVITE). side 'a' swaps the roles: we are the UAS of A's dialog. */
-  private inDialog(leg: Leg, method: string, body?: { type: string; data: Buffer }, extra: SipHeader[] = []): ClientTransaction | null {
+  private inDialog(
+    leg: Leg,
+    method: string,
+    body?: { type: string; data: Buffer },
+    extra: SipHeader[] = [],
+  ): ClientTransaction | null {
     leg.cseq++;
     const headers = [...inDialogHeaders(leg, method, leg.cseq), ...extra];
     if (body) headers.push({ name: 'Content-Type', value: body.type });
     headers.push({ name: 'Content-Length', value: String(body?.data.length ?? 0) });
-    const msg: SipRequest = { type: 'request', method, uri: leg.remoteTarget, version: 'SIP/2.0', headers, body: body?.data ?? Buffer.alloc(0) };
+    const msg: SipRequest = {
+      type: 'request',
+      method,
+      uri: leg.remoteTarget,
+      version: 'SIP/2.0',
+      headers,
+      body: body?.data ?? Buffer.alloc(0),
+    };
     try {
       const ct = this.stack.request(msg, leg.target);
       ct.on('final', () => undefined);
@@ -638,7 +838,11 @@ export class B2bua {
     call.aAcked = true;
     if (call.pendingAck && call.b) {
       call.pendingAck = false;
-      call.bAck = this.ackB(call.b, this.media.sdp(call, 'a', req.body, getHeader(req, 'Content-Type')) /* RTP relay */, getHeader(req, 'Content-Type'));
+      call.bAck = this.ackB(
+        call.b,
+        this.media.sdp(call, 'a', req.body, getHeader(req, 'Content-Type')) /* RTP relay */,
+        getHeader(req, 'Content-Type'),
+      );
     }
   }
 
@@ -658,8 +862,13 @@ export class B2bua {
     }
     const wasConnected = call.state === 'connected';
     // a BYE from A before the answer (RFC 3261 §15): its INVITE is ended with 487
-    if (side === 'a' && !wasConnected) this.respond(call.aTx, call.aReq, 487, 'Request Terminated', [], undefined, call.a.localTag);
-    await this.end(call, wasConnected ? (side === 'a' ? 'normal (caller hung up)' : 'normal (callee hung up)') : 'cancelled', false);
+    if (side === 'a' && !wasConnected)
+      this.respond(call.aTx, call.aReq, 487, 'Request Terminated', [], undefined, call.a.localTag);
+    await this.end(
+      call,
+      wasConnected ? (side === 'a' ? 'normal (caller hung up)' : 'normal (callee hung up)') : 'cancelled',
+      false,
+    );
   }
 
   private async onCancel(req: SipRequest, tx: ServerTransaction, _src: SipSource): Promise<void> {
@@ -677,13 +886,30 @@ export class B2bua {
   /** re-INVITE passthrough (hold, codec change, session refresh): relayed to the other leg, its answer relayed back. */
   private async onReInvite(req: SipRequest, tx: ServerTransaction, _src: SipSource): Promise<void> {
     const m = this.byCallId.get(req.core?.callId ?? '');
-    if (!m || m.call.state !== 'connected' || !m.call.b) return this.respond(tx, req, 481, 'Call/Transaction Does Not Exist');
+    if (!m || m.call.state !== 'connected' || !m.call.b)
+      return this.respond(tx, req, 481, 'Call/Transaction Does Not Exist');
     const tooSmall = this.timers.tooSmall(req);
-    if (tooSmall) return this.respond(tx, req, 422, 'Session Interval Too Small', tooSmall, undefined, (m.side === 'a' ? m.call.a : m.call.b).localTag);
+    if (tooSmall)
+      return this.respond(
+        tx,
+        req,
+        422,
+        'Session Interval Too Small',
+        tooSmall,
+        undefined,
+        (m.side === 'a' ? m.call.a : m.call.b).localTag,
+      );
     const other = m.side === 'a' ? m.call.b : m.call.a;
     const mine = m.side === 'a' ? m.call.a : m.call.b;
     const ctype = getHeader(req, 'Content-Type');
-    const ct = this.inDialog(other, 'INVITE', req.body.length && ctype ? { type: ctype, data: this.media.sdp(m.call, m.side, req.body, ctype) /* RTP relay */ } : undefined, [{ name: 'Contact', value: this.contactFor(other.target.transport) }, ...this.timers.requestHeaders(other)]);
+    const ct = this.inDialog(
+      other,
+      'INVITE',
+      req.body.length && ctype
+        ? { type: ctype, data: this.media.sdp(m.call, m.side, req.body, ctype) /* RTP relay */ }
+        : undefined,
+      [{ name: 'Contact', value: this.contactFor(other.target.transport) }, ...this.timers.requestHeaders(other)],
+    );
     if (!ct) return this.respond(tx, req, 500, 'Server Internal Error');
     const cseq = other.cseq;
     ct.on('final', (res: SipResponse) => {
@@ -700,12 +926,45 @@ export class B2bua {
           { name: 'Content-Length', value: '0' },
         );
         try {
-          this.stack.request({ type: 'request', method: 'ACK', uri: other.remoteTarget, version: 'SIP/2.0', headers, body: Buffer.alloc(0) }, other.target);
+          this.stack.request(
+            {
+              type: 'request',
+              method: 'ACK',
+              uri: other.remoteTarget,
+              version: 'SIP/2.0',
+              headers,
+              body: Buffer.alloc(0),
+            },
+            other.target,
+          );
         } catch {
           /* ignore */
         }
       }
-      this.respond(tx, req, res.status, res.reason, [{ name: 'Contact', value: this.contactFor(mine.target.transport) }, ...this.timers.reinvited(mine, req, other, res, () => bodyOf(sentRequest(ct)), () => (res.body.length && rct ? { type: rct, data: this.media.sdp(m.call, m.side === 'a' ? 'b' : 'a', res.body, rct) } : undefined))], res.body.length && rct ? { type: rct, data: this.media.sdp(m.call, m.side === 'a' ? 'b' : 'a', res.body, rct) /* RTP relay */ } : undefined, mine.localTag);
+      this.respond(
+        tx,
+        req,
+        res.status,
+        res.reason,
+        [
+          { name: 'Contact', value: this.contactFor(mine.target.transport) },
+          ...this.timers.reinvited(
+            mine,
+            req,
+            other,
+            res,
+            () => bodyOf(sentRequest(ct)),
+            () =>
+              res.body.length && rct
+                ? { type: rct, data: this.media.sdp(m.call, m.side === 'a' ? 'b' : 'a', res.body, rct) }
+                : undefined,
+          ),
+        ],
+        res.body.length && rct
+          ? { type: rct, data: this.media.sdp(m.call, m.side === 'a' ? 'b' : 'a', res.body, rct) /* RTP relay */ }
+          : undefined,
+        mine.localTag,
+      );
     });
     ct.on('timeout', () => this.respond(tx, req, 408, 'Request Timeout'));
     ct.on('transport-error', () => this.respond(tx, req, 503, 'Service Unavailable'));
@@ -717,7 +976,13 @@ function escUser(u: string): string {
 }
 
 /** Authorization value answering a Digest challenge (MD5 / SHA-256, qop auth or none). */
-export function digestAnswer(challenge: string, username: string, password: string, method: string, uri: string): string | null {
+export function digestAnswer(
+  challenge: string,
+  username: string,
+  password: string,
+  method: string,
+  uri: string,
+): string | null {
   const c = parseDigestHeader(challenge);
   if (!c) return null;
   const realm = c.params.get('realm') ?? '';
@@ -732,7 +997,10 @@ export function digestAnswer(challenge: string, username: string, password: stri
   const q = (s: string) => `"${s.replace(/["\\]/g, (x) => '\\' + x)}"`;
   let v = `Digest username=${q(username)}, realm=${q(realm)}, nonce=${q(nonce)}, uri=${q(uri)}, algorithm=${alg}`;
   if (qops.includes('auth')) {
-    const cnonce = createHash('md5').update(String(Math.random()) + Date.now()).digest('hex').slice(0, 16);
+    const cnonce = createHash('md5')
+      .update(String(Math.random()) + Date.now())
+      .digest('hex')
+      .slice(0, 16);
     const nc = '00000001';
     v += `, response=${q(digestResponse(alg, h1, nonce, method, uri, { qop: 'auth', nc, cnonce }))}, qop=auth, nc=${nc}, cnonce=${q(cnonce)}`;
   } else v += `, response=${q(digestResponse(alg, h1, nonce, method, uri))}`;

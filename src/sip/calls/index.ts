@@ -14,7 +14,13 @@ export { B2bua, digestAnswer } from './b2bua.js';
 export type { B2buaOptions, Router } from './b2bua.js';
 
 /** Creates and starts the B2BUA. `stack` defaults to the stack the SipServer was built with. */
-export function attachCalls(services: Services, sip: SipServer, stack?: SipStackLike, router?: Router, opts?: B2buaOptions): B2bua {
+export function attachCalls(
+  services: Services,
+  sip: SipServer,
+  stack?: SipStackLike,
+  router?: Router,
+  opts?: B2buaOptions,
+): B2bua {
   const st = stack ?? (sip as unknown as { stack: SipStackLike }).stack;
   const b = new B2bua(services, sip, st, router ?? routingFor(services), opts);
   b.start();

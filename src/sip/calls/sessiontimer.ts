@@ -75,7 +75,9 @@ export function parseMinSe(v: string | undefined): number | null {
 
 /** Whether the message lists the `timer` option tag in Supported or Require (compact forms included). */
 export function supportsTimer(msg: { headers: readonly SipHeader[] }): boolean {
-  return [...getHeaders(msg, 'Supported'), ...getHeaders(msg, 'Require')].some((h) => h.split(',').some((t) => t.trim().toLowerCase() === 'timer'));
+  return [...getHeaders(msg, 'Supported'), ...getHeaders(msg, 'Require')].some((h) =>
+    h.split(',').some((t) => t.trim().toLowerCase() === 'timer'),
+  );
 }
 
 /** The interval we offer: sessionexpires, but never below our own Min-SE. */
@@ -87,7 +89,11 @@ export function ourInterval(cfg: TimerConfig): number {
  * RFC 4028 §9: what we (the UAS) answer to an INVITE / re-INVITE. `preferUs`: the refresher we pick when the UAC
  * supports timers and left the choice to us (true: we refresh).
  */
-export function negotiateUas(req: { headers: readonly SipHeader[] }, cfg: TimerConfig, preferUs = true): UasNegotiation {
+export function negotiateUas(
+  req: { headers: readonly SipHeader[] },
+  cfg: TimerConfig,
+  preferUs = true,
+): UasNegotiation {
   if (cfg.sessionExpires <= 0) return { kind: 'none' };
   const se = parseSessionExpires(getHeader(req, 'Session-Expires'));
   if (se && se.delta < cfg.minSe) {
@@ -234,10 +240,25 @@ export class SessionTimers {
     this.retried.add(leg);
     leg.cseq++;
     const headers = leg.invite.headers
-      .filter((h) => getHeader({ headers: [h] }, 'Session-Expires') === undefined && getHeader({ headers: [h] }, 'Min-SE') === undefined)
-      .map((h) => (getHeader({ headers: [h] }, 'CSeq') !== undefined ? { name: 'CSeq', value: `${leg.cseq} INVITE` } : h));
-    const at = headers.findIndex((h) => getHeader({ headers: [h] }, 'Content-Length') !== undefined || getHeader({ headers: [h] }, 'Content-Type') !== undefined);
-    headers.splice(at < 0 ? headers.length : at, 0, { name: 'Session-Expires', value: String(min) }, { name: 'Min-SE', value: String(min) });
+      .filter(
+        (h) =>
+          getHeader({ headers: [h] }, 'Session-Expires') === undefined &&
+          getHeader({ headers: [h] }, 'Min-SE') === undefined,
+      )
+      .map((h) =>
+        getHeader({ headers: [h] }, 'CSeq') !== undefined ? { name: 'CSeq', value: `${leg.cseq} INVITE` } : h,
+      );
+    const at = headers.findIndex(
+      (h) =>
+        getHeader({ headers: [h] }, 'Content-Length') !== undefined ||
+        getHeader({ headers: [h] }, 'Content-Type') !== undefined,
+    );
+    headers.splice(
+      at < 0 ? headers.length : at,
+      0,
+      { name: 'Session-Expires', value: String(min) },
+      { name: 'Min-SE', value: String(min) },
+    );
     leg.invite = { ...leg.invite, headers };
     return true;
   }
@@ -259,7 +280,12 @@ export class SessionTimers {
     const na = negotiateUas(aReq, cfg, true);
     if (na.kind === 'timer') {
       const sentToA = sdp.a(); // read now: what our 2xx to A carries
-      this.arm(a, na, () => sentToA, () => onExpire('a'));
+      this.arm(
+        a,
+        na,
+        () => sentToA,
+        () => onExpire('a'),
+      );
     }
     const nb = fromUacResponse(bRes);
     if (nb) this.arm(b, nb, sdp.b, () => onExpire('b'));
@@ -281,7 +307,14 @@ export class SessionTimers {
    * A re-INVITE came in on `mine` (the other leg got `sent` relayed, answered by `res`). A 2xx refreshes both legs;
    * returns the headers for our response on `mine`.
    */
-  reinvited(mine: DialogLeg, req: SipRequest, other: DialogLeg, res: SipResponse, sentToOther?: () => Body | undefined, sentToMine?: () => Body | undefined): SipHeader[] {
+  reinvited(
+    mine: DialogLeg,
+    req: SipRequest,
+    other: DialogLeg,
+    res: SipResponse,
+    sentToOther?: () => Body | undefined,
+    sentToMine?: () => Body | undefined,
+  ): SipHeader[] {
     if (res.status < 200 || res.status >= 300) return [];
     const so = this.legs.get(other);
     if (so && !so.done) {
@@ -377,7 +410,14 @@ export class SessionTimers {
     ];
     if (body) headers.push({ name: 'Content-Type', value: body.type });
     headers.push({ name: 'Content-Length', value: String(body?.data.length ?? 0) });
-    const req: SipRequest = { type: 'request', method: 'INVITE', uri: leg.remoteTarget, version: 'SIP/2.0', headers, body: body?.data ?? Buffer.alloc(0) };
+    const req: SipRequest = {
+      type: 'request',
+      method: 'INVITE',
+      uri: leg.remoteTarget,
+      version: 'SIP/2.0',
+      headers,
+      body: body?.data ?? Buffer.alloc(0),
+    };
     let ct: ClientTransaction;
     try {
       ct = this.stack.request(req, leg.target);
@@ -395,7 +435,17 @@ export class SessionTimers {
       if (s.refreshing === ct) s.refreshing = undefined;
       if (res.status >= 200 && res.status < 300) {
         try {
-          this.stack.request({ type: 'request', method: 'ACK', uri: leg.remoteTarget, version: 'SIP/2.0', headers: [...dialog('ACK', cseq), { name: 'Content-Length', value: '0' }], body: Buffer.alloc(0) }, leg.target);
+          this.stack.request(
+            {
+              type: 'request',
+              method: 'ACK',
+              uri: leg.remoteTarget,
+              version: 'SIP/2.0',
+              headers: [...dialog('ACK', cseq), { name: 'Content-Length', value: '0' }],
+              body: Buffer.alloc(0),
+            },
+            leg.target,
+          );
         } catch {
           /* the peer retransmits its 2xx; the timer still runs */
         }

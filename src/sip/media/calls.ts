@@ -29,7 +29,13 @@ export function isPrivateAddress(ip: string): boolean {
   const v = isIP(ip);
   if (v === 4) {
     const [a, b] = ip.split('.').map(Number) as [number, number];
-    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
+    return (
+      a === 10 ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 100 && b >= 64 && b <= 127) ||
+      (a === 169 && b === 254)
+    );
   }
   if (v === 6) {
     const l = ip.toLowerCase();
@@ -64,7 +70,13 @@ export class CallMedia {
 
   private relayFor(): RtpRelay {
     const o = this.services.config.options;
-    if (!this.relay) this.relay = new RtpRelay({ min: o.rtpportmin, max: o.rtpportmax, bindAddr: relayBindAddr(o.sipbindaddr), timeoutSeconds: o.rtptimeout });
+    if (!this.relay)
+      this.relay = new RtpRelay({
+        min: o.rtpportmin,
+        max: o.rtpportmax,
+        bindAddr: relayBindAddr(o.sipbindaddr),
+        timeoutSeconds: o.rtptimeout,
+      });
     else this.relay.setTimeoutSeconds(o.rtptimeout);
     return this.relay;
   }
@@ -75,7 +87,9 @@ export class CallMedia {
     if (mode === 'always') return true;
     if (mode === 'off') return false;
     const contact = aReq.core?.contact[0]?.uri.raw ?? getHeader(aReq, 'Contact') ?? '';
-    const sdpAddrs = looksLikeSdp(aReq.body, getHeader(aReq, 'Content-Type')) ? parseSdp(aReq.body).map((s) => s.address) : [];
+    const sdpAddrs = looksLikeSdp(aReq.body, getHeader(aReq, 'Content-Type'))
+      ? parseSdp(aReq.body).map((s) => s.address)
+      : [];
     if (behindNat(aSrc.ip, [uriHost(contact), ...sdpAddrs])) return true;
     return callees.some((c) => behindNat(c.srcIp, [uriHost(c.contact)]));
   }
@@ -94,7 +108,10 @@ export class CallMedia {
     try {
       s = await this.relayFor().open(address.replace(/^::ffff:/, ''), Math.max(1, n));
     } catch (e) {
-      this.services.log.warn({ err: String((e as Error)?.message ?? e) }, 'RTP relay not available for this call: media end to end');
+      this.services.log.warn(
+        { err: String((e as Error)?.message ?? e) },
+        'RTP relay not available for this call: media end to end',
+      );
       return;
     }
     if (this.gone.has(call)) return s.release(); // the call ended while the ports were bound

@@ -17,7 +17,11 @@ export class PortPool {
   readonly min: number;
   readonly max: number;
 
-  constructor(min: number, max: number, private readonly bindAddr = '0.0.0.0') {
+  constructor(
+    min: number,
+    max: number,
+    private readonly bindAddr = '0.0.0.0',
+  ) {
     this.min = min % 2 ? min + 1 : min;
     this.max = max;
     if (this.min > this.max) throw new Error(`RTP port range ${min}-${max} holds no even port`);

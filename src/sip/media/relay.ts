@@ -63,7 +63,14 @@ export class RelaySession {
 
   /** @internal adds a stream with its two bound sockets */
   addStream(a: { socket: Socket; port: number }, b: { socket: Socket; port: number }): void {
-    const s: Stream = { sock: { a: a.socket, b: b.socket }, port: { a: a.port, b: b.port }, peer: { a: null, b: null }, announced: { a: null, b: null }, sends: { a: true, b: true }, packets: { a: 0, b: 0 } };
+    const s: Stream = {
+      sock: { a: a.socket, b: b.socket },
+      port: { a: a.port, b: b.port },
+      peer: { a: null, b: null },
+      announced: { a: null, b: null },
+      sends: { a: true, b: true },
+      packets: { a: 0, b: 0 },
+    };
     this.streams.push(s);
     this.listen(s, 'a');
     this.listen(s, 'b');
@@ -122,7 +129,8 @@ export class RelaySession {
   private learn(side: Side, i: number, st: SdpStream): void {
     const s = this.streams[i];
     if (!s) return;
-    s.sends[side] = st.port !== 0 && (st.direction === 'sendrecv' || st.direction === 'sendonly') && st.address !== '0.0.0.0';
+    s.sends[side] =
+      st.port !== 0 && (st.direction === 'sendrecv' || st.direction === 'sendonly') && st.address !== '0.0.0.0';
     if (st.port === 0) return;
     const prev = s.announced[side];
     s.announced[side] = { host: st.address, port: st.port };

@@ -28,7 +28,13 @@ export function parseSdp(body: Buffer | string): SdpStream[] {
   for (const line of lines) {
     if (line.startsWith('m=')) {
       const f = line.slice(2).split(' ');
-      cur = { index: out.length, media: f[0] ?? '', port: Number.parseInt(f[1] ?? '0', 10) || 0, address: sessionAddr, direction: sessionDir };
+      cur = {
+        index: out.length,
+        media: f[0] ?? '',
+        port: Number.parseInt(f[1] ?? '0', 10) || 0,
+        address: sessionAddr,
+        direction: sessionDir,
+      };
       out.push(cur);
     } else if (line.startsWith('c=')) {
       const f = line.slice(2).trim().split(/\s+/);

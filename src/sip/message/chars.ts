@@ -38,7 +38,7 @@ add(UNRESERVED + '%' + '&=+$,', C_PASSWORD);
 add(UNRESERVED + '%' + '[]/:&+$', C_PARAM);
 add(UNRESERVED + '%' + '[]/?:+$', C_HNV);
 add(UNRESERVED + '%' + RESERVED, C_URIC);
-add(ALNUM + "-.!%*_+`'~()<>:\\\"/[]?{}", C_WORD);
+add(ALNUM + '-.!%*_+`\'~()<>:\\"/[]?{}', C_WORD);
 add(ALNUM + '-.', C_HOST);
 add(ALNUM + "-.!%*_+`'~" + ':[]', C_GENVAL);
 

@@ -82,7 +82,8 @@ export function frameMessage(
             // only trailing whitespace allowed after the digits
             for (let j = i; j < ve; j++) {
               const d = buf[j]!;
-              if (d !== 32 && d !== 9 && d !== 13 && d !== 10) return { kind: 'error', status: 400, reason: 'Malformed Content-Length' };
+              if (d !== 32 && d !== 9 && d !== 13 && d !== 10)
+                return { kind: 'error', status: 400, reason: 'Malformed Content-Length' };
             }
             break;
           }

@@ -13,7 +13,17 @@ export {
   SipSerializeError,
 } from './serializer.js';
 export type { ResponseOptions } from './serializer.js';
-export { parseUri, formatUri, sipUriEquals, unescapeUriComponent, isIPv4, isIPv6, isHostname, hostType, parsePort } from './uri.js';
+export {
+  parseUri,
+  formatUri,
+  sipUriEquals,
+  unescapeUriComponent,
+  isIPv4,
+  isIPv6,
+  isHostname,
+  hostType,
+  parsePort,
+} from './uri.js';
 export { parseNameAddr, parseNameAddrList, parseNameAddrAt, formatNameAddr } from './nameaddr.js';
 export type { NameAddrOptions } from './nameaddr.js';
 export { parseVia, formatVia } from './via.js';

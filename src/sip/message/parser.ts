@@ -5,13 +5,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { C_DIGIT, C_TOKEN, HTAB, SP, eqIgnoreCase, isWs, scan, skipWs, trimWs } from './chars.js';
-import {
-  nameIs,
-  isValidCallId,
-  parseCSeq,
-  parseContentLength,
-  parseMaxForwards,
-} from './headers.js';
+import { nameIs, isValidCallId, parseCSeq, parseContentLength, parseMaxForwards } from './headers.js';
 import { parseNameAddr, parseNameAddrList } from './nameaddr.js';
 import type { CoreHeaders, ParseOptions, ParseResult, SipHeader, SipRequest, SipResponse } from './types.js';
 import { parseUri } from './uri.js';
@@ -44,19 +38,29 @@ function coreKind(name: string): H {
   const c0 = name.charCodeAt(0) | 0x20;
   if (len === 1) {
     switch (c0) {
-      case 0x76: return H.Via; // v
-      case 0x66: return H.From; // f
-      case 0x74: return H.To; // t
-      case 0x69: return H.CallId; // i
-      case 0x6c: return H.ContentLength; // l
-      case 0x6d: return H.Contact; // m
-      default: return H.Other;
+      case 0x76:
+        return H.Via; // v
+      case 0x66:
+        return H.From; // f
+      case 0x74:
+        return H.To; // t
+      case 0x69:
+        return H.CallId; // i
+      case 0x6c:
+        return H.ContentLength; // l
+      case 0x6d:
+        return H.Contact; // m
+      default:
+        return H.Other;
     }
   }
   switch (c0) {
-    case 0x76: return len === 3 && eqIgnoreCase(name, 'via') ? H.Via : H.Other;
-    case 0x66: return len === 4 && eqIgnoreCase(name, 'from') ? H.From : H.Other;
-    case 0x74: return len === 2 && eqIgnoreCase(name, 'to') ? H.To : H.Other;
+    case 0x76:
+      return len === 3 && eqIgnoreCase(name, 'via') ? H.Via : H.Other;
+    case 0x66:
+      return len === 4 && eqIgnoreCase(name, 'from') ? H.From : H.Other;
+    case 0x74:
+      return len === 2 && eqIgnoreCase(name, 'to') ? H.To : H.Other;
     case 0x63:
       if (len === 7) {
         if (eqIgnoreCase(name, 'call-id')) return H.CallId;
@@ -65,7 +69,8 @@ function coreKind(name: string): H {
         if (eqIgnoreCase(name, 'cseq')) return H.CSeq;
       } else if (len === 14 && eqIgnoreCase(name, 'content-length')) return H.ContentLength;
       return H.Other;
-    case 0x6d: return len === 12 && eqIgnoreCase(name, 'max-forwards') ? H.MaxForwards : H.Other;
+    case 0x6d:
+      return len === 12 && eqIgnoreCase(name, 'max-forwards') ? H.MaxForwards : H.Other;
     case 0x72:
       if (len === 5 && eqIgnoreCase(name, 'route')) return H.Route;
       if (len === 12 && eqIgnoreCase(name, 'record-route')) return H.RecordRoute;
@@ -78,7 +83,11 @@ function coreKind(name: string): H {
 /** SIP-Version: "SIP" "/" 1*DIGIT "." 1*DIGIT (case-insensitive literal). 1 = 2.0, 0 = other valid, -1 = malformed. */
 function checkVersion(s: string, a: number, b: number): number {
   if (b - a < 7) return -1;
-  if ((s.charCodeAt(a) | 0x20) !== 0x73 || (s.charCodeAt(a + 1) | 0x20) !== 0x69 || (s.charCodeAt(a + 2) | 0x20) !== 0x70)
+  if (
+    (s.charCodeAt(a) | 0x20) !== 0x73 ||
+    (s.charCodeAt(a + 1) | 0x20) !== 0x69 ||
+    (s.charCodeAt(a + 2) | 0x20) !== 0x70
+  )
     return -1;
   if (s.charCodeAt(a + 3) !== 47) return -1;
   const d1 = scan(s, a + 4, b, C_DIGIT);
@@ -129,7 +138,9 @@ export function parseMessage(buf: Buffer, opts?: ParseOptions): ParseResult {
 
 function parseInner(input: Buffer, stream: boolean): ParseResult {
   // Accept any Uint8Array (Buffer methods are needed below).
-  const buf = Buffer.isBuffer(input) ? input : Buffer.from((input as Uint8Array).buffer, (input as Uint8Array).byteOffset, (input as Uint8Array).byteLength);
+  const buf = Buffer.isBuffer(input)
+    ? input
+    : Buffer.from((input as Uint8Array).buffer, (input as Uint8Array).byteOffset, (input as Uint8Array).byteLength);
   const len = buf.length;
   let start = 0;
   // RFC 3261 §7.5: ignore CRLFs preceding the start-line.
@@ -210,7 +221,9 @@ function parseInner(input: Buffer, stream: boolean): ParseResult {
       if (sp2 === m + 1) lineErr = 'Malformed Request-Line: multiple SP';
       else if (sp3 >= 0 && sp3 < e1) {
         const trailing = trimWs(version).indexOf(' ') < 0 && checkVersion(str, sp2 + 1, sp3) >= 0;
-        lineErr = trailing ? 'Malformed Request-Line: trailing whitespace' : 'Malformed Request-Line: LWS in Request-URI';
+        lineErr = trailing
+          ? 'Malformed Request-Line: trailing whitespace'
+          : 'Malformed Request-Line: LWS in Request-URI';
       } else {
         const v = checkVersion(str, sp2 + 1, e1);
         if (v < 0) lineErr = 'Malformed SIP-Version';

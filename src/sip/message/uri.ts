@@ -250,7 +250,8 @@ function parseTelUri(s: string, p: number, b: number, raw: string): TelUri | nul
     const c = s.charCodeAt(p);
     if (c === 59) break;
     // global / local number digits, visual separators, '*', '#'
-    if (!(is(c, C_HEX) || c === 43 || c === 45 || c === 46 || c === 40 || c === 41 || c === 42 || c === 35)) return null;
+    if (!(is(c, C_HEX) || c === 43 || c === 45 || c === 46 || c === 40 || c === 41 || c === 42 || c === 35))
+      return null;
     p++;
   }
   if (p === ns) return null;
@@ -310,7 +311,10 @@ export function sipUriEquals(x: SipUri, y: SipUri): boolean {
   if (x.scheme !== y.scheme) return false;
   if ((x.user === null) !== (y.user === null)) return false;
   if (x.user !== null && y.user !== null && unescapePercent(x.user) !== unescapePercent(y.user)) return false;
-  if ((x.password ?? '') !== (y.password ?? '') && unescapePercent(x.password ?? '') !== unescapePercent(y.password ?? ''))
+  if (
+    (x.password ?? '') !== (y.password ?? '') &&
+    unescapePercent(x.password ?? '') !== unescapePercent(y.password ?? '')
+  )
     return false;
   if (x.host.toLowerCase() !== y.host.toLowerCase()) return false;
   if (x.port !== y.port) return false;
@@ -318,8 +322,8 @@ export function sipUriEquals(x: SipUri, y: SipUri): boolean {
     const a = x.params.find((p) => p.name.toLowerCase() === name);
     const b = y.params.find((p) => p.name.toLowerCase() === name);
     if ((a === undefined) !== (b === undefined)) return false;
-    if (a && b && unescapePercent(a.value ?? '').toLowerCase() !== unescapePercent(b.value ?? '').toLowerCase()) return false;
+    if (a && b && unescapePercent(a.value ?? '').toLowerCase() !== unescapePercent(b.value ?? '').toLowerCase())
+      return false;
   }
   return true;
 }
-

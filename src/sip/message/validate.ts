@@ -31,8 +31,19 @@ export interface Rejection {
 }
 
 export const DEFAULT_METHODS: readonly string[] = [
-  'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'UPDATE', 'INFO', 'REFER', 'NOTIFY',
-  'SUBSCRIBE', 'MESSAGE',
+  'INVITE',
+  'ACK',
+  'BYE',
+  'CANCEL',
+  'OPTIONS',
+  'REGISTER',
+  'PRACK',
+  'UPDATE',
+  'INFO',
+  'REFER',
+  'NOTIFY',
+  'SUBSCRIBE',
+  'MESSAGE',
 ];
 
 /** Methods known to the stack (for the 400-vs-501 decision on a CSeq mismatch). */
@@ -72,7 +83,8 @@ export function validateRequest(req: SipRequest, opts?: ValidateOptions): Reject
     return reject(400, 'Malformed branch parameter');
   }
   // -- Contact: * only in REGISTER, alone (RFC 3261 §10.2.2)
-  if (core.contactStar && (req.method !== 'REGISTER' || core.contact.length > 0)) return reject(400, 'Invalid Contact: *');
+  if (core.contactStar && (req.method !== 'REGISTER' || core.contact.length > 0))
+    return reject(400, 'Invalid Contact: *');
   // -- method (RFC 3261 §8.2.1)
   const allowed = opts?.allowedMethods ?? DEFAULT_METHODS;
   if (!allowed.includes(req.method)) {
@@ -95,7 +107,8 @@ export function validateRequest(req: SipRequest, opts?: ValidateOptions): Reject
         for (const t of tags) if (!supported.has(t.toLowerCase()) && !unsupported.includes(t)) unsupported.push(t);
       }
     }
-    if (unsupported.length) return reject(420, 'Bad Extension', [{ name: 'Unsupported', value: unsupported.join(', ') }]);
+    if (unsupported.length)
+      return reject(420, 'Bad Extension', [{ name: 'Unsupported', value: unsupported.join(', ') }]);
   }
   // -- content (RFC 3261 §8.2.3) - endpoints only
   if (role !== 'proxy') {

@@ -83,7 +83,9 @@ function parseOneVia(s: string, p: number, end: number): { via: Via; end: number
       // IPv4address / IPv6address; the bracketed form is accepted too (RFC 5118 §4.5).
       if (v === null) return null;
       const ok =
-        isIPv4(v) || isIPv6(v) || (v.length > 2 && v.charCodeAt(0) === 91 && v.charCodeAt(v.length - 1) === 93 && isIPv6(v, 1, v.length - 1));
+        isIPv4(v) ||
+        isIPv6(v) ||
+        (v.length > 2 && v.charCodeAt(0) === 91 && v.charCodeAt(v.length - 1) === 93 && isIPv6(v, 1, v.length - 1));
       if (!ok) return null;
       received = v;
     } else if (n === 'rport') {

@@ -67,7 +67,9 @@ export function parseDigestHeader(value: string): DigestCredentials | null {
 }
 
 export function hashHex(alg: DigestAlgorithm, s: string): string {
-  return createHash(alg === 'MD5' ? 'md5' : 'sha256').update(s, 'utf8').digest('hex');
+  return createHash(alg === 'MD5' ? 'md5' : 'sha256')
+    .update(s, 'utf8')
+    .digest('hex');
 }
 
 /** RFC 7616 §3.4.2 A1 hash (non -sess). */
@@ -85,7 +87,9 @@ export function digestResponse(
   qop?: { qop: string; nc: string; cnonce: string },
 ): string {
   const ha2 = hashHex(alg, `${method}:${uri}`);
-  return qop ? hashHex(alg, `${ha1hex}:${nonce}:${qop.nc}:${qop.cnonce}:${qop.qop}:${ha2}`) : hashHex(alg, `${ha1hex}:${nonce}:${ha2}`);
+  return qop
+    ? hashHex(alg, `${ha1hex}:${nonce}:${qop.nc}:${qop.cnonce}:${qop.qop}:${ha2}`)
+    : hashHex(alg, `${ha1hex}:${nonce}:${ha2}`);
 }
 
 function parseAlgorithm(v: string | undefined): DigestAlgorithm | null {
@@ -243,17 +247,20 @@ export class DigestAuth {
     const nonce = P.get('nonce');
     const uri = P.get('uri');
     const response = P.get('response');
-    if (!username || !nonce || uri === undefined || !response) return { ok: false, why: 'bad', detail: 'incomplete credentials', username };
+    if (!username || !nonce || uri === undefined || !response)
+      return { ok: false, why: 'bad', detail: 'incomplete credentials', username };
     const alg = parseAlgorithm(P.get('algorithm'));
     if (!alg || !this.accept.includes(alg)) return { ok: false, why: 'bad', detail: 'unsupported algorithm', username };
-    if (uri !== requestUri && !sameUri(uri, requestUri)) return { ok: false, why: 'bad', detail: 'digest uri differs from the Request-URI', username };
+    if (uri !== requestUri && !sameUri(uri, requestUri))
+      return { ok: false, why: 'bad', detail: 'digest uri differs from the Request-URI', username };
     let qop: { qop: string; nc: string; cnonce: string } | undefined;
     let ncVal = 0;
     const q = P.get('qop');
     if (q !== undefined) {
       const nc = P.get('nc');
       const cnonce = P.get('cnonce');
-      if (q.toLowerCase() !== 'auth' || !nc || !cnonce || !/^[0-9a-fA-F]{8}$/.test(nc)) return { ok: false, why: 'bad', detail: 'bad qop/nc/cnonce', username };
+      if (q.toLowerCase() !== 'auth' || !nc || !cnonce || !/^[0-9a-fA-F]{8}$/.test(nc))
+        return { ok: false, why: 'bad', detail: 'bad qop/nc/cnonce', username };
       ncVal = parseInt(nc, 16);
       if (ncVal === 0) return { ok: false, why: 'bad', detail: 'nc must start at 1', username };
       qop = { qop: q, nc, cnonce };
@@ -269,13 +276,15 @@ export class DigestAuth {
     this.sweep();
     let st = this.nonces.get(nonce);
     if (!st) {
-      if (this.nonces.size >= this.maxTracked) return { ok: false, why: 'stale', detail: 'too many nonces in use', username };
+      if (this.nonces.size >= this.maxTracked)
+        return { ok: false, why: 'stale', detail: 'too many nonces in use', username };
       st = { exp: (ns.issued ?? this.now()) + this.ttlMs, max: 0, seen: new Set(), plainUsed: false };
       this.nonces.set(nonce, st);
     }
     if (qop) {
       // a window of 64 counts below the highest one may arrive out of order, each once; older ones are refused
-      if (st.seen.has(ncVal) || ncVal <= st.max - 64) return { ok: false, why: 'bad', detail: 'replayed nonce count', username };
+      if (st.seen.has(ncVal) || ncVal <= st.max - 64)
+        return { ok: false, why: 'bad', detail: 'replayed nonce count', username };
       st.seen.add(ncVal);
       if (ncVal > st.max) {
         st.max = ncVal;

@@ -22,10 +22,19 @@ export class OfflineIms {
   private pendingUsers = new Set<string>();
   private leased = new Set<number>();
 
-  constructor(private readonly db: Kysely<Database>, private readonly now: () => number = Date.now, private readonly maxPerUser = 500) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly now: () => number = Date.now,
+    private readonly maxPerUser = 500,
+  ) {}
 
   async load(): Promise<void> {
-    const rows = await this.db.selectFrom('tb_imessages').select('touser').distinct().where('delivered_at', 'is', null).execute();
+    const rows = await this.db
+      .selectFrom('tb_imessages')
+      .select('touser')
+      .distinct()
+      .where('delivered_at', 'is', null)
+      .execute();
     this.pendingUsers = new Set(rows.map((r) => r.touser));
   }
 
@@ -40,7 +49,8 @@ export class OfflineIms {
       .where('touser', '=', touser)
       .where('delivered_at', 'is', null)
       .executeTakeFirstOrThrow();
-    if (Number(n.n) >= this.maxPerUser) throw new Error(`the offline message box of ${touser} is full (${this.maxPerUser} messages)`);
+    if (Number(n.n) >= this.maxPerUser)
+      throw new Error(`the offline message box of ${touser} is full (${this.maxPerUser} messages)`);
     const r = await this.db
       .insertInto('tb_imessages')
       .values({ fromuser, touser, body, content_type: contentType, created_at: this.now(), delivered_at: null })
@@ -74,7 +84,12 @@ export class OfflineIms {
   /** Marks one message delivered (after the phone's 2xx); false when it already was. Ends its lease. */
   async delivered(id: number): Promise<boolean> {
     try {
-      const r = await this.db.updateTable('tb_imessages').set({ delivered_at: this.now() }).where('id', '=', id).where('delivered_at', 'is', null).executeTakeFirst();
+      const r = await this.db
+        .updateTable('tb_imessages')
+        .set({ delivered_at: this.now() })
+        .where('id', '=', id)
+        .where('delivered_at', 'is', null)
+        .executeTakeFirst();
       return Number(r.numUpdatedRows) === 1;
     } finally {
       this.leased.delete(id);
@@ -103,12 +118,22 @@ export class OfflineIms {
         const id = Number(r.id);
         if (this.leased.has(id)) continue;
         // conditional per row: a row marked by someone else in between is not returned
-        const u = await trx.updateTable('tb_imessages').set({ delivered_at: t }).where('id', '=', id).where('delivered_at', 'is', null).executeTakeFirst();
+        const u = await trx
+          .updateTable('tb_imessages')
+          .set({ delivered_at: t })
+          .where('id', '=', id)
+          .where('delivered_at', 'is', null)
+          .executeTakeFirst();
         if (Number(u.numUpdatedRows) === 1) out.push({ ...r, id, created_at: Number(r.created_at) });
       }
       return out;
     });
-    const left = await this.db.selectFrom('tb_imessages').select('id').where('touser', '=', touser).where('delivered_at', 'is', null).executeTakeFirst();
+    const left = await this.db
+      .selectFrom('tb_imessages')
+      .select('id')
+      .where('touser', '=', touser)
+      .where('delivered_at', 'is', null)
+      .executeTakeFirst();
     if (!left) this.pendingUsers.delete(touser);
     return taken;
   }

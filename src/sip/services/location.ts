@@ -58,7 +58,10 @@ export class LocationStore {
   /** Called after every change of a user's bindings (registration, refresh excluded, removal, expiry). */
   onChange: (c: BindingChange) => void = () => undefined;
 
-  constructor(private readonly maxPerUser = 16, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly maxPerUser = 16,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   start(sweepMs = 1000): void {
     this.timer ??= setInterval(() => this.sweep(), sweepMs);
@@ -113,7 +116,8 @@ export class LocationStore {
       const key = contactKey(c.contact);
       const i = next.findIndex((b) => contactKey(b.contact) === key);
       const cur = i >= 0 ? next[i] : undefined;
-      if (cur && cur.callId === callId && cseq <= cur.cseq) return { ok: false, status: 500, reason: 'Out of order CSeq for this binding' };
+      if (cur && cur.callId === callId && cseq <= cur.cseq)
+        return { ok: false, status: 500, reason: 'Out of order CSeq for this binding' };
       if (c.expires === 0) {
         if (cur) {
           next.splice(i, 1);
@@ -140,7 +144,8 @@ export class LocationStore {
         added.push(b);
       }
     }
-    if (next.length > this.maxPerUser) return { ok: false, status: 403, reason: `Too many registrations (at most ${this.maxPerUser} per user)` };
+    if (next.length > this.maxPerUser)
+      return { ok: false, status: 403, reason: `Too many registrations (at most ${this.maxPerUser} per user)` };
     this.commit(username, old, next);
     if (added.length || removed.length) this.onChange({ username, online: next.length > 0, added: added[0], removed });
     return { ok: true, bindings: next, added, removed };
@@ -150,7 +155,9 @@ export class LocationStore {
   removeAll(username: string, callId: string, cseq: number): UpdateResult {
     const t = this.now();
     const old = (this.map.get(username) ?? []).filter((b) => b.expiresAt > t);
-    for (const b of old) if (b.callId === callId && cseq <= b.cseq) return { ok: false, status: 500, reason: 'Out of order CSeq for this binding' };
+    for (const b of old)
+      if (b.callId === callId && cseq <= b.cseq)
+        return { ok: false, status: 500, reason: 'Out of order CSeq for this binding' };
     this.commit(username, old, []);
     if (old.length) this.onChange({ username, online: false, removed: old });
     return { ok: true, bindings: [], added: [], removed: old };

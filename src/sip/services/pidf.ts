@@ -40,7 +40,10 @@ export function buildPidf(entity: string, info: PresenceInfo, tupleId = 't1'): s
 
 function elementText(xml: string, local: string): string | undefined {
   // <basic>, <pidf:basic>, <x:note xml:lang="en">
-  const re = new RegExp(`<(?:[A-Za-z_][\\w.-]*:)?${local}(?:\\s[^>]*)?>([^<]*)</(?:[A-Za-z_][\\w.-]*:)?${local}\\s*>`, 'i');
+  const re = new RegExp(
+    `<(?:[A-Za-z_][\\w.-]*:)?${local}(?:\\s[^>]*)?>([^<]*)</(?:[A-Za-z_][\\w.-]*:)?${local}\\s*>`,
+    'i',
+  );
   const m = re.exec(xml);
   return m ? xmlUnescape(m[1]!).trim() : undefined;
 }
@@ -51,9 +54,11 @@ export class PidfError extends Error {}
 export function parsePidf(xml: string, maxLen = 65536): PresenceInfo {
   if (xml.length > maxLen) throw new PidfError('PIDF document too large');
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw new PidfError('DOCTYPE/ENTITY declarations are not accepted');
-  if (!/<(?:[A-Za-z_][\w.-]*:)?presence[\s>]/.test(xml) || !/urn:ietf:params:xml:ns:pidf/.test(xml)) throw new PidfError('not a PIDF presence document');
+  if (!/<(?:[A-Za-z_][\w.-]*:)?presence[\s>]/.test(xml) || !/urn:ietf:params:xml:ns:pidf/.test(xml))
+    throw new PidfError('not a PIDF presence document');
   const basic = elementText(xml, 'basic')?.toLowerCase();
-  if (basic !== undefined && basic !== 'open' && basic !== 'closed') throw new PidfError(`bad <basic> value "${basic}"`);
+  if (basic !== undefined && basic !== 'open' && basic !== 'closed')
+    throw new PidfError(`bad <basic> value "${basic}"`);
   const note = elementText(xml, 'note') ?? elementText(xml, 'activities');
   const info: PresenceInfo = { basic: basic === 'closed' ? 'closed' : 'open' };
   if (note) info.note = note.slice(0, 512);

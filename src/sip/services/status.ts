@@ -5,7 +5,13 @@
 export const UserStatus = { missing: 0, offline: 1, online: 2, calling: 3, speaking: 4 } as const;
 export type UserStatusNo = 0 | 1 | 2 | 3 | 4;
 
-export const STATUS_NAMES: Record<UserStatusNo, string> = { 0: 'unknown', 1: 'offline', 2: 'online', 3: 'calling', 4: 'speaking' };
+export const STATUS_NAMES: Record<UserStatusNo, string> = {
+  0: 'unknown',
+  1: 'offline',
+  2: 'online',
+  3: 'calling',
+  4: 'speaking',
+};
 
 export class CallStates {
   private readonly calls = new Map<string, 3 | 4>();

@@ -1,5 +1,13 @@
 /** Small helpers shared by the SIP service handlers. */
-import { getHeader, getParam, parseDeltaSeconds, unescapeUriComponent, type SipRequest, type SipResponse, type Uri } from '../message/index.js';
+import {
+  getHeader,
+  getParam,
+  parseDeltaSeconds,
+  unescapeUriComponent,
+  type SipRequest,
+  type SipResponse,
+  type Uri,
+} from '../message/index.js';
 import type { ClientTransaction, SipSource, SipTarget } from '../stack.js';
 
 /** The user part of a sip:/sips: URI, unescaped; null for other URIs or no user. */

@@ -12,7 +12,13 @@ export function legCost(seconds: number, rate: Rate | undefined): number {
  * both stay affordable: cost_A(aElapsed + x) + cost_B(x) ≤ credit. Costs are monotonic in the duration, so a
  * binary search is exact. Returns 0 when not even one second fits.
  */
-export function maxBridgeSeconds(credit: number, rateA: Rate | undefined, rateB: Rate | undefined, aElapsed = 0, limit = MAX_CALL_SECONDS): number {
+export function maxBridgeSeconds(
+  credit: number,
+  rateA: Rate | undefined,
+  rateB: Rate | undefined,
+  aElapsed = 0,
+  limit = MAX_CALL_SECONDS,
+): number {
   const fits = (x: number) => legCost(aElapsed + x, rateA) + legCost(x, rateB) <= credit;
   if (!fits(1)) return 0;
   let lo = 1;

@@ -48,7 +48,10 @@ export interface RouterLike {
 export interface SipServerLike {
   location: { lookup(username: string): Binding[] };
   setCallState(username: string, state: 3 | 4 | null): void;
-  setMethodHandler?(method: string, h: (req: SipRequest, tx: ServerTransaction, src: SipSource) => Promise<void> | void): void;
+  setMethodHandler?(
+    method: string,
+    h: (req: SipRequest, tx: ServerTransaction, src: SipSource) => Promise<void> | void,
+  ): void;
 }
 
 export interface ThirdPartyOptions {
@@ -95,7 +98,10 @@ export interface LegPlan {
 }
 
 export class ThirdPartyError extends Error {
-  constructor(message: string, readonly status = 400) {
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
     super(message);
   }
 }
@@ -187,11 +193,18 @@ export class ThirdPartyCalls {
 
   /** Routes one leg for the paying user. Throws ThirdPartyError with the refusal. */
   async planLeg(user: User, dialled: string, callerLabel: string): Promise<LegPlan> {
-    const d = await this.routing.route({ caller: callerLabel, called: dialled, fromIp: '', user, reservedCredit: this.live.reservedFor(user.id) });
+    const d = await this.routing.route({
+      caller: callerLabel,
+      called: dialled,
+      fromIp: '',
+      user,
+      reservedCredit: this.live.reservedFor(user.id),
+    });
     if (d.kind === 'reject') throw new ThirdPartyError(`${dialled}: ${d.reason} (${d.status})`, d.status);
     if (d.kind === 'user') {
       const bs = this.deps.sip ? [...this.deps.sip.location.lookup(d.user.username)] : [];
-      if (!bs.length) throw new ThirdPartyError(`${dialled}: user ${d.user.username} has no registered phone (480)`, 480);
+      if (!bs.length)
+        throw new ThirdPartyError(`${dialled}: user ${d.user.username} has no registered phone (480)`, 480);
       bs.sort((x, y) => y.q - x.q || y.registeredAt - x.registeredAt);
       const domain = this.domainFor(bs[0]!.transport);
       return {
@@ -248,7 +261,11 @@ export class ThirdPartyCalls {
     // counted synchronously (calls being set up included), so parallel requests cannot pass the limit together
     let mine = this.settingUp.get(user.id) ?? 0;
     for (const c of this.calls.values()) if (c.userId === user.id) mine++;
-    if (mine >= this.opts.maxPerUser) throw new ThirdPartyError(`${mine} calls of this account are already in progress (at most ${this.opts.maxPerUser})`, 486);
+    if (mine >= this.opts.maxPerUser)
+      throw new ThirdPartyError(
+        `${mine} calls of this account are already in progress (at most ${this.opts.maxPerUser})`,
+        486,
+      );
     this.settingUp.set(user.id, (this.settingUp.get(user.id) ?? 0) + 1);
     try {
       return await this.setUp(kind, user, aNumber, bNumber);
@@ -311,7 +328,8 @@ export class ThirdPartyCalls {
     this.calls.set(callid, call);
     this.byLegCallId.set(call.a.callId, { call, leg: call.a });
     this.byLegCallId.set(call.b.callId, { call, leg: call.b });
-    for (const leg of ['a', 'b'] as const) this.live.onHangup(callid, leg, (reason) => void this.hangup(callid, reason));
+    for (const leg of ['a', 'b'] as const)
+      this.live.onHangup(callid, leg, (reason) => void this.hangup(callid, reason));
     void this.run(call).catch((e: unknown) => {
       this.log.warn({ err: String((e as Error)?.message ?? e), callid }, 'third-party call failed');
       void this.end(call, 'internal error');
@@ -327,7 +345,13 @@ export class ThirdPartyCalls {
    * the bridge (the sum reserved), undefined when both legs are free. Throws ThirdPartyError (402 …) with both
    * legs on record.
    */
-  private async reserveLegs(callid: string, user: User, a: LegPlan, b: LegPlan, startAt: number): Promise<number | undefined> {
+  private async reserveLegs(
+    callid: string,
+    user: User,
+    a: LegPlan,
+    b: LegPlan,
+    startAt: number,
+  ): Promise<number | undefined> {
     const carrier: 'a' | 'b' | null = b.rate ? 'b' : a.rate ? 'a' : null;
     const first = carrier ?? 'a';
     const other = first === 'a' ? 'b' : 'a';
@@ -335,11 +359,32 @@ export class ThirdPartyCalls {
     const labels = { a: b.callee, b: a.callee };
     const reserve = (leg: 'a' | 'b', rate: Rate | undefined) => {
       const p = plans[leg];
-      return this.live.reserve({ callid, leg, userId: user.id, caller: labels[leg], callee: p.callee, route: p.route, rate, startAt, parties: p.username ? [p.username] : [] });
+      return this.live.reserve({
+        callid,
+        leg,
+        userId: user.id,
+        caller: labels[leg],
+        callee: p.callee,
+        route: p.route,
+        rate,
+        startAt,
+        parties: p.username ? [p.username] : [],
+      });
     };
     const freeRate = (p: LegPlan) => (p.username ? onNetRate(user.currency) : undefined);
     const refuseOther = (reason: string) =>
-      this.live.recordRefusal({ callid, leg: other, userId: user.id, caller: labels[other], callee: plans[other].callee, route: plans[other].route, startAt }, reason);
+      this.live.recordRefusal(
+        {
+          callid,
+          leg: other,
+          userId: user.id,
+          caller: labels[other],
+          callee: plans[other].callee,
+          route: plans[other].route,
+          startAt,
+        },
+        reason,
+      );
     const r1 = await reserve(first, carrier ? plans[first].rate : freeRate(plans[first]));
     if (!r1.ok) {
       await refuseOther(r1.reason);
@@ -373,7 +418,14 @@ export class ThirdPartyCalls {
     return budget;
   }
 
-  private async refuseBoth(callid: string, user: User, a: string, b: string, reason: string, startAt: number): Promise<void> {
+  private async refuseBoth(
+    callid: string,
+    user: User,
+    a: string,
+    b: string,
+    reason: string,
+    startAt: number,
+  ): Promise<void> {
     this.live.countAttempt();
     await this.live.recordRefusal({ callid, leg: 'a', userId: user.id, caller: b, callee: a, startAt }, reason);
     await this.live.recordRefusal({ callid, leg: 'b', userId: user.id, caller: a, callee: b, startAt }, reason);
@@ -389,7 +441,10 @@ export class ThirdPartyCalls {
     if (isEnded(call)) return;
     if (!ra) return this.end(call, `A leg ${a.outcome ?? 'failed'}`, `not placed: A leg ${a.outcome ?? 'failed'}`);
     a.got = Buffer.from(ra.body);
-    await this.live.connected(call.callid, 'a', { at: a.connectAt, onMaxDuration: () => void this.hangup(call.callid, 'maxduration reached') });
+    await this.live.connected(call.callid, 'a', {
+      at: a.connectAt,
+      onMaxDuration: () => void this.hangup(call.callid, 'maxduration reached'),
+    });
     if (isEnded(call)) return;
     if (!hasMedia(a.got)) {
       this.ack(a, undefined);
@@ -415,7 +470,10 @@ export class ThirdPartyCalls {
     call.state = 'connected';
     this.setState(a, 4);
     this.setState(b, 4);
-    await this.live.connected(call.callid, 'b', { at: b.connectAt, onMaxDuration: () => void this.hangup(call.callid, 'maxduration reached') });
+    await this.live.connected(call.callid, 'b', {
+      at: b.connectAt,
+      onMaxDuration: () => void this.hangup(call.callid, 'maxduration reached'),
+    });
     // the bridge ends when both legs together reach the credit available at set-up; free calls at the max call age
     const aElapsed = Math.ceil((b.connectAt! - a.connectAt!) / 1000);
     const x =
@@ -431,7 +489,12 @@ export class ThirdPartyCalls {
    * Calls one leg through its targets in order (failover on 5xx, 408, 480, timeout, transport error; digest auth once
    * per target). Resolves with the 2xx (the dialog confirmed on our side, not ACKed yet) or null (leg.outcome says why).
    */
-  private async invite(call: ThirdPartyCall, leg: Leg, sdp: Buffer | undefined, ringMs: number): Promise<SipResponse | null> {
+  private async invite(
+    call: ThirdPartyCall,
+    leg: Leg,
+    sdp: Buffer | undefined,
+    ringMs: number,
+  ): Promise<SipResponse | null> {
     leg.state = 'calling';
     for (const t of leg.plan.targets) {
       let authHeader: SipHeader | undefined;
@@ -445,7 +508,8 @@ export class ThirdPartyCalls {
           return null; // the party exists but did not answer: no failover
         }
         if (res === 'timeout' || res === 'transport-error') {
-          leg.outcome = res === 'timeout' ? `${t.name}: no answer (timeout)` : `${t.name}: unreachable (transport error)`;
+          leg.outcome =
+            res === 'timeout' ? `${t.name}: no answer (timeout)` : `${t.name}: unreachable (transport error)`;
           break; // next target
         }
         if (res.status >= 200 && res.status < 300) return res;
@@ -463,7 +527,14 @@ export class ThirdPartyCalls {
     return null;
   }
 
-  private sendInvite(call: ThirdPartyCall, leg: Leg, t: LegTarget, sdp: Buffer | undefined, ringMs: number, auth?: SipHeader): Promise<SipResponse | 'timeout' | 'transport-error' | 'cancelled' | 'no-answer'> {
+  private sendInvite(
+    call: ThirdPartyCall,
+    leg: Leg,
+    t: LegTarget,
+    sdp: Buffer | undefined,
+    ringMs: number,
+    auth?: SipHeader,
+  ): Promise<SipResponse | 'timeout' | 'transport-error' | 'cancelled' | 'no-answer'> {
     leg.cseq++;
     leg.target = t.target;
     const local = this.deps.stack.localAddress(t.target.transport);
@@ -474,7 +545,10 @@ export class ThirdPartyCalls {
       { name: 'To', value: `<${t.to}>` },
       { name: 'Call-ID', value: leg.callId },
       { name: 'CSeq', value: `${leg.cseq} INVITE` },
-      { name: 'Contact', value: `<sip:3pcc@${contactHost}${t.target.transport === 'udp' ? '' : `;transport=${t.target.transport}`}>` },
+      {
+        name: 'Contact',
+        value: `<sip:3pcc@${contactHost}${t.target.transport === 'udp' ? '' : `;transport=${t.target.transport}`}>`,
+      },
       { name: 'Allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS' },
       { name: 'User-Agent', value: `voxswitch/${this.deps.services.version}` },
     ];
@@ -543,7 +617,9 @@ export class ThirdPartyCalls {
     leg.toValue = getHeader(res, 'To') ?? `<${leg.plan.targets[0]!.to}>`;
     const contact = core?.contact?.[0];
     leg.remoteTarget = contact && 'uri' in contact ? contact.uri.raw : leg.invite!.uri;
-    leg.routeSet = getHeaders(res, 'Record-Route').flatMap((v) => v.split(/,(?![^<]*>)/).map((s) => s.trim())).reverse();
+    leg.routeSet = getHeaders(res, 'Record-Route')
+      .flatMap((v) => v.split(/,(?![^<]*>)/).map((s) => s.trim()))
+      .reverse();
     leg.target = target;
     leg.state = 'confirmed';
     leg.connectAt = Date.now();
@@ -560,7 +636,9 @@ export class ThirdPartyCalls {
     const alg: DigestAlgorithm | null = algName === 'MD5' ? 'MD5' : algName === 'SHA-256' ? 'SHA-256' : null;
     if (!alg || !nonce) return undefined;
     const qops = (d.params.get('qop') ?? '').split(',').map((s) => s.trim());
-    const qop = qops.includes('auth') ? { qop: 'auth', nc: '00000001', cnonce: randomBytes(8).toString('hex') } : undefined;
+    const qop = qops.includes('auth')
+      ? { qop: 'auth', nc: '00000001', cnonce: randomBytes(8).toString('hex') }
+      : undefined;
     const uri = leg.invite!.uri;
     const response = digestResponse(alg, ha1(alg, t.auth.username, realm, t.auth.password), nonce, 'INVITE', uri, qop);
     const q = (s: string) => `"${s.replace(/["\\]/g, '')}"`;
@@ -584,7 +662,14 @@ export class ThirdPartyCalls {
     );
     if (body && body.length) headers.push({ name: 'Content-Type', value: 'application/sdp' });
     headers.push({ name: 'Content-Length', value: String(body?.length ?? 0) });
-    return { type: 'request', method, uri: leg.remoteTarget ?? leg.invite!.uri, version: 'SIP/2.0', headers, body: body ?? Buffer.alloc(0) };
+    return {
+      type: 'request',
+      method,
+      uri: leg.remoteTarget ?? leg.invite!.uri,
+      version: 'SIP/2.0',
+      headers,
+      body: body ?? Buffer.alloc(0),
+    };
   }
 
   private ack(leg: Leg, body: Buffer | undefined): void {
@@ -623,7 +708,8 @@ export class ThirdPartyCalls {
     for (const leg of [call.a, call.b]) {
       if (leg.state === 'confirmed') {
         // a confirmed leg that was never ACKed (A while B rang) gets its ACK (with a rejecting answer) first
-        if (!leg.ack) this.ack(leg, leg.name === 'a' && leg.got && hasMedia(leg.got) ? rejectingAnswer(leg.got) : undefined);
+        if (!leg.ack)
+          this.ack(leg, leg.name === 'a' && leg.got && hasMedia(leg.got) ? rejectingAnswer(leg.got) : undefined);
         this.bye(leg);
       } else if (leg.state === 'calling' || leg.state === 'early') {
         leg.ct?.cancel?.();
@@ -632,8 +718,14 @@ export class ThirdPartyCalls {
       this.setState(leg, null);
     }
     try {
-      await this.live.finish(call.callid, 'a', { endAt, reason: call.a.connectAt ? reason : call.a.outcome ?? reason });
-      await this.live.finish(call.callid, 'b', { endAt, reason: call.b.connectAt ? reason : call.b.outcome ?? bReason ?? reason });
+      await this.live.finish(call.callid, 'a', {
+        endAt,
+        reason: call.a.connectAt ? reason : (call.a.outcome ?? reason),
+      });
+      await this.live.finish(call.callid, 'b', {
+        endAt,
+        reason: call.b.connectAt ? reason : (call.b.outcome ?? bReason ?? reason),
+      });
     } finally {
       this.calls.delete(call.callid);
       // keep the Call-IDs a little for late BYE / 2xx retransmissions
@@ -690,7 +782,8 @@ export class ThirdPartyCalls {
     const hit = this.byLegCallId.get(callId);
     const toTag = req.core?.to?.tag;
     if (!hit || (toTag && toTag !== hit.leg.localTag)) {
-      if (req.method === 'BYE' || req.method === 'INVITE') tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
+      if (req.method === 'BYE' || req.method === 'INVITE')
+        tx.respond(createResponse(req, 481, 'Call/Transaction Does Not Exist'));
       return true;
     }
     const { call, leg } = hit;
@@ -712,7 +805,12 @@ export class ThirdPartyCalls {
       const contactHost = local ? `${hostForUri(local.host)}:${local.port}` : '127.0.0.1';
       tx.respond(
         createResponse(req, 200, 'OK', {
-          headers: [{ name: 'Contact', value: `<sip:3pcc@${contactHost}${leg.target!.transport === 'udp' ? '' : `;transport=${leg.target!.transport}`}>` }],
+          headers: [
+            {
+              name: 'Contact',
+              value: `<sip:3pcc@${contactHost}${leg.target!.transport === 'udp' ? '' : `;transport=${leg.target!.transport}`}>`,
+            },
+          ],
           body: leg.given,
           contentType: 'application/sdp',
         }),
@@ -747,7 +845,19 @@ export class ThirdPartyCalls {
 
 /** The rate of an on-net leg (a registered user): free, in the account's currency, so its CDR says "normal". */
 export function onNetRate(currency: string): Rate {
-  return { id: 0, planId: 0, prefix: '', destination: 'on-net', price: 0, connectfee: 0, minduration: 0, increment: 1, currency, validFrom: null, validTo: null };
+  return {
+    id: 0,
+    planId: 0,
+    prefix: '',
+    destination: 'on-net',
+    price: 0,
+    connectfee: 0,
+    minduration: 0,
+    increment: 1,
+    currency,
+    validFrom: null,
+    validTo: null,
+  };
 }
 
 /** (not narrowed by TypeScript across awaits) */
@@ -773,14 +883,24 @@ export function stackOf(sip: unknown): StackLike | undefined {
  * The ThirdPartyCalls of a server, created on first use from services.sip. `deps` (tests) replace parts on the
  * first call only. Throws ThirdPartyError when the SIP stack is disabled.
  */
-export function thirdPartyFor(services: Services, deps: Partial<Omit<ThirdPartyDeps, 'services'>> = {}): ThirdPartyCalls {
+export function thirdPartyFor(
+  services: Services,
+  deps: Partial<Omit<ThirdPartyDeps, 'services'>> = {},
+): ThirdPartyCalls {
   let t = instances.get(services);
   if (t) return t;
   const sip = services.sip;
   const stack = deps.stack ?? stackOf(sip);
   if (!stack) throw new ThirdPartyError('the SIP stack is disabled (usesip=false)', 503);
   const routing = deps.routing ?? (services as { routing?: RouterLike }).routing;
-  t = new ThirdPartyCalls({ services, stack, sip: deps.sip ?? (sip as SipServerLike | undefined), routing, live: deps.live, options: deps.options });
+  t = new ThirdPartyCalls({
+    services,
+    stack,
+    sip: deps.sip ?? (sip as SipServerLike | undefined),
+    routing,
+    live: deps.live,
+    options: deps.options,
+  });
   instances.set(services, t);
   return t;
 }

@@ -9,7 +9,13 @@ export function rejectingAnswer(offer: Buffer | string): Buffer {
   const lines = offer.toString('utf8').split(/\r?\n/);
   const media = lines.filter((l) => l.startsWith('m='));
   const conn = lines.find((l) => l.startsWith('c=')) ?? 'c=IN IP4 0.0.0.0';
-  const out = ['v=0', `o=voxswitch ${Date.now()} 1 IN IP4 0.0.0.0`, 's=-', conn.startsWith('c=IN IP6') ? 'c=IN IP6 ::' : 'c=IN IP4 0.0.0.0', 't=0 0'];
+  const out = [
+    'v=0',
+    `o=voxswitch ${Date.now()} 1 IN IP4 0.0.0.0`,
+    's=-',
+    conn.startsWith('c=IN IP6') ? 'c=IN IP6 ::' : 'c=IN IP4 0.0.0.0',
+    't=0 0',
+  ];
   for (const m of media) {
     // m=<media> <port>[/n] <proto> <fmt> ...
     const parts = m.slice(2).split(' ');

@@ -95,7 +95,8 @@ export class NonInviteClientTx extends ClientTxBase {
     this.timerE?.cancel();
     this.timerF?.cancel();
     this.timerE = this.timerF = null;
-    if (this.reliable) this.terminate(); // Timer K = 0
+    if (this.reliable)
+      this.terminate(); // Timer K = 0
     else this.timerK = this.env.timers.setCoarse(this.env.t.T4, () => ((this.timerK = null), this.terminate()));
     this.emit('final', res);
   }
@@ -176,8 +177,13 @@ export class InviteClientTx extends ClientTxBase {
         this.ackBuf = serializeAck(this.request, res);
         this.send(this.ackBuf);
         if (!this.done) {
-          if (this.reliable) this.terminate(); // Timer D = 0
-          else this.timerDM = this.env.timers.setCoarse(Math.max(32000, 64 * this.env.t.T1), () => ((this.timerDM = null), this.terminate()));
+          if (this.reliable)
+            this.terminate(); // Timer D = 0
+          else
+            this.timerDM = this.env.timers.setCoarse(
+              Math.max(32000, 64 * this.env.t.T1),
+              () => ((this.timerDM = null), this.terminate()),
+            );
         }
         this.emit('final', res);
         return;

@@ -34,8 +34,19 @@ export function serverKey(req: SipRequest, method = req.method === 'ACK' ? 'INVI
     return b + SEP + v.host.toLowerCase() + ':' + (v.port ?? '') + SEP + method;
   }
   return (
-    '2543' + SEP + req.uri + SEP + (core.from?.tag ?? '') + SEP + core.callId + SEP + (core.cseq?.seq ?? '') + SEP +
-    formatVia(v) + SEP + method
+    '2543' +
+    SEP +
+    req.uri +
+    SEP +
+    (core.from?.tag ?? '') +
+    SEP +
+    core.callId +
+    SEP +
+    (core.cseq?.seq ?? '') +
+    SEP +
+    formatVia(v) +
+    SEP +
+    method
   );
 }
 
@@ -47,7 +58,8 @@ export function clientKey(branch: string, method: string): string {
 /** Where responses to a request go (RFC 3261 §18.2.2, RFC 3581). */
 export function replyTarget(req: SipRequest, src: SipSource): SipTarget {
   const v = req.core!.via[0]!;
-  if (src.transport === 'udp') return { transport: 'udp', host: src.ip, port: v.rport !== undefined ? src.port : (v.port ?? 5060) };
+  if (src.transport === 'udp')
+    return { transport: 'udp', host: src.ip, port: v.rport !== undefined ? src.port : (v.port ?? 5060) };
   return { transport: src.transport, host: src.ip, port: v.port ?? defaultPort(src.transport), connId: src.connId };
 }
 
@@ -67,7 +79,10 @@ export class TransactionLayer {
   private jHead = 0;
   private jTimer: TimerHandle | null = null;
 
-  constructor(env: Omit<TxEnv, 'terminated' | 'linger'>, private readonly tu: TuHandlers) {
+  constructor(
+    env: Omit<TxEnv, 'terminated' | 'linger'>,
+    private readonly tu: TuHandlers,
+  ) {
     this.env = {
       ...env,
       terminated: (key, tx, server) => {
@@ -172,7 +187,10 @@ export class TransactionLayer {
     try {
       fn();
     } catch (err) {
-      this.tu.warn({ err: err instanceof Error ? err.message : String(err), method: req.method }, 'SIP request handler threw');
+      this.tu.warn(
+        { err: err instanceof Error ? err.message : String(err), method: req.method },
+        'SIP request handler threw',
+      );
       if (tx && (tx.state === 'trying' || tx.state === 'proceeding')) {
         try {
           tx.respond(createResponse(req, 500, 'Server Internal Error'));
@@ -200,7 +218,19 @@ export class TransactionLayer {
    */
   request(req: SipRequest, target: SipTarget, local: { host: string; port: number }): ClientTransaction {
     const branch = generateBranch();
-    const via: SipHeader = { name: 'Via', value: 'SIP/2.0/' + viaTransport(target.transport) + ' ' + bracket(local.host) + ':' + local.port + ';branch=' + branch + ';rport' };
+    const via: SipHeader = {
+      name: 'Via',
+      value:
+        'SIP/2.0/' +
+        viaTransport(target.transport) +
+        ' ' +
+        bracket(local.host) +
+        ':' +
+        local.port +
+        ';branch=' +
+        branch +
+        ';rport',
+    };
     const headers: SipHeader[] = [via];
     let mf = false;
     for (const h of req.headers) {
@@ -208,7 +238,14 @@ export class TransactionLayer {
       headers.push(h);
     }
     if (!mf) headers.splice(1, 0, { name: 'Max-Forwards', value: '70' });
-    const out: SipRequest = { type: 'request', method: req.method, uri: req.uri, version: req.version || 'SIP/2.0', headers, body: req.body ?? Buffer.alloc(0) };
+    const out: SipRequest = {
+      type: 'request',
+      method: req.method,
+      uri: req.uri,
+      version: req.version || 'SIP/2.0',
+      headers,
+      body: req.body ?? Buffer.alloc(0),
+    };
     if (req.ruri) out.ruri = req.ruri;
     const buf = serialize(out); // throws SipSerializeError on a malformed request (caller bug)
     if (req.method === 'ACK') {
@@ -224,7 +261,9 @@ export class TransactionLayer {
     const reliable = isReliable(target.transport);
     const tx: AnyClientTx =
       req.method === 'INVITE'
-        ? new InviteClientTx(this.env, key, req, buf, target, reliable, (cancel, t) => this.spawnCancel(cancel, t, branch))
+        ? new InviteClientTx(this.env, key, req, buf, target, reliable, (cancel, t) =>
+            this.spawnCancel(cancel, t, branch),
+          )
         : new NonInviteClientTx(this.env, key, req, buf, target, reliable);
     this.client.set(key, tx);
     // Start on the next tick so the caller can attach listeners before anything (even a sync error) is emitted.

@@ -41,7 +41,10 @@ abstract class ServerTxBase implements ServerTransaction {
   }
 
   protected ignored(res: SipResponse): void {
-    this.env.debug({ status: res.status, state: this.state, method: this.request.method }, 'SIP response ignored: transaction already done');
+    this.env.debug(
+      { status: res.status, state: this.state, method: this.request.method },
+      'SIP response ignored: transaction already done',
+    );
   }
 
   terminate(): void {
@@ -85,7 +88,8 @@ export class NonInviteServerTx extends ServerTxBase {
     this.timer = null;
     this.send(buf);
     if (this.done) return; // transport error while sending
-    if (this.reliable) this.terminate(); // Timer J = 0
+    if (this.reliable)
+      this.terminate(); // Timer J = 0
     else if (this.env.linger) {
       // The layer answers retransmissions from the cached final until Timer J.
       this.done = true;
@@ -229,7 +233,8 @@ export class InviteServerTx extends ServerTxBase {
     this.timerG = null;
     this.timerH?.cancel();
     this.timerH = null;
-    if (this.reliable) this.terminate(); // Timer I = 0
+    if (this.reliable)
+      this.terminate(); // Timer I = 0
     else this.timerIL = this.env.timers.setCoarse(this.env.t.T4, () => ((this.timerIL = null), this.terminate())); // Timer I
     return true;
   }

@@ -118,7 +118,6 @@ export class TimerWheel {
   }
 }
 
-
 /** Real timers: setTimeout for precise ones, a shared wheel for coarse ones. */
 export class RealTimers implements TimerService {
   readonly wheel: TimerWheel;

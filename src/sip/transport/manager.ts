@@ -82,7 +82,10 @@ export class TransportManager {
   private stopping = false;
   private readonly silentMs: number;
 
-  constructor(private readonly o: TransportOptions, private readonly sink: Sink) {
+  constructor(
+    private readonly o: TransportOptions,
+    private readonly sink: Sink,
+  ) {
     this.idleMs = o.idleTimeoutMs ?? 3_900_000;
     this.silentMs = o.silentTimeoutMs ?? 32_000;
     const bind = unbracket(o.bindAddr || '0.0.0.0');
@@ -141,7 +144,13 @@ export class TransportManager {
         await this.listen('tls', srv, bind, o.tlsPort);
       }
       if (o.wsPort !== undefined) await this.listenWs('ws', http.createServer(wsOnlyHandler), bind, o.wsPort);
-      if (o.wssPort !== undefined) await this.listenWs('wss', https.createServer({ cert: o.tls!.cert, key: o.tls!.key }, wsOnlyHandler), bind, o.wssPort);
+      if (o.wssPort !== undefined)
+        await this.listenWs(
+          'wss',
+          https.createServer({ cert: o.tls!.cert, key: o.tls!.key }, wsOnlyHandler),
+          bind,
+          o.wssPort,
+        );
     } catch (err) {
       await this.stop();
       throw err;
@@ -180,10 +189,17 @@ export class TransportManager {
     if (this.o.isBanned !== undefined && this.o.isBanned(ip)) return;
     // Keep-alives (CRLF / CRLFCRLF datagrams) and tiny garbage: ignore.
     if (buf.length < 4 || (buf[0] === 13 && buf[1] === 10 && buf.length <= 4)) return;
-    const src: SipSource = { transport: 'udp', ip, port: rinfo.port, localIp: this.udpSrcLocal.ip, localPort: this.udpSrcLocal.port };
+    const src: SipSource = {
+      transport: 'udp',
+      ip,
+      port: rinfo.port,
+      localIp: this.udpSrcLocal.ip,
+      localPort: this.udpSrcLocal.port,
+    };
     if (buf.length > this.o.maxMessageSize) {
       const r = parseMessage(buf);
-      if (r.ok && r.msg.type === 'request') this.sink({ ok: false, status: 513, reason: 'Message Too Large', partial: r.msg }, src);
+      if (r.ok && r.msg.type === 'request')
+        this.sink({ ok: false, status: 513, reason: 'Message Too Large', partial: r.msg }, src);
       return;
     }
     this.sink(parseMessage(buf), src);
@@ -234,7 +250,12 @@ export class TransportManager {
     return this.bindServer(transport, srv, bind, port);
   }
 
-  private bindServer(transport: SipTransport, srv: net.Server | http.Server, bind: string, port: number): Promise<void> {
+  private bindServer(
+    transport: SipTransport,
+    srv: net.Server | http.Server,
+    bind: string,
+    port: number,
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       srv.once('error', reject);
       srv.listen(port, bind, () => {
@@ -248,7 +269,12 @@ export class TransportManager {
   }
 
   private listenWs(transport: 'ws' | 'wss', srv: http.Server, bind: string, port: number): Promise<void> {
-    const wss = new WebSocketServer({ noServer: true, maxPayload: this.o.maxMessageSize, perMessageDeflate: false, clientTracking: false });
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.o.maxMessageSize,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
     this.wss.push(wss);
     srv.on('upgrade', (req: http.IncomingMessage, sock: Duplex, head: Buffer) => {
       const s = sock as net.Socket;
@@ -260,20 +286,34 @@ export class TransportManager {
       }
       if (!protos.includes('sip')) {
         const body = 'WebSocket subprotocol must be "sip" (RFC 7118)\n';
-        s.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ' + body.length + '\r\n\r\n' + body);
+        s.end(
+          'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ' +
+            body.length +
+            '\r\n\r\n' +
+            body,
+        );
         return;
       }
       this.pendingSockets++;
       let counted = true;
       const done = (): void => {
-        if (counted) (counted = false), this.pendingSockets--;
+        if (counted) ((counted = false), this.pendingSockets--);
       };
       s.once('close', done); // failed handshakes destroy the socket without calling back
       wss.handleUpgrade(req, s, head, (ws: WebSocket) => {
         done();
         const id = transport + ':' + this.nextId++;
         const ip = normalizeIp(s.remoteAddress);
-        const conn = new WsConnection(id, transport, ws, ip, s.remotePort ?? 0, normalizeIp(s.localAddress), s.localPort ?? 0, this.hooks);
+        const conn = new WsConnection(
+          id,
+          transport,
+          ws,
+          ip,
+          s.remotePort ?? 0,
+          normalizeIp(s.localAddress),
+          s.localPort ?? 0,
+          this.hooks,
+        );
         this.add(conn);
       });
     });
@@ -286,11 +326,27 @@ export class TransportManager {
     return this.bindServer(transport, srv, bind, port);
   }
 
-  private register(transport: 'tcp' | 'tls', sock: net.Socket, outbound: boolean, rk?: { ip: string; port: number }): StreamConnection {
+  private register(
+    transport: 'tcp' | 'tls',
+    sock: net.Socket,
+    outbound: boolean,
+    rk?: { ip: string; port: number },
+  ): StreamConnection {
     const id = transport + ':' + this.nextId++;
     const ip = rk?.ip ?? normalizeIp(sock.remoteAddress);
     const port = rk?.port ?? sock.remotePort ?? 0;
-    const conn = new StreamConnection(id, transport, sock, ip, port, normalizeIp(sock.localAddress), sock.localPort ?? 0, outbound, this.o.maxMessageSize, this.hooks);
+    const conn = new StreamConnection(
+      id,
+      transport,
+      sock,
+      ip,
+      port,
+      normalizeIp(sock.localAddress),
+      sock.localPort ?? 0,
+      outbound,
+      this.o.maxMessageSize,
+      this.hooks,
+    );
     this.add(conn);
     return conn;
   }
@@ -346,7 +402,8 @@ export class TransportManager {
       if (!conn.write(buf)) deferError(onError, new Error('connection ' + conn.id + ' is closed'));
       return;
     }
-    if (t === 'ws' || t === 'wss') return deferError(onError, new Error('no open WebSocket connection to ' + host + ':' + target.port));
+    if (t === 'ws' || t === 'wss')
+      return deferError(onError, new Error('no open WebSocket connection to ' + host + ':' + target.port));
     this.connect(t, host, target.port || defaultPort(t), buf, onError);
   }
 

@@ -63,7 +63,9 @@ export function normalizeIp(ip: string | undefined): string {
 
 /** `[v6]` → `v6`. */
 export function unbracket(host: string): string {
-  return host.length > 1 && host.charCodeAt(0) === 91 && host.charCodeAt(host.length - 1) === 93 ? host.slice(1, -1) : host;
+  return host.length > 1 && host.charCodeAt(0) === 91 && host.charCodeAt(host.length - 1) === 93
+    ? host.slice(1, -1)
+    : host;
 }
 
 /** `v6` → `[v6]` for sent-by / URIs. */

@@ -17,7 +17,11 @@ test('parseDigestHeader: quoted, unquoted, escapes; refuses duplicates and non-D
 
 test('RFC 2617 §3.5 example response (MD5, qop=auth)', () => {
   const h1 = ha1('MD5', 'Mufasa', 'testrealm@host.com', 'Circle Of Life');
-  const r = digestResponse('MD5', h1, 'dcd98b7102dd2f0e8b11d0f600bfb0c093', 'GET', '/dir/index.html', { qop: 'auth', nc: '00000001', cnonce: '0a4f113b' });
+  const r = digestResponse('MD5', h1, 'dcd98b7102dd2f0e8b11d0f600bfb0c093', 'GET', '/dir/index.html', {
+    qop: 'auth',
+    nc: '00000001',
+    cnonce: '0a4f113b',
+  });
   assert.equal(r, '6629fae49393a05397450978507c4ef1');
 });
 
@@ -38,11 +42,29 @@ test('MD5 and SHA-256 accepted; wrong password and unknown user give the same "b
   assert.match(md5!, /algorithm=MD5/);
   // both challenges carry the same nonce, so the second use counts on (nc=2)
   for (const [i, ch] of [sha!, md5!].entries()) {
-    const ok = await d.verify([authorize(ch, 'alice', 'secret', 'REGISTER', 'sip:r.example', i + 1)], 'r.example', 'REGISTER', 'sip:r.example', pw);
+    const ok = await d.verify(
+      [authorize(ch, 'alice', 'secret', 'REGISTER', 'sip:r.example', i + 1)],
+      'r.example',
+      'REGISTER',
+      'sip:r.example',
+      pw,
+    );
     assert.equal(ok.ok, true);
   }
-  const wrong = await d.verify([authorize(md5!, 'alice', 'nope', 'REGISTER', 'sip:r.example', 3)], 'r.example', 'REGISTER', 'sip:r.example', pw);
-  const unknown = await d.verify([authorize(md5!, 'mallory', 'nope', 'REGISTER', 'sip:r.example', 3)], 'r.example', 'REGISTER', 'sip:r.example', pw);
+  const wrong = await d.verify(
+    [authorize(md5!, 'alice', 'nope', 'REGISTER', 'sip:r.example', 3)],
+    'r.example',
+    'REGISTER',
+    'sip:r.example',
+    pw,
+  );
+  const unknown = await d.verify(
+    [authorize(md5!, 'mallory', 'nope', 'REGISTER', 'sip:r.example', 3)],
+    'r.example',
+    'REGISTER',
+    'sip:r.example',
+    pw,
+  );
   assert.deepEqual([wrong.ok, !wrong.ok && wrong.why], [false, 'bad']);
   assert.deepEqual([unknown.ok, !unknown.ok && unknown.why], [false, 'bad']);
 });
@@ -55,7 +77,10 @@ test('a replayed nonce count is refused; higher counts pass; other realm = missi
   const again = await d.verify([a1], 'r', 'REGISTER', 'sip:r', pw);
   assert.equal(again.ok, false);
   assert.equal(!again.ok && again.detail, 'replayed nonce count');
-  assert.equal((await d.verify([authorize(ch!, 'alice', 'secret', 'REGISTER', 'sip:r', 2)], 'r', 'REGISTER', 'sip:r', pw)).ok, true);
+  assert.equal(
+    (await d.verify([authorize(ch!, 'alice', 'secret', 'REGISTER', 'sip:r', 2)], 'r', 'REGISTER', 'sip:r', pw)).ok,
+    true,
+  );
   const other = await d.verify([a1], 'other', 'REGISTER', 'sip:r', pw);
   assert.equal(!other.ok && other.why, 'missing');
 });
@@ -78,7 +103,10 @@ test('expired and forged nonces: stale when the digest is right, bad when not', 
   const r = await d.verify([a], 'r', 'REGISTER', 'sip:r', pw);
   assert.equal(!r.ok && r.why, 'stale');
   assert.equal(d.checkNonce('x'.repeat(43), 'r').state, 'invalid');
-  const forged = ch!.replace(/nonce="([^"]+)"/, (_m, n: string) => `nonce="${n.slice(0, 10)}${n[10] === 'A' ? 'B' : 'A'}${n.slice(11)}"`);
+  const forged = ch!.replace(
+    /nonce="([^"]+)"/,
+    (_m, n: string) => `nonce="${n.slice(0, 10)}${n[10] === 'A' ? 'B' : 'A'}${n.slice(11)}"`,
+  );
   assert.equal(d.checkNonce(/nonce="([^"]+)"/.exec(forged)![1]!, 'r').state, 'invalid');
   const bad = await d.verify([authorize(ch!, 'alice', 'wrong', 'REGISTER', 'sip:r')], 'r', 'REGISTER', 'sip:r', pw);
   assert.equal(!bad.ok && bad.why, 'bad');

@@ -31,7 +31,15 @@ export class FakeStack implements SipStackLike {
     const st = this.answer(req, target);
     setImmediate(() => {
       if (st === null) ct.emit('timeout');
-      else ct.emit('final', { type: 'response', version: 'SIP/2.0', status: st, reason: 'X', headers: [], body: Buffer.alloc(0) } satisfies SipResponse);
+      else
+        ct.emit('final', {
+          type: 'response',
+          version: 'SIP/2.0',
+          status: st,
+          reason: 'X',
+          headers: [],
+          body: Buffer.alloc(0),
+        } satisfies SipResponse);
     });
     return ct;
   }
@@ -47,7 +55,10 @@ export class FakeStack implements SipStackLike {
 export class FakeTx implements ServerTransaction {
   responses: SipResponse[] = [];
   state = 'trying';
-  constructor(readonly request: SipRequest, readonly src: SipSource) {}
+  constructor(
+    readonly request: SipRequest,
+    readonly src: SipSource,
+  ) {}
   respond(res: SipResponse) {
     this.responses.push(res);
   }
@@ -64,11 +75,21 @@ export function source(ip = '127.0.0.1', port = 5070, transport: SipSource['tran
 
 let seq = 0;
 /** Builds and parses a request. */
-export function sipRequest(method: string, uri: string, headers: Record<string, string | string[]>, body = ''): SipRequest {
+export function sipRequest(
+  method: string,
+  uri: string,
+  headers: Record<string, string | string[]>,
+  body = '',
+): SipRequest {
   const b = Buffer.from(body, 'utf8');
-  const lines = [`${method} ${uri} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK${(++seq).toString(36)}x${Date.now().toString(36)};rport`, 'Max-Forwards: 70'];
+  const lines = [
+    `${method} ${uri} SIP/2.0`,
+    `Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK${(++seq).toString(36)}x${Date.now().toString(36)};rport`,
+    'Max-Forwards: 70',
+  ];
   const base: Record<string, string | string[]> = { 'Call-ID': `c${seq}@t`, CSeq: `1 ${method}` };
-  for (const [k, v] of Object.entries({ ...base, ...headers })) for (const x of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${x}`);
+  for (const [k, v] of Object.entries({ ...base, ...headers }))
+    for (const x of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${x}`);
   lines.push(`Content-Length: ${b.length}`, '', '');
   const r = parseMessage(Buffer.concat([Buffer.from(lines.join('\r\n')), b]));
   if (!r.ok) assert.fail(`test request does not parse: ${r.status} ${r.reason}`);

@@ -20,12 +20,18 @@ test('PostgreSQL: offline IM store/claim/delivered/takeAll and tb_presence upser
     const a = await sip.ims.store('x', 'pguser', 'one');
     await sip.ims.store('y', 'pguser', 'two');
     const claimed = await sip.ims.claim('pguser');
-    assert.deepEqual(claimed.map((m) => m.body), ['one', 'two']);
+    assert.deepEqual(
+      claimed.map((m) => m.body),
+      ['one', 'two'],
+    );
     assert.equal(await sip.ims.delivered(a), true);
     assert.equal(await sip.ims.delivered(a), false, 'marked once');
     sip.ims.release([claimed[1]!.id]);
     const taken = await sip.ims.takeAll('pguser');
-    assert.deepEqual(taken.map((m) => m.body), ['two']);
+    assert.deepEqual(
+      taken.map((m) => m.body),
+      ['two'],
+    );
     assert.deepEqual(await sip.ims.takeAll('pguser'), []);
     await sip.setPresence(u.id, 'pguser', 'Away');
     await sip.setPresence(u.id, 'pguser', 'Busy');

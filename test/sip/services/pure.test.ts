@@ -4,7 +4,15 @@ import { LocationStore, contactKey } from '../../../src/sip/services/location.js
 import { buildPidf, parsePidf, PidfError } from '../../../src/sip/services/pidf.js';
 import { CallStates, statusNumber } from '../../../src/sip/services/status.js';
 
-const c = (contact: string, expires: number) => ({ contact, expires, transport: 'udp' as const, srcIp: '10.0.0.1', srcPort: 5062, userAgent: 'ua', q: 1 });
+const c = (contact: string, expires: number) => ({
+  contact,
+  expires,
+  transport: 'udp' as const,
+  srcIp: '10.0.0.1',
+  srcPort: 5062,
+  userAgent: 'ua',
+  q: 1,
+});
 
 test('location: add, refresh, several per user, remove, out-of-order CSeq', () => {
   let now = 1000;
@@ -58,7 +66,10 @@ test('PIDF: build → parse round trip, escaping, prefixed elements, refusals', 
     '<?xml version="1.0"?><p:presence xmlns:p="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><p:tuple id="x"><p:status><p:basic>closed</p:basic></p:status></p:tuple><p:note xml:lang="en">Busy &#x263A;</p:note></p:presence>';
   assert.deepEqual(parsePidf(prefixed), { basic: 'closed', note: 'Busy \u263a' });
   assert.throws(() => parsePidf('<html/>'), PidfError);
-  assert.throws(() => parsePidf('<!DOCTYPE x [<!ENTITY a "b">]><presence xmlns="urn:ietf:params:xml:ns:pidf"/>'), PidfError);
+  assert.throws(
+    () => parsePidf('<!DOCTYPE x [<!ENTITY a "b">]><presence xmlns="urn:ietf:params:xml:ns:pidf"/>'),
+    PidfError,
+  );
   assert.throws(() => parsePidf(doc.replace('>open<', '>maybe<')), /bad <basic>/);
 });
 

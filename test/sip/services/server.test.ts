@@ -50,22 +50,46 @@ async function run(r: SipRequest, s: SipSource = source()): Promise<FakeTx> {
 }
 
 /** REGISTER with the 401 round: returns the final transaction. */
-async function register(user: string, pw: string, opts: { contact?: string; expires?: number; s?: SipSource; callId?: string; cseq?: number } = {}) {
+async function register(
+  user: string,
+  pw: string,
+  opts: { contact?: string; expires?: number; s?: SipSource; callId?: string; cseq?: number } = {},
+) {
   const contact = opts.contact ?? `<sip:${user}@10.1.1.1:5070>`;
-  const h = { From: `<sip:${user}@${D}>;tag=f1`, To: `<sip:${user}@${D}>`, Contact: contact, Expires: String(opts.expires ?? 600), 'Call-ID': opts.callId ?? `reg-${user}`, 'User-Agent': 'test-ua' };
+  const h = {
+    From: `<sip:${user}@${D}>;tag=f1`,
+    To: `<sip:${user}@${D}>`,
+    Contact: contact,
+    Expires: String(opts.expires ?? 600),
+    'Call-ID': opts.callId ?? `reg-${user}`,
+    'User-Agent': 'test-ua',
+  };
   const cseq = opts.cseq ?? 1;
   const first = await run(sipRequest('REGISTER', `sip:${D}`, { ...h, CSeq: `${cseq} REGISTER` }), opts.s);
   assert.equal(first.last.status, 401);
   // alternate: even CSeq answers the SHA-256 challenge
   const chs = first.last.headers.filter((x) => x.name === 'WWW-Authenticate').map((x) => x.value);
   const ch = chs[(opts.cseq ?? 1) % 2 === 0 ? 1 : 0]!;
-  return run(sipRequest('REGISTER', `sip:${D}`, { ...h, CSeq: `${cseq + 1} REGISTER`, Authorization: authorize(ch, user, pw, 'REGISTER', `sip:${D}`) }), opts.s);
+  return run(
+    sipRequest('REGISTER', `sip:${D}`, {
+      ...h,
+      CSeq: `${cseq + 1} REGISTER`,
+      Authorization: authorize(ch, user, pw, 'REGISTER', `sip:${D}`),
+    }),
+    opts.s,
+  );
 }
 
 const api = (e: string, p: Record<string, string>, s = LOCAL) => t.srv.gateway.handle(apiReq(e, p, s));
 
 test('REGISTER: 401 with MD5 and SHA-256 challenges, then 200 listing the binding; status becomes 2', async () => {
-  const first = await run(sipRequest('REGISTER', `sip:${D}`, { From: `<sip:alice@${D}>;tag=1`, To: `<sip:alice@${D}>`, Contact: '<sip:alice@10.1.1.1>' }));
+  const first = await run(
+    sipRequest('REGISTER', `sip:${D}`, {
+      From: `<sip:alice@${D}>;tag=1`,
+      To: `<sip:alice@${D}>`,
+      Contact: '<sip:alice@10.1.1.1>',
+    }),
+  );
   assert.equal(first.last.status, 401);
   const ch = first.last.headers.filter((h) => h.name === 'WWW-Authenticate').map((h) => h.value);
   assert.equal(ch.length, 2);
@@ -79,7 +103,16 @@ test('REGISTER: 401 with MD5 and SHA-256 challenges, then 200 listing the bindin
   assert.equal(v.text, '2');
   assert.equal((await api('verifyuser', { userusername: 'nobody' })).text, '0');
   const ep = await api('endpoints', {});
-  assert.ok(ep.rows!.some((r) => r.user === 'alice' && r.contact === 'sip:alice@10.1.1.1:5070' && r.transport === 'udp' && r.source === '127.0.0.1:5070' && r.user_agent === 'test-ua'));
+  assert.ok(
+    ep.rows!.some(
+      (r) =>
+        r.user === 'alice' &&
+        r.contact === 'sip:alice@10.1.1.1:5070' &&
+        r.transport === 'udp' &&
+        r.source === '127.0.0.1:5070' &&
+        r.user_agent === 'test-ua',
+    ),
+  );
 });
 
 test('REGISTER: too brief → 423 Min-Expires; too long is capped; Expires 0 and Contact * remove', async () => {
@@ -102,10 +135,23 @@ test('REGISTER: too brief → 423 Min-Expires; too long is capped; Expires 0 and
   assert.equal(starBad.last.status, 400);
 });
 
-test('REGISTER for another user\'s AOR is forbidden', async () => {
-  const first = await run(sipRequest('REGISTER', `sip:${D}`, { From: `<sip:alice@${D}>;tag=1`, To: `<sip:bob@${D}>`, Contact: '<sip:x@10.0.0.1>' }));
+test("REGISTER for another user's AOR is forbidden", async () => {
+  const first = await run(
+    sipRequest('REGISTER', `sip:${D}`, {
+      From: `<sip:alice@${D}>;tag=1`,
+      To: `<sip:bob@${D}>`,
+      Contact: '<sip:x@10.0.0.1>',
+    }),
+  );
   const ch = header(first.last, 'WWW-Authenticate')!;
-  const tx = await run(sipRequest('REGISTER', `sip:${D}`, { From: `<sip:alice@${D}>;tag=1`, To: `<sip:bob@${D}>`, Contact: '<sip:x@10.0.0.1>', Authorization: authorize(ch, 'alice', 'alicepw', 'REGISTER', `sip:${D}`) }));
+  const tx = await run(
+    sipRequest('REGISTER', `sip:${D}`, {
+      From: `<sip:alice@${D}>;tag=1`,
+      To: `<sip:bob@${D}>`,
+      Contact: '<sip:x@10.0.0.1>',
+      Authorization: authorize(ch, 'alice', 'alicepw', 'REGISTER', `sip:${D}`),
+    }),
+  );
   assert.equal(tx.last.status, 403);
 });
 
@@ -127,11 +173,22 @@ test('wrong password and unknown user: the same 403; failures from one address l
 });
 
 test('a replayed Authorization (same nonce and nc) is refused', async () => {
-  const h = { From: `<sip:carol@${D}>;tag=1`, To: `<sip:carol@${D}>`, Contact: '<sip:carol@10.2.2.2>', 'Call-ID': 'replay' };
+  const h = {
+    From: `<sip:carol@${D}>;tag=1`,
+    To: `<sip:carol@${D}>`,
+    Contact: '<sip:carol@10.2.2.2>',
+    'Call-ID': 'replay',
+  };
   const first = await run(sipRequest('REGISTER', `sip:${D}`, { ...h, CSeq: '1 REGISTER' }));
   const auth = authorize(header(first.last, 'WWW-Authenticate')!, 'carol', 'carolpw', 'REGISTER', `sip:${D}`);
-  assert.equal((await run(sipRequest('REGISTER', `sip:${D}`, { ...h, CSeq: '2 REGISTER', Authorization: auth }))).last.status, 200);
-  assert.equal((await run(sipRequest('REGISTER', `sip:${D}`, { ...h, CSeq: '3 REGISTER', Authorization: auth }))).last.status, 403);
+  assert.equal(
+    (await run(sipRequest('REGISTER', `sip:${D}`, { ...h, CSeq: '2 REGISTER', Authorization: auth }))).last.status,
+    200,
+  );
+  assert.equal(
+    (await run(sipRequest('REGISTER', `sip:${D}`, { ...h, CSeq: '3 REGISTER', Authorization: auth }))).last.status,
+    403,
+  );
 });
 
 test('OPTIONS: 200 with Allow/Accept/Supported-type capability headers, no authentication', async () => {
@@ -145,7 +202,13 @@ test('OPTIONS: 200 with Allow/Accept/Supported-type capability headers, no authe
 test('unknown methods: 501 with Allow; INVITE not handled yet → 405', async () => {
   const tx = await run(sipRequest('FOO', `sip:${D}`, { From: `<sip:x@${D}>;tag=1`, To: `<sip:${D}>` }));
   assert.equal(tx.last.status, 501);
-  const inv = await run(sipRequest('INVITE', `sip:bob@${D}`, { From: `<sip:x@${D}>;tag=1`, To: `<sip:bob@${D}>`, Contact: '<sip:x@1.2.3.4>' }));
+  const inv = await run(
+    sipRequest('INVITE', `sip:bob@${D}`, {
+      From: `<sip:x@${D}>;tag=1`,
+      To: `<sip:bob@${D}>`,
+      Contact: '<sip:x@1.2.3.4>',
+    }),
+  );
   assert.equal(inv.last.status, 405);
 });
 
@@ -157,7 +220,14 @@ test('MESSAGE: 407 challenge, delivered to every registered device of an online 
   const first = await run(sipRequest('MESSAGE', `sip:bob@${D}`, { ...h, CSeq: '1 MESSAGE' }, 'hello bob'));
   assert.equal(first.last.status, 407);
   const ch = header(first.last, 'Proxy-Authenticate')!;
-  const tx = await run(sipRequest('MESSAGE', `sip:bob@${D}`, { ...h, CSeq: '2 MESSAGE', 'Proxy-Authorization': authorize(ch, 'alice', 'alicepw', 'MESSAGE', `sip:bob@${D}`) }, 'hello bob'));
+  const tx = await run(
+    sipRequest(
+      'MESSAGE',
+      `sip:bob@${D}`,
+      { ...h, CSeq: '2 MESSAGE', 'Proxy-Authorization': authorize(ch, 'alice', 'alicepw', 'MESSAGE', `sip:bob@${D}`) },
+      'hello bob',
+    ),
+  );
   assert.equal(tx.last.status, 200);
   assert.equal(stack.sent.length, 1);
   const out = stack.sent[0]!;
@@ -170,7 +240,24 @@ test('MESSAGE: 407 challenge, delivered to every registered device of an online 
 test('MESSAGE to an unknown user: 404 (after authentication)', async () => {
   const h = { From: `<sip:alice@${D}>;tag=m`, To: `<sip:ghost@${D}>`, 'Content-Type': 'text/plain' };
   const first = await run(sipRequest('MESSAGE', `sip:ghost@${D}`, h, 'x'));
-  const tx = await run(sipRequest('MESSAGE', `sip:ghost@${D}`, { ...h, CSeq: '2 MESSAGE', 'Proxy-Authorization': authorize(header(first.last, 'Proxy-Authenticate')!, 'alice', 'alicepw', 'MESSAGE', `sip:ghost@${D}`) }, 'x'));
+  const tx = await run(
+    sipRequest(
+      'MESSAGE',
+      `sip:ghost@${D}`,
+      {
+        ...h,
+        CSeq: '2 MESSAGE',
+        'Proxy-Authorization': authorize(
+          header(first.last, 'Proxy-Authenticate')!,
+          'alice',
+          'alicepw',
+          'MESSAGE',
+          `sip:ghost@${D}`,
+        ),
+      },
+      'x',
+    ),
+  );
   assert.equal(tx.last.status, 404);
 });
 
@@ -179,7 +266,24 @@ test('offline IM: stored (202), delivered on the next REGISTER after the 2xx, ex
   await register('carol', 'carolpw', { contact: '*', expires: 0, callId: 'c-off' });
   assert.equal(sip.location.isOnline('carol'), false);
   const first = await run(sipRequest('MESSAGE', `sip:carol@${D}`, h, 'while you were out'));
-  const tx = await run(sipRequest('MESSAGE', `sip:carol@${D}`, { ...h, CSeq: '2 MESSAGE', 'Proxy-Authorization': authorize(header(first.last, 'Proxy-Authenticate')!, 'alice', 'alicepw', 'MESSAGE', `sip:carol@${D}`) }, 'while you were out'));
+  const tx = await run(
+    sipRequest(
+      'MESSAGE',
+      `sip:carol@${D}`,
+      {
+        ...h,
+        CSeq: '2 MESSAGE',
+        'Proxy-Authorization': authorize(
+          header(first.last, 'Proxy-Authenticate')!,
+          'alice',
+          'alicepw',
+          'MESSAGE',
+          `sip:carol@${D}`,
+        ),
+      },
+      'while you were out',
+    ),
+  );
   assert.equal(tx.last.status, 202);
   assert.equal(await sip.ims.pendingCount('carol'), 1);
   // the phone does not answer: the message stays pending
@@ -201,7 +305,11 @@ test('offline IM: stored (202), delivered on the next REGISTER after the 2xx, ex
   await register('carol', 'carolpw', { callId: 'c-on3' });
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(stack.sent.length, 0, 'not delivered twice');
-  const rows = await t.srv.services.storage.db.selectFrom('tb_imessages').selectAll().where('touser', '=', 'carol').execute();
+  const rows = await t.srv.services.storage.db
+    .selectFrom('tb_imessages')
+    .selectAll()
+    .where('touser', '=', 'carol')
+    .execute();
   assert.equal(rows.length, 1);
   assert.ok(rows[0]!.delivered_at);
 });
@@ -267,11 +375,25 @@ test('PUBLISH (ETag, refresh, conditional) and SUBSCRIBE → 200 + NOTIFY with P
   stack.sent = [];
   stack.answer = () => 200;
   // SUBSCRIBE from alice to bob's presence
-  const sh = { From: `<sip:alice@${D}>;tag=sa`, To: `<sip:bob@${D}>`, Event: 'presence', Accept: 'application/pidf+xml', Contact: '<sip:alice@10.1.1.1:5070>', Expires: '600', 'Call-ID': 'sub1' };
+  const sh = {
+    From: `<sip:alice@${D}>;tag=sa`,
+    To: `<sip:bob@${D}>`,
+    Event: 'presence',
+    Accept: 'application/pidf+xml',
+    Contact: '<sip:alice@10.1.1.1:5070>',
+    Expires: '600',
+    'Call-ID': 'sub1',
+  };
   const s1 = await run(sipRequest('SUBSCRIBE', `sip:bob@${D}`, { ...sh, CSeq: '1 SUBSCRIBE' }));
   assert.equal(s1.last.status, 407);
   const sch = header(s1.last, 'Proxy-Authenticate')!;
-  const s2 = await run(sipRequest('SUBSCRIBE', `sip:bob@${D}`, { ...sh, CSeq: '2 SUBSCRIBE', 'Proxy-Authorization': authorize(sch, 'alice', 'alicepw', 'SUBSCRIBE', `sip:bob@${D}`) }));
+  const s2 = await run(
+    sipRequest('SUBSCRIBE', `sip:bob@${D}`, {
+      ...sh,
+      CSeq: '2 SUBSCRIBE',
+      'Proxy-Authorization': authorize(sch, 'alice', 'alicepw', 'SUBSCRIBE', `sip:bob@${D}`),
+    }),
+  );
   assert.equal(s2.last.status, 200);
   assert.equal(header(s2.last, 'Expires'), '600');
   const toTag = /tag=([^;]+)/.exec(header(s2.last, 'To')!)![1]!;
@@ -284,29 +406,70 @@ test('PUBLISH (ETag, refresh, conditional) and SUBSCRIBE → 200 + NOTIFY with P
   assert.match(n1.req.body.toString(), /<basic>open<\/basic>/);
   // PUBLISH by bob: 407, then 200 with SIP-ETag; watchers get a NOTIFY with the note
   stack.sent = [];
-  const pidf = '<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@x"><tuple id="a"><status><basic>open</basic></status><note>In a meeting</note></tuple></presence>';
-  const ph = { From: `<sip:bob@${D}>;tag=pb`, To: `<sip:bob@${D}>`, Event: 'presence', Expires: '600', 'Content-Type': 'application/pidf+xml', 'Call-ID': 'pub1' };
+  const pidf =
+    '<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@x"><tuple id="a"><status><basic>open</basic></status><note>In a meeting</note></tuple></presence>';
+  const ph = {
+    From: `<sip:bob@${D}>;tag=pb`,
+    To: `<sip:bob@${D}>`,
+    Event: 'presence',
+    Expires: '600',
+    'Content-Type': 'application/pidf+xml',
+    'Call-ID': 'pub1',
+  };
   const p1 = await run(sipRequest('PUBLISH', `sip:bob@${D}`, { ...ph, CSeq: '1 PUBLISH' }, pidf));
   assert.equal(p1.last.status, 407);
   const pch = header(p1.last, 'Proxy-Authenticate')!;
-  const p2 = await run(sipRequest('PUBLISH', `sip:bob@${D}`, { ...ph, CSeq: '2 PUBLISH', 'Proxy-Authorization': authorize(pch, 'bob', 'bobpw', 'PUBLISH', `sip:bob@${D}`) }, pidf));
+  const p2 = await run(
+    sipRequest(
+      'PUBLISH',
+      `sip:bob@${D}`,
+      { ...ph, CSeq: '2 PUBLISH', 'Proxy-Authorization': authorize(pch, 'bob', 'bobpw', 'PUBLISH', `sip:bob@${D}`) },
+      pidf,
+    ),
+  );
   assert.equal(p2.last.status, 200);
   const etag = header(p2.last, 'SIP-ETag')!;
   assert.ok(etag);
   await waitFor(() => stack.sent.some((x) => x.req.method === 'NOTIFY' && /In a meeting/.test(x.req.body.toString())));
   assert.equal((await api('presence_get', { userusername: 'bob' })).text, 'puserlist: bob:In a meeting');
-  const row = await t.srv.services.storage.db.selectFrom('tb_presence').innerJoin('tb_users', 'tb_users.id', 'tb_presence.userid').select(['status', 'pidf']).where('username', '=', 'bob').executeTakeFirst();
+  const row = await t.srv.services.storage.db
+    .selectFrom('tb_presence')
+    .innerJoin('tb_users', 'tb_users.id', 'tb_presence.userid')
+    .select(['status', 'pidf'])
+    .where('username', '=', 'bob')
+    .executeTakeFirst();
   assert.equal(row?.status, 'In a meeting');
   // conditional refresh: wrong ETag → 412; right ETag → 200 with a new one
-  const p3 = await run(sipRequest('PUBLISH', `sip:bob@${D}`, { ...ph, CSeq: '3 PUBLISH', 'SIP-If-Match': 'nope', 'Proxy-Authorization': authorize(pch, 'bob', 'bobpw', 'PUBLISH', `sip:bob@${D}`, 2) }));
+  const p3 = await run(
+    sipRequest('PUBLISH', `sip:bob@${D}`, {
+      ...ph,
+      CSeq: '3 PUBLISH',
+      'SIP-If-Match': 'nope',
+      'Proxy-Authorization': authorize(pch, 'bob', 'bobpw', 'PUBLISH', `sip:bob@${D}`, 2),
+    }),
+  );
   assert.equal(p3.last.status, 412);
-  const p4 = await run(sipRequest('PUBLISH', `sip:bob@${D}`, { ...ph, CSeq: '4 PUBLISH', 'SIP-If-Match': etag, 'Proxy-Authorization': authorize(pch, 'bob', 'bobpw', 'PUBLISH', `sip:bob@${D}`, 3) }));
+  const p4 = await run(
+    sipRequest('PUBLISH', `sip:bob@${D}`, {
+      ...ph,
+      CSeq: '4 PUBLISH',
+      'SIP-If-Match': etag,
+      'Proxy-Authorization': authorize(pch, 'bob', 'bobpw', 'PUBLISH', `sip:bob@${D}`, 3),
+    }),
+  );
   assert.equal(p4.last.status, 200);
   assert.notEqual(header(p4.last, 'SIP-ETag'), etag);
   // bad event and bad body
   const ev = await run(sipRequest('PUBLISH', `sip:bob@${D}`, { ...ph, Event: 'dialog' }, pidf));
   assert.equal(ev.last.status, 489);
-  const badBody = await run(sipRequest('PUBLISH', `sip:bob@${D}`, { ...ph, CSeq: '5 PUBLISH', 'Proxy-Authorization': authorize(pch, 'bob', 'bobpw', 'PUBLISH', `sip:bob@${D}`, 4) }, '<presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple><status><basic>wat</basic></status></tuple></presence>'));
+  const badBody = await run(
+    sipRequest(
+      'PUBLISH',
+      `sip:bob@${D}`,
+      { ...ph, CSeq: '5 PUBLISH', 'Proxy-Authorization': authorize(pch, 'bob', 'bobpw', 'PUBLISH', `sip:bob@${D}`, 4) },
+      '<presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple><status><basic>wat</basic></status></tuple></presence>',
+    ),
+  );
   assert.equal(badBody.last.status, 400);
   // registration change → NOTIFY closed
   stack.sent = [];
@@ -314,23 +477,44 @@ test('PUBLISH (ETag, refresh, conditional) and SUBSCRIBE → 200 + NOTIFY with P
   await waitFor(() => stack.sent.some((x) => x.req.method === 'NOTIFY'));
   // refresh in dialog and unsubscribe
   const inDialog = { ...sh, To: `<sip:bob@${D}>;tag=${toTag}` };
-  const r1 = await run(sipRequest('SUBSCRIBE', `sip:bob@${D}`, { ...inDialog, CSeq: '3 SUBSCRIBE', Expires: '0', 'Proxy-Authorization': authorize(sch, 'alice', 'alicepw', 'SUBSCRIBE', `sip:bob@${D}`, 2) }));
+  const r1 = await run(
+    sipRequest('SUBSCRIBE', `sip:bob@${D}`, {
+      ...inDialog,
+      CSeq: '3 SUBSCRIBE',
+      Expires: '0',
+      'Proxy-Authorization': authorize(sch, 'alice', 'alicepw', 'SUBSCRIBE', `sip:bob@${D}`, 2),
+    }),
+  );
   assert.equal(r1.last.status, 200);
-  await waitFor(() => stack.sent.some((x) => x.req.method === 'NOTIFY' && /^terminated/.test(header(x.req, 'Subscription-State')!)));
-  const r2 = await run(sipRequest('SUBSCRIBE', `sip:bob@${D}`, { ...inDialog, CSeq: '4 SUBSCRIBE', 'Proxy-Authorization': authorize(sch, 'alice', 'alicepw', 'SUBSCRIBE', `sip:bob@${D}`, 3) }));
+  await waitFor(() =>
+    stack.sent.some((x) => x.req.method === 'NOTIFY' && /^terminated/.test(header(x.req, 'Subscription-State')!)),
+  );
+  const r2 = await run(
+    sipRequest('SUBSCRIBE', `sip:bob@${D}`, {
+      ...inDialog,
+      CSeq: '4 SUBSCRIBE',
+      'Proxy-Authorization': authorize(sch, 'alice', 'alicepw', 'SUBSCRIBE', `sip:bob@${D}`, 3),
+    }),
+  );
   assert.equal(r2.last.status, 481);
   assert.equal(sip.stats().subscriptions, 0);
 });
 
 test('API over SIP: X-MVAPI in OPTIONS/MESSAGE answered 200 with the API answer; 403 when sipapi=false', async () => {
-  const tx = await run(sipRequest('MESSAGE', `sip:${D}`, { From: `<sip:x@${D}>;tag=1`, To: `<sip:${D}>`, 'X-MVAPI': 'version' }));
+  const tx = await run(
+    sipRequest('MESSAGE', `sip:${D}`, { From: `<sip:x@${D}>;tag=1`, To: `<sip:${D}>`, 'X-MVAPI': 'version' }),
+  );
   assert.equal(tx.last.status, 200);
   assert.match(tx.last.body.toString(), /^OK: voxswitch /);
-  const o = await run(sipRequest('OPTIONS', `sip:${D}`, { From: `<sip:x@${D}>;tag=1`, To: `<sip:${D}>`, 'X-MVAPI': 'version' }));
+  const o = await run(
+    sipRequest('OPTIONS', `sip:${D}`, { From: `<sip:x@${D}>;tag=1`, To: `<sip:${D}>`, 'X-MVAPI': 'version' }),
+  );
   assert.match(o.last.body.toString(), /^OK: voxswitch/);
   t.srv.services.config.persist({ sipapi: 'false' });
   try {
-    const off = await run(sipRequest('MESSAGE', `sip:${D}`, { From: `<sip:x@${D}>;tag=1`, To: `<sip:${D}>`, 'X-MVAPI': 'version' }));
+    const off = await run(
+      sipRequest('MESSAGE', `sip:${D}`, { From: `<sip:x@${D}>;tag=1`, To: `<sip:${D}>`, 'X-MVAPI': 'version' }),
+    );
     assert.equal(off.last.status, 403);
   } finally {
     t.srv.services.config.persist({ sipapi: 'true' });

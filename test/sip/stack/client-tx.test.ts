@@ -20,13 +20,18 @@ function tuRequest(method: string, cseq = 1) {
 
 function setup() {
   const f = fakeEnv();
-  const layer = new TransactionLayer(f.env, { onRequest: () => undefined, onAck: () => undefined, warn: () => undefined });
+  const layer = new TransactionLayer(f.env, {
+    onRequest: () => undefined,
+    onAck: () => undefined,
+    warn: () => undefined,
+  });
   return { ...f, layer };
 }
 
 function record(tx: ClientTransaction) {
   const ev: Array<[string, unknown]> = [];
-  for (const name of ['provisional', 'final', 'timeout', 'transport-error']) tx.on(name, (x: unknown) => ev.push([name, x]));
+  for (const name of ['provisional', 'final', 'timeout', 'transport-error'])
+    tx.on(name, (x: unknown) => ev.push([name, x]));
   return ev;
 }
 
@@ -74,7 +79,10 @@ test('non-INVITE over UDP: Timer E doubles to T2, Timer F fires timeout at 64*T1
   assert.equal(ev.length, 0);
   assert.equal(s.sent.length, 11);
   s.timers.advance(1);
-  assert.deepEqual(ev.map((e) => e[0]), ['timeout']);
+  assert.deepEqual(
+    ev.map((e) => e[0]),
+    ['timeout'],
+  );
   assert.equal(s.layer.client.size, 0);
   assert.equal(s.timers.pending, 0);
 });
@@ -85,14 +93,20 @@ test('non-INVITE: provisional → Proceeding (E at T2), final → Completed, ret
   const ev = record(tx);
   await tick();
   s.layer.receiveResponse(answer(s.sent[0]!.buf, 100));
-  assert.deepEqual(ev.map((e) => e[0]), ['provisional']);
+  assert.deepEqual(
+    ev.map((e) => e[0]),
+    ['provisional'],
+  );
   s.timers.advance(500); // E was armed at T1 before the 100
   const before = s.sent.length;
   s.timers.advance(4000);
   assert.equal(s.sent.length, before + 1, 'Proceeding retransmits every T2');
   const ok = answer(s.sent[0]!.buf, 200);
   assert.equal(s.layer.receiveResponse(ok), true);
-  assert.deepEqual(ev.map((e) => e[0]), ['provisional', 'final']);
+  assert.deepEqual(
+    ev.map((e) => e[0]),
+    ['provisional', 'final'],
+  );
   assert.equal((ev[1]![1] as SipResponse).status, 200);
   s.layer.receiveResponse(ok);
   assert.equal(ev.length, 2, 'retransmitted final absorbed');
@@ -112,7 +126,10 @@ test('non-INVITE over TCP: no retransmissions, terminated on the final (K = 0)',
   s.timers.advance(10000);
   assert.equal(s.sent.length, 1);
   s.layer.receiveResponse(answer(s.sent[0]!.buf, 202));
-  assert.deepEqual(ev.map((e) => e[0]), ['final']);
+  assert.deepEqual(
+    ev.map((e) => e[0]),
+    ['final'],
+  );
   assert.equal(s.layer.client.size, 0);
   s.timers.advance(30000);
   assert.equal(ev.length, 1);
@@ -138,7 +155,10 @@ test('INVITE over UDP: Timer A doubles without cap, Timer B → timeout', async 
   s.timers.advance(31999);
   assert.equal(s.sent.length, 7); // 0, .5, 1.5, 3.5, 7.5, 15.5, 31.5 s
   s.timers.advance(1);
-  assert.deepEqual(ev.map((e) => e[0]), ['timeout']);
+  assert.deepEqual(
+    ev.map((e) => e[0]),
+    ['timeout'],
+  );
 });
 
 test('INVITE non-2xx: ACK built by the transaction (same branch, To-tag of the response), re-sent on retransmission', async () => {
@@ -150,7 +170,10 @@ test('INVITE non-2xx: ACK built by the transaction (same branch, To-tag of the r
   s.layer.receiveResponse(answer(s.sent[0]!.buf, 180));
   const busy = answer(s.sent[0]!.buf, 486, 'busytag');
   s.layer.receiveResponse(busy);
-  assert.deepEqual(ev.map((e) => e[0]), ['provisional', 'final']);
+  assert.deepEqual(
+    ev.map((e) => e[0]),
+    ['provisional', 'final'],
+  );
   const ack = parseReq(s.sent[s.sent.length - 1]!.buf);
   assert.equal(ack.method, 'ACK');
   assert.equal(ack.uri, invite.uri);
@@ -174,7 +197,10 @@ test('INVITE 2xx: Accepted passes 2xx retransmissions to the TU until Timer M, n
   const ok = answer(s.sent[0]!.buf, 200);
   s.layer.receiveResponse(ok);
   s.layer.receiveResponse(ok);
-  assert.deepEqual(ev.map((e) => e[0]), ['final', 'final']);
+  assert.deepEqual(
+    ev.map((e) => e[0]),
+    ['final', 'final'],
+  );
   assert.equal(s.sent.length, 1, 'ACK for 2xx is the TU’s job');
   s.timers.advance(5000);
   assert.equal(s.sent.length, 1, 'Timer A stopped');
@@ -203,7 +229,11 @@ test('cancel(): deferred until a provisional, then CANCEL with the INVITE branch
 
 test('transport errors surface as transport-error and terminate', async () => {
   const f = fakeEnv({ failSend: true });
-  const layer = new TransactionLayer(f.env, { onRequest: () => undefined, onAck: () => undefined, warn: () => undefined });
+  const layer = new TransactionLayer(f.env, {
+    onRequest: () => undefined,
+    onAck: () => undefined,
+    warn: () => undefined,
+  });
   const tx = layer.request(tuRequest('MESSAGE'), UDP, LOCAL);
   const ev = record(tx);
   await tick();

@@ -96,7 +96,13 @@ export function fakeEnv(opts: { failSend?: boolean } = {}): {
   return { env, timers, sent, terminated };
 }
 
-export const UDP_SRC: SipSource = { transport: 'udp', ip: '127.0.0.1', port: 5999, localIp: '127.0.0.1', localPort: 5060 };
+export const UDP_SRC: SipSource = {
+  transport: 'udp',
+  ip: '127.0.0.1',
+  port: 5999,
+  localIp: '127.0.0.1',
+  localPort: 5060,
+};
 
 /** A UDP peer on 127.0.0.1 collecting what it receives. */
 export class UdpPeer {
@@ -121,7 +127,8 @@ export class UdpPeer {
     const end = Date.now() + ms;
     while (!pred(this.inbox)) {
       const left = end - Date.now();
-      if (left <= 0) assert.fail('timed out waiting; inbox: ' + this.inbox.map((b) => b.toString().split('\r\n')[0]).join(' | '));
+      if (left <= 0)
+        assert.fail('timed out waiting; inbox: ' + this.inbox.map((b) => b.toString().split('\r\n')[0]).join(' | '));
       await new Promise<void>((r) => {
         const t = setTimeout(r, Math.min(left, 50));
         this.waiters.push(() => {
@@ -162,7 +169,8 @@ export class StreamPeer {
   async until(pred: () => boolean, ms = 3000): Promise<void> {
     const end = Date.now() + ms;
     while (!pred()) {
-      if (Date.now() > end) assert.fail('timed out waiting; inbox: ' + this.inbox.map((b) => b.toString().split('\r\n')[0]).join(' | '));
+      if (Date.now() > end)
+        assert.fail('timed out waiting; inbox: ' + this.inbox.map((b) => b.toString().split('\r\n')[0]).join(' | '));
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -190,8 +198,27 @@ export function header(b: Buffer, name: string): string | undefined {
 export function selfSigned(): { cert: Buffer; key: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'sipa-cert-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-out',
+        join(dir, 'c.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     return { cert: readFileSync(join(dir, 'c.pem')), key: readFileSync(join(dir, 'k.pem')) };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -43,7 +43,10 @@ test('random and mutated datagrams / stream bytes: no crash, still serving after
       const b = Buffer.from(base);
       const n = 1 + Math.floor(r() * 6);
       for (let k = 0; k < n; k++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
-      udp.send(i % 5 === 0 ? Buffer.from(Array.from({ length: Math.floor(r() * 300) }, () => Math.floor(r() * 256))) : b, udpPort);
+      udp.send(
+        i % 5 === 0 ? Buffer.from(Array.from({ length: Math.floor(r() * 300) }, () => Math.floor(r() * 256))) : b,
+        udpPort,
+      );
       if (i % 100 === 0) await sleep(5);
     }
     for (let c = 0; c < 10; c++) {
@@ -77,12 +80,21 @@ test('random and mutated datagrams / stream bytes: no crash, still serving after
 
 test('a stream message larger than maxMessageSize closes the connection; banned TCP peers are refused', async () => {
   let ban = false;
-  const st = new SipStack({ bindAddr: '127.0.0.1', udpPort: -1, tcpPort: 0, maxMessageSize: 1000, maxConnections: 10, isBanned: () => ban });
+  const st = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: -1,
+    tcpPort: 0,
+    maxMessageSize: 1000,
+    maxConnections: 10,
+    isBanned: () => ban,
+  });
   st.onRequest((req, tx) => tx.respond(createResponse(req, 200)));
   const [l] = await st.start();
   try {
     const p = await StreamPeer.connect(l!.port);
-    p.send(rawRequest({ method: 'MESSAGE', transport: 'TCP', body: 'x'.repeat(2000), extra: ['Content-Type: text/plain'] }));
+    p.send(
+      rawRequest({ method: 'MESSAGE', transport: 'TCP', body: 'x'.repeat(2000), extra: ['Content-Type: text/plain'] }),
+    );
     await p.until(() => p.closed);
     assert.equal(p.inbox.length, 0);
     ban = true;

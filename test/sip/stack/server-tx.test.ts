@@ -8,7 +8,14 @@ import type { SipRequest } from '../../../src/sip/message/index.js';
 import type { SipSource } from '../../../src/sip/transport/types.js';
 import { UDP_SRC, fakeEnv, firstLine, parseReq, rawRequest } from './helpers.js';
 
-const TCP_SRC: SipSource = { transport: 'tcp', ip: '127.0.0.1', port: 40000, connId: 'tcp:1', localIp: '127.0.0.1', localPort: 5060 };
+const TCP_SRC: SipSource = {
+  transport: 'tcp',
+  ip: '127.0.0.1',
+  port: 40000,
+  connId: 'tcp:1',
+  localIp: '127.0.0.1',
+  localPort: 5060,
+};
 
 function setup(opts: { failSend?: boolean } = {}) {
   const f = fakeEnv(opts);
@@ -71,7 +78,10 @@ test('non-INVITE: a provisional is re-sent on retransmission while Proceeding', 
 
 test('non-INVITE over TCP: Timer J is zero, no timer left behind', () => {
   const s = setup();
-  s.layer.receiveRequest(parseReq(rawRequest({ method: 'REGISTER', transport: 'TCP', branch: 'z9hG4bKnist3' })), TCP_SRC);
+  s.layer.receiveRequest(
+    parseReq(rawRequest({ method: 'REGISTER', transport: 'TCP', branch: 'z9hG4bKnist3' })),
+    TCP_SRC,
+  );
   const { req, tx } = s.got[0]!;
   tx.respond(createResponse(req, 200));
   assert.equal(tx.state, 'terminated');
@@ -90,7 +100,10 @@ test('non-INVITE without an answer from the TU expires after 64*T1', () => {
 
 test('responses use rport / sent-by port per RFC 3581 / §18.2.2', () => {
   const s = setup();
-  s.layer.receiveRequest(parseReq(rawRequest({ branch: 'z9hG4bKnist5', rport: false, port: 5077 })), { ...UDP_SRC, port: 6000 });
+  s.layer.receiveRequest(parseReq(rawRequest({ branch: 'z9hG4bKnist5', rport: false, port: 5077 })), {
+    ...UDP_SRC,
+    port: 6000,
+  });
   const { req, tx } = s.got[0]!;
   tx.respond(createResponse(req, 200));
   assert.equal(s.sent[0]!.target.port, 5077, 'no rport: the Via sent-by port');
@@ -119,7 +132,10 @@ test('INVITE: no automatic 100 when the TU answered first', () => {
   const { req, tx } = s.got[0]!;
   tx.respond(createResponse(req, 180));
   s.timers.advance(1000);
-  assert.deepEqual(s.sent.map((x) => firstLine(x.buf)), ['SIP/2.0 180 Ringing']);
+  assert.deepEqual(
+    s.sent.map((x) => firstLine(x.buf)),
+    ['SIP/2.0 180 Ringing'],
+  );
 });
 
 test('INVITE non-2xx over UDP: Timer G retransmits (T1 doubling to T2), ACK → Confirmed, Timer I ends it', () => {
@@ -183,7 +199,12 @@ test('INVITE 2xx: Accepted state (RFC 6026) — 2xx re-sent on UDP until its ACK
   assert.equal(s.sent.length, 4, '... then 2*T1');
   assert.equal(firstLine(s.sent[3]!.buf), 'SIP/2.0 200 OK');
   // ACK for the 2xx: own branch, same Call-ID / CSeq number / From tag.
-  s.layer.receiveRequest(parseReq(rawRequest({ method: 'ACK', branch: 'z9hG4bKack5', callId: 'dlg5', fromTag: 'ft5', cseq: 3, toTag: 'tt1' })), UDP_SRC);
+  s.layer.receiveRequest(
+    parseReq(
+      rawRequest({ method: 'ACK', branch: 'z9hG4bKack5', callId: 'dlg5', fromTag: 'ft5', cseq: 3, toTag: 'tt1' }),
+    ),
+    UDP_SRC,
+  );
   assert.equal(s.acks.length, 1, 'ACK for a 2xx goes to the TU');
   s.timers.advance(10000);
   assert.equal(s.sent.length, 4, 'no more 2xx once ACKed');
@@ -239,7 +260,10 @@ test('RFC 2543 requests (no magic cookie) are matched on Call-ID/CSeq/From tag/V
   s.layer.receiveRequest(parseReq(text), UDP_SRC);
   s.layer.receiveRequest(parseReq(text), UDP_SRC);
   assert.equal(s.got.length, 1);
-  s.layer.receiveRequest(parseReq(rawRequest({ branch: 'oldstyle1', callId: 'c2543', fromTag: 'f1', cseq: 4 })), UDP_SRC);
+  s.layer.receiveRequest(
+    parseReq(rawRequest({ branch: 'oldstyle1', callId: 'c2543', fromTag: 'f1', cseq: 4 })),
+    UDP_SRC,
+  );
   assert.equal(s.got.length, 2);
 });
 

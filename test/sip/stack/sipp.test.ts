@@ -39,7 +39,9 @@ before(async () => {
         createResponse(req, 200, undefined, {
           toTag,
           headers: [{ name: 'Contact', value: `<sip:echo@${host}:${src.localPort};transport=${src.transport}>` }],
-          body: Buffer.from(`v=0\r\no=- 1 1 IN IP4 ${host}\r\ns=-\r\nc=IN IP4 ${host}\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n`),
+          body: Buffer.from(
+            `v=0\r\no=- 1 1 IN IP4 ${host}\r\ns=-\r\nc=IN IP4 ${host}\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n`,
+          ),
           contentType: 'application/sdp',
         }),
       );
@@ -61,17 +63,34 @@ after(async () => {
 
 function runSipp(args: string[], timeoutMs = 30000): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    execFile(SIPP, [...args, '-nostdin', '-timeout', '20s', '-timeout_error'], { cwd: dir, timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, out: String(stdout) + String(stderr) });
-    });
+    execFile(
+      SIPP,
+      [...args, '-nostdin', '-timeout', '20s', '-timeout_error'],
+      { cwd: dir, timeout: timeoutMs },
+      (err, stdout, stderr) => {
+        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+        resolve({ code: typeof code === 'number' ? code : 1, out: String(stdout) + String(stderr) });
+      },
+    );
   });
 }
 
 test('SIPp uac (UDP): 20 INVITE/ACK/BYE calls against the stack all succeed', { skip }, async () => {
   const a0 = acks;
   const b0 = byes;
-  const r = await runSipp(['-sn', 'uac', `127.0.0.1:${udpPort}`, '-i', '127.0.0.1', '-m', '20', '-r', '100', '-d', '10']);
+  const r = await runSipp([
+    '-sn',
+    'uac',
+    `127.0.0.1:${udpPort}`,
+    '-i',
+    '127.0.0.1',
+    '-m',
+    '20',
+    '-r',
+    '100',
+    '-d',
+    '10',
+  ]);
   assert.equal(r.code, 0, r.out.slice(-2000));
   assert.equal(acks - a0, 20, 'every 2xx ACK reached onAck');
   assert.equal(byes - b0, 20);
@@ -79,7 +98,21 @@ test('SIPp uac (UDP): 20 INVITE/ACK/BYE calls against the stack all succeed', { 
 
 test('SIPp uac (TCP, one connection): 20 calls succeed', { skip }, async () => {
   const b0 = byes;
-  const r = await runSipp(['-sn', 'uac', `127.0.0.1:${tcpPort}`, '-i', '127.0.0.1', '-t', 't1', '-m', '20', '-r', '100', '-d', '10']);
+  const r = await runSipp([
+    '-sn',
+    'uac',
+    `127.0.0.1:${tcpPort}`,
+    '-i',
+    '127.0.0.1',
+    '-t',
+    't1',
+    '-m',
+    '20',
+    '-r',
+    '100',
+    '-d',
+    '10',
+  ]);
   assert.equal(r.code, 0, r.out.slice(-2000));
   assert.equal(byes - b0, 20);
 });
@@ -94,7 +127,11 @@ async function freePort(): Promise<number> {
 
 test('stack as UAC against SIPp uas (UDP): INVITE → 180/200, ACK, BYE → 200', { skip }, async () => {
   const port = await freePort();
-  const child = spawn(SIPP, ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(port), '-m', '1', '-nostdin', '-timeout', '20s', '-timeout_error'], { cwd: dir, stdio: 'ignore' });
+  const child = spawn(
+    SIPP,
+    ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(port), '-m', '1', '-nostdin', '-timeout', '20s', '-timeout_error'],
+    { cwd: dir, stdio: 'ignore' },
+  );
   const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
   try {
     await sleep(400); // let SIPp bind

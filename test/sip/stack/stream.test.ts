@@ -74,9 +74,20 @@ test('TCP: CRLFCRLF ping → CRLF pong; pipelined and byte-by-byte messages are 
     p.send('\r\n\r\n');
     await p.until(() => p.raw.length >= 1);
     assert.equal(Buffer.concat(p.raw).toString(), '\r\n');
-    p.send(rawRequest({ transport: 'TCP', branch: 'z9hG4bKpipe1' }) + rawRequest({ transport: 'TCP', branch: 'z9hG4bKpipe2' }));
+    p.send(
+      rawRequest({ transport: 'TCP', branch: 'z9hG4bKpipe1' }) +
+        rawRequest({ transport: 'TCP', branch: 'z9hG4bKpipe2' }),
+    );
     await p.until(() => p.inbox.length >= 2);
-    const slow = Buffer.from(rawRequest({ method: 'MESSAGE', transport: 'TCP', branch: 'z9hG4bKslow', body: 'hi there', extra: ['Content-Type: text/plain'] }));
+    const slow = Buffer.from(
+      rawRequest({
+        method: 'MESSAGE',
+        transport: 'TCP',
+        branch: 'z9hG4bKslow',
+        body: 'hi there',
+        extra: ['Content-Type: text/plain'],
+      }),
+    );
     for (let i = 0; i < slow.length; i += 7) {
       p.send(slow.subarray(i, i + 7));
       await sleep(1);
@@ -96,7 +107,10 @@ test('TCP: a stack request with connId reuses the client connection (NAT)', asyn
     const src = seen[seen.length - 1]!.src;
     const msg = parseReq(rawRequest({ method: 'MESSAGE', body: 'to you', extra: ['Content-Type: text/plain'] }));
     // host/port are unreachable on purpose: only the connection can deliver it.
-    const tx = stack.request({ ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined }, { transport: 'tcp', host: '192.0.2.1', port: 9, connId: src.connId });
+    const tx = stack.request(
+      { ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined },
+      { transport: 'tcp', host: '192.0.2.1', port: 9, connId: src.connId },
+    );
     const final = new Promise<SipResponse>((r) => tx.once('final', r));
     await p.until(() => p.inbox.length >= 2);
     const got = parseReq(p.inbox[1]!);
@@ -112,7 +126,12 @@ test('TCP: a stack request with connId reuses the client connection (NAT)', asyn
 test('TCP: framing error (no Content-Length) closes the connection; parse error answers 400 and keeps it', async () => {
   const p = await StreamPeer.connect(tcpPort);
   try {
-    p.send(rawRequest({ transport: 'TCP', branch: 'z9hG4bKbadasp' }).replace('To: <sip:bob@127.0.0.1>', 'To: <sip:bob@127.0.0.1 >'));
+    p.send(
+      rawRequest({ transport: 'TCP', branch: 'z9hG4bKbadasp' }).replace(
+        'To: <sip:bob@127.0.0.1>',
+        'To: <sip:bob@127.0.0.1 >',
+      ),
+    );
     await p.until(() => p.inbox.length >= 1);
     assert.equal(firstLine(p.inbox[0]!).slice(0, 12), 'SIP/2.0 400 ');
     assert.equal(p.closed, false);
@@ -154,7 +173,10 @@ test('TCP: the stack opens an outbound connection when none exists', async () =>
   const port = (server.address() as net.AddressInfo).port;
   try {
     const msg = parseReq(rawRequest({ method: 'MESSAGE', body: 'out', extra: ['Content-Type: text/plain'] }));
-    const tx = stack.request({ ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined }, { transport: 'tcp', host: '127.0.0.1', port });
+    const tx = stack.request(
+      { ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined },
+      { transport: 'tcp', host: '127.0.0.1', port },
+    );
     const final = await new Promise<SipResponse>((r) => tx.once('final', r));
     assert.equal(final.status, 202);
     assert.equal(parseReq(received[0]!).core!.via[0]!.port, tcpPort, 'Via carries our listening port');
@@ -169,7 +191,10 @@ test('TCP: connecting to a closed port gives transport-error', async () => {
   const port = (tmp.address() as net.AddressInfo).port;
   await new Promise<void>((r) => tmp.close(() => r()));
   const msg = parseReq(rawRequest({ method: 'OPTIONS' }));
-  const tx = stack.request({ ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined }, { transport: 'tcp', host: '127.0.0.1', port });
+  const tx = stack.request(
+    { ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined },
+    { transport: 'tcp', host: '127.0.0.1', port },
+  );
   const err = await new Promise<Error>((r) => tx.once('transport-error', r));
   assert.match(err.message, /ECONNREFUSED/);
 });
@@ -187,7 +212,13 @@ test('TLS: request → 200 over the TLS connection', async () => {
     assert.equal(parseRes(p.inbox[0]!).status, 200);
     assert.equal(seen[seen.length - 1]!.src.transport, 'tls');
     p.send('\r\n\r\n');
-    await p.until(() => p.raw.map((b) => b.toString()).join('').endsWith('\r\n\r\n\r\n') || p.raw.length >= 2);
+    await p.until(
+      () =>
+        p.raw
+          .map((b) => b.toString())
+          .join('')
+          .endsWith('\r\n\r\n\r\n') || p.raw.length >= 2,
+    );
   } finally {
     p.close();
   }
@@ -196,7 +227,10 @@ test('TLS: request → 200 over the TLS connection', async () => {
 test('TLS: outbound connection verifies the server certificate', async () => {
   const msg = parseReq(rawRequest({ method: 'OPTIONS' }));
   // Our own TLS listener answers 200 (the test CA is configured in tlsClient).
-  const tx = stack.request({ ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined }, { transport: 'tls', host: '127.0.0.1', port: tlsPort });
+  const tx = stack.request(
+    { ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined },
+    { transport: 'tls', host: '127.0.0.1', port: tlsPort },
+  );
   const final = await new Promise<SipResponse>((r, j) => {
     tx.once('final', r);
     tx.once('transport-error', j);
@@ -205,7 +239,15 @@ test('TLS: outbound connection verifies the server certificate', async () => {
 });
 
 test('TCP: idle and incomplete-message timeouts; onConnectionClosed reports the connId', async () => {
-  const st = new SipStack({ bindAddr: '127.0.0.1', udpPort: -1, tcpPort: 0, maxMessageSize: 4000, maxConnections: 10, idleTimeoutMs: 600, silentTimeoutMs: 600 });
+  const st = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: -1,
+    tcpPort: 0,
+    maxMessageSize: 4000,
+    maxConnections: 10,
+    idleTimeoutMs: 600,
+    silentTimeoutMs: 600,
+  });
   const closed: string[] = [];
   st.onConnectionClosed((id) => closed.push(id));
   let src: SipSource | undefined;

@@ -57,7 +57,10 @@ test('UDP OPTIONS → 200 with received/rport stamped on the top Via (RFC 3581)'
     assert.equal(via.rport, peer.port);
     assert.equal(via.host, '192.0.2.55');
     const last = seen[seen.length - 1]!;
-    assert.deepEqual({ ...last.src }, { transport: 'udp', ip: '127.0.0.1', port: peer.port, localIp: '127.0.0.1', localPort: port });
+    assert.deepEqual(
+      { ...last.src },
+      { transport: 'udp', ip: '127.0.0.1', port: peer.port, localIp: '127.0.0.1', localPort: port },
+    );
   } finally {
     peer.close();
   }
@@ -108,7 +111,15 @@ test('malformed requests are answered statelessly (400 / 505), malformed respons
 test('oversized datagram → 513', async () => {
   const peer = await new UdpPeer().bind();
   try {
-    peer.send(rawRequest({ method: 'MESSAGE', branch: 'z9hG4bKbig', body: 'x'.repeat(5000), extra: ['Content-Type: text/plain'] }), port);
+    peer.send(
+      rawRequest({
+        method: 'MESSAGE',
+        branch: 'z9hG4bKbig',
+        body: 'x'.repeat(5000),
+        extra: ['Content-Type: text/plain'],
+      }),
+      port,
+    );
     await peer.until((i) => i.length >= 1);
     assert.equal(parseRes(peer.inbox[0]!).status, 513);
   } finally {
@@ -162,7 +173,14 @@ test('INVITE: 100 Trying from the stack, then ACK for a non-2xx absorbed / ACK f
 test('client transaction over UDP: request reaches the peer, response → final', async () => {
   const peer = await new UdpPeer().bind();
   try {
-    const req = parseReq(rawRequest({ method: 'MESSAGE', uri: `sip:bob@127.0.0.1:${peer.port}`, body: 'hello', extra: ['Content-Type: text/plain'] }));
+    const req = parseReq(
+      rawRequest({
+        method: 'MESSAGE',
+        uri: `sip:bob@127.0.0.1:${peer.port}`,
+        body: 'hello',
+        extra: ['Content-Type: text/plain'],
+      }),
+    );
     const tuReq: SipRequest = { ...req, headers: req.headers.filter((h) => h.name !== 'Via'), core: undefined };
     const tx = stack.request(tuReq, { transport: 'udp', host: '127.0.0.1', port: peer.port });
     const final = new Promise<SipResponse>((resolve) => tx.once('final', resolve));

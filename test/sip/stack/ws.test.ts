@@ -13,7 +13,14 @@ let wsPort = 0;
 const seen: Array<{ req: SipRequest; src: SipSource }> = [];
 
 before(async () => {
-  stack = new SipStack({ bindAddr: '127.0.0.1', udpPort: -1, tcpPort: -1, wsPort: 0, maxMessageSize: 4000, maxConnections: 10 });
+  stack = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: -1,
+    tcpPort: -1,
+    wsPort: 0,
+    maxMessageSize: 4000,
+    maxConnections: 10,
+  });
   stack.onRequest((req, tx, src) => {
     seen.push({ req, src });
     tx.respond(createResponse(req, 200));
@@ -49,7 +56,12 @@ test('WS: subprotocol "sip" negotiated, request → 200 as a text frame', async 
   try {
     assert.equal(ws.protocol, 'sip');
     // RFC 7118: no Content-Length needed over WebSocket.
-    ws.send(rawRequest({ transport: 'WS', host: 'df7jal23ls0d.invalid', branch: 'z9hG4bKws1' }).replace('Content-Length: 0\r\n', ''));
+    ws.send(
+      rawRequest({ transport: 'WS', host: 'df7jal23ls0d.invalid', branch: 'z9hG4bKws1' }).replace(
+        'Content-Length: 0\r\n',
+        '',
+      ),
+    );
     await until(() => inbox.length >= 1);
     assert.equal(inbox[0]!.binary, false);
     const res = parseRes(inbox[0]!.data);
@@ -71,7 +83,10 @@ test('WS: the stack sends requests to a WebSocket client through its connId', as
     await until(() => inbox.length >= 1);
     const src = seen[seen.length - 1]!.src;
     const msg = parseReq(rawRequest({ method: 'MESSAGE', body: 'ws hello', extra: ['Content-Type: text/plain'] }));
-    const tx = stack.request({ ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined }, { transport: 'ws', host: 'df7jal23ls0d.invalid', port: 0, connId: src.connId });
+    const tx = stack.request(
+      { ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined },
+      { transport: 'ws', host: 'df7jal23ls0d.invalid', port: 0, connId: src.connId },
+    );
     const final = new Promise<SipResponse>((r) => tx.once('final', r));
     await until(() => inbox.length >= 2);
     const got = parseReq(inbox[1]!.data);
@@ -88,7 +103,10 @@ test('WS: a client without the "sip" subprotocol is refused; no connection → t
   await assert.rejects(open(['chat']), /Unexpected server response: 400/);
   await assert.rejects(open([]), /Unexpected server response: 400/);
   const msg = parseReq(rawRequest({ method: 'OPTIONS' }));
-  const tx = stack.request({ ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined }, { transport: 'ws', host: '127.0.0.1', port: 1 });
+  const tx = stack.request(
+    { ...msg, headers: msg.headers.filter((h) => h.name !== 'Via'), core: undefined },
+    { transport: 'ws', host: '127.0.0.1', port: 1 },
+  );
   const err = await new Promise<Error>((r) => tx.once('transport-error', r));
   assert.match(err.message, /no open WebSocket connection/);
 });
@@ -101,7 +119,15 @@ test('WS: a plain HTTP request gets 426', async () => {
 
 test('WSS: SIP over secure WebSocket', async () => {
   const creds = selfSigned();
-  const st = new SipStack({ bindAddr: '127.0.0.1', udpPort: -1, tcpPort: -1, wssPort: 0, tls: creds, maxMessageSize: 4000, maxConnections: 10 });
+  const st = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: -1,
+    tcpPort: -1,
+    wssPort: 0,
+    tls: creds,
+    maxMessageSize: 4000,
+    maxConnections: 10,
+  });
   st.onRequest((req, tx) => tx.respond(createResponse(req, 200)));
   const [l] = await st.start();
   assert.equal(l!.transport, 'wss');
@@ -123,6 +149,13 @@ test('WSS: SIP over secure WebSocket', async () => {
 });
 
 test('TLS/WSS ports without a certificate are a configuration error', async () => {
-  const st = new SipStack({ bindAddr: '127.0.0.1', udpPort: -1, tcpPort: -1, wssPort: 0, maxMessageSize: 4000, maxConnections: 10 });
+  const st = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: -1,
+    tcpPort: -1,
+    wssPort: 0,
+    maxMessageSize: 4000,
+    maxConnections: 10,
+  });
   await assert.rejects(st.start(), /no certificate\/key/);
 });
