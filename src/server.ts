@@ -17,7 +17,7 @@ import { MoneyService } from './domain/billing/money.js';
 import { CdrService } from './domain/billing/cdrs.js';
 import { RatingService } from './domain/rating/service.js';
 import { NumberService } from './domain/numbers/service.js';
-import { BanList } from './api/auth/bans.js';
+import { BanList } from './domain/security/bans.js';
 import { ApiRules } from './api/auth/rules.js';
 import { buildRegistry } from './api/commands/index.js';
 import { ApiGateway } from './api/gateway.js';
@@ -29,7 +29,7 @@ import { attachCalls, type B2bua } from './sip/calls/index.js';
 import { LiveCalls } from './domain/calls/livecalls.js';
 import { existingThirdParty } from './sip/thirdparty/controller.js';
 import type { Source } from './api/types.js';
-import type { Services } from './api/context.js';
+import type { Services } from './services.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 

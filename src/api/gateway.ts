@@ -4,13 +4,14 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Services, Caller, CommandContext } from './context.js';
+import type { Caller, CommandContext } from './context.js';
+import type { Services } from '../services.js';
 import { bindParams, type UserMode } from './registry.js';
 import { ApiError, fail, ok, type ApiRequest, type ApiResult, type Source } from './types.js';
 import { Authenticator } from './auth/authenticate.js';
 import { UsageLimits } from './auth/limits.js';
 import { SaltStore } from './auth/salts.js';
-import { isLoopback, isPrivate } from './auth/ip.js';
+import { isLoopback, isPrivate } from '../domain/security/ip.js';
 import { decodeHttp, decodeMessage, DecodeError, type DecodeResult } from './decode/index.js';
 import { encode, type Encoded } from './encode/index.js';
 import { CustomSqlRunner } from './customsql/runner.js';

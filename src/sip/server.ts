@@ -18,7 +18,7 @@ import {
   type SipResponse,
 } from './message/index.js';
 import type { ClientTransaction, ServerTransaction, SipSource, SipStack, SipTarget, SipTransport } from './stack.js';
-import type { Services } from '../api/context.js';
+import type { DomainServices } from '../domain/deps.js';
 import type { Source } from '../api/types.js';
 import type { AuthUser } from '../domain/accounts/users.js';
 import { DigestAuth, fastTag, type DigestAlgorithm } from './services/digest.js';
@@ -123,7 +123,7 @@ export class SipServer {
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(
-    private readonly services: Services,
+    private readonly services: DomainServices,
     readonly stack: SipStackLike,
     private readonly opts: SipServerOptions = {},
   ) {

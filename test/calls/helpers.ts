@@ -7,7 +7,7 @@ import { SipStack } from '../../src/sip/stack.js';
 import { SipServer } from '../../src/sip/server.js';
 import { B2bua, type Router } from '../../src/sip/calls/b2bua.js';
 import type { RouteDecision, RouteRequest, GatewayCandidate } from '../../src/domain/routing/service.js';
-import type { Services } from '../../src/api/context.js';
+import type { Services } from '../../src/services.js';
 import type { User } from '../../src/domain/accounts/users.js';
 
 export const SCEN = resolve(process.cwd(), 'test/calls/scenarios');

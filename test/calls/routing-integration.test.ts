@@ -13,7 +13,7 @@ import { SipStack } from '../../src/sip/stack.js';
 import { SipServer } from '../../src/sip/server.js';
 import { attachCalls, type B2bua } from '../../src/sip/calls/index.js';
 import { haveSipp, uas, runTool, SIPP, SCEN, uacCsv, freePort, setRates, sleep } from './helpers.js';
-import type { Services } from '../../src/api/context.js';
+import type { Services } from '../../src/services.js';
 
 const LOCAL = apiSrc('127.0.0.1');
 let t: TestServer;

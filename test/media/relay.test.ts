@@ -7,7 +7,7 @@ import { CallMedia, isPrivateAddress, behindNat, uriHost } from '../../src/sip/m
 import { parseSdp } from '../../src/sip/media/sdp.js';
 import { parseMessage } from '../../src/sip/message/index.js';
 import { isIP } from 'node:net';
-import type { Services } from '../../src/api/context.js';
+import type { Services } from '../../src/services.js';
 
 const base = () => 47000 + 2 * Math.floor(Math.random() * 4000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -9,7 +9,7 @@ import { SecretBox } from '../../src/domain/accounts/secrets.js';
 import { UserService, UserInputError } from '../../src/domain/accounts/users.js';
 import { UserType } from '../../src/domain/accounts/types.js';
 import { Ledger, InsufficientCredit } from '../../src/domain/billing/ledger.js';
-import { BanList } from '../../src/api/auth/bans.js';
+import { BanList } from '../../src/domain/security/bans.js';
 import { ApiRules } from '../../src/api/auth/rules.js';
 import { freshPgDatabase } from '../helpers/pg.js';
 

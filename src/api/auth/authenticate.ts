@@ -10,7 +10,7 @@ import type { UserService, AuthUser, User } from '../../domain/accounts/users.js
 import type { Caller } from '../context.js';
 import type { Rule } from './rules.js';
 import type { ApiRequest } from '../types.js';
-import { IpSet, isLoopback, isPrivate } from './ip.js';
+import { IpSet, isLoopback, isPrivate } from '../../domain/security/ip.js';
 import type { SaltStore } from './salts.js';
 
 export type AuthOutcome =

@@ -2,7 +2,7 @@
 import { ok, fail } from '../types.js';
 import type { CommandDef } from '../registry.js';
 import { isIP } from 'node:net';
-import { normalizeIp } from '../auth/ip.js';
+import { normalizeIp } from '../../domain/security/ip.js';
 
 export const securityCommands: CommandDef[] = [
   {

@@ -1,7 +1,8 @@
 /** SIP-state commands: status, verifyuser, presence_get, presence_set, sendim, sendamsg, reguser, endpoints. */
 import { ok, fail, ApiError } from '../types.js';
 import type { CommandDef } from '../registry.js';
-import type { CommandContext, Services } from '../context.js';
+import type { CommandContext } from '../context.js';
+import type { Services } from '../../services.js';
 import type { SipServer } from '../../sip/server.js';
 import { UserType } from '../../domain/accounts/types.js';
 

@@ -11,7 +11,8 @@
  */
 import { ok, fail, ApiError, type ApiResult } from '../types.js';
 import type { CommandDef } from '../registry.js';
-import type { CommandContext, Services } from '../context.js';
+import type { CommandContext } from '../context.js';
+import type { Services } from '../../services.js';
 import { UserType, isAdminType, typeName } from '../../domain/accounts/types.js';
 import { UserInputError, validateNewUser, type User, type UserPatch } from '../../domain/accounts/users.js';
 import { safeEqual } from '../../domain/accounts/secrets.js';
@@ -36,7 +37,7 @@ import {
 } from '../../domain/accounts/fields.js';
 import { CustomSqlRunner } from '../customsql/runner.js';
 import { compileTemplate, CustomSqlError } from '../customsql/template.js';
-import { normalizeIp } from '../auth/ip.js';
+import { normalizeIp } from '../../domain/security/ip.js';
 
 const U_FIELDS = ['u_username', 'u_password', 'u_name', 'u_email', 'u_phone', 'u_currency', 'u_country', 'u_address'];
 

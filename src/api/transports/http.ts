@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiGateway } from '../gateway.js';
 import { httpSource, isBrowserRequest } from './source.js';
-import { normalizeIp } from '../auth/ip.js';
+import { normalizeIp } from '../../domain/security/ip.js';
 import type { Source } from '../types.js';
 
 export interface HttpDeps {

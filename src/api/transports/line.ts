@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import type { ApiGateway } from '../gateway.js';
 import type { Source, TransportKind } from '../types.js';
-import { normalizeIp } from '../auth/ip.js';
+import { normalizeIp } from '../../domain/security/ip.js';
 
 const IDLE_MS = 10 * 60_000;
 

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { ApiGateway } from '../gateway.js';
-import type { Services, Listener } from '../context.js';
+import type { Services, Listener } from '../../services.js';
 import { createApiHttpServer } from './http.js';
 import { attachLineSession } from './line.js';
 import { createUdpApi } from './udp.js';

@@ -1,7 +1,7 @@
 /** Builds the Source of an HTTP/WebSocket request: address, transport, and whether a web page sent it. */
 import type { IncomingMessage } from 'node:http';
 import type { Source, TransportKind } from '../types.js';
-import { normalizeIp } from '../auth/ip.js';
+import { normalizeIp } from '../../domain/security/ip.js';
 
 /** Host header without port, lower case, IPv6 without brackets. */
 export function hostOf(header: string | undefined): string | undefined {

@@ -2,7 +2,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { ApiGateway } from '../gateway.js';
-import { normalizeIp } from '../auth/ip.js';
+import { normalizeIp } from '../../domain/security/ip.js';
 
 export const MAX_DATAGRAM = 1490;
 const MAX_ANSWER = 65_000;

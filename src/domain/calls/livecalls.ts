@@ -5,7 +5,7 @@
  * Used by the B2BUA (src/sip/calls/) and by third-party call control (callback / p2p: one reservation per leg,
  * leg 'a' / 'b' with the same callid).
  *
- *   const live = liveCallsFor(services);              // one instance per server (Services)
+ *   const live = liveCallsFor(services);              // one instance per server (DomainServices)
  *   const r = await live.reserve({ callid, leg, userId, caller, callee, route, rate });
  *   if (!r.ok) → refuse the call with r.status / r.reason (a CDR with cost 0 and that reason is already written)
  *   live.setState(callid, leg, 'ringing');            // optional, for quickstat / info
@@ -26,7 +26,7 @@
  *
  * tb_livecalls.callid is the primary key: a leg row is stored under `callid` for leg '' and `callid/leg` else.
  */
-import type { Services } from '../../api/context.js';
+import type { DomainServices } from '../deps.js';
 import type { Rate } from '../rating/rate.js';
 import { rateCall } from '../rating/rate.js';
 import type { RecordedCall } from '../billing/cdrs.js';
@@ -128,7 +128,7 @@ export class LiveCalls {
   private readonly hangups = new Map<string, (reason: string) => void>();
 
   constructor(
-    private readonly services: Services,
+    private readonly services: DomainServices,
     opts: LiveCallsOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
@@ -552,15 +552,15 @@ export class LiveCalls {
   }
 }
 
-const instances = new WeakMap<Services, LiveCalls>();
+const instances = new WeakMap<DomainServices, LiveCalls>();
 
 /** The LiveCalls of a server if something created them (no side effect). */
-export function existingLiveCalls(services: Services): LiveCalls | undefined {
+export function existingLiveCalls(services: DomainServices): LiveCalls | undefined {
   return instances.get(services);
 }
 
 /** The LiveCalls of a server (created on first use; shared by the B2BUA, third-party calls and the commands). */
-export function liveCallsFor(services: Services, opts?: LiveCallsOptions): LiveCalls {
+export function liveCallsFor(services: DomainServices, opts?: LiveCallsOptions): LiveCalls {
   let l = instances.get(services);
   if (!l) {
     l = new LiveCalls(services, opts);

@@ -22,7 +22,7 @@
 import { isIP } from 'node:net';
 import type { Selectable } from 'kysely';
 import type { GatewaysTable } from '../../storage/schema.js';
-import type { Services } from '../../api/context.js';
+import type { DomainServices } from '../deps.js';
 import type { User } from '../accounts/users.js';
 import { SecretBox } from '../accounts/secrets.js';
 import { NoRateError, NumberError, type Rate, type Quote } from '../rating/service.js';
@@ -309,7 +309,7 @@ export class RoutingService {
   rng: () => number;
 
   constructor(
-    readonly services: Services,
+    readonly services: DomainServices,
     opts: RoutingOptions = {},
   ) {
     this.rng = opts.rng ?? Math.random;
@@ -565,10 +565,10 @@ export class RoutingService {
   }
 }
 
-const shared = new WeakMap<Services, RoutingService>();
+const shared = new WeakMap<DomainServices, RoutingService>();
 
 /** The RoutingService of these services (one per server, created on first use). */
-export function routingFor(services: Services): RoutingService {
+export function routingFor(services: DomainServices): RoutingService {
   let r = shared.get(services);
   if (!r) {
     r = new RoutingService(services);

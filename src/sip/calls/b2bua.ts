@@ -42,7 +42,7 @@ import {
 } from '../message/index.js';
 import type { ClientTransaction, ServerTransaction, SipSource, SipTarget, SipTransport } from '../stack.js';
 import type { SipServer, SipStackLike } from '../server.js';
-import type { Services } from '../../api/context.js';
+import type { DomainServices } from '../../domain/deps.js';
 import type { AuthUser, User } from '../../domain/accounts/users.js';
 import type { Rate } from '../../domain/rating/rate.js';
 import type { RouteDecision, RouteRequest, GatewayCandidate, Gateway } from '../../domain/routing/service.js';
@@ -116,7 +116,7 @@ export class B2bua {
   readonly media: CallMedia;
 
   constructor(
-    private readonly services: Services,
+    private readonly services: DomainServices,
     private readonly sip: SipServer,
     private readonly stack: SipStackLike,
     private readonly router: Router,
@@ -170,18 +170,16 @@ export class B2bua {
     maxduration: number;
     route: string;
   }> {
-    return this.live
-      .list()
-      .map((c) => ({
-        callid: c.key,
-        caller: c.caller,
-        callee: c.callee,
-        state: c.state,
-        start: c.startAt,
-        connect: c.connectAt,
-        maxduration: c.maxduration,
-        route: c.route,
-      }));
+    return this.live.list().map((c) => ({
+      callid: c.key,
+      caller: c.caller,
+      callee: c.callee,
+      state: c.state,
+      start: c.startAt,
+      connect: c.connectAt,
+      maxduration: c.maxduration,
+      route: c.route,
+    }));
   }
 
   size(): number {

@@ -5,7 +5,7 @@
  *   await calls.recover();                             // bills the calls a crash left in tb_livecalls
  *   …on stop, before sip.stop(): await calls.stop();   // BYE + CDR for calls still up
  */
-import type { Services } from '../../api/context.js';
+import type { DomainServices } from '../../domain/deps.js';
 import type { SipServer, SipStackLike } from '../server.js';
 import { routingFor } from '../../domain/routing/service.js';
 import { B2bua, type B2buaOptions, type Router } from './b2bua.js';
@@ -15,7 +15,7 @@ export type { B2buaOptions, Router } from './b2bua.js';
 
 /** Creates and starts the B2BUA. `stack` defaults to the stack the SipServer was built with. */
 export function attachCalls(
-  services: Services,
+  services: DomainServices,
   sip: SipServer,
   stack?: SipStackLike,
   router?: Router,

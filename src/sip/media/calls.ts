@@ -16,7 +16,7 @@
  */
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import type { Services } from '../../api/context.js';
+import type { DomainServices } from '../../domain/deps.js';
 import { getHeader, type SipRequest } from '../message/index.js';
 import type { SipSource } from '../stack.js';
 import { RtpRelay, type RelaySession, type Side } from './relay.js';
@@ -66,7 +66,7 @@ export class CallMedia {
   private readonly sessions = new WeakMap<object, RelaySession>();
   private readonly gone = new WeakSet<object>();
 
-  constructor(private readonly services: Services) {}
+  constructor(private readonly services: DomainServices) {}
 
   private relayFor(): RtpRelay {
     const o = this.services.config.options;

@@ -29,7 +29,7 @@ import {
   type SipResponse,
 } from '../message/index.js';
 import type { ClientTransaction, ServerTransaction, SipSource, SipStack, SipTarget, SipTransport } from '../stack.js';
-import type { Services } from '../../api/context.js';
+import type { DomainServices } from '../../domain/deps.js';
 import type { User } from '../../domain/accounts/users.js';
 import type { Rate } from '../../domain/rating/rate.js';
 import type { RouteDecision, RouteRequest } from '../../domain/routing/service.js';
@@ -66,7 +66,7 @@ export interface ThirdPartyOptions {
 }
 
 export interface ThirdPartyDeps {
-  services: Services;
+  services: DomainServices;
   stack: StackLike;
   sip?: SipServerLike;
   routing?: RouterLike;
@@ -871,7 +871,7 @@ type Marked = Handler & { [MINE]?: boolean };
 
 // ------------------------------------------------------------------ one instance per server
 
-const instances = new WeakMap<Services, ThirdPartyCalls>();
+const instances = new WeakMap<DomainServices, ThirdPartyCalls>();
 
 /** The SIP stack of a SipServer (its `stack` field; see the report: the lead is asked to make it public). */
 export function stackOf(sip: unknown): StackLike | undefined {
@@ -884,7 +884,7 @@ export function stackOf(sip: unknown): StackLike | undefined {
  * first call only. Throws ThirdPartyError when the SIP stack is disabled.
  */
 export function thirdPartyFor(
-  services: Services,
+  services: DomainServices & { sip?: unknown },
   deps: Partial<Omit<ThirdPartyDeps, 'services'>> = {},
 ): ThirdPartyCalls {
   let t = instances.get(services);
@@ -906,12 +906,12 @@ export function thirdPartyFor(
 }
 
 /** The instance of a server if one was created (for shutdown: `await existingThirdParty(services)?.stop()`). */
-export function existingThirdParty(services: Services): ThirdPartyCalls | undefined {
+export function existingThirdParty(services: DomainServices): ThirdPartyCalls | undefined {
   return instances.get(services);
 }
 
 /** Replaces the instance of a server (tests: inject a router). */
-export function setThirdParty(services: Services, t: ThirdPartyCalls | undefined): void {
+export function setThirdParty(services: DomainServices, t: ThirdPartyCalls | undefined): void {
   if (t) instances.set(services, t);
   else instances.delete(services);
 }
