@@ -110,9 +110,15 @@ export const sipCommands: CommandDef[] = [
         const n = await sip.status(names[0]!);
         return ok(String(n), { fields: { status: n, username: names[0]! } });
       }
-      const rows: Array<{ user: string; code: number }> = [];
-      for (const n of names) rows.push({ user: n, code: await sip.status(n) });
-      return ok(rows.map((r) => `${r.user}:${r.code}`).join(','), { rows, columns: ['user', 'code'], oneLine: true });
+      // several users: `user:status,…` before the OK line, like presence_get's list (fields carry the codes)
+      const fields: Record<string, number> = {};
+      for (const n of names) fields[n] = await sip.status(n);
+      return ok(
+        Object.entries(fields)
+          .map(([n, c]) => `${n}:${c}`)
+          .join(','),
+        { fields },
+      );
     },
   },
   {
