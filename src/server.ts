@@ -5,7 +5,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { networkInterfaces, hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { ConfigStore } from './config/store.js';
 import { openStorage } from './storage/db.js';
@@ -199,14 +198,15 @@ function createSip(
 
 /**
  * On an empty database: creates the server admin (password from VOXSWITCH_ADMIN_PASSWORD or random), and
- * an API key and md5 salt when none are configured; prints the account and key once. Secrets are written to
- * the config file (mode 0600), never to the log.
+ * an API key when none is configured; prints the account and key once. Secrets are written to the config file
+ * (mode 0600), never to the log. The md5 salt stays empty unless configured (stock clients hash with an empty one).
  */
+const NO_SALT = 'none (authmd5 uses an empty server salt; to use one, set apiv2md5salt=VALUE and in every client)';
+
 async function firstStart(s: Services, announce: (t: string) => void): Promise<void> {
   if ((await s.users.count()) > 0) return;
   const persist: Record<string, string> = {};
   if (!s.config.get('apiv2key')) persist.apiv2key = randomToken(24);
-  if (!s.config.get('apiv2md5salt')) persist.apiv2md5salt = randomBytes(12).toString('hex');
   if (Object.keys(persist).length) s.config.persist(persist);
   const fromEnv = process.env.VOXSWITCH_ADMIN_PASSWORD;
   const password = fromEnv || randomToken(12);
@@ -219,8 +219,8 @@ async function firstStart(s: Services, announce: (t: string) => void): Promise<v
       'server admin account: admin',
       `admin password:       ${fromEnv ? '(from VOXSWITCH_ADMIN_PASSWORD)' : password}`,
       `API key (apiv2key):   ${s.config.get('apiv2key')}`,
-      `md5 salt:             ${s.config.get('apiv2md5salt')}`,
-      `These are shown once; the key and salt are kept in ${s.config.file}.`,
+      `md5 salt:             ${s.config.get('apiv2md5salt') ? '(configured)' : NO_SALT}`,
+      `These are shown once; the key is kept in ${s.config.file}.`,
       '',
     ].join('\n') + '\n',
   );

@@ -15,6 +15,12 @@ export interface CommandDef {
   aliases?: string[];
   /** Parameter names in the documented order (param1…paramN map onto these). */
   params: string[];
+  /**
+   * Other names a declared parameter is read from when it is not given (nor an alias of it), in order: the rule
+   * for a parameter the vendor's examples pass under another name (rating's number in `anum`, charge's PIN in
+   * `anum`). A value under the declared name always wins.
+   */
+  fallbacks?: Record<string, string[]>;
   description: string;
   /** Default req_user. */
   level: Level;
@@ -67,22 +73,18 @@ const ALIASES: Record<string, string[]> = {
   message: ['txt'],
 };
 
-/** The command's parameters by their declared names: named values (or an alias), else positional in order. */
+/** The command's parameters by their declared names: named (or an alias), else positional, else a fallback. */
 export function bindParams(
   def: CommandDef,
   named: Record<string, string>,
   positional: string[],
 ): Record<string, string> {
   const out: Record<string, string> = { ...named };
+  const first = (names: string[]) => names.map((n) => named[n]).find((v) => v !== undefined);
   def.params.forEach((p, i) => {
-    let v = named[p];
-    if (v === undefined)
-      for (const a of ALIASES[p] ?? [])
-        if (named[a] !== undefined) {
-          v = named[a];
-          break;
-        }
+    let v = first([p, ...(ALIASES[p] ?? [])]);
     if (v === undefined && positional[i] !== undefined) v = positional[i];
+    for (const f of def.fallbacks?.[p] ?? []) if (v === undefined) v = first([f, ...(ALIASES[f] ?? [])]);
     if (v !== undefined) out[p] = v;
   });
   return out;

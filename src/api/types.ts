@@ -42,6 +42,11 @@ export interface ApiResult {
   rows?: Array<Record<string, unknown>>;
   /** HTTP status for old-API strict responses (403, 404, 406, 412, 420, 421). */
   legacyStatus?: number;
+  /**
+   * Text formats answer on one line, `OK: text` / `ERROR: text`, without rows (the shape the document gives for
+   * presence_get and presence_set); the richer formats are unchanged.
+   */
+  oneLine?: boolean;
   /** Close the connection after answering (close/exit/quit). */
   close?: boolean;
 }

@@ -86,6 +86,11 @@ export const optionSchemas = {
   httpstrictresponse: { schema: bool, def: 'false', doc: 'send the API code as the HTTP status' },
   enablejsonp: { schema: oneOf(0, 1, 2), def: '1', doc: 'JSONP: 0 off, 1 local pages only, 2 remote pages too' },
   httpapiencryptkey: { schema: str, def: '', doc: 'XOR key of encrypted requests (mcrfs / oenc1_)' },
+  apimd5nosalt: {
+    schema: bool,
+    def: 'false',
+    doc: 'accept authmd5 without authsalt (a static md5 token anyone who sees it can replay)',
+  },
   apisaltwindow: {
     schema: int(1, 86400 * 7),
     def: '3600',

@@ -18,6 +18,9 @@ export type AuthOutcome =
   | { ok: false; message: string; legacyStatus: number; /** counts towards an IP ban */ failure: boolean };
 
 const AUTH_FAILED = 'authentication failed';
+const MD5_NEEDS_SALT =
+  'authmd5 needs authsalt (a new random value with each request); an authmd5 without it is a static token ' +
+  'anyone who sees it can replay, accepted only when the operator sets apimd5nosalt=true';
 const DUMMY_PASSWORD = 'x'.repeat(24);
 
 export class Authenticator {
@@ -119,6 +122,9 @@ export class Authenticator {
     const pwd = p.authpwd ?? p.password;
     if (p.authmd5 !== undefined) {
       const salt = p.authsalt ?? '';
+      // refused before the hash is checked, so the answer tells nothing about the account
+      if (!salt && !this.opts.apimd5nosalt)
+        return { ok: false, message: MD5_NEEDS_SALT, legacyStatus: 403, failure: false };
       const expect = md5hex('ck5Gp' + authid + password + this.opts.apiv2md5salt + salt);
       good = safeEqual(expect, p.authmd5.toLowerCase());
       if (good && salt && !this.salts.use(authid, salt))

@@ -62,6 +62,8 @@ export const moneyCommands: CommandDef[] = [
   {
     name: 'charge',
     params: ['pin'],
+    // the vendor's example passes the recharge PIN in anum; pin wins when both are given
+    fallbacks: { pin: ['anum'] },
     level: 12,
     description:
       'recharge using recharge PIN (pin): the PIN value is added to your credit once; wrong PINs count towards an IP ban',
@@ -94,9 +96,12 @@ export const moneyCommands: CommandDef[] = [
     run: (ctx, p) =>
       guarded(async () => {
         const caller = callerOf(ctx, 'addcredit');
-        const name = (p.username ?? p.bnum ?? p.anum ?? p.u_username ?? '').trim();
-        const pin = (p.pin ?? '').trim();
+        let name = (p.username ?? p.bnum ?? p.anum ?? p.u_username ?? '').trim();
+        let pin = (p.pin ?? '').trim();
         const hasCredit = (p.credit ?? '').trim() !== '';
+        // the document's form `pin=USERNAME&credit=AMOUNT`: with credit and no other account name, pin names the
+        // account; otherwise pin is a recharge PIN applied to username
+        if (!name && pin && hasCredit) [name, pin] = [pin, ''];
         if (!name) return fail('addcredit needs username (or bnum) with credit=AMOUNT or pin=PIN');
         if (pin && hasCredit) return fail('addcredit: give either credit or pin, not both');
         if (!pin && !hasCredit) return fail('addcredit needs credit=AMOUNT (or pin=PIN)');

@@ -103,6 +103,8 @@ export const ratingCommands: CommandDef[] = [
   {
     name: 'rating',
     params: ['bnum'],
+    // the vendor's example passes the number to rate in anum; bnum (the destination) wins when both are given
+    fallbacks: { bnum: ['anum'] },
     level: 12,
     description: 'rate request: the price per minute the caller pays to bnum (longest prefix of their tariff plan)',
     run: async (ctx, p) => {

@@ -4,7 +4,7 @@ import type { CommandDef } from '../registry.js';
 import type { CommandContext } from '../context.js';
 import type { Services } from '../../services.js';
 import type { SipServer } from '../../sip/server.js';
-import { UserType } from '../../domain/accounts/types.js';
+import { isAdminType, UserType } from '../../domain/accounts/types.js';
 
 const DISABLED = 'the SIP stack is disabled (usesip=false)';
 const MAX_TEXT = 4096;
@@ -30,7 +30,8 @@ function userList(v: string | undefined): string[] {
     if (!s) continue;
     const at = s.indexOf('@');
     const u = (at > 0 ? s.slice(0, at) : s).replace(/^sips?:/i, '');
-    if (u && !out.includes(u)) out.push(u);
+    // a name with ':' (or a control character) would read as another user:status pair in the answer
+    if (u && !/[\u0000-\u001f\u007f:]/.test(u) && !out.includes(u)) out.push(u);
   }
   return out;
 }
@@ -69,11 +70,24 @@ async function sendTo(ctx: CommandContext, sip: SipServer, from: string, targets
 export const sipCommands: CommandDef[] = [
   {
     name: 'status',
-    params: [],
+    params: ['username'],
+    fallbacks: { username: ['userusername'] },
     level: 12,
-    description: 'self online status: 0 does not exist, 1 offline, 2 online, 3 calling, 4 speaking',
-    run: async (ctx) => {
+    description:
+      'self online status: 0 does not exist, 1 offline, 2 online, 3 calling, 4 speaking; admins (and a public status, req_user=14) may name another user in username',
+    run: async (ctx, p) => {
       const sip = sipOf(ctx);
+      const other = (p.username ?? '').trim();
+      const u = ctx.caller.user;
+      if (other && other !== u?.username) {
+        // the document's status is the caller's own; another user's status is verifyuser's answer
+        if (u && !isAdminType(u.type))
+          return fail(
+            `status tells your own status; ask verifyuser&userusername=${other.slice(0, 64)} for another user`,
+          );
+        const n = await sip.status(other);
+        return ok(String(n), { fields: { status: n, username: other } });
+      }
       const me = callerName(ctx, 'status');
       const n = await sip.status(me.username);
       return ok(String(n), { fields: { status: n, username: me.username } });
@@ -82,27 +96,43 @@ export const sipCommands: CommandDef[] = [
   {
     name: 'verifyuser',
     params: ['userusername'],
+    fallbacks: { userusername: ['userlist', 'username', 'usr'] },
     level: 12,
-    description: 'status of this user: 0 does not exist, 1 offline, 2 online, 3 calling, 4 speaking',
+    description:
+      'status of this user: 0 does not exist, 1 offline, 2 online, 3 calling, 4 speaking (userusername, or userlist; several users answer user:status,…)',
     run: async (ctx, p) => {
       const sip = sipOf(ctx);
-      const name = (p.userusername ?? p.username ?? p.usr ?? '').trim();
-      if (!name) return fail('verifyuser needs userusername=NAME');
-      const n = await sip.status(name);
-      return ok(String(n), { fields: { status: n, username: name } });
+      const names = userList(p.userusername);
+      if (!names.length) return fail('verifyuser needs userusername=NAME (or userlist=NAME1,NAME2)');
+      if (names.length > MAX_LIST)
+        return fail(`verifyuser: at most ${MAX_LIST} users per request (got ${names.length})`);
+      if (names.length === 1) {
+        const n = await sip.status(names[0]!);
+        return ok(String(n), { fields: { status: n, username: names[0]! } });
+      }
+      // several users: `user:status,…` before the OK line, like presence_get's list (fields carry the codes)
+      const fields: Record<string, number> = {};
+      for (const n of names) fields[n] = await sip.status(n);
+      return ok(
+        Object.entries(fields)
+          .map(([n, c]) => `${n}:${c}`)
+          .join(','),
+        { fields },
+      );
     },
   },
   {
     name: 'presence_get',
     params: ['userusername', 'ptype', 'domain'],
+    fallbacks: { userusername: ['userlist', 'username'] },
     level: 12,
     description: 'presence status of one or more users (userusername or userlist: comma separated)',
     run: async (ctx, p) => {
       const sip = sipOf(ctx);
-      const names = userList(p.userusername ?? p.userlist ?? p.username);
-      if (!names.length) return fail('presence_get needs userusername=NAME or userlist=NAME1,NAME2');
+      const names = userList(p.userusername);
+      if (!names.length) return fail('presence_get needs userusername=NAME or userlist=NAME1,NAME2', { oneLine: true });
       if (names.length > MAX_LIST)
-        return fail(`presence_get: at most ${MAX_LIST} users per request (got ${names.length})`);
+        return fail(`presence_get: at most ${MAX_LIST} users per request (got ${names.length})`, { oneLine: true });
       const parts: string[] = [];
       const rows: Array<{ user: string; status: string; code: number }> = [];
       for (const n of names) {
@@ -110,7 +140,7 @@ export const sipCommands: CommandDef[] = [
         parts.push(`${n}:${st}`);
         rows.push({ user: n, status: st, code: await sip.status(n) });
       }
-      return ok(`puserlist: ${parts.join(',')}`, { rows, columns: ['user', 'status', 'code'] });
+      return ok(`puserlist: ${parts.join(',')}`, { rows, columns: ['user', 'status', 'code'], oneLine: true });
     },
   },
   {
@@ -122,15 +152,16 @@ export const sipCommands: CommandDef[] = [
       const sip = sipOf(ctx);
       const me = callerName(ctx, 'presence_set');
       const status = cleanStatus(p.pstatus ?? p.status ?? '');
-      if (!status) return fail('presence_set needs pstatus=STATUS (for example Online, Away, DND)');
-      if (status.length > 256) return fail(`pstatus is too long (${status.length} characters, at most 256)`);
+      if (!status) return fail('presence_set needs pstatus=STATUS (for example Online, Away, DND)', { oneLine: true });
+      if (status.length > 256)
+        return fail(`pstatus is too long (${status.length} characters, at most 256)`, { oneLine: true });
       await sip.setPresence(me.id, me.username, status);
       const msgs = await sip.ims.takeAll(me.username);
       let text = `presence set to ${status}`;
       if (msgs.length)
         text +=
           ' ' + msgs.map((m) => `XOFFMESSAGE:${m.fromuser}:${cleanText(m.body).trimEnd()}`).join('') + 'XOFFMESSAGE:';
-      return ok(text, { fields: { status, offline_messages: msgs.length } });
+      return ok(text, { fields: { status, offline_messages: msgs.length }, oneLine: true });
     },
   },
   {

@@ -32,6 +32,7 @@ const RESTART_OPTIONS = [
 export const systemCommands: CommandDef[] = [
   {
     name: 'apitest',
+    aliases: ['apitest1'],
     params: [],
     level: 14,
     reqKey: 0,

@@ -61,6 +61,8 @@ export const thirdPartyCommands: CommandDef[] = [
   {
     name: 'callback',
     params: ['num', 'bnum'],
+    // the vendor's example passes the number to call back in anum (the A-number); num wins when both are given
+    fallbacks: { num: ['anum'] },
     level: 12,
     description:
       'callback: the server calls you at num (else your registered SIP phone, else your first callback number), then the destination bnum, and bridges the two; without bnum the destination is your registered SIP phone (num needed then). Both legs billed to you; answers the callid at once. Admins/resellers: username=',

@@ -158,6 +158,12 @@ function decodeURIComponentSafe(s: string): string {
 }
 
 /**
+ * A URL line: `/mvapireq/?…` or `http://host/mvapireq/?…` (or `xmapi/`), optionally as typed into telnet,
+ * `GET /mvapireq/?… HTTP/1.1`. Values may hold raw spaces (the old API does not URL-encode them).
+ */
+const URL_LINE = /^(?:[A-Z]{3,10} (?=\/))?((?:[a-z]+:\/\/[^/\s]*)?\S*?(?:mvapireq|xmapi\/).*?)(?: HTTP\/1\.[01])?$/i;
+
+/**
  * One request as sent over TCP, UDP, WebSocket or as a plain-text body: a URI, a query string, JSON, XML,
  * ini lines, or positional plain text.
  */
@@ -168,9 +174,8 @@ export function decodeText(text: string): Decoded {
   if (c === '{') return decodeJson(t);
   if (c === '<') return decodeXml(t);
   const firstLine = t.split(/\r?\n/, 1)[0]!;
-  if (/mvapireq|xmapi\//i.test(firstLine) && !/\s/.test(firstLine.trim())) {
-    return decodeTarget(firstLine.replace(/^[a-z]+:\/\/[^/]*/i, ''));
-  }
+  const url = URL_LINE.exec(firstLine.trim());
+  if (url) return decodeTarget(url[1]!.replace(/^[a-z]+:\/\/[^/]*/i, ''));
   if (t.includes('\n') && /^[^\s=&]+=/.test(t)) return decodeIni(t);
   if (/^[?]?[^\s=&]+=[^\s]*$/.test(firstLine) && !t.includes('\n')) return { params: parseQuery(t), guessed: 'text' };
   if (/^[^\s=&]+=/.test(t) && !t.includes('&')) return decodeIni(t);

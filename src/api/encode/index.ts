@@ -119,6 +119,14 @@ export function encode(r: ApiResult, o: EncodeOptions): Encoded {
       body: r.ok ? (t ? `OK:${t}` : 'OK') : `ERROR:${t}`,
     };
   }
+  if (r.oneLine && (o.format === 'text' || o.format === 'cleartext')) {
+    const line = r.text.replace(/[\r\n]+/g, ' ');
+    return {
+      status,
+      contentType: 'text/plain; charset=utf-8',
+      body: o.format === 'cleartext' ? line : `${r.ok ? 'OK' : 'ERROR'}: ${line}`,
+    };
+  }
   switch (o.format) {
     case 'cleartext':
       return { status, contentType: 'text/plain; charset=utf-8', body: plainText(r) };

@@ -14,7 +14,7 @@ import type { Services, Listener } from '../../services.js';
 import { createApiHttpServer } from './http.js';
 import { attachLineSession } from './line.js';
 import { createUdpApi } from './udp.js';
-import { sniff } from './sniff.js';
+import { repairRequestLine, sniff } from './sniff.js';
 
 const SNIFF_TIMEOUT_MS = 10_000;
 
@@ -67,7 +67,7 @@ export class ApiListeners {
       socket.off('data', onData);
       if (kind === 'http') {
         socket.pause();
-        socket.unshift(buf);
+        socket.unshift(repairRequestLine(buf) ?? buf);
         this.http.emit('connection', socket);
         socket.resume();
       } else {
