@@ -8,8 +8,9 @@ import pg from 'pg';
 import { join } from 'node:path';
 import type { Database } from './schema.js';
 import { migrations } from './migrations.js';
+import type { Dialect } from './dialect.js';
 
-export type Dialect = 'sqlite' | 'pg';
+export type { Dialect } from './dialect.js';
 
 export interface Storage {
   db: Kysely<Database>;
