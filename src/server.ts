@@ -22,7 +22,8 @@ import { ApiRules } from './api/auth/rules.js';
 import { buildRegistry } from './api/commands/index.js';
 import { ApiGateway } from './api/gateway.js';
 import { ApiListeners } from './api/transports/listeners.js';
-import { closeDbRunner } from './api/commands/users.js';
+import { DbRunner } from './api/customsql/dbrunner.js';
+import { HourlyAttempts } from './api/auth/attempts.js';
 import { SipStack } from './sip/stack.js';
 import { SipServer } from './sip/server.js';
 import { attachCalls, type B2bua } from './sip/calls/index.js';
@@ -101,8 +102,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     cdrs: new CdrService(storage.db, ledger, rating),
     numbers: new NumberService(storage.db, config),
     bans,
-    rules,
-    registry: buildRegistry(),
+    dbRunner: new DbRunner({
+      dialect: storage.dialect,
+      location: storage.location,
+      maxRows: () => config.get('dbmaxrows'),
+    }),
+    signups: new HourlyAttempts(),
+    forgotFailures: new HourlyAttempts(),
     log,
     startedAt: Date.now(),
     version: VERSION,
@@ -117,7 +123,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   };
 
   await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
-  const gateway = new ApiGateway(services);
+  const gateway = new ApiGateway(services, { registry: buildRegistry(), rules });
   await gateway.loadAdmin();
   const listeners = new ApiListeners(services, gateway);
   let sip: SipServer | undefined;
@@ -146,6 +152,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await sip?.stop().catch(() => undefined);
     await listeners.stop();
     await gateway.close();
+    await services.dbRunner.close();
     await storage.close();
     throw e;
   }
@@ -158,7 +165,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       await sip?.stop();
       await listeners.stop();
       await gateway.close();
-      await closeDbRunner(services);
+      await services.dbRunner.close();
       await storage.close();
     },
   };

@@ -15,7 +15,8 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
-import { parseAmount, formatAmount } from '../money.js';
+import { parseAmount, formatAmount } from '../billing/amount.js';
+import { DomainError } from '../errors.js';
 import { DEFAULT_PLAN } from './service.js';
 
 export interface CsvRecord {
@@ -83,7 +84,7 @@ export function* parseCsv(text: string): Generator<CsvRecord> {
   }
 }
 
-export class CsvSyntaxError extends Error {
+export class CsvSyntaxError extends DomainError {
   constructor(
     readonly line: number,
     reason: string,
