@@ -19,7 +19,10 @@ export interface ApiRequest {
   entry: string;
   /** Named parameters, keys lower case, values decoded (URI-decoding, oenc1_ decryption done). */
   params: Record<string, string>;
-  /** Function parameters given as param1…paramN (after the function name/key/user/password when those came positionally). */
+  /**
+   * Function parameters given as param1…paramN (after the function name/key/user/password when those came
+   * positionally).
+   */
   positional: string[];
   /** Explicit `format`, else the format guessed from the request. */
   format: Format;

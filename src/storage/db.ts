@@ -50,7 +50,8 @@ export async function openStorage(dburl: string, dataDir: string): Promise<Stora
     location = file;
   } else {
     throw new Error(
-      `option "dburl": expected empty (SQLite), sqlite:FILE or postgres://…, got "${dburl.replace(/\/\/[^@]*@/, '//***@')}"`,
+      `option "dburl": expected empty (SQLite), sqlite:FILE or postgres://…, got ` +
+        `"${dburl.replace(/\/\/[^@]*@/, '//***@')}"`,
     );
   }
   await migrate(db, dialect);

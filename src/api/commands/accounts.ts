@@ -15,7 +15,9 @@ export const accountCommands: CommandDef[] = [
     params: U_FIELDS,
     level: 6,
     description:
-      'private add user from a trusted source (u_username,u_password,u_name,u_email,u_phone,u_currency,u_country,u_address; also u_type, u_parentid, u_credit, u_pin, u_did)',
+      'private add user from a trusted source ' +
+      '(u_username,u_password,u_name,u_email,u_phone,u_currency,u_country,u_address; also u_type, u_parentid, ' +
+      'u_credit, u_pin, u_did)',
     run: async (ctx, p) => {
       const s = ctx.services;
       const caller = callerOf(ctx, 'newuseri', 'an authenticated admin');

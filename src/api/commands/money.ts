@@ -20,7 +20,8 @@ export const moneyCommands: CommandDef[] = [
     params: ['username', 'credit'],
     level: 12,
     description:
-      'send credit to another user (username, credit): admins to anyone, owners/resellers within their subtree, other users to accounts with the same parent or to their parent; same currency only',
+      'send credit to another user (username, credit): admins to anyone, owners/resellers within their subtree, ' +
+      'other users to accounts with the same parent or to their parent; same currency only',
     run: async (ctx, p) => {
       const from = callerOf(ctx, 'transfercredit');
       const target = (p.username ?? '').trim();
@@ -46,7 +47,8 @@ export const moneyCommands: CommandDef[] = [
     params: ['pin'],
     level: 12,
     description:
-      'recharge using recharge PIN (pin): the PIN value is added to your credit once; wrong PINs count towards an IP ban',
+      'recharge using recharge PIN (pin): the PIN value is added to your credit once; wrong PINs count towards an ' +
+      'IP ban',
     run: async (ctx, p) => {
       const user = callerOf(ctx, 'charge');
       if (!(p.pin ?? '').trim()) return fail('charge needs pin (the recharge PIN)', { legacyStatus: 420 });
@@ -71,7 +73,8 @@ export const moneyCommands: CommandDef[] = [
     level: 6,
     reqIp: 1,
     description:
-      'add credit (only from trusted IP by default): username (or bnum/anum) and credit (negative to correct, never below zero), or pin to apply a recharge PIN to username',
+      'add credit (only from trusted IP by default): username (or bnum/anum) and credit (negative to correct, never ' +
+      'below zero), or pin to apply a recharge PIN to username',
     run: async (ctx, p) => {
       const caller = callerOf(ctx, 'addcredit');
       const name = (p.username ?? p.bnum ?? p.anum ?? p.u_username ?? '').trim();
@@ -94,7 +97,8 @@ export const moneyCommands: CommandDef[] = [
         'addcredit',
       );
       return ok(
-        `${r.amount < 0 ? 'removed' : 'added'} ${formatAmount(Math.abs(r.amount))} ${r.currency} ${r.amount < 0 ? 'from' : 'to'} ${target.username}; balance ${bal} ${r.currency}`,
+        `${r.amount < 0 ? 'removed' : 'added'} ${formatAmount(Math.abs(r.amount))} ${r.currency} ` +
+          `${r.amount < 0 ? 'from' : 'to'} ${target.username}; balance ${bal} ${r.currency}`,
         {
           fields: { username: target.username, credit: a, currency: r.currency, balance: bal, ref: r.ref },
         },
@@ -106,7 +110,8 @@ export const moneyCommands: CommandDef[] = [
     params: ['cardnum', 'expireyear', 'expmonth', 'ccv2', 'ammount'],
     level: 12,
     description:
-      'credit card recharge (cardnum, expireyear, expmonth, ccv2, ammount) through the card processor (cardprocessorurl)',
+      'credit card recharge (cardnum, expireyear, expmonth, ccv2, ammount) through the card processor ' +
+      '(cardprocessorurl)',
     run: async (ctx, p) => {
       const user = callerOf(ctx, 'cccharge');
       const money = ctx.services.money;
@@ -137,7 +142,9 @@ export const moneyCommands: CommandDef[] = [
     name: 'pingen',
     params: ['count', 'credit', 'currency', 'expire', 'name'],
     level: 6,
-    description: `generate a batch of recharge PINs (count up to ${PINGEN_API_MAX}, credit = value of each, currency, expire = days, name); answers the PINs once`,
+    description:
+      `generate a batch of recharge PINs (count up to ${PINGEN_API_MAX}, credit = value of each, ` +
+      `currency, expire = days, name); answers the PINs once`,
     run: async (ctx, p) => {
       const caller = callerOf(ctx, 'pingen');
       if (!isAdminType(caller.type)) throw new ApiError('pingen: only admins may create recharge PINs', 403);

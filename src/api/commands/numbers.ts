@@ -26,7 +26,8 @@ function listAnswer(what: string, user: User, list: OwnedNumber[]): ApiResult {
 function forwardAnswer(user: User, f: ForwardSettings, changed: boolean): ApiResult {
   const show = (v: string) => v || 'off';
   return ok(
-    `call forward of ${user.username}${changed ? ' set' : ''}: always=${show(f.always)}, busy=${show(f.busy)}, noanswer=${show(f.noanswer)}`,
+    `call forward of ${user.username}${changed ? ' set' : ''}: always=${show(f.always)}, busy=${show(f.busy)}, ` +
+      `noanswer=${show(f.noanswer)}`,
     {
       fields: { username: user.username, always: f.always, busy: f.busy, noanswer: f.noanswer },
     },
@@ -39,7 +40,8 @@ export const numberCommands: CommandDef[] = [
     params: ['numbers', 'from', 'count'],
     level: 6,
     description:
-      'add phone numbers (DIDs) to the free pool: numbers=N1,N2,… (comma or space separated) and/or from=FIRST&count=N (consecutive, at most 10000)',
+      'add phone numbers (DIDs) to the free pool: numbers=N1,N2,… (comma or space separated) and/or ' +
+      'from=FIRST&count=N (consecutive, at most 10000)',
     run: async (ctx, p) => {
       const list = NumberService.parseNumberList(p.numbers ?? p.number, p.from, p.count);
       const r = await ctx.services.numbers.addNumbers(list);
@@ -69,7 +71,8 @@ export const numberCommands: CommandDef[] = [
     params: [],
     level: 12,
     description:
-      'assign a phone number from the free pool to the caller (the one they locked, else the one they have unless new=1, else a free one)',
+      'assign a phone number from the free pool to the caller (the one they locked, else the one they have unless ' +
+      'new=1, else a free one)',
     run: async (ctx, p) => {
       const user = await actingOn(ctx, p, 'getphonenumber');
       const r = await ctx.services.numbers.getPhoneNumber(user.id, truthy(p.new));
@@ -155,7 +158,8 @@ export const numberCommands: CommandDef[] = [
     params: ['anum', 'bnum', 'cnum'],
     level: 12,
     description:
-      "call forward rules: anum unconditional, bnum on busy, cnum on no answer (a number or a username; '' or off clears); none given: show; admins: username=",
+      'call forward rules: anum unconditional, bnum on busy, cnum on no answer ' +
+      "(a number or a username; '' or off clears); none given: show; admins: username=",
     run: async (ctx, p) => {
       const user = await actingOn(ctx, p, 'callforward');
       const s = ctx.services.numbers;

@@ -36,7 +36,8 @@ function rateFields(q: Quote): Record<string, string | number> {
 }
 
 const rateText = (q: Quote) =>
-  `${formatPrice(q.rate.price)} ${q.rate.currency}/min to ${q.rate.destination || q.rate.prefix} (prefix ${q.rate.prefix})`;
+  `${formatPrice(q.rate.price)} ${q.rate.currency}/min to ${q.rate.destination || q.rate.prefix} (prefix ` +
+  `${q.rate.prefix})`;
 
 function intParam(v: string | undefined, name: string, min: number, max: number, def: number): number {
   if (v === undefined || v.trim() === '') return def;
@@ -95,7 +96,8 @@ export const ratingCommands: CommandDef[] = [
     params: ['username', 'callid'],
     level: 12,
     description:
-      'call rating details returning credit, maxduration and rating: for a destination (bnum) the credit, the longest affordable call and the rate; for a finished call (callid) its CDR rating',
+      'call rating details returning credit, maxduration and rating: for a destination (bnum) the credit, the ' +
+      'longest affordable call and the rate; for a finished call (callid) its CDR rating',
     run: async (ctx, p) => {
       const s = ctx.services;
       const caller = callerOf(ctx, 'callrating', 'a user (authid)');
@@ -128,14 +130,16 @@ export const ratingCommands: CommandDef[] = [
         }
         if (!visible)
           return fail(
-            `call "${callid}" not found (no live call and no CDR${p.username ? ` of ${user.username}` : ''} with this callid)`,
+            `call "${callid}" not found (no live call and no ` +
+              `CDR${p.username ? ` of ${user.username}` : ''} with this callid)`,
             { legacyStatus: 404 },
           );
         const owner = visible.userid === user.id ? user : await s.users.byId(visible.userid);
         const b = await s.ledger.balance(visible.userid);
         const cost = formatAmount(visible.cost);
         return ok(
-          `call ${callid}${visible.leg ? '/' + visible.leg : ''} to ${visible.callee}: ${visible.duration} s, billed ${visible.billed} s, cost ${cost} ${visible.currency} (${visible.reason})`,
+          `call ${callid}${visible.leg ? '/' + visible.leg : ''} to ${visible.callee}: ${visible.duration} s, ` +
+            `billed ${visible.billed} s, cost ${cost} ${visible.currency} (${visible.reason})`,
           {
             fields: {
               callid,
@@ -161,7 +165,9 @@ export const ratingCommands: CommandDef[] = [
     params: ['count', 'username', 'bnum', 'duration', 'mindur', 'maxdur'],
     level: 6,
     description:
-      'generate test CDRs, each rated and charged like a real call: count (1-10000, default 1), username (caller account), bnum (destination; default random numbers of the plan), duration (seconds, default 60) or mindur/maxdur (random)',
+      'generate test CDRs, each rated and charged like a real call: count (1-10000, default 1), username (caller ' +
+      'account), bnum (destination; default random numbers of the plan), duration (seconds, default 60) or ' +
+      'mindur/maxdur (random)',
     run: async (ctx, p) => {
       const s = ctx.services;
       const caller = callerOf(ctx, 'gencdr', 'a user (authid)');
@@ -224,7 +230,8 @@ export const ratingCommands: CommandDef[] = [
       s.log.info({ by: caller.username, user: user.username, count, cost: total }, 'gencdr');
       const cost = formatAmount(total);
       return ok(
-        `${count} CDRs generated for ${user.username}, total cost ${cost} ${user.currency}${exhausted ? ` (${exhausted} ran out of credit)` : ''}`,
+        `${count} CDRs generated for ${user.username}, total cost ${cost} ` +
+          `${user.currency}${exhausted ? ` (${exhausted} ran out of credit)` : ''}`,
         {
           fields: { count, cost, currency: user.currency, billed, exhausted, username: user.username },
         },

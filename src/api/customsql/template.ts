@@ -258,7 +258,8 @@ export function compileTemplate(sql: string, dialect: CustomSqlDialect): Compile
   if (verb === undefined || text === '') fail('custom SQL is empty');
   if (!firstCodeIsWord || !ALLOWED_VERBS.has(verb!)) {
     fail(
-      `custom SQL must be a single SELECT, INSERT, UPDATE or DELETE statement${firstCodeIsWord && verb ? ` (got ${verb.toUpperCase()})` : ''}`,
+      `custom SQL must be a single SELECT, INSERT, UPDATE or DELETE ` +
+        `statement${firstCodeIsWord && verb ? ` (got ${verb.toUpperCase()})` : ''}`,
     );
   }
   for (let k = 0; k < words.length; k++) {

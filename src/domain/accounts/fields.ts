@@ -217,7 +217,9 @@ export function fieldSpec(spec: TableSpec, name: string | undefined, use: Use): 
       .filter(([, s]) => (use === 'write' ? s.write : use === 'read' ? s.read : s.filter))
       .map(([n]) => n);
     fail(
-      `${param}: "${short(f)}" is not ${use === 'write' ? 'settable' : use === 'read' ? 'readable' : 'a filter field'} in ${spec.table} (allowed: ${names.join(', ')})`,
+      `${param}: "${short(f)}" is not ` +
+        `${use === 'write' ? 'settable' : use === 'read' ? 'readable' : 'a filter field'} in ${spec.table} ` +
+        `(allowed: ${names.join(', ')})`,
     );
   }
   return { column: f, field: allowed! };

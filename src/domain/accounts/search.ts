@@ -104,7 +104,10 @@ export async function searchUsers(
   }));
 }
 
-/** End users: exact username (as stored, or the term in lower case), phone or DID of enabled accounts; public fields only. */
+/**
+ * End users: exact username (as stored, or the term in lower case), phone or DID of enabled accounts; public fields
+ * only.
+ */
 export async function publicLookup(db: Kysely<Database>, term: string, limit: number): Promise<PublicRow[]> {
   const t = term.trim();
   if (!t) return [];

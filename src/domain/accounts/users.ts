@@ -246,7 +246,10 @@ export class UserService {
     return Number(r.numUpdatedRows) > 0;
   }
 
-  /** Sets (or with question null clears) the forgotten-password question; the answer is stored normalised and encrypted. */
+  /**
+   * Sets (or with question null clears) the forgotten-password question; the answer is stored normalised and
+   * encrypted.
+   */
   async setForgot(userId: number, question: string | null, answer: string | null): Promise<boolean> {
     const q = question?.trim() ?? '';
     const a = answer == null ? '' : normalizeAnswer(answer);

@@ -131,7 +131,8 @@ export class MoneyService {
         if (fc === undefined || tc === undefined) throw new MoneyError('account not found', 'notfound', 404);
         if (fc !== tc)
           throw new MoneyError(
-            `different currencies: your account is in ${fc}, ${to.username}'s in ${tc}; transfers need the same currency`,
+            `different currencies: your account is in ${fc}, ${to.username}'s in ${tc}; transfers need the same ` +
+              `currency`,
             'currency',
           );
         const { fromAfter, toAfter } = await this.ledger.transferIn(trx, {
@@ -148,7 +149,8 @@ export class MoneyService {
       if (e instanceof InsufficientCredit) {
         const b = await this.ledger.balance(from.id);
         throw new MoneyError(
-          `insufficient credit: you have ${b ? `${formatAmount(b.credit)} ${b.currency}` : 'nothing'}, the transfer needs ${formatAmount(amount)}`,
+          `insufficient credit: you have ${b ? `${formatAmount(b.credit)} ${b.currency}` : 'nothing'}, the transfer ` +
+            `needs ${formatAmount(amount)}`,
           'insufficient',
         );
       }
@@ -228,7 +230,8 @@ export class MoneyService {
       if (e instanceof InsufficientCredit) {
         const b = await this.ledger.balance(userId);
         throw new MoneyError(
-          `credit: ${formatAmount(amount)} would take the balance below zero (balance ${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'})`,
+          `credit: ${formatAmount(amount)} would take the balance below zero (balance ` +
+            `${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'})`,
           'insufficient',
         );
       }

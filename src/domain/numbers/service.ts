@@ -107,7 +107,8 @@ export class NumberService extends NumberPool {
       .executeTakeFirst();
     if (has) throw dup();
     try {
-      // insert only while the user has fewer than the maximum: one statement, so concurrent adds cannot overshoot on SQLite
+      // insert only while the user has fewer than the maximum: one statement, so concurrent adds cannot overshoot on
+      // SQLite
       const r = await this.db
         .insertInto('tb_callbacknumbers')
         .columns(['userid', 'number', 'created_at'])
@@ -194,7 +195,8 @@ export class NumberService extends NumberPool {
     const number = phoneDigits(v);
     if (!number)
       throw new NumberServiceError(
-        `${kind}: "${v.slice(0, 40)}" is neither a phone number (digits with an optional leading +) nor an existing username`,
+        `${kind}: "${v.slice(0, 40)}" is neither a phone number (digits with an optional leading +) nor an existing ` +
+          `username`,
       );
     const me = await this.db
       .selectFrom('tb_users')

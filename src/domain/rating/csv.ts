@@ -344,7 +344,9 @@ function csvField(s: string): string {
 
 const iso = (ms: number | null) => (ms === null ? '' : new Date(Number(ms)).toISOString());
 
-/** The plan's rates as CSV (the import format, with valid_from/valid_to), sorted by prefix. Undefined if no such plan. */
+/**
+ * The plan's rates as CSV (the import format, with valid_from/valid_to), sorted by prefix. Undefined if no such plan.
+ */
 export async function exportTariffsCsv(db: Kysely<Database>, plan = DEFAULT_PLAN): Promise<string | undefined> {
   const p = await db.selectFrom('tb_tariffplans').select(['id']).where('name', '=', plan).executeTakeFirst();
   if (!p) return undefined;

@@ -48,7 +48,8 @@ export function toE164(raw: string, o: NormalizeOptions): string {
   } else if (o.nationalPrefix && s.startsWith(o.nationalPrefix)) {
     if (!o.countryCode)
       throw new InvalidNumberError(
-        `bnum: "${raw}" is a national number but the account has no country calling code (set tb_users.country or defaultcountrycode)`,
+        `bnum: "${raw}" is a national number but the account has no country calling code (set tb_users.country or ` +
+          `defaultcountrycode)`,
       );
     out = o.countryCode + s.slice(o.nationalPrefix.length);
   } else {

@@ -132,7 +132,10 @@ export class RatingService {
     return this.byName.get(DEFAULT_PLAN);
   }
 
-  /** E.164 digits (no '+') of a dialled number, for a caller whose tb_users.country is `country`. Throws InvalidNumberError. */
+  /**
+   * E.164 digits (no '+') of a dialled number, for a caller whose tb_users.country is `country`. Throws
+   * InvalidNumberError.
+   */
   normalize(raw: string, country = ''): string {
     const o = this.config.options;
     return toE164(raw, {
