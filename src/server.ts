@@ -21,7 +21,8 @@ import { ApiRules } from './api/auth/rules.js';
 import { buildRegistry } from './api/commands/index.js';
 import { ApiGateway } from './api/gateway.js';
 import { ApiListeners } from './api/transports/listeners.js';
-import { closeDbRunner } from './api/commands/users.js';
+import { DbRunner } from './api/customsql/dbrunner.js';
+import { HourlyAttempts } from './api/auth/attempts.js';
 import { SipStack } from './sip/stack.js';
 import { SipServer } from './sip/server.js';
 import { attachCalls, type B2bua } from './sip/calls/index.js';
@@ -100,8 +101,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     cdrs: new CdrService(storage.db, ledger, rating),
     numbers: new NumberService(storage.db, config),
     bans,
-    rules,
-    registry: buildRegistry(),
+    dbRunner: new DbRunner({
+      dialect: storage.dialect,
+      location: storage.location,
+      maxRows: () => config.get('dbmaxrows'),
+    }),
+    signups: new HourlyAttempts(),
+    forgotFailures: new HourlyAttempts(),
     log,
     startedAt: Date.now(),
     version: VERSION,
@@ -116,7 +122,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   };
 
   await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
-  const gateway = new ApiGateway(services);
+  const gateway = new ApiGateway(services, { registry: buildRegistry(), rules });
   await gateway.loadAdmin();
   const listeners = new ApiListeners(services, gateway);
   let sip: SipServer | undefined;
@@ -145,6 +151,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await sip?.stop().catch(() => undefined);
     await listeners.stop();
     await gateway.close();
+    await services.dbRunner.close();
     await storage.close();
     throw e;
   }
@@ -157,7 +164,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       await sip?.stop();
       await listeners.stop();
       await gateway.close();
-      await closeDbRunner(services);
+      await services.dbRunner.close();
       await storage.close();
     },
   };

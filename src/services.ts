@@ -1,12 +1,14 @@
 /**
  * The services container: every long-lived member of a running server, built explicitly by the composition root
  * (src/server.ts) and closed there on shutdown. The API layer reads it through CommandContext.services. Domain and
- * SIP code never import this module: they take DomainServices (src/domain/deps.ts) or narrower parts.
+ * SIP code never import this module: they take DomainServices (src/domain/deps.ts) or narrower parts. The API
+ * gateway's own parts (the command registry, the tb_api rules) are not members: the gateway holds them and hands
+ * commands what they need through CommandContext.
  */
 import type { DomainServices } from './domain/deps.js';
 import type { SipServer } from './sip/server.js';
-import type { ApiRules } from './api/auth/rules.js';
-import type { Registry } from './api/registry.js';
+import type { DbRunner } from './api/customsql/dbrunner.js';
+import type { HourlyAttempts } from './api/auth/attempts.js';
 
 export interface Listener {
   kind: string;
@@ -17,8 +19,12 @@ export interface Listener {
 export interface Services extends DomainServices {
   /** The SIP core; undefined when usesip=false. */
   sip?: SipServer;
-  rules: ApiRules;
-  registry: Registry;
+  /** The `db` command's SQL runner (its worker starts on the first statement). */
+  dbRunner: DbRunner;
+  /** Public sign-ups per source address (newuseru's hourly cap). */
+  signups: HourlyAttempts;
+  /** Wrong forgotten-password answers per e-mail (forgotpasswordanswer's hourly cap). */
+  forgotFailures: HourlyAttempts;
   startedAt: number;
   listeners: Listener[];
   /** Re-reads the configuration and applies it to the running services. */

@@ -5,7 +5,6 @@
  */
 import { startTestServer } from '../../test/helpers/server.js';
 import { req, src } from '../../test/helpers/source.js';
-import { closeDbRunner } from '../../src/api/commands/users.js';
 import { SecretBox } from '../../src/domain/accounts/secrets.js';
 
 const N = Number(process.argv[2] ?? 500);
@@ -96,7 +95,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    await closeDbRunner(t.srv.services);
+    await t.srv.services.dbRunner.close();
     await t.stop();
   }
 }

@@ -4,10 +4,11 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Caller, CommandContext } from './context.js';
+import type { ApiDirectory, Caller, CommandContext } from './context.js';
 import type { Services } from '../services.js';
-import { bindParams, type UserMode } from './registry.js';
-import { ApiError, fail, ok, type ApiRequest, type ApiResult, type Source } from './types.js';
+import { bindParams, type Registry, type UserMode } from './registry.js';
+import type { ApiRules } from './auth/rules.js';
+import { fail, ok, type ApiRequest, type ApiResult, type Source } from './types.js';
 import { Authenticator } from './auth/authenticate.js';
 import { UsageLimits } from './auth/limits.js';
 import { SaltStore } from './auth/salts.js';
@@ -15,18 +16,38 @@ import { isLoopback, isPrivate } from '../domain/security/ip.js';
 import { decodeHttp, decodeMessage, DecodeError, type DecodeResult } from './decode/index.js';
 import { encode, type Encoded } from './encode/index.js';
 import { CustomSqlRunner } from './customsql/runner.js';
-import { CustomSqlError } from './customsql/template.js';
+import { DomainError } from '../domain/errors.js';
 import type { User } from '../domain/accounts/users.js';
 import { rankOf } from '../domain/accounts/types.js';
 
+export interface GatewayParts {
+  /** The declared commands (src/api/commands/index.ts). */
+  registry: Registry;
+  /** The tb_api rules, loaded. */
+  rules: ApiRules;
+}
+
 export class ApiGateway {
   readonly auth: Authenticator;
+  readonly registry: Registry;
+  readonly rules: ApiRules;
+  private readonly apis: ApiDirectory;
   private readonly limits: UsageLimits;
   private readonly salts: SaltStore;
   readonly customSql: CustomSqlRunner;
   private admin?: User;
 
-  constructor(private readonly s: Services) {
+  constructor(
+    private readonly s: Services,
+    parts: GatewayParts,
+  ) {
+    this.registry = parts.registry;
+    this.rules = parts.rules;
+    this.apis = {
+      commands: () => this.registry.all().map((d) => ({ ...d, available: Boolean(d.run) })),
+      customOnly: () => this.rules.customNames().filter((n) => !this.registry.get(n)),
+      reloadRules: () => this.rules.load(),
+    };
     const o = s.config.options;
     this.salts = new SaltStore(o.apisaltwindow * 1000);
     this.limits = new UsageLimits({ perIp: o.apilimitip, perUser: o.apilimituser, global: o.apilimitglobal });
@@ -69,8 +90,8 @@ export class ApiGateway {
       const limited = await this.limits.checkSource(ip);
       if (limited) return fail(limited, { legacyStatus: 412 });
     }
-    const def = s.registry.get(req.entry);
-    const rule = s.rules.resolve(req.entry, def, s.config.get('apiv2auth') as UserMode);
+    const def = this.registry.get(req.entry);
+    const rule = this.rules.resolve(req.entry, def, s.config.get('apiv2auth') as UserMode);
     if (!rule) return fail(`unknown API "${req.entry}": see help for the list`, { legacyStatus: 406 });
 
     const a = await this.auth.authenticate(req, rule);
@@ -83,7 +104,13 @@ export class ApiGateway {
       const limited = await this.limits.checkUser(caller.user.id);
       if (limited) return fail(limited, { legacyStatus: 412 });
     }
-    const ctx: CommandContext = { services: s, caller, req, mayUse: (name) => this.mayUse(name, caller, req) };
+    const ctx: CommandContext = {
+      services: s,
+      caller,
+      req,
+      apis: this.apis,
+      mayUse: (name) => this.mayUse(name, caller, req),
+    };
     try {
       if (rule.customsql) return await this.runCustom(rule.customsql, ctx);
       if (!def) return fail(`unknown API "${req.entry}"`, { legacyStatus: 406 });
@@ -94,8 +121,8 @@ export class ApiGateway {
       const params = bindParams(def, req.params, req.positional);
       return await def.run(ctx, params);
     } catch (e) {
-      if (e instanceof ApiError) return fail(e.message, { legacyStatus: e.legacyStatus });
-      if (e instanceof CustomSqlError) return fail((e as Error).message);
+      // the one mapping of a refusal: its message is the ERROR text, its legacyStatus the old-API status
+      if (e instanceof DomainError) return fail(e.message, { legacyStatus: e.legacyStatus });
       s.log.error({ err: e, entry: req.entry }, 'API command failed');
       return fail(`${req.entry} failed: internal error (see the server log)`);
     }
@@ -103,7 +130,7 @@ export class ApiGateway {
 
   /** The gateway's own checks, for `help`: rule exists and is enabled, the IP rule passes, the level fits. */
   private mayUse(name: string, caller: Caller, req: ApiRequest): boolean {
-    const rule = this.s.rules.resolve(name, this.s.registry.get(name), this.s.config.get('apiv2auth') as UserMode);
+    const rule = this.rules.resolve(name, this.registry.get(name), this.s.config.get('apiv2auth') as UserMode);
     if (!rule || rule.reqUser === 2) return false;
     if (rule.reqIp === 1 && !this.auth.ipRuleAllows(req)) return false;
     if (rule.reqUser === 14) return true;

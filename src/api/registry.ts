@@ -4,36 +4,13 @@
  */
 import type { ApiResult } from './types.js';
 import type { CommandContext } from './context.js';
+import type { CommandDecl } from './declaration.js';
 
-/** req_user levels of the document: 0 default, 2 disabled, 4 srvadmin, 6 admins, 8 owners/resellers, 10 support, 12 all, 14 public. */
-export type Level = 0 | 2 | 4 | 6 | 8 | 10 | 12 | 14;
-/** req_user_mode: 0 default (apiv2auth), 2 user+pwd or pin, 4 user or pwd or pin, 6 user+pwd only. */
-export type UserMode = 0 | 2 | 4 | 6;
+export type { Level, UserMode } from './declaration.js';
 
-export interface CommandDef {
-  name: string;
-  aliases?: string[];
-  /** Parameter names in the documented order (param1…paramN map onto these). */
-  params: string[];
-  /**
-   * Other names a declared parameter is read from when it is not given (nor an alias of it), in order: the rule
-   * for a parameter the vendor's examples pass under another name (rating's number in `anum`, charge's PIN in
-   * `anum`). A value under the declared name always wins.
-   */
-  fallbacks?: Record<string, string[]>;
-  description: string;
-  /** Default req_user. */
-  level: Level;
-  /** Default req_key (1: authkey required unless the source is trusted). */
-  reqKey?: 0 | 1;
-  /** Default req_ip (1: only local/LAN/apiv2ipauth addresses). */
-  reqIp?: 0 | 1;
-  /** Default req_user_mode. */
-  userMode?: UserMode;
+export interface CommandDef extends CommandDecl {
   /** Handler; a command without one is declared but not available yet. */
   run?: (ctx: CommandContext, p: Record<string, string>) => Promise<ApiResult> | ApiResult;
-  /** Why it is unavailable (shown in the ERROR) when there is no handler. */
-  unavailable?: string;
 }
 
 export class Registry {

@@ -1,4 +1,5 @@
 /** The plain shapes that travel through the API: a decoded request in, a result out. */
+import { DomainError } from '../domain/errors.js';
 
 export const FORMATS = ['text', 'cleartext', 'html', 'xml', 'soap', 'json', 'jsonp'] as const;
 export type Format = (typeof FORMATS)[number];
@@ -18,7 +19,10 @@ export interface ApiRequest {
   entry: string;
   /** Named parameters, keys lower case, values decoded (URI-decoding, oenc1_ decryption done). */
   params: Record<string, string>;
-  /** Function parameters given as param1…paramN (after the function name/key/user/password when those came positionally). */
+  /**
+   * Function parameters given as param1…paramN (after the function name/key/user/password when those came
+   * positionally).
+   */
   positional: string[];
   /** Explicit `format`, else the format guessed from the request. */
   format: Format;
@@ -59,12 +63,12 @@ export function fail(text: string, extra: Partial<ApiResult> = {}): ApiResult {
   return { ok: false, code: 499, text, ...extra };
 }
 
-/** An error a command or a stage throws to answer ERROR with this text (and an old-API status). */
-export class ApiError extends Error {
-  constructor(
-    message: string,
-    readonly legacyStatus = 412,
-  ) {
-    super(message);
+/**
+ * A refusal an API command throws to answer ERROR with this text and old-API status; the gateway maps it like
+ * every DomainError.
+ */
+export class ApiError extends DomainError {
+  constructor(message: string, legacyStatus = 412) {
+    super(message, legacyStatus === 403 ? 'denied' : legacyStatus === 404 ? 'notfound' : 'input', { legacyStatus });
   }
 }

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigStore } from '../config/store.js';
 import { openStorage } from '../storage/db.js';
-import { NumberService, NumberError } from '../domain/numbers/service.js';
+import { NumberService, NumberServiceError } from '../domain/numbers/service.js';
 
 export interface NumbersIo {
   out: (s: string) => void;
@@ -27,7 +27,7 @@ async function withService<T>(dataDir: string, io: NumbersIo, fn: (s: NumberServ
     await fn(new NumberService(storage.db, config));
   } catch (e) {
     io.err(`voxswitch numbers: ${(e as Error).message}\n`);
-    process.exitCode = e instanceof NumberError ? 2 : 1;
+    process.exitCode = e instanceof NumberServiceError ? 2 : 1;
   } finally {
     await storage?.close();
   }
@@ -49,7 +49,7 @@ export function numbersCommand(io: NumbersIo = stdio): Command {
         let count: string | undefined;
         if (o.range !== undefined) {
           const m = /^\s*(\+?[\d\s-]+):(\d+)\s*$/.exec(o.range);
-          if (!m) throw new NumberError(`--range ${o.range}: expected FROM:COUNT, e.g. 3612340000:100`);
+          if (!m) throw new NumberServiceError(`--range ${o.range}: expected FROM:COUNT, e.g. 3612340000:100`);
           [from, count] = [m[1], m[2]];
         }
         const list = NumberService.parseNumberList(numbers.join(','), from, count);

@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigStore, parseSetArgs } from '../config/store.js';
 import { openStorage } from '../storage/db.js';
-import { parseAmount, formatAmount } from '../domain/money.js';
+import { parseAmount, formatAmount } from '../domain/billing/amount.js';
 import { generatePins, MAX_BATCH, PinInputError } from '../domain/billing/pins.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];

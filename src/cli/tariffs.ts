@@ -61,7 +61,9 @@ export function tariffsCommand(): Command {
               const now = Date.now();
               if (now - last < 250 && done < total) return;
               last = now;
-              const line = `${phase === 'check' ? 'checking' : 'writing'} ${done}/${total} rows (${Math.floor((done * 100) / Math.max(1, total))}%)`;
+              const line =
+                `${phase === 'check' ? 'checking' : 'writing'} ${done}/${total} rows ` +
+                `(${Math.floor((done * 100) / Math.max(1, total))}%)`;
               process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
             },
           }),
@@ -72,7 +74,9 @@ export function tariffsCommand(): Command {
           die(`${r.errors.length}${r.errors.length >= 100 ? '+' : ''} bad row(s): nothing imported`);
         }
         process.stdout.write(
-          `imported ${r.imported} rates into plan "${r.plan}"${r.replaced ? ` (${r.replaced} old rows replaced)` : ''}; a running server applies them after "reload" (API) or SIGHUP\n`,
+          `imported ${r.imported} rates into plan "${r.plan}"` +
+            `${r.replaced ? ` (${r.replaced} old rows replaced)` : ''}; ` +
+            `a running server applies them after "reload" (API) or SIGHUP\n`,
         );
       } catch (e) {
         die((e as Error).message);

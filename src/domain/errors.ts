@@ -22,6 +22,8 @@ export interface DomainErrorOptions {
   status?: number;
   /** HTTP status of the old API and of httpstrictresponse answers (default 412, the document's "failed"). */
   legacyStatus?: number;
+  /** The error this one reports (kept for the log, never shown to the caller). */
+  cause?: unknown;
 }
 
 export class DomainError extends Error {
@@ -33,7 +35,7 @@ export class DomainError extends Error {
     readonly kind: ErrorKind = 'input',
     o: DomainErrorOptions = {},
   ) {
-    super(message);
+    super(message, o.cause === undefined ? undefined : { cause: o.cause });
     this.name = new.target.name;
     this.status = o.status ?? STATUS[kind];
     this.legacyStatus = o.legacyStatus ?? 412;

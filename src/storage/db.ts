@@ -8,8 +8,9 @@ import pg from 'pg';
 import { join } from 'node:path';
 import type { Database } from './schema.js';
 import { migrations } from './migrations.js';
+import type { Dialect } from './dialect.js';
 
-export type Dialect = 'sqlite' | 'pg';
+export type { Dialect } from './dialect.js';
 
 export interface Storage {
   db: Kysely<Database>;
@@ -49,7 +50,8 @@ export async function openStorage(dburl: string, dataDir: string): Promise<Stora
     location = file;
   } else {
     throw new Error(
-      `option "dburl": expected empty (SQLite), sqlite:FILE or postgres://…, got "${dburl.replace(/\/\/[^@]*@/, '//***@')}"`,
+      `option "dburl": expected empty (SQLite), sqlite:FILE or postgres://…, got ` +
+        `"${dburl.replace(/\/\/[^@]*@/, '//***@')}"`,
     );
   }
   await migrate(db, dialect);

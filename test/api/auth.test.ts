@@ -176,7 +176,7 @@ test('tb_api overrides: public, disabled, ip-checked, mode 4 and 6', async () =>
   } finally {
     t.srv.services.config.persist({ apiv2ipauth: '' });
     await db.deleteFrom('tb_api').execute();
-    await t.srv.services.rules.load();
+    await t.srv.gateway.rules.load();
   }
 });
 
@@ -186,12 +186,12 @@ test('mode 4 (less): username alone', async () => {
     .insertInto('tb_api')
     .values({ fname: 'balance', req_key: 0, req_ip: 0, req_user: 12, req_user_mode: 4, customsql: null })
     .execute();
-  await t.srv.services.rules.load();
+  await t.srv.gateway.rules.load();
   try {
     assert.equal((await handle('balance', { authid: 'bob' })).text, '12.50 USD');
   } finally {
     await db.deleteFrom('tb_api').execute();
-    await t.srv.services.rules.load();
+    await t.srv.gateway.rules.load();
   }
 });
 

@@ -145,14 +145,14 @@ test('transfercredit: anonymous remote callers are denied; a tb_api level of 8 d
     .insertInto('tb_api')
     .values({ fname: 'transfercredit', req_key: null, req_ip: null, req_user: 8, req_user_mode: null, customsql: null })
     .execute();
-  await t.srv.services.rules.load();
+  await t.srv.gateway.rules.load();
   try {
     const e = await as('alice', 'transfercredit', { username: 'bob', credit: '1' });
     assert.match(e.text, /not allowed for your user type/);
     assert.equal((await as('rita', 'transfercredit', { username: 'bob', credit: '1' })).ok, true);
   } finally {
     await db().deleteFrom('tb_api').where('fname', '=', 'transfercredit').execute();
-    await t.srv.services.rules.load();
+    await t.srv.gateway.rules.load();
   }
 });
 

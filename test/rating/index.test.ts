@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PrefixIndex } from '../../src/domain/rating/index.js';
-import { normalizeNumber, countryCodeOf, NumberError } from '../../src/domain/rating/normalize.js';
+import { toE164, countryCodeOf, InvalidNumberError } from '../../src/domain/rating/normalize.js';
 import type { Rate } from '../../src/domain/rating/rate.js';
 
 let nextId = 1;
@@ -78,28 +78,28 @@ test('prefixes must be digits', () => {
 const o = { internationalPrefix: '00', nationalPrefix: '0', countryCode: '36' };
 
 test('normalisation: +, 00, national, punctuation, URIs', () => {
-  assert.equal(normalizeNumber('+36 (1) 234-5678', o), '3612345678');
-  assert.equal(normalizeNumber('0036 1 234 5678', o), '3612345678');
-  assert.equal(normalizeNumber('0 20 123 4567', o), '36201234567');
-  assert.equal(normalizeNumber('3612345678', o), '3612345678', 'already international digits');
-  assert.equal(normalizeNumber('sip:+12125551234@example.com', o), '12125551234');
-  assert.equal(normalizeNumber('12.125.551.234', o), '12125551234');
+  assert.equal(toE164('+36 (1) 234-5678', o), '3612345678');
+  assert.equal(toE164('0036 1 234 5678', o), '3612345678');
+  assert.equal(toE164('0 20 123 4567', o), '36201234567');
+  assert.equal(toE164('3612345678', o), '3612345678', 'already international digits');
+  assert.equal(toE164('sip:+12125551234@example.com', o), '12125551234');
+  assert.equal(toE164('12.125.551.234', o), '12125551234');
   assert.equal(
-    normalizeNumber('011442079460000', { internationalPrefix: '011', nationalPrefix: '1', countryCode: '1' }),
+    toE164('011442079460000', { internationalPrefix: '011', nationalPrefix: '1', countryCode: '1' }),
     '442079460000',
   );
   assert.equal(
-    normalizeNumber('12125551234', { internationalPrefix: '011', nationalPrefix: '1', countryCode: '1' }),
+    toE164('12125551234', { internationalPrefix: '011', nationalPrefix: '1', countryCode: '1' }),
     '12125551234',
   );
 });
 
 test('normalisation errors', () => {
-  assert.throws(() => normalizeNumber('06201234567', { ...o, countryCode: '' }), /no country calling code/);
-  assert.throws(() => normalizeNumber('abc', o), NumberError);
-  assert.throws(() => normalizeNumber('  ', o), /empty/);
-  assert.throws(() => normalizeNumber('+', o), NumberError);
-  assert.throws(() => normalizeNumber('+123456789012345678901', o), /digits/);
+  assert.throws(() => toE164('06201234567', { ...o, countryCode: '' }), /no country calling code/);
+  assert.throws(() => toE164('abc', o), InvalidNumberError);
+  assert.throws(() => toE164('  ', o), /empty/);
+  assert.throws(() => toE164('+', o), InvalidNumberError);
+  assert.throws(() => toE164('+123456789012345678901', o), /digits/);
 });
 
 test('country code of a user: tb_users.country, else defaultcountrycode', () => {

@@ -5,7 +5,6 @@ import { startTestServer, API_KEY } from '../helpers/server.js';
 import { freshPgDatabase } from '../helpers/pg.js';
 import { src } from '../helpers/source.js';
 import { caller, makeHierarchy, LOCAL } from './helpers.js';
-import { closeDbRunner } from '../../src/api/commands/users.js';
 
 test('account commands on PostgreSQL', async (t) => {
   const pgdb = await freshPgDatabase();
@@ -79,7 +78,7 @@ test('account commands on PostgreSQL', async (t) => {
     assert.equal(good.ok, true, good.text);
     assert.equal(good.fields!.username, 'fay');
   } finally {
-    await closeDbRunner(srv.srv.services);
+    await srv.srv.services.dbRunner.close();
     await srv.stop();
     await pgdb.drop();
   }

@@ -3,7 +3,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { caller, makeHierarchy, LOCAL } from './helpers.js';
-import { closeDbRunner } from '../../src/api/commands/users.js';
 import { escapeLike } from '../../src/domain/accounts/search.js';
 
 let t: TestServer;
@@ -17,7 +16,7 @@ before(async () => {
   ids = await makeHierarchy(t);
 });
 after(async () => {
-  await closeDbRunner(t.srv.services);
+  await t.srv.services.dbRunner.close();
   await t.stop();
 });
 
@@ -29,11 +28,11 @@ async function lowerLevel(fname: string, level: number) {
     .insertInto('tb_api')
     .values({ fname, req_key: 1, req_ip: 0, req_user: level, req_user_mode: 0, customsql: null })
     .execute();
-  await t.srv.services.rules.load();
+  await t.srv.gateway.rules.load();
 }
 async function restoreLevels() {
   await t.srv.services.storage.db.deleteFrom('tb_api').execute();
-  await t.srv.services.rules.load();
+  await t.srv.gateway.rules.load();
 }
 
 test('escapeLike', () => {

@@ -5,7 +5,6 @@ import { startTestServer, API_KEY, ADMIN_PASSWORD, type TestServer } from '../he
 import { src } from '../helpers/source.js';
 import { caller, makeHierarchy, pw, LOCAL, REMOTE } from './helpers.js';
 import { passwordProblem, randomPassword } from '../../src/domain/accounts/passwords.js';
-import { closeDbRunner } from '../../src/api/commands/users.js';
 
 let t: TestServer;
 let ids: Record<string, number>;
@@ -18,7 +17,7 @@ before(async () => {
   ids = await makeHierarchy(t);
 });
 after(async () => {
-  await closeDbRunner(t.srv.services);
+  await t.srv.services.dbRunner.close();
   await t.stop();
 });
 

@@ -1,11 +1,12 @@
 /**
  * The effective authentication rule of an API: the command's declared defaults, overridden field by field by
- * its tb_api row: req_key/req_ip 0 or 1 override; req_user/req_user_mode 0 (or NULL) keep the default. Rows with customsql define new APIs or replace one.
+ * its tb_api row: req_key/req_ip 0 or 1 override; req_user/req_user_mode 0 (or NULL) keep the default. Rows
+ * with customsql define new APIs or replace one.
  * Loaded at start; `apireload` re-reads the table.
  */
 import type { Kysely } from 'kysely';
 import type { Database, ApiTable } from '../../storage/schema.js';
-import type { CommandDef, Level, UserMode } from '../registry.js';
+import type { CommandDecl, Level, UserMode } from '../declaration.js';
 
 export interface Rule {
   reqKey: 0 | 1;
@@ -43,7 +44,7 @@ export class ApiRules {
   }
 
   /** The rule for a command (def) or a tb_api-only API (def undefined); undefined when neither exists. */
-  resolve(name: string, def: CommandDef | undefined, defaultMode: UserMode): Rule | undefined {
+  resolve(name: string, def: CommandDecl | undefined, defaultMode: UserMode): Rule | undefined {
     const row = this.rows.get(name);
     if (!def && !(row?.customsql && row.customsql.trim())) return undefined;
     const base: Rule = {

@@ -131,11 +131,14 @@ const rows: Row[] = [
   ['pgetfile', 6, 'filename', 'load a file from the web file storage', LATER.ops],
 ];
 
+/** Reasons that are already worded as the rest of the sentence after the command name. */
+const SELF_WORDED = ['is ', 'would ', 'belongs', 'manages', 'needs'];
+
 export const catalogCommands: CommandDef[] = rows.map(([name, level, params, description, why, extra]) => ({
   name,
   level,
   params: params ? params.split(',') : [],
   description,
-  unavailable: `${name} ${why.startsWith('is ') || why.startsWith('would ') || why.startsWith('belongs') || why.startsWith('manages') || why.startsWith('needs') ? why : `is not available yet: it ${why}`}`,
+  unavailable: `${name} ${SELF_WORDED.some((w) => why.startsWith(w)) ? why : `is not available yet: it ${why}`}`,
   ...extra,
 }));

@@ -4,7 +4,11 @@ import { Registry } from '../registry.js';
 import { systemCommands } from './system.js';
 import { securityCommands } from './security.js';
 import { accountCommands } from './accounts.js';
-import { userCommands } from './users.js';
+import { signupCommands } from './signup.js';
+import { passwordCommands } from './passwords.js';
+import { searchCommands } from './search.js';
+import { fieldCommands } from './fields.js';
+import { dbCommands } from './db.js';
 import { moneyCommands } from './money.js';
 import { ratingCommands } from './rating.js';
 import { numberCommands } from './numbers.js';
@@ -19,7 +23,11 @@ export function buildRegistry(): Registry {
     ...systemCommands,
     ...securityCommands,
     ...accountCommands,
-    ...userCommands,
+    ...signupCommands,
+    ...passwordCommands,
+    ...searchCommands,
+    ...fieldCommands,
+    ...dbCommands,
     ...moneyCommands,
     ...ratingCommands,
     ...numberCommands,

@@ -2,48 +2,13 @@
  * Numbers and features: addnumbers, delnumber (DID pool administration), getphonenumber, lockphonenumber, cli,
  * addcallbacknumber, callbackaccessnumber, callforward, getconfroom. The work is in NumberService.
  */
-import { ok, fail, ApiError, type ApiResult } from '../types.js';
+import { ok, fail, type ApiResult } from '../types.js';
 import type { CommandDef } from '../registry.js';
-import type { CommandContext } from '../context.js';
 import type { User } from '../../domain/accounts/users.js';
-import { isAdminType, UserType } from '../../domain/accounts/types.js';
-import { NumberError, NumberService, type ForwardSettings, type OwnedNumber } from '../../domain/numbers/service.js';
-
-/** Runs a NumberService call, answering its NumberError as ERROR with the text. */
-async function guarded(fn: () => Promise<ApiResult>): Promise<ApiResult> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof NumberError) return fail(e.message, { legacyStatus: e.legacyStatus });
-    throw e;
-  }
-}
+import { actingOn } from './target.js';
+import { NumberService, type ForwardSettings, type OwnedNumber } from '../../domain/numbers/service.js';
 
 const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
-
-/**
- * The account a user command acts on: the caller, or the user named by `username` when the caller may manage
- * them (admins: anyone; owners/resellers: their subtree). `username` is also an authid alias: a trusted
- * source naming only `username` acts as that user.
- */
-async function targetUser(ctx: CommandContext, p: Record<string, string>, what: string): Promise<User> {
-  const caller = ctx.caller.user;
-  if (!caller) throw new ApiError(`${what} needs a user (authid)`, 403);
-  const name = (p.username ?? '').trim();
-  if (!name || name === caller.username) return caller;
-  const mayManage = isAdminType(caller.type) || caller.type === UserType.owner || caller.type === UserType.reseller;
-  const denied = new ApiError(
-    `${what}: you may only act on your own account${mayManage ? ' or users below you' : ''} (username=${name.slice(0, 64)})`,
-    403,
-  );
-  if (!mayManage) throw denied;
-  const u = await ctx.services.users.byUsername(name);
-  if (!isAdminType(caller.type)) {
-    if (!u || !(await ctx.services.users.isInSubtree(caller.id, u.id))) throw denied;
-  }
-  if (!u) throw new ApiError(`${what}: user "${name.slice(0, 64)}" not found`, 404);
-  return u;
-}
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -61,7 +26,8 @@ function listAnswer(what: string, user: User, list: OwnedNumber[]): ApiResult {
 function forwardAnswer(user: User, f: ForwardSettings, changed: boolean): ApiResult {
   const show = (v: string) => v || 'off';
   return ok(
-    `call forward of ${user.username}${changed ? ' set' : ''}: always=${show(f.always)}, busy=${show(f.busy)}, noanswer=${show(f.noanswer)}`,
+    `call forward of ${user.username}${changed ? ' set' : ''}: always=${show(f.always)}, busy=${show(f.busy)}, ` +
+      `noanswer=${show(f.noanswer)}`,
     {
       fields: { username: user.username, always: f.always, busy: f.busy, noanswer: f.noanswer },
     },
@@ -74,111 +40,107 @@ export const numberCommands: CommandDef[] = [
     params: ['numbers', 'from', 'count'],
     level: 6,
     description:
-      'add phone numbers (DIDs) to the free pool: numbers=N1,N2,… (comma or space separated) and/or from=FIRST&count=N (consecutive, at most 10000)',
-    run: (ctx, p) =>
-      guarded(async () => {
-        const list = NumberService.parseNumberList(p.numbers ?? p.number, p.from, p.count);
-        const r = await ctx.services.numbers.addNumbers(list);
-        ctx.services.log.info(
-          { added: r.added, skipped: r.skipped, by: ctx.caller.user?.username },
-          'numbers added to the pool',
-        );
-        return ok(`added ${r.added} number(s) to the pool${r.skipped ? ` (${r.skipped} already in the pool)` : ''}`, {
-          fields: { added: r.added, skipped: r.skipped },
-        });
-      }),
+      'add phone numbers (DIDs) to the free pool: numbers=N1,N2,… (comma or space separated) and/or ' +
+      'from=FIRST&count=N (consecutive, at most 10000)',
+    run: async (ctx, p) => {
+      const list = NumberService.parseNumberList(p.numbers ?? p.number, p.from, p.count);
+      const r = await ctx.services.numbers.addNumbers(list);
+      ctx.services.log.info(
+        { added: r.added, skipped: r.skipped, by: ctx.caller.user?.username },
+        'numbers added to the pool',
+      );
+      return ok(`added ${r.added} number(s) to the pool${r.skipped ? ` (${r.skipped} already in the pool)` : ''}`, {
+        fields: { added: r.added, skipped: r.skipped },
+      });
+    },
   },
   {
     name: 'delnumber',
     params: ['number'],
     level: 6,
     description: 'remove a free phone number from the pool',
-    run: (ctx, p) =>
-      guarded(async () => {
-        if (!p.number) return fail('number: which number to remove (delnumber number=N)', { legacyStatus: 421 });
-        const n = await ctx.services.numbers.deleteNumber(p.number);
-        ctx.services.log.info({ number: n, by: ctx.caller.user?.username }, 'number removed from the pool');
-        return ok(`number ${n} removed from the pool`, { fields: { number: n } });
-      }),
+    run: async (ctx, p) => {
+      if (!p.number) return fail('number: which number to remove (delnumber number=N)', { legacyStatus: 421 });
+      const n = await ctx.services.numbers.deleteNumber(p.number);
+      ctx.services.log.info({ number: n, by: ctx.caller.user?.username }, 'number removed from the pool');
+      return ok(`number ${n} removed from the pool`, { fields: { number: n } });
+    },
   },
   {
     name: 'getphonenumber',
     params: [],
     level: 12,
     description:
-      'assign a phone number from the free pool to the caller (the one they locked, else the one they have unless new=1, else a free one)',
-    run: (ctx, p) =>
-      guarded(async () => {
-        const user = await targetUser(ctx, p, 'getphonenumber');
-        const r = await ctx.services.numbers.getPhoneNumber(user.id, truthy(p.new));
-        if (r.didSet) ctx.services.users.clearCache();
-        if (r.source !== 'existing')
-          ctx.services.log.info({ number: r.number, user: user.username, from: r.source }, 'phone number assigned');
-        return ok(r.number, { fields: { number: r.number, username: user.username } });
-      }),
+      'assign a phone number from the free pool to the caller (the one they locked, else the one they have unless ' +
+      'new=1, else a free one)',
+    run: async (ctx, p) => {
+      const user = await actingOn(ctx, p, 'getphonenumber');
+      const r = await ctx.services.numbers.getPhoneNumber(user.id, truthy(p.new));
+      if (r.didSet) ctx.services.users.clearCache();
+      if (r.source !== 'existing')
+        ctx.services.log.info({ number: r.number, user: user.username, from: r.source }, 'phone number assigned');
+      return ok(r.number, { fields: { number: r.number, username: user.username } });
+    },
   },
   {
     name: 'lockphonenumber',
     params: ['number'],
     level: 12,
     description: 'reserve a free phone number (or number=N) for numberlocktime seconds; getphonenumber then assigns it',
-    run: (ctx, p) =>
-      guarded(async () => {
-        const user = await targetUser(ctx, p, 'lockphonenumber');
-        const r = await ctx.services.numbers.lockPhoneNumber(user.id, p.number);
-        return ok(r.number, { fields: { number: r.number, lockeduntil: iso(r.lockedUntil), username: user.username } });
-      }),
+    run: async (ctx, p) => {
+      const user = await actingOn(ctx, p, 'lockphonenumber');
+      const r = await ctx.services.numbers.lockPhoneNumber(user.id, p.number);
+      return ok(r.number, { fields: { number: r.number, lockeduntil: iso(r.lockedUntil), username: user.username } });
+    },
   },
   {
     name: 'cli',
     params: ['anum'],
     level: 12,
     description: 'add a pin-less caller number (ANI) to the account: anum (or num); list=1 lists, del=1 deletes',
-    run: (ctx, p) =>
-      guarded(async () => {
-        const user = await targetUser(ctx, p, 'cli');
-        const s = ctx.services.numbers;
-        if (truthy(p.list)) return listAnswer('caller number', user, await s.listCli(user.id));
-        const raw = p.anum ?? p.num;
-        if (!raw) return fail('anum: the caller number to add (or list=1)', { legacyStatus: 421 });
-        if (truthy(p.del)) {
-          const n = await s.deleteCli(user.id, raw);
-          return ok(`caller number ${n} removed from ${user.username}`, {
-            fields: { number: n, username: user.username },
-          });
-        }
-        const r = await s.addCli(user.id, raw);
-        return ok(
-          r.added
-            ? `caller number ${r.number} added to ${user.username}`
-            : `caller number ${r.number} is already on ${user.username}`,
-          {
-            fields: { number: r.number, username: user.username },
-          },
-        );
-      }),
+    run: async (ctx, p) => {
+      const user = await actingOn(ctx, p, 'cli');
+      const s = ctx.services.numbers;
+      if (truthy(p.list)) return listAnswer('caller number', user, await s.listCli(user.id));
+      const raw = p.anum ?? p.num;
+      if (!raw) return fail('anum: the caller number to add (or list=1)', { legacyStatus: 421 });
+      if (truthy(p.del)) {
+        const n = await s.deleteCli(user.id, raw);
+        return ok(`caller number ${n} removed from ${user.username}`, {
+          fields: { number: n, username: user.username },
+        });
+      }
+      const r = await s.addCli(user.id, raw);
+      return ok(
+        r.added
+          ? `caller number ${r.number} added to ${user.username}`
+          : `caller number ${r.number} is already on ${user.username}`,
+        {
+          fields: { number: r.number, username: user.username },
+        },
+      );
+    },
   },
   {
     name: 'addcallbacknumber',
     params: ['anum'],
     level: 12,
     description: 'add a custom callback number (at most 10 per user): anum (or num); list=1 lists, del=1 deletes',
-    run: (ctx, p) =>
-      guarded(async () => {
-        const user = await targetUser(ctx, p, 'addcallbacknumber');
-        const s = ctx.services.numbers;
-        if (truthy(p.list)) return listAnswer('callback number', user, await s.listCallbackNumbers(user.id));
-        const raw = p.anum ?? p.num;
-        if (!raw) return fail('anum: the callback number to add (or list=1)', { legacyStatus: 421 });
-        if (truthy(p.del)) {
-          const n = await s.deleteCallbackNumber(user.id, raw);
-          return ok(`callback number ${n} removed from ${user.username}`, {
-            fields: { number: n, username: user.username },
-          });
-        }
-        const n = await s.addCallbackNumber(user.id, raw);
-        return ok(`callback number ${n} added to ${user.username}`, { fields: { number: n, username: user.username } });
-      }),
+    run: async (ctx, p) => {
+      const user = await actingOn(ctx, p, 'addcallbacknumber');
+      const s = ctx.services.numbers;
+      if (truthy(p.list)) return listAnswer('callback number', user, await s.listCallbackNumbers(user.id));
+      const raw = p.anum ?? p.num;
+      if (!raw) return fail('anum: the callback number to add (or list=1)', { legacyStatus: 421 });
+      if (truthy(p.del)) {
+        const n = await s.deleteCallbackNumber(user.id, raw);
+        return ok(`callback number ${n} removed from ${user.username}`, {
+          fields: { number: n, username: user.username },
+        });
+      }
+      const n = await s.addCallbackNumber(user.id, raw);
+      return ok(`callback number ${n} added to ${user.username}`, { fields: { number: n, username: user.username } });
+    },
   },
   {
     name: 'callbackaccessnumber',
@@ -196,31 +158,30 @@ export const numberCommands: CommandDef[] = [
     params: ['anum', 'bnum', 'cnum'],
     level: 12,
     description:
-      "call forward rules: anum unconditional, bnum on busy, cnum on no answer (a number or a username; '' or off clears); none given: show; admins: username=",
-    run: (ctx, p) =>
-      guarded(async () => {
-        const user = await targetUser(ctx, p, 'callforward');
-        const s = ctx.services.numbers;
-        const changes: Partial<ForwardSettings> = {};
-        if (p.anum !== undefined) changes.always = p.anum;
-        if (p.bnum !== undefined) changes.busy = p.bnum;
-        if (p.cnum !== undefined) changes.noanswer = p.cnum;
-        if (!Object.keys(changes).length) return forwardAnswer(user, await s.getForward(user.id), false);
-        const f = await s.setForward(user.id, changes);
-        ctx.services.log.info({ user: user.username, by: ctx.caller.user?.username, ...f }, 'call forward set');
-        return forwardAnswer(user, f, true);
-      }),
+      'call forward rules: anum unconditional, bnum on busy, cnum on no answer ' +
+      "(a number or a username; '' or off clears); none given: show; admins: username=",
+    run: async (ctx, p) => {
+      const user = await actingOn(ctx, p, 'callforward');
+      const s = ctx.services.numbers;
+      const changes: Partial<ForwardSettings> = {};
+      if (p.anum !== undefined) changes.always = p.anum;
+      if (p.bnum !== undefined) changes.busy = p.bnum;
+      if (p.cnum !== undefined) changes.noanswer = p.cnum;
+      if (!Object.keys(changes).length) return forwardAnswer(user, await s.getForward(user.id), false);
+      const f = await s.setForward(user.id, changes);
+      ctx.services.log.info({ user: user.username, by: ctx.caller.user?.username, ...f }, 'call forward set');
+      return forwardAnswer(user, f, true);
+    },
   },
   {
     name: 'getconfroom',
     params: [],
     level: 12,
     description: "the caller's conference room number (allocated on first use, from confroomfirst)",
-    run: (ctx, p) =>
-      guarded(async () => {
-        const user = await targetUser(ctx, p, 'getconfroom');
-        const r = await ctx.services.numbers.getConfRoom(user.id);
-        return ok(r.room, { fields: { room: r.room, username: user.username } });
-      }),
+    run: async (ctx, p) => {
+      const user = await actingOn(ctx, p, 'getconfroom');
+      const r = await ctx.services.numbers.getConfRoom(user.id);
+      return ok(r.room, { fields: { room: r.room, username: user.username } });
+    },
   },
 ];

@@ -4,46 +4,22 @@ import { ok, fail, ApiError, type ApiResult } from '../types.js';
 import type { CommandDef } from '../registry.js';
 import type { CommandContext } from '../context.js';
 import type { User } from '../../domain/accounts/users.js';
-import { isAdminType, rankOf } from '../../domain/accounts/types.js';
-import { formatAmount } from '../../domain/money.js';
+import { may, mayOnOwner } from '../../domain/accounts/access.js';
+import { callerOf } from './target.js';
+import { formatAmount } from '../../domain/billing/amount.js';
 import { formatPrice } from '../../domain/rating/rate.js';
-import { NoRateError, NumberError, type Quote } from '../../domain/rating/service.js';
+import { InvalidNumberError, type Quote } from '../../domain/rating/service.js';
 
 const GENCDR_MAX = 10_000;
 
-function callerOf(ctx: CommandContext, what: string): User {
-  const u = ctx.caller.user;
-  if (!u) throw new ApiError(`${what} needs a user (authid)`, 403);
-  return u;
-}
-
-/** Whether the caller may see the target: admins everyone, owners/resellers/support their subtree, users themselves. */
-async function maySee(ctx: CommandContext, caller: User, targetId: number): Promise<boolean> {
-  if (caller.id === targetId || isAdminType(caller.type)) return true;
-  if (rankOf(caller.type) <= 10) return ctx.services.users.isInSubtree(caller.id, targetId);
-  return false;
-}
-
 /** The user a `username` parameter names (default: the caller), if the caller may see them. */
-async function targetUser(ctx: CommandContext, caller: User, username: string | undefined): Promise<User> {
+async function seenUser(ctx: CommandContext, caller: User, username: string | undefined): Promise<User> {
   if (!username || username === caller.username) return caller;
   const u = await ctx.services.users.byUsername(username);
-  if (!u || !(await maySee(ctx, caller, u.id)))
+  if (!u || !(await may(ctx.services.users, caller, 'see', u)))
     throw new ApiError(`username: no user "${username}" that you may see`, 404);
   return u;
 }
-
-async function quoteOr(ctx: CommandContext, user: User, bnum: string): Promise<Quote | ApiResult> {
-  try {
-    return await ctx.services.rating.quote(user, bnum);
-  } catch (e) {
-    if (e instanceof NumberError) return fail(e.message, { legacyStatus: 421 });
-    if (e instanceof NoRateError) return fail(e.message, { legacyStatus: 404 });
-    throw e;
-  }
-}
-
-const isResult = (x: Quote | ApiResult): x is ApiResult => 'code' in x;
 
 function rateFields(q: Quote): Record<string, string | number> {
   const r = q.rate;
@@ -60,7 +36,8 @@ function rateFields(q: Quote): Record<string, string | number> {
 }
 
 const rateText = (q: Quote) =>
-  `${formatPrice(q.rate.price)} ${q.rate.currency}/min to ${q.rate.destination || q.rate.prefix} (prefix ${q.rate.prefix})`;
+  `${formatPrice(q.rate.price)} ${q.rate.currency}/min to ${q.rate.destination || q.rate.prefix} (prefix ` +
+  `${q.rate.prefix})`;
 
 function intParam(v: string | undefined, name: string, min: number, max: number, def: number): number {
   if (v === undefined || v.trim() === '') return def;
@@ -86,7 +63,8 @@ export const ratingCommands: CommandDef[] = [
         try {
           out[k] = ctx.services.rating.normalize(p[k]!, country);
         } catch (e) {
-          if (e instanceof NumberError) return fail(`${k}: ${e.message}`, { legacyStatus: 421 });
+          // the answer names which of the two numbers is wrong
+          if (e instanceof InvalidNumberError) return fail(`${k}: ${e.message}`, { legacyStatus: 421 });
           throw e;
         }
       }
@@ -108,11 +86,10 @@ export const ratingCommands: CommandDef[] = [
     level: 12,
     description: 'rate request: the price per minute the caller pays to bnum (longest prefix of their tariff plan)',
     run: async (ctx, p) => {
-      const user = callerOf(ctx, 'rating');
+      const user = callerOf(ctx, 'rating', 'a user (authid)');
       const bnum = (p.bnum ?? '').trim();
       if (!bnum) return fail('bnum: the number to rate is missing', { legacyStatus: 421 });
-      const q = await quoteOr(ctx, user, bnum);
-      if (isResult(q)) return q;
+      const q = await ctx.services.rating.quote(user, bnum);
       return ok(rateText(q), { fields: rateFields(q) });
     },
   },
@@ -121,16 +98,16 @@ export const ratingCommands: CommandDef[] = [
     params: ['username', 'callid'],
     level: 12,
     description:
-      'call rating details returning credit, maxduration and rating: for a destination (bnum) the credit, the longest affordable call and the rate; for a finished call (callid) its CDR rating',
+      'call rating details returning credit, maxduration and rating: for a destination (bnum) the credit, the ' +
+      'longest affordable call and the rate; for a finished call (callid) its CDR rating',
     run: async (ctx, p) => {
       const s = ctx.services;
-      const caller = callerOf(ctx, 'callrating');
-      const user = await targetUser(ctx, caller, p.username?.trim());
+      const caller = callerOf(ctx, 'callrating', 'a user (authid)');
+      const user = await seenUser(ctx, caller, p.username?.trim());
       const bnum = (p.bnum ?? '').trim();
       const callid = (p.callid ?? '').trim();
       if (bnum) {
-        const q = await quoteOr(ctx, user, bnum);
-        if (isResult(q)) return q;
+        const q = await ctx.services.rating.quote(user, bnum);
         const b = await s.ledger.balance(user.id);
         if (!b) throw new ApiError('user not found', 404);
         if (b.currency !== q.rate.currency)
@@ -148,21 +125,23 @@ export const ratingCommands: CommandDef[] = [
         const cdrs = await s.cdrs.byCallId(callid);
         let visible = null;
         for (const c of cdrs) {
-          if ((p.username ? c.userid === user.id : true) && (await maySee(ctx, caller, c.userid))) {
+          if ((p.username ? c.userid === user.id : true) && (await mayOnOwner(s.users, caller, 'see', c.userid))) {
             visible = c;
             break;
           }
         }
         if (!visible)
           return fail(
-            `call "${callid}" not found (no live call and no CDR${p.username ? ` of ${user.username}` : ''} with this callid)`,
+            `call "${callid}" not found (no live call and no ` +
+              `CDR${p.username ? ` of ${user.username}` : ''} with this callid)`,
             { legacyStatus: 404 },
           );
         const owner = visible.userid === user.id ? user : await s.users.byId(visible.userid);
         const b = await s.ledger.balance(visible.userid);
         const cost = formatAmount(visible.cost);
         return ok(
-          `call ${callid}${visible.leg ? '/' + visible.leg : ''} to ${visible.callee}: ${visible.duration} s, billed ${visible.billed} s, cost ${cost} ${visible.currency} (${visible.reason})`,
+          `call ${callid}${visible.leg ? '/' + visible.leg : ''} to ${visible.callee}: ${visible.duration} s, ` +
+            `billed ${visible.billed} s, cost ${cost} ${visible.currency} (${visible.reason})`,
           {
             fields: {
               callid,
@@ -188,16 +167,18 @@ export const ratingCommands: CommandDef[] = [
     params: ['count', 'username', 'bnum', 'duration', 'mindur', 'maxdur'],
     level: 6,
     description:
-      'generate test CDRs, each rated and charged like a real call: count (1-10000, default 1), username (caller account), bnum (destination; default random numbers of the plan), duration (seconds, default 60) or mindur/maxdur (random)',
+      'generate test CDRs, each rated and charged like a real call: count (1-10000, default 1), username (caller ' +
+      'account), bnum (destination; default random numbers of the plan), duration (seconds, default 60) or ' +
+      'mindur/maxdur (random)',
     run: async (ctx, p) => {
       const s = ctx.services;
-      const caller = callerOf(ctx, 'gencdr');
+      const caller = callerOf(ctx, 'gencdr', 'a user (authid)');
       const count = intParam(p.count, 'count', 1, GENCDR_MAX, 1);
       const username = (p.username ?? '').trim();
       if (!username)
         return fail('username: the caller account of the generated calls is missing', { legacyStatus: 404 });
       const user = await s.users.byUsername(username);
-      if (!user || !(await maySee(ctx, caller, user.id)))
+      if (!user || !(await may(s.users, caller, 'act', user)))
         return fail(`username: no user "${username}" that you may see`, { legacyStatus: 404 });
       let fixed: number | undefined;
       let mindur = 0;
@@ -211,8 +192,7 @@ export const ratingCommands: CommandDef[] = [
       let planId: number | undefined;
       let fixedQuote: Quote | undefined;
       if (bnum) {
-        const q = await quoteOr(ctx, user, bnum);
-        if (isResult(q)) return q;
+        const q = await ctx.services.rating.quote(user, bnum);
         if (q.rate.currency !== user.currency)
           return fail(
             `the rate to ${q.number} is in ${q.rate.currency} but ${user.username}'s account is in ${user.currency}`,
@@ -252,7 +232,8 @@ export const ratingCommands: CommandDef[] = [
       s.log.info({ by: caller.username, user: user.username, count, cost: total }, 'gencdr');
       const cost = formatAmount(total);
       return ok(
-        `${count} CDRs generated for ${user.username}, total cost ${cost} ${user.currency}${exhausted ? ` (${exhausted} ran out of credit)` : ''}`,
+        `${count} CDRs generated for ${user.username}, total cost ${cost} ` +
+          `${user.currency}${exhausted ? ` (${exhausted} ran out of credit)` : ''}`,
         {
           fields: { count, cost, currency: user.currency, billed, exhausted, username: user.username },
         },

@@ -5,7 +5,7 @@ import type { CommandDef } from '../registry.js';
 import type { CommandContext } from '../context.js';
 import type { User } from '../../domain/accounts/users.js';
 import { isAdminType } from '../../domain/accounts/types.js';
-import { formatAmount } from '../../domain/money.js';
+import { formatAmount } from '../../domain/billing/amount.js';
 import { formatPrice } from '../../domain/rating/rate.js';
 import {
   GatewayError,

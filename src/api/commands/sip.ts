@@ -183,7 +183,8 @@ export const sipCommands: CommandDef[] = [
       if (counts.unknown === targets.length)
         return fail(`no such user: ${targets.join(',')}`, { legacyStatus: 404, rows });
       return ok(
-        `message sent: ${counts.delivered} delivered, ${counts.queued} in progress, ${counts.stored} stored for offline users, ${counts.unknown} unknown`,
+        `message sent: ${counts.delivered} delivered, ${counts.queued} in progress, ${counts.stored} stored for ` +
+          `offline users, ${counts.unknown} unknown`,
         {
           fields: counts,
           columns: ['user', 'result'],
@@ -236,7 +237,8 @@ export const sipCommands: CommandDef[] = [
       }
       const { rows, counts } = await sendTo(ctx, sip, me.username, targets, txt);
       return ok(
-        `message sent to ${targets.length} agent(s): ${counts.delivered} delivered, ${counts.queued} in progress, ${counts.stored} stored for offline agents`,
+        `message sent to ${targets.length} agent(s): ${counts.delivered} delivered, ${counts.queued} in progress, ` +
+          `${counts.stored} stored for offline agents`,
         {
           fields: { ...counts, agents: targets.length },
           columns: ['user', 'result'],

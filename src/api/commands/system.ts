@@ -53,19 +53,18 @@ export const systemCommands: CommandDef[] = [
     reqKey: 0,
     description: 'the commands the caller may use',
     run: (ctx) => {
-      const s = ctx.services;
       const rows: Array<Record<string, unknown>> = [];
-      for (const d of s.registry.all()) {
+      for (const d of ctx.apis.commands()) {
         if (!ctx.mayUse(d.name)) continue;
         rows.push({
           name: [d.name, ...(d.aliases ?? [])].join('/'),
           params: d.params.join(','),
-          available: d.run ? 'yes' : 'no',
+          available: d.available ? 'yes' : 'no',
           description: d.description,
         });
       }
-      for (const n of s.rules.customNames())
-        if (!s.registry.get(n) && ctx.mayUse(n))
+      for (const n of ctx.apis.customOnly())
+        if (ctx.mayUse(n))
           rows.push({ name: n, params: 'sparam1…', available: 'yes', description: 'custom SQL API (tb_api)' });
       return ok(`${rows.length} commands`, { columns: ['name', 'params', 'available', 'description'], rows });
     },
@@ -147,7 +146,7 @@ export const systemCommands: CommandDef[] = [
     params: [],
     level: 6,
     description: 'reload tb_api (after adding or changing an entry)',
-    run: async (ctx) => ok(`tb_api reloaded: ${await ctx.services.rules.load()} entries`),
+    run: async (ctx) => ok(`tb_api reloaded: ${await ctx.apis.reloadRules()} entries`),
   },
   {
     name: 'syncusers',

@@ -16,6 +16,8 @@
  * is accepted; everything else is rejected with a {@link CustomSqlError}.
  */
 
+import { DomainError } from '../../domain/errors.js';
+
 export type CustomSqlDialect = 'sqlite' | 'pg';
 export type CustomSqlKind = 'select' | 'insert' | 'update' | 'delete';
 export type CustomSqlSlot = { kind: 'userid' } | { kind: 'username' } | { kind: 'sparam'; n: number };
@@ -37,10 +39,9 @@ export interface CustomSqlContext {
 }
 
 /** Error raised for invalid templates, missing parameters, failing or timed-out queries. */
-export class CustomSqlError extends Error {
-  override readonly name = 'CustomSqlError';
+export class CustomSqlError extends DomainError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(message, 'input', { cause: options?.cause });
   }
 }
 
@@ -257,7 +258,8 @@ export function compileTemplate(sql: string, dialect: CustomSqlDialect): Compile
   if (verb === undefined || text === '') fail('custom SQL is empty');
   if (!firstCodeIsWord || !ALLOWED_VERBS.has(verb!)) {
     fail(
-      `custom SQL must be a single SELECT, INSERT, UPDATE or DELETE statement${firstCodeIsWord && verb ? ` (got ${verb.toUpperCase()})` : ''}`,
+      `custom SQL must be a single SELECT, INSERT, UPDATE or DELETE ` +
+        `statement${firstCodeIsWord && verb ? ` (got ${verb.toUpperCase()})` : ''}`,
     );
   }
   for (let k = 0; k < words.length; k++) {

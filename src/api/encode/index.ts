@@ -35,7 +35,9 @@ function columnsOf(r: ApiResult): string[] {
   return [...seen];
 }
 
-/** The plain-text body (without the OK/ERROR line): the text, then rows as TSV with a header (fields are in the text). */
+/**
+ * The plain-text body (without the OK/ERROR line): the text, then rows as TSV with a header (fields are in the text).
+ */
 function plainText(r: ApiResult): string {
   const parts: string[] = [];
   if (r.text) parts.push(r.text);
@@ -99,14 +101,18 @@ function html(r: ApiResult): string {
       .join('')}</table>`;
   if (r.rows) {
     const cols = columnsOf(r);
-    body += `<table class="rows"><thead><tr>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>`;
+    const head = cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('');
+    body += `<table class="rows"><thead><tr>${head}</tr></thead><tbody>`;
     body += r.rows
       .map((row) => `<tr>${cols.map((c) => `<td>${escapeHtml(cell(row[c]))}</td>`).join('')}</tr>`)
       .join('');
     body += '</tbody></table>';
   }
   body += `<p class="status" data-code="${r.code}">${r.ok ? 'OK' : 'ERROR'}</p>`;
-  return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>voxswitch API</title></head><body>${body}</body></html>`;
+  return (
+    `<!DOCTYPE html><html><head><meta charset="utf-8"><title>voxswitch ` +
+    `API</title></head><body>${body}</body></html>`
+  );
 }
 
 export function encode(r: ApiResult, o: EncodeOptions): Encoded {
@@ -142,7 +148,10 @@ export function encode(r: ApiResult, o: EncodeOptions): Encoded {
       return {
         status,
         contentType: 'text/xml; charset=utf-8',
-        body: `<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><mvapiresponse>${xmlInner(r)}</mvapiresponse></soap:Body></soap:Envelope>`,
+        body:
+          `<?xml version="1.0" encoding="UTF-8"?><soap:Envelope ` +
+          `xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>` +
+          `<mvapiresponse>${xmlInner(r)}</mvapiresponse></soap:Body></soap:Envelope>`,
       };
     case 'json':
       return { status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(jsonValue(r)) };

@@ -124,7 +124,8 @@ export function createApiHttpServer(d: HttpDeps): Server {
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (socket.writable)
       socket.end(
-        'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nmalformed HTTP request\r\nERROR',
+        'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nmalformed HTTP ' +
+          'request\r\nERROR',
       );
     else socket.destroy();
   });

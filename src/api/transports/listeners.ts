@@ -24,7 +24,8 @@ function listenHint(e: NodeJS.ErrnoException, what: string, port: number): Liste
   if (e.code === 'EACCES') {
     return new ListenError(
       `cannot listen on ${what} port ${port}: permission denied. Ports below 1024 need root or the capability ` +
-        `(sudo setcap cap_net_bind_service=+ep "$(command -v node)"), or choose another port, e.g. --set mainaport=8080`,
+        `(sudo setcap cap_net_bind_service=+ep "$(command -v node)"), or choose another port, e.g. --set ` +
+        `mainaport=8080`,
     );
   }
   if (e.code === 'EADDRINUSE')
@@ -110,7 +111,8 @@ export class ApiListeners {
         key = readFileSync(keyFile);
       } catch (e) {
         throw new ListenError(
-          `usetls is on but the certificate or key cannot be read (${(e as Error).message}); set tlscert/tlskey or run "voxswitch gencert --data-dir ${this.s.config.dataDir}"`,
+          `usetls is on but the certificate or key cannot be read (${(e as Error).message}); set tlscert/tlskey or ` +
+            `run "voxswitch gencert --data-dir ${this.s.config.dataDir}"`,
         );
       }
       this.tls = createTlsServer({ cert, key }, (sock) => this.onSocket(sock as unknown as Socket, true));

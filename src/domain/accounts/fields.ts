@@ -3,10 +3,12 @@
  * by or write, how a value of each column is validated, and which column ties a row to a user (for the
  * hierarchy check). Identifiers used in SQL come only from these tables, never from the request.
  */
-import { parseAmount, formatAmount } from '../money.js';
+import { parseAmount, formatAmount } from '../billing/amount.js';
 import { parseUserType } from './types.js';
+import { DomainError } from '../errors.js';
 
-export class FieldError extends Error {}
+/** A table, column or value that setfield/getfield refuse; the message names the parameter. */
+export class FieldError extends DomainError {}
 
 export type FieldKind = 'int' | 'str' | 'money';
 
@@ -215,7 +217,9 @@ export function fieldSpec(spec: TableSpec, name: string | undefined, use: Use): 
       .filter(([, s]) => (use === 'write' ? s.write : use === 'read' ? s.read : s.filter))
       .map(([n]) => n);
     fail(
-      `${param}: "${short(f)}" is not ${use === 'write' ? 'settable' : use === 'read' ? 'readable' : 'a filter field'} in ${spec.table} (allowed: ${names.join(', ')})`,
+      `${param}: "${short(f)}" is not ` +
+        `${use === 'write' ? 'settable' : use === 'read' ? 'readable' : 'a filter field'} in ${spec.table} ` +
+        `(allowed: ${names.join(', ')})`,
     );
   }
   return { column: f, field: allowed! };

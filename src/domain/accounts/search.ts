@@ -1,21 +1,14 @@
 /**
- * User search and the visibility rules behind it (the hierarchy):
- * - srvadmin/admin see every account;
- * - owner/reseller see their own subtree (themselves and every account below them through parentid);
- * - support see the subtree of their parent (the company or reseller they work for); a support user whose
- *   parent is an admin (or who has no parent) sees every account;
- * - end users see only public fields (username, name) of enabled accounts, and only by an exact username or
- *   phone/DID match (no substring scanning of the user base; the username match is exact as stored or in
- *   lower case, so it uses the unique index).
+ * User search within what the caller may see (the scope comes from the hierarchy rule, access.ts):
+ * - a scope (every account, or one subtree) is searched by substring;
+ * - end users (no scope) see only public fields (username, name) of enabled accounts, and only by an exact
+ *   username or phone/DID match (no substring scanning of the user base; the username match is exact as stored
+ *   or in lower case, so it uses the unique index).
  * Queries are built with kysely, parameterised; LIKE patterns escape %, _ and \.
  */
 import { sql, type Kysely, type SqlBool } from 'kysely';
 import type { Database } from '../../storage/schema.js';
-import type { User } from './users.js';
-import { isAdminType, UserType } from './types.js';
-
-/** Every account, or the subtree under (and including) rootId. */
-export type Scope = { all: true } | { all: false; rootId: number };
+import type { Scope } from './access.js';
 
 export type SearchField = 'all' | 'username' | 'name' | 'email' | 'phone';
 
@@ -36,24 +29,6 @@ export interface PublicRow {
 
 export const MANAGER_COLUMNS = ['id', 'username', 'name', 'email', 'phone', 'type', 'parentid'];
 export const PUBLIC_COLUMNS = ['username', 'name'];
-
-/** What the caller may see of the user base; undefined for end users (public exact look-up only). */
-export async function scopeOf(db: Kysely<Database>, caller: User): Promise<Scope | undefined> {
-  if (isAdminType(caller.type)) return { all: true };
-  if (caller.type === UserType.owner || caller.type === UserType.reseller) return { all: false, rootId: caller.id };
-  if (caller.type === UserType.support) {
-    if (!caller.parentid) return { all: true };
-    const parent = await db
-      .selectFrom('tb_users')
-      .select(['id', 'type'])
-      .where('id', '=', caller.parentid)
-      .executeTakeFirst();
-    if (!parent) return { all: false, rootId: caller.id };
-    if (isAdminType(Number(parent.type))) return { all: true };
-    return { all: false, rootId: Number(parent.id) };
-  }
-  return undefined;
-}
 
 /** Escapes LIKE wildcards (and the escape character itself) for a pattern used with ESCAPE '\'. */
 export function escapeLike(s: string): string {
@@ -129,7 +104,10 @@ export async function searchUsers(
   }));
 }
 
-/** End users: exact username (as stored, or the term in lower case), phone or DID of enabled accounts; public fields only. */
+/**
+ * End users: exact username (as stored, or the term in lower case), phone or DID of enabled accounts; public fields
+ * only.
+ */
 export async function publicLookup(db: Kysely<Database>, term: string, limit: number): Promise<PublicRow[]> {
   const t = term.trim();
   if (!t) return [];
@@ -151,16 +129,4 @@ export async function publicLookup(db: Kysely<Database>, term: string, limit: nu
     .limit(limit)
     .execute();
   return rows.map((r) => ({ username: r.username, name: r.name }));
-}
-
-/** True when `target` is inside `scope`. */
-export async function inScope(db: Kysely<Database>, scope: Scope, targetId: number): Promise<boolean> {
-  if (scope.all) return true;
-  const r = await db
-    .selectFrom('tb_users')
-    .select('id')
-    .where('id', '=', targetId)
-    .where('id', 'in', subtreeQuery(db, scope.rootId))
-    .executeTakeFirst();
-  return Boolean(r);
 }

@@ -8,6 +8,7 @@ import type { Database } from '../../storage/schema.js';
 import { SecretBox, safeEqual } from './secrets.js';
 import { normalizeAnswer } from './passwords.js';
 import { UserType, type UserTypeId } from './types.js';
+import { DomainError } from '../errors.js';
 
 export interface User {
   id: number;
@@ -45,7 +46,8 @@ export interface NewUser {
   did?: string | null;
 }
 
-export class UserInputError extends Error {}
+/** Account input that does not pass validation; the message names the field. */
+export class UserInputError extends DomainError {}
 
 const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$/;
 const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,60}$/;
@@ -244,7 +246,10 @@ export class UserService {
     return Number(r.numUpdatedRows) > 0;
   }
 
-  /** Sets (or with question null clears) the forgotten-password question; the answer is stored normalised and encrypted. */
+  /**
+   * Sets (or with question null clears) the forgotten-password question; the answer is stored normalised and
+   * encrypted.
+   */
   async setForgot(userId: number, question: string | null, answer: string | null): Promise<boolean> {
     const q = question?.trim() ?? '';
     const a = answer == null ? '' : normalizeAnswer(answer);

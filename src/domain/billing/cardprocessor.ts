@@ -2,7 +2,8 @@
  * Card payments go through a card processor. Card data (number, expiry, CVV) is passed to the processor and
  * nowhere else: it is never stored, logged, or put in an error message.
  */
-import { formatAmount } from '../money.js';
+import { formatAmount } from './amount.js';
+import { DomainError } from '../errors.js';
 
 export interface CardData {
   number: string;
@@ -30,7 +31,11 @@ export interface CardProcessor {
 }
 
 /** The processor could not be asked or gave no usable answer (nothing was charged as far as we know). */
-export class CardProcessorError extends Error {}
+export class CardProcessorError extends DomainError {
+  constructor(message: string) {
+    super(message, 'unavailable');
+  }
+}
 
 /** Luhn check of a card number (digits only, 12-19 of them). */
 export function luhnValid(number: string): boolean {

@@ -13,7 +13,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Database, CdrsTable } from '../../storage/schema.js';
 import { InsufficientCredit, type Ledger } from './ledger.js';
 import { isRatingError, type RatingService, type Rate } from '../rating/service.js';
-import { formatAmount } from '../money.js';
+import { formatAmount } from './amount.js';
 
 export interface CallInput {
   callid: string;

@@ -9,7 +9,10 @@ import type { Database } from '../../storage/schema.js';
 export class InsufficientCredit extends Error {}
 export class NoSuchAccount extends Error {}
 
-/** A transaction that failed only because it ran concurrently with another (PostgreSQL serialization failure or deadlock). */
+/**
+ * A transaction that failed only because it ran concurrently with another (PostgreSQL serialization failure or
+ * deadlock).
+ */
 export function isRetryableTxError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return code === '40001' || code === '40P01' || code === 'SQLITE_BUSY';

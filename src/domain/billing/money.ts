@@ -9,8 +9,9 @@ import type { Database } from '../../storage/schema.js';
 import type { ConfigStore } from '../../config/store.js';
 import { InsufficientCredit, NoSuchAccount, type Ledger } from './ledger.js';
 import type { UserService, User } from '../accounts/users.js';
-import { isAdminType, UserType } from '../accounts/types.js';
-import { formatAmount, parseAmount } from '../money.js';
+import { may } from '../accounts/access.js';
+import { formatAmount, parseAmount } from './amount.js';
+import { DomainError, type ErrorKind } from '../errors.js';
 import { hashPin, normalizePin } from './pins.js';
 import {
   CardProcessorError,
@@ -27,15 +28,28 @@ export type MoneyErrorKind =
   'input' | 'denied' | 'notfound' | 'currency' | 'insufficient' | 'pin' | 'processor' | 'declined' | 'config';
 
 /** A refused money operation; the message is fit for the API answer (never holds secrets or card data). */
-export class MoneyError extends Error {
+export class MoneyError extends DomainError {
   constructor(
     message: string,
-    readonly kind: MoneyErrorKind,
-    readonly legacyStatus = 412,
+    /** The money-specific reason (the DomainError kind is derived from it). */
+    readonly reason: MoneyErrorKind,
+    legacyStatus = 412,
   ) {
-    super(message);
+    super(message, MONEY_KINDS[reason], { legacyStatus });
   }
 }
+
+const MONEY_KINDS: Record<MoneyErrorKind, ErrorKind> = {
+  input: 'input',
+  denied: 'denied',
+  notfound: 'notfound',
+  currency: 'conflict',
+  insufficient: 'insufficient',
+  pin: 'denied',
+  processor: 'unavailable',
+  declined: 'denied',
+  config: 'config',
+};
 
 /** Parses an amount text: positive (or, with allowNegative, non-zero), at most 6 decimals, at most MAX_AMOUNT. */
 export function parseMoneyAmount(name: string, raw: string | undefined, allowNegative = false): number {
@@ -83,15 +97,12 @@ export class MoneyService {
   ) {}
 
   /**
-   * Who may send credit to whom: admins (srvadmin, admin) to anyone; owners and resellers to accounts in their
-   * subtree; everyone else (support, end users) to accounts with the same parent, and to their own parent.
-   * Never to oneself or to a disabled account.
+   * Who may send credit to whom: the `pay` row of the hierarchy rule (accounts/access.ts): admins to anyone,
+   * owners and resellers to accounts in their subtree, everyone else to their parent and to accounts with the
+   * same parent; never to oneself. Disabled receivers are refused by transfer().
    */
-  async mayPay(from: User, to: User): Promise<boolean> {
-    if (from.id === to.id) return false;
-    if (isAdminType(from.type)) return true;
-    if (from.type === UserType.owner || from.type === UserType.reseller) return this.users.isInSubtree(from.id, to.id);
-    return from.parentid !== 0 && (to.parentid === from.parentid || to.id === from.parentid);
+  mayPay(from: User, to: User): Promise<boolean> {
+    return may(this.users, from, 'pay', to);
   }
 
   /** Sends `amount` from one account to another (by username): one transaction, two entries with one reference. */
@@ -120,7 +131,8 @@ export class MoneyService {
         if (fc === undefined || tc === undefined) throw new MoneyError('account not found', 'notfound', 404);
         if (fc !== tc)
           throw new MoneyError(
-            `different currencies: your account is in ${fc}, ${to.username}'s in ${tc}; transfers need the same currency`,
+            `different currencies: your account is in ${fc}, ${to.username}'s in ${tc}; transfers need the same ` +
+              `currency`,
             'currency',
           );
         const { fromAfter, toAfter } = await this.ledger.transferIn(trx, {
@@ -137,7 +149,8 @@ export class MoneyService {
       if (e instanceof InsufficientCredit) {
         const b = await this.ledger.balance(from.id);
         throw new MoneyError(
-          `insufficient credit: you have ${b ? `${formatAmount(b.credit)} ${b.currency}` : 'nothing'}, the transfer needs ${formatAmount(amount)}`,
+          `insufficient credit: you have ${b ? `${formatAmount(b.credit)} ${b.currency}` : 'nothing'}, the transfer ` +
+            `needs ${formatAmount(amount)}`,
           'insufficient',
         );
       }
@@ -217,7 +230,8 @@ export class MoneyService {
       if (e instanceof InsufficientCredit) {
         const b = await this.ledger.balance(userId);
         throw new MoneyError(
-          `credit: ${formatAmount(amount)} would take the balance below zero (balance ${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'})`,
+          `credit: ${formatAmount(amount)} would take the balance below zero (balance ` +
+            `${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'})`,
           'insufficient',
         );
       }

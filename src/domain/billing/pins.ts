@@ -6,12 +6,14 @@
 import { createHash, randomInt } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
+import { DomainError } from '../errors.js';
 
 export const PIN_DIGITS = 14;
 export const MAX_BATCH = 1_000_000;
 const CHUNK = 500;
 
-export class PinInputError extends Error {}
+/** A PIN batch request that is out of bounds (count, value, currency). */
+export class PinInputError extends DomainError {}
 
 export function hashPin(pin: string): string {
   return createHash('sha256').update(pin, 'utf8').digest('hex');

@@ -15,7 +15,8 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
-import { parseAmount, formatAmount } from '../money.js';
+import { parseAmount, formatAmount } from '../billing/amount.js';
+import { DomainError } from '../errors.js';
 import { DEFAULT_PLAN } from './service.js';
 
 export interface CsvRecord {
@@ -83,7 +84,7 @@ export function* parseCsv(text: string): Generator<CsvRecord> {
   }
 }
 
-export class CsvSyntaxError extends Error {
+export class CsvSyntaxError extends DomainError {
   constructor(
     readonly line: number,
     reason: string,
@@ -343,7 +344,9 @@ function csvField(s: string): string {
 
 const iso = (ms: number | null) => (ms === null ? '' : new Date(Number(ms)).toISOString());
 
-/** The plan's rates as CSV (the import format, with valid_from/valid_to), sorted by prefix. Undefined if no such plan. */
+/**
+ * The plan's rates as CSV (the import format, with valid_from/valid_to), sorted by prefix. Undefined if no such plan.
+ */
 export async function exportTariffsCsv(db: Kysely<Database>, plan = DEFAULT_PLAN): Promise<string | undefined> {
   const p = await db.selectFrom('tb_tariffplans').select(['id']).where('name', '=', plan).executeTakeFirst();
   if (!p) return undefined;

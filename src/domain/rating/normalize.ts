@@ -6,6 +6,7 @@
  *  - "<nationalprefix>…" (default "0") is national: the caller's country calling code is put in front;
  *  - anything else that is all digits is taken as already international (E.164 without '+').
  */
+import { DomainError } from '../errors.js';
 
 export interface NormalizeOptions {
   internationalPrefix: string;
@@ -14,7 +15,12 @@ export interface NormalizeOptions {
   countryCode: string;
 }
 
-export class NumberError extends Error {}
+/** A dialled number that cannot be brought to E.164 (old-API status 421, a bad parameter). */
+export class InvalidNumberError extends DomainError {
+  constructor(message: string) {
+    super(message, 'input', { legacyStatus: 421 });
+  }
+}
 
 const CC_RE = /^\+?([1-9]\d{0,3})$/;
 
@@ -26,13 +32,14 @@ export function countryCodeOf(country: string | null | undefined, fallback: stri
   return f ? f[1]! : '';
 }
 
-export function normalizeNumber(raw: string, o: NormalizeOptions): string {
+/** The E.164 digits (no '+') of a dialled number, by the rules above. Throws InvalidNumberError. */
+export function toE164(raw: string, o: NormalizeOptions): string {
   let s = raw.trim();
   const uri = /^(?:sips?|tel):([^@;]*)/i.exec(s);
   if (uri) s = uri[1]!;
   else if (s.includes('@')) s = s.slice(0, s.indexOf('@'));
   s = s.replace(/[\s\-().\/]/g, '');
-  if (s === '') throw new NumberError('bnum: empty number');
+  if (s === '') throw new InvalidNumberError('bnum: empty number');
   let out: string;
   if (s.startsWith('+')) {
     out = s.slice(1);
@@ -40,18 +47,19 @@ export function normalizeNumber(raw: string, o: NormalizeOptions): string {
     out = s.slice(o.internationalPrefix.length);
   } else if (o.nationalPrefix && s.startsWith(o.nationalPrefix)) {
     if (!o.countryCode)
-      throw new NumberError(
-        `bnum: "${raw}" is a national number but the account has no country calling code (set tb_users.country or defaultcountrycode)`,
+      throw new InvalidNumberError(
+        `bnum: "${raw}" is a national number but the account has no country calling code (set tb_users.country or ` +
+          `defaultcountrycode)`,
       );
     out = o.countryCode + s.slice(o.nationalPrefix.length);
   } else {
     out = s;
   }
   if (!/^\d+$/.test(out))
-    throw new NumberError(`bnum: "${raw}" is not a phone number (digits with an optional +, 00 or 0 prefix)`);
+    throw new InvalidNumberError(`bnum: "${raw}" is not a phone number (digits with an optional +, 00 or 0 prefix)`);
   if (out.length < 2 || out.length > 20)
-    throw new NumberError(`bnum: "${raw}" has ${out.length} digits after normalisation (expected 2-20)`);
+    throw new InvalidNumberError(`bnum: "${raw}" has ${out.length} digits after normalisation (expected 2-20)`);
   if (out.startsWith('0'))
-    throw new NumberError(`bnum: "${raw}" does not start with a country code after normalisation`);
+    throw new InvalidNumberError(`bnum: "${raw}" does not start with a country code after normalisation`);
   return out;
 }

@@ -3,10 +3,11 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 import type { ConfigStore } from '../../config/store.js';
 import { PrefixIndex } from './index.js';
-import { normalizeNumber, countryCodeOf, NumberError } from './normalize.js';
+import { toE164, countryCodeOf, InvalidNumberError } from './normalize.js';
+import { DomainError } from '../errors.js';
 import { maxDuration, rateCall, type Rate, type Rated } from './rate.js';
 
-export { NumberError } from './normalize.js';
+export { InvalidNumberError } from './normalize.js';
 export type { Rate } from './rate.js';
 
 /** The plan every user without one (and without a reseller with one) is rated on. */
@@ -20,7 +21,11 @@ export interface Plan {
 }
 
 /** No tariff matches the number (or the user has no plan at all). */
-export class NoRateError extends Error {}
+export class NoRateError extends DomainError {
+  constructor(message: string) {
+    super(message, 'notfound', { legacyStatus: 404 });
+  }
+}
 
 export interface Quote {
   /** The normalised number (E.164 digits without '+'). */
@@ -127,10 +132,13 @@ export class RatingService {
     return this.byName.get(DEFAULT_PLAN);
   }
 
-  /** E.164 digits (no '+') of a dialled number, for a caller whose tb_users.country is `country`. Throws NumberError. */
+  /**
+   * E.164 digits (no '+') of a dialled number, for a caller whose tb_users.country is `country`. Throws
+   * InvalidNumberError.
+   */
   normalize(raw: string, country = ''): string {
     const o = this.config.options;
-    return normalizeNumber(raw, {
+    return toE164(raw, {
       internationalPrefix: o.internationalprefix,
       nationalPrefix: o.nationalprefix,
       countryCode: countryCodeOf(country, o.defaultcountrycode),
@@ -142,7 +150,7 @@ export class RatingService {
     return this.byId.get(planId)?.index.lookup(digits, at);
   }
 
-  /** The rate a user pays to a dialled number. Throws NumberError (bad number) or NoRateError. */
+  /** The rate a user pays to a dialled number. Throws InvalidNumberError (bad number) or NoRateError. */
   async quote(user: RatedUser, bnum: string, at = Date.now()): Promise<Quote> {
     const number = this.normalize(bnum, user.country);
     const plan = await this.planFor(user.id);
@@ -172,6 +180,6 @@ export class RatingService {
   }
 }
 
-export function isRatingError(e: unknown): e is NumberError | NoRateError {
-  return e instanceof NumberError || e instanceof NoRateError;
+export function isRatingError(e: unknown): e is InvalidNumberError | NoRateError {
+  return e instanceof InvalidNumberError || e instanceof NoRateError;
 }

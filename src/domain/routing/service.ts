@@ -25,8 +25,8 @@ import type { GatewaysTable } from '../../storage/schema.js';
 import type { DomainServices } from '../deps.js';
 import type { User } from '../accounts/users.js';
 import { SecretBox } from '../accounts/secrets.js';
-import { NoRateError, NumberError, type Rate, type Quote } from '../rating/service.js';
-import { normalizeNumber as digitsOf, type ForwardTarget } from '../numbers/service.js';
+import { NoRateError, InvalidNumberError, type Rate, type Quote } from '../rating/service.js';
+import { phoneDigits as digitsOf, type ForwardTarget } from '../numbers/service.js';
 
 export type GatewayTransport = 'udp' | 'tcp' | 'tls';
 export const GATEWAY_TRANSPORTS: readonly GatewayTransport[] = ['udp', 'tcp', 'tls'];
@@ -526,7 +526,7 @@ export class RoutingService {
     try {
       quote = await s.rating.quote(r.user, called);
     } catch (e) {
-      if (e instanceof NumberError) return { kind: 'reject', status: 484, reason: e.message };
+      if (e instanceof InvalidNumberError) return { kind: 'reject', status: 484, reason: e.message };
       if (e instanceof NoRateError) return { kind: 'reject', status: 404, reason: e.message };
       throw e;
     }

@@ -1,4 +1,4 @@
-/** Money is held as integer micro-units (1/1,000,000 of the currency); text is decimal. */
+/** Amounts: money is held as integer micro-units (1/1,000,000 of the currency); text is decimal. */
 export const MICROS = 1_000_000;
 
 /** Parses a decimal amount ("12.5", "-3", "0.000001"); undefined when it is not one or has more than 6 decimals. */
