@@ -42,12 +42,14 @@ export async function mutate<T>(
   store: HashStore,
   key: string,
   change: (fields: Map<string, HashEntry>) => { fields: Map<string, HashEntry> | null; result: T },
-  tries = 8,
+  tries = 16,
 ): Promise<T> {
   for (let i = 0; i < tries; i++) {
     const snap = await store.read(key);
     const { fields, result } = change(snap.fields);
     if (!fields || (await store.write(key, fields, snap.version))) return result;
+    // another writer came first: back off a little (randomly, so that contenders spread out) and read again
+    await new Promise((r) => setTimeout(r, Math.random() * 2 * (i + 1)));
   }
   throw new Error(`too many concurrent writers of "${key}"`);
 }
@@ -90,6 +92,10 @@ export class MemoryHash implements HashStore {
   constructor(private readonly now: () => number = Date.now) {}
 
   async read(key: string): Promise<HashSnapshot> {
+    return this.readSync(key);
+  }
+
+  private readSync(key: string): HashSnapshot {
     const h = this.map.get(key);
     if (!h) return { version: 0, fields: new Map() };
     const fields = live(h.fields, this.now());
@@ -101,8 +107,8 @@ export class MemoryHash implements HashStore {
   }
 
   async write(key: string, fields: Map<string, HashEntry>, version: number): Promise<boolean> {
-    const cur = await this.read(key);
-    if (cur.version !== version) return false;
+    // check and set without an await in between: nothing else can write in the meantime
+    if (this.readSync(key).version !== version) return false;
     const next = live(fields, this.now());
     if (next.size) this.map.set(key, { version: ++this.versions, fields: next });
     else this.map.delete(key);

@@ -40,6 +40,7 @@ export class MemoryNonceCounts implements NonceCounts {
   acceptSync(nonce: string, nc: number, ttlMs: number): NcVerdict {
     this.sweep();
     let st = this.nonces.get(nonce);
+    if (st && st.exp < this.now()) st = undefined; // expired, not swept yet: starts anew, as in Redis
     if (!st) {
       if (this.nonces.size >= this.maxTracked) return 'full';
       st = { exp: this.now() + ttlMs, max: 0, seen: new Set() };
