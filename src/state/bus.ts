@@ -2,7 +2,8 @@
  * Publish/subscribe between the processes and nodes of one switch. A message carries its sender (node id and a
  * per-process instance id) so a receiver can ignore its own. In-process: handlers called on a later microtask (as
  * over the network, never inside `publish`); shared: Redis PUBLISH and a second connection that only subscribes.
- * Delivery is at most once: while a node is cut off from Redis it misses messages, and `onRejoin` tells it to resynchronise.
+ * Delivery is at most once: while a node is cut off from Redis it misses messages, and `onRejoin` tells it to
+ * resynchronise.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
