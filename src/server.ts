@@ -17,6 +17,7 @@ import { CdrService } from './domain/billing/cdrs.js';
 import { RatingService } from './domain/rating/service.js';
 import { NumberService } from './domain/numbers/service.js';
 import { BanList } from './domain/security/bans.js';
+import { openState } from './state/index.js';
 import { ApiRules } from './api/auth/rules.js';
 import { buildRegistry } from './api/commands/index.js';
 import { ApiGateway } from './api/gateway.js';
@@ -71,6 +72,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       ]),
     );
   const storage = await openStorage(config.get('dburl'), dataDir);
+  const state = await openState({ redisUrl: config.get('redisurl'), nodeId: config.get('nodeid'), log }).catch(
+    async (e: unknown) => {
+      await storage.close();
+      throw e;
+    },
+  );
   const box = SecretBox.fromDataDir(dataDir);
   const users = new UserService(storage.db, box);
   const ledger = new Ledger(storage.db, { cacheMs: storage.dialect === 'sqlite' ? 1000 : 0 });
@@ -78,11 +85,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const rating = new RatingService(storage.db, config);
   await rating.load();
   const opts = config.options;
-  const bans = new BanList(storage.db, {
-    threshold: opts.authfailban,
-    windowMs: opts.authfailwindow * 1000,
-    banMs: opts.bantime * 1000,
-  });
+  const banPolicy = { threshold: opts.authfailban, windowMs: opts.authfailwindow * 1000, banMs: opts.bantime * 1000 };
+  const bans = new BanList(storage.db, banPolicy, undefined, state.bans);
   await bans.load();
   bans.onBan = (b) =>
     log.warn({ ip: b.ip, reason: b.reason, until: new Date(b.until).toISOString() }, 'address banned');
@@ -153,9 +157,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await gateway.close();
     await services.dbRunner.close();
     await storage.close();
+    await state.close();
     throw e;
   }
-  log.info({ listeners: services.listeners, database: storage.describe, version: VERSION }, 'voxswitch started');
+  log.info(
+    { listeners: services.listeners, database: storage.describe, state: state.describe, version: VERSION },
+    'voxswitch started',
+  );
   return {
     services,
     gateway,
@@ -166,6 +174,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       await gateway.close();
       await services.dbRunner.close();
       await storage.close();
+      await state.close();
     },
   };
 }

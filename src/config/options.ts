@@ -220,6 +220,16 @@ export const optionSchemas = {
   tlskey: { schema: str, def: 'tls/key.pem', doc: 'private key (PEM), relative to the data dir' },
   // --- storage, logs ---
   dburl: { schema: str, def: '', doc: 'database: empty for SQLite in the data dir, or postgres://…' },
+  redisurl: {
+    schema: str.refine((v) => v === '' || /^rediss?:\/\//.test(v), { message: 'expected empty or redis://…' }),
+    def: '',
+    doc: 'Redis for state shared by processes and nodes, redis://host:port (empty: in-process; read at start)',
+  },
+  nodeid: {
+    schema: str,
+    def: '',
+    doc: 'name of this node in shared state and logs (empty: the host name; read at start)',
+  },
   loglevel: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     def: 'info',
