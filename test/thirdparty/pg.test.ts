@@ -55,7 +55,6 @@ before(async () => {
   const pg = await freshPgDatabase();
   if ('skip' in pg) {
     skipPg = pg.skip;
-    console.log(`# skipping the PostgreSQL third-party call test: ${skipPg}`);
     return;
   }
   drop = pg.drop;

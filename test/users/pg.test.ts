@@ -10,7 +10,6 @@ import { closeDbRunner } from '../../src/api/commands/users.js';
 test('account commands on PostgreSQL', async (t) => {
   const pgdb = await freshPgDatabase();
   if ('skip' in pgdb) {
-    console.log(`# skipped: ${pgdb.skip}`);
     t.skip(pgdb.skip);
     return;
   }
