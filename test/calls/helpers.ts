@@ -29,7 +29,7 @@ export interface CallEnv {
 }
 
 /**
- * Routing for the tests (independent of the routing engineer's progress): a username → that user with their
+ * Routing for the tests (independent of the real RoutingService): a username → that user with their
  * forward rules; digits → the gateways set in `gateways`, rated for the caller by RatingService.
  */
 export class TestRouter implements Router {

@@ -1,7 +1,7 @@
 /**
  * callback / p2p end to end: a real server (SIP stack on UDP), the API through gateway.handle, and sipp UAS peers
  * (one per leg) on 127.0.0.1. Routing is a test router that sends each number to the sipp "gateways" of the test
- * and rates it with the real RatingService (the RoutingService of CALLS-R is exercised in test/routing).
+ * and rates it with the real RatingService (the real RoutingService is exercised in test/routing).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
