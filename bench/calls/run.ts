@@ -13,7 +13,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCallEnv, haveSipp, SCEN, SIPP, freePort, registerAt, sleep } from '../../test/calls/helpers.js';
+import { startCallEnv, SCEN, SIPP, freePort, registerAt, sleep } from '../../test/calls/helpers.js';
+import { findTool } from '../../test/helpers/tools.js';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,8 +36,8 @@ function sipp(args: string[], cwd: string): { p: ChildProcess; done: Promise<{ c
 }
 
 async function main(): Promise<void> {
-  if (!haveSipp) {
-    console.log('sipp not installed (/usr/bin/sipp): nothing measured');
+  if (!findTool('sipp')) {
+    console.log('sipp not installed (not on PATH): nothing measured');
     return;
   }
   const work = mkdtempSync(join(tmpdir(), 'voxswitch-bench-calls-'));
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
 
     // ---- 1. setups per second
     {
-      const port = freePort();
+      const port = await freePort();
       const u = sipp(['-sf', join(SCEN, 'uas_answer.xml'), '-p', String(port), '-m', String(CALLS), ...base], work);
       await sleep(700);
       registerAt(env, 'callee', port);
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
 
     // ---- 2. concurrent calls held
     {
-      const port = freePort();
+      const port = await freePort();
       const u = sipp(['-sf', join(SCEN, 'uas_answer.xml'), '-p', String(port), '-m', String(CONC), ...base], work);
       await sleep(700);
       registerAt(env, 'callee', port);

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { req as apiReq, src as apiSrc } from '../helpers/source.js';
 import { API_KEY } from '../helpers/server.js';
 import { UserType } from '../../src/domain/accounts/types.js';
+import { skipWithout } from '../helpers/tools.js';
 import {
   startCallEnv,
-  haveSipp,
   uas,
   uac,
   uacCsv,
@@ -25,6 +25,7 @@ import {
   runTool,
   SIPP,
   SCEN,
+  sippTrace,
   type CallEnv,
 } from './helpers.js';
 
@@ -71,11 +72,9 @@ async function waitFor<T>(f: () => Promise<T> | T, ok: (v: T) => boolean, ms = 8
 }
 
 test('user to user: 407 digest, SDP end to end, status 4 while talking, one CDR (free on-net, "normal"), nothing left live', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  const port = freePort();
-  const callee = uas(work, 'uas_answer.xml', port);
-  await sleep(600);
-  registerAt(env, 'bob', port);
+  if (skipWithout(c, 'sipp')) return;
+  const callee = await uas(work, 'uas_answer.xml');
+  registerAt(env, 'bob', callee.port);
   const before = await cdrsOf(alice);
   const caller = uac(env, work, 'uac_auth.xml', uacCsv(work, 'u2u.csv', [['alice', 'alicepw', 'bob']]), 1, [
     '-d',
@@ -88,7 +87,7 @@ test('user to user: 407 digest, SDP end to end, status 4 while talking, one CDR 
   assert.equal(st, 4, 'alice speaking');
   assert.equal(await env.sip.status('bob'), 4, 'bob speaking');
   assert.equal((await liveRows()).length, 1, 'the call is persisted while it lives');
-  const [a, b] = await Promise.all([caller, callee]);
+  const [a, b] = await Promise.all([caller, callee.done]);
   assert.equal(a.code, 0, 'caller sipp: ' + a.out.slice(-1500));
   assert.equal(b.code, 0, 'callee sipp: ' + b.out.slice(-1500));
   const cdrs = await waitFor(
@@ -107,22 +106,47 @@ test('user to user: 407 digest, SDP end to end, status 4 while talking, one CDR 
 });
 
 test('maxduration: price 1 unit/s, credit 3 units → the server cuts the call (BYE both legs) at 3 s and charges exactly 3 units', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   await env.services.ledger.post({ userId: alice, amount: 3_000_000, reason: 'test' });
-  const gw = freePort();
+  const gwTrace = join(work, 'cut-gw.msg');
+  const callerTrace = join(work, 'cut-caller.msg');
+  const callee = await uas(work, 'uas_answer.xml', ['-trace_msg', '-message_file', gwTrace]);
   env.router.gateways = [
-    { id: 1, name: 'gwA', host: '127.0.0.1', port: gw, transport: 'udp', username: '', password: '', number: '' },
+    {
+      id: 1,
+      name: 'gwA',
+      host: '127.0.0.1',
+      port: callee.port,
+      transport: 'udp',
+      username: '',
+      password: '',
+      number: '',
+    },
   ];
-  const callee = uas(work, 'uas_answer.xml', gw);
-  await sleep(600);
   const t0 = Date.now();
   const [a, b] = await Promise.all([
-    uac(env, work, 'uac_auth_cut.xml', uacCsv(work, 'cut.csv', [['alice', 'alicepw', '4900123456']])),
-    callee,
+    uac(env, work, 'uac_auth_cut.xml', uacCsv(work, 'cut.csv', [['alice', 'alicepw', '4900123456']]), 1, [
+      '-trace_msg',
+      '-message_file',
+      callerTrace,
+    ]),
+    callee.done,
   ]);
   assert.equal(a.code, 0, 'caller sipp got the BYE: ' + a.out.slice(-1500));
   assert.equal(b.code, 0, 'gateway sipp got the BYE: ' + b.out.slice(-1500));
   assert.ok(Date.now() - t0 < 10_000);
+  // when the BYEs really arrived, on the peers' clocks: 3 s (± 1 s) after the gateway answered
+  const answered = sippTrace(gwTrace).find((m) => m.dir === 'sent' && /^SIP\/2\.0 200 /.test(m.first));
+  const byeAtGw = sippTrace(gwTrace).find((m) => m.dir === 'received' && m.first.startsWith('BYE '));
+  const byeAtCaller = sippTrace(callerTrace).find((m) => m.dir === 'received' && m.first.startsWith('BYE '));
+  assert.ok(answered && byeAtGw && byeAtCaller, 'the traces hold the 200 and both BYEs');
+  for (const [leg, bye] of [
+    ['gateway', byeAtGw],
+    ['caller', byeAtCaller],
+  ] as const) {
+    const after = bye.at - answered.at;
+    assert.ok(Math.abs(after - 3000) <= 1000, `BYE reached the ${leg} ${after} ms after the answer (maxduration 3 s)`);
+  }
   const cdr = (
     await waitFor(
       () => cdrsOf(alice),
@@ -145,13 +169,13 @@ test('maxduration: price 1 unit/s, credit 3 units → the server cuts the call (
 });
 
 test('no credit: the call is refused 402 with a CDR (cost 0, "insufficient credit") and nothing stays live', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   env.router.gateways = [
     {
       id: 1,
       name: 'gwA',
       host: '127.0.0.1',
-      port: freePort(),
+      port: await freePort(),
       transport: 'udp',
       username: '',
       password: '',
@@ -169,21 +193,19 @@ test('no credit: the call is refused 402 with a CDR (cost 0, "insufficient credi
 });
 
 test('gateway failover: the first gateway answers 503, the second 200; billed on the second', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   await env.services.ledger.post({ userId: bob, amount: 50_000_000, reason: 'test' });
-  const g1 = freePort();
-  const g2 = freePort();
+  const bad = await uas(work, 'uas_503.xml');
+  const good = await uas(work, 'uas_answer.xml');
+  const [g1, g2] = [bad.port, good.port];
   env.router.gateways = [
     { id: 1, name: 'gwBad', host: '127.0.0.1', port: g1, transport: 'udp', username: '', password: '', number: '' },
     { id: 2, name: 'gwGood', host: '127.0.0.1', port: g2, transport: 'udp', username: '', password: '', number: '' },
   ];
-  const bad = uas(work, 'uas_503.xml', g1);
-  const good = uas(work, 'uas_answer.xml', g2);
-  await sleep(600);
   const [a, b1, b2] = await Promise.all([
     uac(env, work, 'uac_auth.xml', uacCsv(work, 'fo.csv', [['bob', 'bobpw', '4411112222']]), 1, ['-d', '1000']),
-    bad,
-    good,
+    bad.done,
+    good.done,
   ]);
   assert.equal(a.code, 0, 'caller: ' + a.out.slice(-1500));
   assert.equal(b1.code, 0, 'gateway 1 (503): ' + b1.out.slice(-1500));
@@ -203,11 +225,9 @@ test('gateway failover: the first gateway answers 503, the second 200; billed on
 });
 
 test('quickstat and disccall (level 6): a live call listed, then disconnected by the API with BYE to both legs; denied to a user', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  const port = freePort();
-  const callee = uas(work, 'uas_answer.xml', port);
-  await sleep(600);
-  registerAt(env, 'carol', port);
+  if (skipWithout(c, 'sipp')) return;
+  const callee = await uas(work, 'uas_answer.xml');
+  registerAt(env, 'carol', callee.port);
   const caller = uac(env, work, 'uac_auth_cut.xml', uacCsv(work, 'disc.csv', [['bob', 'bobpw', 'carol']]));
   await waitFor(
     () => env.sip.status('carol'),
@@ -240,7 +260,7 @@ test('quickstat and disccall (level 6): a live call listed, then disconnected by
   const d = await api('disccall', { dbcallid: id });
   assert.equal(d.ok, true, d.text);
   assert.equal(d.text, `call ${id} disconnected`);
-  const [a, b] = await Promise.all([caller, callee]);
+  const [a, b] = await Promise.all([caller, callee.done]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
   const cdr = (
@@ -257,17 +277,15 @@ test('quickstat and disccall (level 6): a live call listed, then disconnected by
 });
 
 test('forwarding: bob forwards always to carol; alice → bob rings carol and the call is recorded once', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   await env.services.numbers.setForward(bob, { always: 'carol' });
-  const port = freePort();
-  const callee = uas(work, 'uas_answer.xml', port);
-  await sleep(600);
-  registerAt(env, 'carol', port);
+  const callee = await uas(work, 'uas_answer.xml');
+  registerAt(env, 'carol', callee.port);
   env.sip.location.removeAll('bob', 'x', 99);
   const beforeN = (await cdrsOf(bob)).length;
   const [a, b] = await Promise.all([
     uac(env, work, 'uac_auth.xml', uacCsv(work, 'fwd.csv', [['alice', 'alicepw', 'bob']]), 1, ['-d', '1000']),
-    callee,
+    callee.done,
   ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
@@ -283,15 +301,13 @@ test('forwarding: bob forwards always to carol; alice → bob rings carol and th
 });
 
 test('CANCEL while ringing: 200 to the CANCEL, 487 to the INVITE, the callee is cancelled too; CDR unanswered, cost 0', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  const port = freePort();
-  const callee = uas(work, 'uas_ring.xml', port);
-  await sleep(600);
-  registerAt(env, 'carol', port);
+  if (skipWithout(c, 'sipp')) return;
+  const callee = await uas(work, 'uas_ring.xml');
+  registerAt(env, 'carol', callee.port);
   const n = (await cdrsOf(alice)).length;
   const [a, b] = await Promise.all([
     uac(env, work, 'uac_cancel.xml', uacCsv(work, 'cancel.csv', [['alice', 'alicepw', 'carol']])),
-    callee,
+    callee.done,
   ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
@@ -310,19 +326,16 @@ test('CANCEL while ringing: 200 to the CANCEL, 487 to the INVITE, the callee is 
 });
 
 test('no-answer forwarding: carol rings 2 s without answering, then the call goes to bob (who answers)', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   await env.services.numbers.setForward(carol, { noanswer: 'bob' });
-  const pc = freePort();
-  const pb = freePort();
-  const ringing = uas(work, 'uas_ring.xml', pc);
-  const answering = uas(work, 'uas_answer.xml', pb);
-  await sleep(600);
-  registerAt(env, 'carol', pc);
-  registerAt(env, 'bob', pb);
+  const ringing = await uas(work, 'uas_ring.xml');
+  const answering = await uas(work, 'uas_answer.xml');
+  registerAt(env, 'carol', ringing.port);
+  registerAt(env, 'bob', answering.port);
   const [a, r1, r2] = await Promise.all([
     uac(env, work, 'uac_auth.xml', uacCsv(work, 'na.csv', [['alice', 'alicepw', 'carol']]), 1, ['-d', '1000']),
-    ringing,
-    answering,
+    ringing.done,
+    answering.done,
   ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(r1.code, 0, 'carol was cancelled: ' + r1.out.slice(-1500));
@@ -339,7 +352,7 @@ test('no-answer forwarding: carol rings 2 s without answering, then the call goe
 });
 
 test('unknown destination: 404 to the caller and a CDR with the reason', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   const a = await uac(env, work, 'uac_auth.xml', uacCsv(work, 'nf.csv', [['alice', 'alicepw', 'nosuchuser']]));
   assert.notEqual(a.code, 0);
   const cdr = (await cdrsOf(alice)).find((x) => x.callee === 'nosuchuser');
@@ -349,20 +362,17 @@ test('unknown destination: 404 to the caller and a CDR with the reason', async (
 });
 
 test('busy forwarding: bob answers 486, his busy rule sends the call to carol (recorded on bob)', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   await env.services.numbers.setForward(bob, { busy: 'carol' });
-  const pb = freePort();
-  const pc = freePort();
-  const busy = uas(work, 'uas_busy.xml', pb);
-  const answering = uas(work, 'uas_answer.xml', pc);
-  await sleep(600);
-  registerAt(env, 'bob', pb);
-  registerAt(env, 'carol', pc);
+  const busy = await uas(work, 'uas_busy.xml');
+  const answering = await uas(work, 'uas_answer.xml');
+  registerAt(env, 'bob', busy.port);
+  registerAt(env, 'carol', answering.port);
   const n = (await cdrsOf(bob)).length;
   const [a, r1, r2] = await Promise.all([
     uac(env, work, 'uac_auth.xml', uacCsv(work, 'busy.csv', [['alice', 'alicepw', 'bob']]), 1, ['-d', '1000']),
-    busy,
-    answering,
+    busy.done,
+    answering.done,
   ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(r1.code, 0, 'bob was busy: ' + r1.out.slice(-1500));
@@ -379,14 +389,12 @@ test('busy forwarding: bob answers 486, his busy rule sends the call to carol (r
 });
 
 test('re-INVITE passthrough: a hold offer (sendonly) reaches the callee, its recvonly answer reaches the caller', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  const port = freePort();
-  const callee = uas(work, 'uas_reinvite.xml', port);
-  await sleep(600);
-  registerAt(env, 'carol', port);
+  if (skipWithout(c, 'sipp')) return;
+  const callee = await uas(work, 'uas_reinvite.xml');
+  registerAt(env, 'carol', callee.port);
   const [a, b] = await Promise.all([
     uac(env, work, 'uac_reinvite.xml', uacCsv(work, 'reinv.csv', [['alice', 'alicepw', 'carol']]), 1, ['-d', '500']),
-    callee,
+    callee.done,
   ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
@@ -394,19 +402,18 @@ test('re-INVITE passthrough: a hold offer (sendonly) reaches the callee, its rec
 });
 
 test('gateway failover on no answer: nothing listens on the first gateway, the second answers', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  const dead = freePort();
-  const g2 = freePort();
+  if (skipWithout(c, 'sipp')) return;
+  const dead = await freePort();
+  const good = await uas(work, 'uas_answer.xml');
+  const g2 = good.port;
   env.router.gateways = [
     { id: 1, name: 'gwDead', host: '127.0.0.1', port: dead, transport: 'udp', username: '', password: '', number: '' },
     { id: 2, name: 'gwAlive', host: '127.0.0.1', port: g2, transport: 'udp', username: '', password: '', number: '' },
   ];
-  const good = uas(work, 'uas_answer.xml', g2);
-  await sleep(600);
   const n = (await cdrsOf(bob)).length;
   const [a, b] = await Promise.all([
     uac(env, work, 'uac_auth.xml', uacCsv(work, 'dead.csv', [['bob', 'bobpw', '4422223333']]), 1, ['-d', '500']),
-    good,
+    good.done,
   ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
@@ -420,20 +427,17 @@ test('gateway failover on no answer: nothing listens on the first gateway, the s
 });
 
 test('parallel forking: carol has two phones; one answers, the other (ringing) is cancelled', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  const p1 = freePort();
-  const p2 = freePort();
-  const ringing = uas(work, 'uas_ring.xml', p1);
-  const answering = uas(work, 'uas_answer.xml', p2);
-  await sleep(600);
-  registerAt(env, 'carol', p1);
-  registerAlso(env, 'carol', p2);
+  if (skipWithout(c, 'sipp')) return;
+  const ringing = await uas(work, 'uas_ring.xml');
+  const answering = await uas(work, 'uas_answer.xml');
+  registerAt(env, 'carol', ringing.port);
+  registerAlso(env, 'carol', answering.port);
   assert.equal(env.sip.location.lookup('carol').length, 2);
   const n = (await cdrsOf(alice)).length;
   const [a, r1, r2] = await Promise.all([
     uac(env, work, 'uac_auth.xml', uacCsv(work, 'fork.csv', [['alice', 'alicepw', 'carol']]), 1, ['-d', '500']),
-    ringing,
-    answering,
+    ringing.done,
+    answering.done,
   ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(r1.code, 0, 'the ringing phone got CANCEL: ' + r1.out.slice(-1500));
@@ -446,12 +450,10 @@ test('parallel forking: carol has two phones; one answers, the other (ringing) i
 });
 
 test('over TCP: caller and callee on TCP connections, the same call flow and one CDR', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  if (!env.tcpPort) return c.skip('no TCP listener');
-  const port = freePort();
-  const callee = uas(work, 'uas_answer.xml', port, 1, ['-t', 't1']);
-  await sleep(600);
-  registerAt(env, 'carol', port, 'tcp');
+  if (skipWithout(c, 'sipp')) return;
+  assert.ok(env.tcpPort, 'the SIP stack has a TCP listener');
+  const callee = await uas(work, 'uas_answer.xml', ['-t', 't1']);
+  registerAt(env, 'carol', callee.port, 'tcp');
   const n = (await cdrsOf(alice)).length;
   const caller = runTool(
     SIPP,
@@ -476,7 +478,7 @@ test('over TCP: caller and callee on TCP connections, the same call flow and one
     ],
     work,
   );
-  const [a, b] = await Promise.all([caller, callee]);
+  const [a, b] = await Promise.all([caller, callee.done]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
   const rows = await waitFor(
@@ -488,15 +490,22 @@ test('over TCP: caller and callee on TCP connections, the same call flow and one
 });
 
 test('shared reservation over SIP: while a first call holds the 4 s the credit pays, a parallel call of the same account is refused 402; the first is cut at 4 s', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   const u = (await env.services.users.create({ username: 'lena', password: 'lenapw1' })).id;
   await env.services.ledger.post({ userId: u, amount: 4_000_000, reason: 'test' });
-  const gw = freePort();
+  const callee = await uas(work, 'uas_answer.xml');
   env.router.gateways = [
-    { id: 1, name: 'gwP', host: '127.0.0.1', port: gw, transport: 'udp', username: '', password: '', number: '' },
+    {
+      id: 1,
+      name: 'gwP',
+      host: '127.0.0.1',
+      port: callee.port,
+      transport: 'udp',
+      username: '',
+      password: '',
+      number: '',
+    },
   ];
-  const callee = uas(work, 'uas_answer.xml', gw);
-  await sleep(600);
   const first = uac(env, work, 'uac_auth_cut.xml', uacCsv(work, 'p1.csv', [['lena', 'lenapw1', '4900100100']]));
   await waitFor(
     () => env.b2bua.live.stats().connected,
@@ -505,7 +514,7 @@ test('shared reservation over SIP: while a first call holds the 4 s the credit p
   assert.equal(env.b2bua.live.reservedFor(u), 4_000_000, 'the first call holds the whole balance');
   const second = await uac(env, work, 'uac_auth.xml', uacCsv(work, 'p2.csv', [['lena', 'lenapw1', '4900200200']]));
   assert.notEqual(second.code, 0, 'the parallel call was not connected');
-  const [a, b] = await Promise.all([first, callee]);
+  const [a, b] = await Promise.all([first, callee.done]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
   const rows = await waitFor(

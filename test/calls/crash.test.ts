@@ -11,15 +11,18 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServer } from '../helpers/server.js';
 import { LiveCalls } from '../../src/domain/calls/livecalls.js';
-import { haveSipp, SIPP, SCEN, uacCsv, freePort, setRates, sleep } from './helpers.js';
+import { SIPP, SCEN, uacCsv, setRates, sleep } from './helpers.js';
+import { skipWithout } from '../helpers/tools.js';
+import { startListening, type Listening } from '../helpers/processes.js';
 
 const UNIT = 1_000_000;
 
 test('SIGKILL mid-call (real SIP call): the restarted server bills the call once from its last known state', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   const dir = mkdtempSync(join(tmpdir(), 'voxswitch-crashsip-'));
   const work = mkdtempSync(join(tmpdir(), 'voxswitch-crashsipw-'));
   const kids: Array<ReturnType<typeof spawn>> = [];
+  let gw: Listening | undefined;
   try {
     const a = await startTestServer({ usesip: 'false' }, dir);
     const kim = (await a.srv.services.users.create({ username: 'kim', password: 'kimpw12' })).id;
@@ -29,13 +32,24 @@ test('SIGKILL mid-call (real SIP call): the restarted server bills the call once
     ]);
     await a.stop();
 
-    const gwPort = freePort();
-    const gw = spawn(
+    gw = await startListening(
       SIPP,
-      ['-sf', join(SCEN, 'uas_answer.xml'), '-i', '127.0.0.1', '-p', String(gwPort), '-m', '1', '-nostdin', '-t', 'u1'],
-      { cwd: work, stdio: 'ignore' },
+      (port) => [
+        '-sf',
+        join(SCEN, 'uas_answer.xml'),
+        '-i',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-m',
+        '1',
+        '-nostdin',
+        '-t',
+        'u1',
+      ],
+      { cwd: work },
     );
-    kids.push(gw);
+    const gwPort = gw.port;
     const child = spawn(
       process.execPath,
       [join(dirname(fileURLToPath(import.meta.url)), 'crash-child.js'), dir, String(gwPort)],
@@ -79,7 +93,7 @@ test('SIGKILL mid-call (real SIP call): the restarted server bills the call once
       child.stderr!.on('data', (d) => (out += d));
       child.on('exit', () => res(false));
     });
-    if (!(await connected)) return c.skip(`the child server / call did not come up: ${out.slice(-500)}`);
+    assert.ok(await connected, `the child server / call did not come up: ${out.slice(-500)}`);
     const t0 = Date.now();
     await sleep(2600);
     child.kill('SIGKILL');
@@ -110,6 +124,7 @@ test('SIGKILL mid-call (real SIP call): the restarted server bills the call once
     }
   } finally {
     for (const k of kids) if (k.exitCode === null && k.signalCode === null) k.kill('SIGKILL');
+    gw?.stop();
     rmSync(dir, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
   }

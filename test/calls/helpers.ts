@@ -1,6 +1,5 @@
 /** Shared set-up of the call tests: a server, its own SIP stack + SipServer + B2BUA, sipp runners, tariffs. */
-import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { SipStack } from '../../src/sip/stack.js';
@@ -9,10 +8,13 @@ import { B2bua, type Router } from '../../src/sip/calls/b2bua.js';
 import type { RouteDecision, RouteRequest, GatewayCandidate } from '../../src/domain/routing/service.js';
 import type { Services } from '../../src/services.js';
 import type { User } from '../../src/domain/accounts/users.js';
+import { toolPath } from '../helpers/tools.js';
+import { freePort } from '../helpers/ports.js';
+import { runTool, startListening, type Listening } from '../helpers/processes.js';
 
 export const SCEN = resolve(process.cwd(), 'test/calls/scenarios');
-export const SIPP = '/usr/bin/sipp';
-export const haveSipp = existsSync(SIPP);
+export const SIPP = toolPath('sipp');
+export { freePort, runTool };
 
 export interface CallEnv {
   t: TestServer;
@@ -27,7 +29,7 @@ export interface CallEnv {
 }
 
 /**
- * Routing for the tests (independent of the routing engineer's progress): a username → that user with their
+ * Routing for the tests (independent of the real RoutingService): a username → that user with their
  * forward rules; digits → the gateways set in `gateways`, rated for the caller by RatingService.
  */
 export class TestRouter implements Router {
@@ -98,25 +100,6 @@ export async function startCallEnv(opts: { maxCallSeconds?: number; noAnswerSeco
   };
 }
 
-export function runTool(
-  bin: string,
-  args: string[],
-  cwd: string,
-  timeoutMs = 30000,
-): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolveP) => {
-    const p = spawn(bin, args, { cwd });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolveP({ code, out });
-    });
-  });
-}
-
 /** Injection file for uac_auth*.xml: `user;[authentication …];callee`. */
 export function uacCsv(dir: string, name: string, lines: Array<[string, string, string]>): string {
   const f = join(dir, name);
@@ -129,11 +112,15 @@ export function uacCsv(dir: string, name: string, lines: Array<[string, string, 
   return f;
 }
 
-/** A sipp UAS on a random port; resolves when it ended. */
-export function uas(dir: string, scenario: string, port: number, calls = 1, extra: string[] = []) {
-  return runTool(
+/**
+ * A sipp UAS on a free port, or on `port` when given (TCP when `extra` selects `-t t1`): resolves once sipp has bound
+ * the port; `done` resolves when it ended.
+ */
+export function uas(dir: string, scenario: string, extra: string[] = [], port?: number): Promise<Listening> {
+  const tcp = extra.some((x, i) => x === 't1' && extra[i - 1] === '-t');
+  return startListening(
     SIPP,
-    [
+    (port) => [
       '-sf',
       join(SCEN, scenario),
       '-i',
@@ -141,7 +128,7 @@ export function uas(dir: string, scenario: string, port: number, calls = 1, extr
       '-p',
       String(port),
       '-m',
-      String(calls),
+      '1',
       '-nostdin',
       '-timeout',
       '25s',
@@ -153,7 +140,7 @@ export function uas(dir: string, scenario: string, port: number, calls = 1, extr
       join(dir, `uas-${port}.err`),
       ...extra,
     ],
-    dir,
+    { cwd: dir, proto: tcp ? 'tcp' : 'udp', port },
   );
 }
 
@@ -183,12 +170,6 @@ export function uac(env: CallEnv, dir: string, scenario: string, inf: string, ca
     ],
     dir,
   );
-}
-
-let nextPort = 21000 + Math.floor(Math.random() * 15000);
-export function freePort(): number {
-  nextPort += 7;
-  return nextPort;
 }
 
 /** Registers `username` at a sipp UAS listening on 127.0.0.1:port only (directly in the location store). */
@@ -260,4 +241,35 @@ export function registerAlso(env: CallEnv, username: string, port: number): void
     },
   ]);
   if (!r.ok) throw new Error(`register ${username}: ${r.reason}`);
+}
+
+/** Polls `f` until `ok` holds or `ms` passed; returns the last value (the caller asserts on it). */
+export async function waitFor<T>(f: () => Promise<T> | T, ok: (v: T) => boolean, ms = 8000): Promise<T> {
+  const end = Date.now() + ms;
+  let v = await f();
+  while (!ok(v) && Date.now() < end) {
+    await sleep(50);
+    v = await f();
+  }
+  return v;
+}
+
+export interface TracedMessage {
+  /** When sipp sent or received it (ms, on sipp's local clock: compare these with each other only). */
+  at: number;
+  dir: 'sent' | 'received';
+  /** The start line. */
+  first: string;
+}
+
+/** The messages a sipp instance logged with `-trace_msg -message_file FILE`, in order. */
+export function sippTrace(file: string): TracedMessage[] {
+  const out: TracedMessage[] = [];
+  const text = readFileSync(file, 'utf8');
+  const re = /^-{5,} (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\.(\d+)\n[^\n]*message (sent|received)[^\n]*\n\s*([^\n]*)/gm;
+  for (const m of text.matchAll(re)) {
+    const at = Date.parse(`${m[1]}T${m[2]}Z`) + Number(`0.${m[3]}`) * 1000;
+    out.push({ at, dir: m[4] as 'sent' | 'received', first: m[5]!.trim() });
+  }
+  return out;
 }

@@ -15,20 +15,9 @@ import { startTestServer } from '../helpers/server.js';
 import { SipStack } from '../../src/sip/stack.js';
 import { SipServer } from '../../src/sip/server.js';
 import { B2bua } from '../../src/sip/calls/b2bua.js';
-import {
-  haveSipp,
-  runTool,
-  SIPP,
-  SCEN,
-  uas,
-  uac,
-  uacCsv,
-  freePort,
-  registerAt,
-  sleep,
-  TestRouter,
-  type CallEnv,
-} from './helpers.js';
+import { skipWithout } from '../helpers/tools.js';
+import { startListening } from '../helpers/processes.js';
+import { runTool, SIPP, SCEN, uas, uac, uacCsv, registerAt, sleep, TestRouter, type CallEnv } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'voxswitch-relay-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -116,10 +105,10 @@ function sdpReceived(file: string): Array<{ addr: string; port: number }> {
   return out;
 }
 
-function uasRelay(port: number, rtpport: number, tag: string) {
-  return runTool(
+function uasRelay(rtpport: number, tag: string) {
+  return startListening(
     SIPP,
-    [
+    (port) => [
       '-sf',
       join(SCEN, 'uas_relay.xml'),
       '-i',
@@ -141,7 +130,7 @@ function uasRelay(port: number, rtpport: number, tag: string) {
       '-message_file',
       join(work, `${tag}-uas.msg`),
     ],
-    work,
+    { cwd: work },
   );
 }
 function uacRelay(env: CallEnv, scenario: string, csv: string, rtpport: number, tag: string, extra: string[] = []) {
@@ -176,7 +165,7 @@ function uacRelay(env: CallEnv, scenario: string, csv: string, rtpport: number, 
 }
 
 test('rtprelay=always: each side sees the relay in its SDP, RTP passes both ways, the NATed caller is reached at its real source', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   const min = await relayBlock();
   const env = await startRelayEnv({ rtpportmin: String(min), rtpportmax: String(min + 3), rtptimeout: '0' });
   try {
@@ -185,10 +174,8 @@ test('rtprelay=always: each side sees the relay in its SDP, RTP passes both ways
     const announced = await udp(); // the port A's SDP announces (its private view)
     const aReal = await udp(); // where A's media really come from (its NAT mapping)
     const bMedia = await udp();
-    const sipPort = freePort();
-    const callee = uasRelay(sipPort, bMedia.port, 'r1');
-    await sleep(600);
-    registerAt(env, 'rob', sipPort);
+    const callee = await uasRelay(bMedia.port, 'r1');
+    registerAt(env, 'rob', callee.port);
     const caller = uacRelay(
       env,
       'uac_relay.xml',
@@ -225,7 +212,7 @@ test('rtprelay=always: each side sees the relay in its SDP, RTP passes both ways
     assert.equal(aReal.got.length, 10, 'B → A reaches the source A sends from (latched)');
     assert.ok(aReal.got.every((g) => g.port === relA));
     assert.equal(announced.got.length, 0, 'nothing to the address A announced');
-    const [a, b] = await Promise.all([caller, callee]);
+    const [a, b] = await Promise.all([caller, callee.done]);
     assert.equal(a.code, 0, 'caller: ' + a.out.slice(-1500));
     assert.equal(b.code, 0, 'callee: ' + b.out.slice(-1500));
     // the SDP each sipp received: the relay, not the other party
@@ -258,7 +245,7 @@ test('rtprelay=always: each side sees the relay in its SDP, RTP passes both ways
 });
 
 test('RTP timeout: the caller vanishes (its RTP stops, no BYE) → after rtptimeout the server sends BYE both ways, CDR "rtp timeout"', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   const min = await relayBlock();
   const env = await startRelayEnv({ rtpportmin: String(min), rtpportmax: String(min + 3), rtptimeout: '2' });
   try {
@@ -266,10 +253,8 @@ test('RTP timeout: the caller vanishes (its RTP stops, no BYE) → after rtptime
     await env.services.users.create({ username: 'wes', password: 'wespw1' });
     const aMedia = await udp();
     const bMedia = await udp();
-    const sipPort = freePort();
-    const callee = uasRelay(sipPort, bMedia.port, 'r2');
-    await sleep(600);
-    registerAt(env, 'wes', sipPort);
+    const callee = await uasRelay(bMedia.port, 'r2');
+    registerAt(env, 'wes', callee.port);
     const caller = uacRelay(
       env,
       'uac_relay_cut.xml',
@@ -293,7 +278,7 @@ test('RTP timeout: the caller vanishes (its RTP stops, no BYE) → after rtptime
         if (Date.now() - t0 > 1500) stopA = true;
       }
     })();
-    const [a, b] = await Promise.all([caller, callee]);
+    const [a, b] = await Promise.all([caller, callee.done]);
     stopB = true;
     await pump;
     const took = Date.now() - t0;
@@ -319,16 +304,14 @@ test('RTP timeout: the caller vanishes (its RTP stops, no BYE) → after rtptime
 });
 
 test('re-INVITE through the relay: the hold offer and its answer are rewritten too (direction lines kept), the call ends normally', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   const min = await relayBlock();
   const env = await startRelayEnv({ rtpportmin: String(min), rtpportmax: String(min + 3), rtptimeout: '0' });
   try {
     await env.services.users.create({ username: 'rex', password: 'rexpw1' });
     await env.services.users.create({ username: 'sue', password: 'suepw1' });
-    const sipPort = freePort();
-    const callee = uas(work, 'uas_reinvite.xml', sipPort, 1, ['-trace_msg', '-message_file', join(work, 'r3-uas.msg')]);
-    await sleep(600);
-    registerAt(env, 'sue', sipPort);
+    const callee = await uas(work, 'uas_reinvite.xml', ['-trace_msg', '-message_file', join(work, 'r3-uas.msg')]);
+    registerAt(env, 'sue', callee.port);
     const [a, b] = await Promise.all([
       uac(env, work, 'uac_reinvite.xml', uacCsv(work, 'r3.csv', [['rex', 'rexpw1', 'sue']]), 1, [
         '-d',
@@ -337,7 +320,7 @@ test('re-INVITE through the relay: the hold offer and its answer are rewritten t
         '-message_file',
         join(work, 'r3-uac.msg'),
       ]),
-      callee,
+      callee.done,
     ]);
     assert.equal(a.code, 0, 'caller (its scenario checks a=recvonly in the answer): ' + a.out.slice(-1500));
     assert.equal(b.code, 0, 'callee (its scenario checks a=sendonly in the offer): ' + b.out.slice(-1500));

@@ -12,7 +12,9 @@ import { req as apiReq, src as apiSrc } from '../helpers/source.js';
 import { SipStack } from '../../src/sip/stack.js';
 import { SipServer } from '../../src/sip/server.js';
 import { attachCalls, type B2bua } from '../../src/sip/calls/index.js';
-import { haveSipp, uas, runTool, SIPP, SCEN, uacCsv, freePort, setRates, sleep } from './helpers.js';
+import { uas, runTool, SIPP, SCEN, uacCsv, freePort, setRates, waitFor } from './helpers.js';
+import { skipWithout } from '../helpers/tools.js';
+import { startListening } from '../helpers/processes.js';
 import type { Services } from '../../src/services.js';
 
 const LOCAL = apiSrc('127.0.0.1');
@@ -25,7 +27,6 @@ let work: string;
 let ivy: number;
 let jack: number;
 let gwPort = 0;
-let addFailed = '';
 let wrongPort = 0;
 
 before(async () => {
@@ -54,7 +55,7 @@ before(async () => {
     { prefix: '48', price: 1_200_000 },
   ]);
   await s.ledger.post({ userId: ivy, amount: 10_000_000, reason: 'test' });
-  gwPort = freePort();
+  gwPort = await freePort();
   const r = await t.srv.gateway.handle(
     apiReq(
       'addgateway',
@@ -73,8 +74,8 @@ before(async () => {
       LOCAL,
     ),
   );
-  if (!r.ok) addFailed = `addgateway failed (routing engineer's command): ${r.text}`;
-  wrongPort = freePort();
+  assert.ok(r.ok, `addgateway: ${r.text}`);
+  wrongPort = await freePort();
   const r2 = await t.srv.gateway.handle(
     apiReq(
       'addgateway',
@@ -91,7 +92,7 @@ before(async () => {
       LOCAL,
     ),
   );
-  if (!r2.ok) addFailed = `addgateway failed (routing engineer's command): ${r2.text}`;
+  assert.ok(r2.ok, `addgateway: ${r2.text}`);
 });
 after(async () => {
   await calls?.stop();
@@ -105,10 +106,8 @@ test('recover() at start closes nothing on a clean database', async () => {
 });
 
 test('real routing: ivy → 4912345 goes to the gateway added by addgateway, which challenges (401) and gets a valid digest', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  if (addFailed) return c.skip(addFailed);
-  const gw = uas(work, 'uas_auth.xml', gwPort);
-  await sleep(600);
+  if (skipWithout(c, 'sipp')) return;
+  const gw = await uas(work, 'uas_auth.xml', [], gwPort);
   const a = await runTool(
     SIPP,
     [
@@ -132,16 +131,19 @@ test('real routing: ivy → 4912345 goes to the gateway added by addgateway, whi
     ],
     work,
   );
-  const g = await gw;
+  const g = await gw.done;
   assert.equal(a.code, 0, 'caller: ' + a.out.slice(-1500));
   assert.equal(g.code, 0, 'gateway (verifies the digest): ' + g.out.slice(-1500));
-  await sleep(200);
-  const cdr = await s.storage.db
-    .selectFrom('tb_cdrs')
-    .selectAll()
-    .where('userid', '=', ivy)
-    .where('callee', '=', '4912345')
-    .executeTakeFirst();
+  const cdr = await waitFor(
+    () =>
+      s.storage.db
+        .selectFrom('tb_cdrs')
+        .selectAll()
+        .where('userid', '=', ivy)
+        .where('callee', '=', '4912345')
+        .executeTakeFirst(),
+    (r) => r !== undefined,
+  );
   assert.ok(cdr);
   assert.equal(cdr!.route, 'gw:gwauth');
   assert.ok(cdr!.duration >= 1);
@@ -149,11 +151,9 @@ test('real routing: ivy → 4912345 goes to the gateway added by addgateway, whi
 });
 
 test("DID inbound: a call from the gateway's inbound_ip (no auth) to jack's DID reaches jack's phone; recorded free on jack", async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  if (addFailed) return c.skip(addFailed);
-  const phone = freePort();
-  const callee = uas(work, 'uas_answer.xml', phone);
-  await sleep(600);
+  if (skipWithout(c, 'sipp')) return;
+  const callee = await uas(work, 'uas_answer.xml');
+  const phone = callee.port;
   const r = sip.location.update('jack', 'reg-jack', 1, [
     {
       contact: `sip:jack@127.0.0.1:${phone}`,
@@ -189,19 +189,20 @@ test("DID inbound: a call from the gateway's inbound_ip (no auth) to jack's DID 
     ],
     work,
   );
-  const b = await callee;
+  const b = await callee.done;
   assert.equal(a.code, 0, 'gateway caller: ' + a.out.slice(-1500));
   assert.equal(b.code, 0, 'jack: ' + b.out.slice(-1500));
-  await sleep(200);
-  const cdr = await s.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', jack).executeTakeFirst();
+  const cdr = await waitFor(
+    () => s.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', jack).executeTakeFirst(),
+    (r) => r !== undefined,
+  );
   assert.ok(cdr, 'a CDR on jack');
   assert.equal(cdr!.caller, '4915550001');
   assert.equal(Number(cdr!.cost), 0);
 });
 
 test('DID inbound to an unknown number: refused 404, and the refusal is in tb_cdrs (no account charged)', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  if (addFailed) return c.skip(addFailed);
+  if (skipWithout(c, 'sipp')) return;
   const a = await runTool(
     SIPP,
     [
@@ -225,8 +226,10 @@ test('DID inbound to an unknown number: refused 404, and the refusal is in tb_cd
   );
   assert.notEqual(a.code, 0);
   assert.match(a.out, /404/);
-  await sleep(200);
-  const cdr = await s.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', '4930999').executeTakeFirst();
+  const cdr = await waitFor(
+    () => s.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', '4930999').executeTakeFirst(),
+    (r) => r !== undefined,
+  );
   assert.ok(cdr, 'a CDR for the refused call');
   assert.equal(cdr!.userid, 0);
   assert.equal(Number(cdr!.cost), 0);
@@ -234,7 +237,7 @@ test('DID inbound to an unknown number: refused 404, and the refusal is in tb_cd
 });
 
 test('the same call from an untrusted address without credentials is challenged (407), not connected', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+  if (skipWithout(c, 'sipp')) return;
   const a = await runTool(
     SIPP,
     [
@@ -261,17 +264,16 @@ test('the same call from an untrusted address without credentials is challenged 
 });
 
 test('negative control: with the wrong gateway password the gateway (sipp verifyauth) rejects the digest and no call connects', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  if (addFailed) return c.skip(addFailed);
-  const gw = runTool(
+  if (skipWithout(c, 'sipp')) return;
+  const gw = await startListening(
     SIPP,
-    [
+    (port) => [
       '-sf',
       join(SCEN, 'uas_auth.xml'),
       '-i',
       '127.0.0.1',
       '-p',
-      String(wrongPort),
+      String(port),
       '-m',
       '1',
       '-nostdin',
@@ -281,9 +283,8 @@ test('negative control: with the wrong gateway password the gateway (sipp verify
       '-t',
       'u1',
     ],
-    work,
+    { cwd: work, port: wrongPort },
   );
-  await sleep(600);
   const a = await runTool(
     SIPP,
     [
@@ -307,7 +308,7 @@ test('negative control: with the wrong gateway password the gateway (sipp verify
     ],
     work,
   );
-  const g = await gw;
+  const g = await gw.done;
   assert.notEqual(g.code, 0, 'the gateway refused the digest');
   assert.notEqual(a.code, 0, 'the caller was not connected');
   const cdr = await s.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', '4812345').executeTakeFirst();

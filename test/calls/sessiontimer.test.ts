@@ -24,20 +24,8 @@ import {
 } from '../../src/sip/calls/sessiontimer.js';
 import type { SipHeader, SipRequest, SipResponse } from '../../src/sip/message/index.js';
 import { getHeader } from '../../src/sip/message/index.js';
-import {
-  startCallEnv,
-  haveSipp,
-  uas,
-  uac,
-  uacCsv,
-  freePort,
-  registerAt,
-  sleep,
-  runTool,
-  SIPP,
-  SCEN,
-  type CallEnv,
-} from './helpers.js';
+import { startCallEnv, uas, uac, uacCsv, registerAt, waitFor, runTool, SIPP, SCEN, type CallEnv } from './helpers.js';
+import { skipWithout } from '../helpers/tools.js';
 
 const CFG = { sessionExpires: 1800, minSe: 90 };
 const msg = (headers: Array<[string, string]>): { headers: SipHeader[] } => ({
@@ -527,20 +515,17 @@ describe('sipp: a vanished caller', () => {
     env.services.storage.db.selectFrom('tb_cdrs').selectAll().where('userid', '=', caller).orderBy('id').execute();
 
   test('the server refreshes, the caller answers nothing: BYE to the callee after the 4 s interval, CDR "session timer expired"', async (c) => {
-    if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-    const port = freePort();
-    const callee = uas(work, 'uas_st.xml', port);
-    await sleep(600);
-    registerAt(env, 'judy', port);
+    if (skipWithout(c, 'sipp')) return;
+    const callee = await uas(work, 'uas_st.xml');
+    registerAt(env, 'judy', callee.port);
     const refreshes = env.b2bua.timers.counters.refreshes;
     const t0 = Date.now();
-    const [a, b] = await Promise.all([uacSt('uac_st_vanish.xml', '4', csv('v1.csv')), callee]);
+    const [a, b] = await Promise.all([uacSt('uac_st_vanish.xml', '4', csv('v1.csv')), callee.done]);
     assert.equal(a.code, 0, why(a, 'uac_st_vanish.xml'));
     assert.equal(b.code, 0, b.out.slice(-1500));
     assert.ok(Date.now() - t0 >= 3500, 'not before the interval ran out');
     assert.ok(env.b2bua.timers.counters.refreshes > refreshes, 'a refresh re-INVITE was sent');
-    await sleep(300);
-    const rows = await cdrs();
+    const rows = await waitFor(cdrs, (r) => r.length > 0);
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.reason, 'session timer expired');
     assert.ok(rows[0]!.duration >= 3 && rows[0]!.duration <= 5, `duration ${rows[0]!.duration}`);
@@ -549,19 +534,16 @@ describe('sipp: a vanished caller', () => {
   });
 
   test('the caller promised to refresh (refresher=uac) and vanished: ended min(32, SE/3) before expiry, no refresh of ours', async (c) => {
-    if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-    const port = freePort();
-    const callee = uas(work, 'uas_st.xml', port);
-    await sleep(600);
-    registerAt(env, 'judy', port);
+    if (skipWithout(c, 'sipp')) return;
+    const callee = await uas(work, 'uas_st.xml');
+    registerAt(env, 'judy', callee.port);
     const refreshes = env.b2bua.timers.counters.refreshes;
     const before = (await cdrs()).length;
-    const [a, b] = await Promise.all([uacSt('uac_st_vanish.xml', '4;refresher=uac', csv('v2.csv')), callee]);
+    const [a, b] = await Promise.all([uacSt('uac_st_vanish.xml', '4;refresher=uac', csv('v2.csv')), callee.done]);
     assert.equal(a.code, 0, why(a, 'uac_st_vanish.xml'));
     assert.equal(b.code, 0, b.out.slice(-1500));
     assert.equal(env.b2bua.timers.counters.refreshes, refreshes);
-    await sleep(300);
-    const rows = (await cdrs()).slice(before);
+    const rows = (await waitFor(cdrs, (r) => r.length > before)).slice(before);
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.reason, 'session timer expired');
     assert.ok(rows[0]!.duration >= 2 && rows[0]!.duration <= 3, `duration ${rows[0]!.duration}`);
@@ -569,29 +551,26 @@ describe('sipp: a vanished caller', () => {
   });
 
   test('the callee makes us the refresher: our re-INVITE (same SDP) is answered and ACKed, the call goes on until the caller hangs up', async (c) => {
-    if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-    const port = freePort();
-    const callee = uas(work, 'uas_st_refresh.xml', port);
-    await sleep(600);
-    registerAt(env, 'judy', port);
+    if (skipWithout(c, 'sipp')) return;
+    const callee = await uas(work, 'uas_st_refresh.xml');
+    registerAt(env, 'judy', callee.port);
     const refreshes = env.b2bua.timers.counters.refreshes;
     const before = (await cdrs()).length;
     // a caller without timer support (no timer on A) talking 3.5 s: one refresh of B at 2 s
     const [a, b] = await Promise.all([
       uac(env, work, 'uac_auth.xml', uacCsv(work, 'v4.csv', [['ivan', 'ivanpw1', 'judy']]), 1, ['-d', '3500']),
-      callee,
+      callee.done,
     ]);
     assert.equal(a.code, 0, a.out.slice(-1500));
     assert.equal(b.code, 0, b.out.slice(-1500));
     assert.equal(env.b2bua.timers.counters.refreshes, refreshes + 1);
-    await sleep(300);
-    const rows = (await cdrs()).slice(before);
+    const rows = (await waitFor(cdrs, (r) => r.length > before)).slice(before);
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.reason, 'normal (caller hung up)');
   });
 
   test('Session-Expires below Min-SE: 422 with Min-SE: 2, no call, no CDR', async (c) => {
-    if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
+    if (skipWithout(c, 'sipp')) return;
     const before = (await cdrs()).length;
     const a = await uacSt('uac_st_422.xml', '1', csv('v3.csv'));
     assert.equal(a.code, 0, why(a, 'uac_st_422.xml'));

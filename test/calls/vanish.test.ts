@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCallEnv, haveSipp, uas, uac, uacCsv, freePort, registerAt, sleep, type CallEnv } from './helpers.js';
+import { startCallEnv, uas, uac, uacCsv, registerAt, waitFor, type CallEnv } from './helpers.js';
+import { skipWithout } from '../helpers/tools.js';
 
 let env: CallEnv;
 let work: string;
@@ -20,19 +21,19 @@ after(async () => {
 });
 
 test('max call age: a call whose caller never hangs up is ended after maxCallSeconds (BYE both legs, CDR "max call age reached")', async (c) => {
-  if (!haveSipp) return c.skip('sipp not installed (/usr/bin/sipp)');
-  const port = freePort();
-  const callee = uas(work, 'uas_answer.xml', port);
-  await sleep(600);
-  registerAt(env, 'hank', port);
+  if (skipWithout(c, 'sipp')) return;
+  const callee = await uas(work, 'uas_answer.xml');
+  registerAt(env, 'hank', callee.port);
   const [a, b] = await Promise.all([
     uac(env, work, 'uac_auth_cut.xml', uacCsv(work, 'v.csv', [['gina', 'ginapw1', 'hank']])),
-    callee,
+    callee.done,
   ]);
   assert.equal(a.code, 0, a.out.slice(-1500));
   assert.equal(b.code, 0, b.out.slice(-1500));
-  await sleep(200);
-  const cdrs = await env.services.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', 'hank').execute();
+  const cdrs = await waitFor(
+    () => env.services.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', 'hank').execute(),
+    (r) => r.length > 0,
+  );
   assert.equal(cdrs.length, 1);
   assert.equal(cdrs[0]!.duration, 2);
   assert.equal(cdrs[0]!.reason, 'max call age reached');

@@ -2,8 +2,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { CustomSqlError, CustomSqlRunner, type CustomSqlResult } from '../../src/api/customsql/runner.js';
+import { PG_BASE, pgClient } from '../helpers/pg.js';
 
-const PG_URL = process.env.VOXSWITCH_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PG_URL = process.env.VOXSWITCH_TEST_PG_URL ?? PG_BASE;
 const TABLE = `csql_test_${process.pid}_${Date.now().toString(36)}`;
 const ctx = { userId: 1, username: 'alice', sparams: {} as Record<string, string> };
 
@@ -18,19 +19,12 @@ describe('CustomSqlRunner (pg)', { timeout: 60_000 }, () => {
   let skipReason: string | undefined;
 
   before(async () => {
-    const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-    } catch (err) {
-      await client.end().catch(() => {});
-      const reason = `PostgreSQL not reachable at ${PG_URL}: ${err instanceof Error ? err.message : String(err)}`;
-      if (process.env.CI === 'true') throw new Error(reason);
-      skipReason = reason;
-      console.log(`# skipping PostgreSQL custom SQL tests: ${reason}`);
+    const c = await pgClient(PG_URL);
+    if ('skip' in c) {
+      skipReason = c.skip;
       return;
     }
-    admin = client;
+    admin = c.client;
     await admin.query(
       `CREATE TABLE ${TABLE} (id integer PRIMARY KEY, username text NOT NULL, name text, credit numeric NOT NULL DEFAULT 0)`,
     );

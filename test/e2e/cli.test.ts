@@ -6,15 +6,7 @@ import { mkdtempSync, rmSync, readFileSync, chmodSync, existsSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
+import { freePort } from '../helpers/ports.js';
 
 /** Runs `voxswitch serve` until `until` matches its stdout (or it exits); then stops it. */
 function serve(

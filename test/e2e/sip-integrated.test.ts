@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 import { udpAsk } from '../helpers/clients.js';
+import { skipWithout, toolPath } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 let t: TestServer;
@@ -36,12 +37,13 @@ test('OPTIONS over UDP is answered 200', async () => {
   assert.match(answer, /Call-ID: int-1@127\.0\.0\.1/i);
 });
 
-test('a sipsak REGISTER with digest makes the user online for the API', async () => {
+test('a sipsak REGISTER with digest makes the user online for the API', async (c) => {
+  if (skipWithout(c, 'sipsak')) return;
   const port = t.srv.services.listeners.find((l) => l.kind === 'sip udp')!.port;
   const before = await t.srv.gateway.handle(req('verifyuser', { userusername: 'alice' }, src('127.0.0.1')));
   assert.equal(before.text, '1');
   const r = await run(
-    'sipsak',
+    toolPath('sipsak'),
     ['-U', '-x', '120', '-s', 'sip:alice@127.0.0.1', '-r', String(port), '-u', 'alice', '-a', 'alicepw1', '-vv'],
     { timeout: 10000 },
   ).catch((e: { stdout?: string }) => e);

@@ -1,22 +1,24 @@
 /**
  * SIP services with real peers over real sockets: sipp (REGISTER/MESSAGE with digest, wrong passwords), sipsak
  * (OPTIONS, MESSAGE), baresip (two accounts registering, seen online through the API), raw UDP (replayed nonce,
- * malformed, oversized). Each test is skipped, with the reason printed, when the tool or the stack is missing.
+ * malformed, oversized). A test is skipped, with the reason printed, when its tool is missing (outside CI).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { req as apiReq, src as apiSrc } from '../helpers/source.js';
 import { SipStack } from '../../src/sip/stack.js';
 import { SipServer } from '../../src/sip/server.js';
 import { parseMessage, getHeader, type SipResponse } from '../../src/sip/message/index.js';
 import { authorize } from '../sip/services/fake.js';
+import { skipWithout, toolPath, findTool } from '../helpers/tools.js';
+import { runTool as spawnAndWait, startListening } from '../helpers/processes.js';
 
 const SCEN = resolve(process.cwd(), 'test/sip/scenarios');
 const LOCAL = apiSrc('127.0.0.1');
@@ -24,10 +26,10 @@ let t: TestServer;
 let sip: SipServer | undefined;
 let udpPort = 0;
 let tcpPort = 0;
-let skipAll: string | false = false;
 let work: string;
 
-const have = (bin: string) => existsSync(bin);
+const SIPP = toolPath('sipp');
+const SIPSAK = toolPath('sipsak');
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'voxswitch-sipe2e-'));
@@ -57,16 +59,11 @@ before(async () => {
       return `${r.ok ? 'OK' : 'ERROR'}: ${r.text}`;
     },
   });
-  try {
-    const l = await s.start();
-    udpPort = l.find((x) => x.transport === 'udp')!.port;
-    tcpPort = l.find((x) => x.transport === 'tcp')?.port ?? 0;
-    sip = s;
-    (t.srv.services as unknown as { sip: SipServer }).sip = s;
-  } catch (e) {
-    skipAll = `the SIP stack (SIP-A) cannot start yet: ${(e as Error).message}`;
-    console.log(`# skipping SIP end-to-end tests: ${skipAll}`);
-  }
+  const l = await s.start();
+  udpPort = l.find((x) => x.transport === 'udp')!.port;
+  tcpPort = l.find((x) => x.transport === 'tcp')?.port ?? 0;
+  sip = s;
+  (t.srv.services as unknown as { sip: SipServer }).sip = s;
 });
 after(async () => {
   await sip?.stop();
@@ -76,18 +73,13 @@ after(async () => {
 
 const api = (e: string, p: Record<string, string>) => t.srv.gateway.handle(apiReq(e, p, LOCAL));
 
-function runTool(bin: string, args: string[], timeoutMs = 20000): Promise<{ code: number | null; out: string }> {
-  return new Promise((res) => {
-    const p = spawn(bin, args, { cwd: work });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      res({ code, out });
-    });
-  });
+const runTool = (bin: string, args: string[], timeoutMs = 20000) => spawnAndWait(bin, args, work, timeoutMs);
+
+/** baresip's module directory, beside the binary found on PATH (<prefix>/bin/baresip → <prefix>/lib/baresip/modules). */
+function baresipModules(): string {
+  const prefix = dirname(dirname(realpathSync(findTool('baresip')!)));
+  const dirs = [join(prefix, 'lib/baresip/modules'), join(prefix, `lib/${process.arch}-linux-gnu/baresip/modules`)];
+  return dirs.find((d) => existsSync(join(d, 'account.so'))) ?? dirs[0]!;
 }
 
 /** sipp injection file: `user;password[;target]` → `user;[authentication username=user password=pw][;target]`. */
@@ -103,7 +95,7 @@ function csv(name: string, lines: string[]): string {
 }
 
 async function sipp(scenario: string, inf: string, calls: number, extra: string[] = []) {
-  const r = await runTool('/usr/bin/sipp', [
+  const r = await runTool(SIPP, [
     '127.0.0.1:' + udpPort,
     '-sf',
     join(SCEN, scenario),
@@ -177,8 +169,7 @@ function register(user: string, extra: string[] = [], cseq = 1, callId = `raw-${
 }
 
 test('sipp: REGISTER with digest auth (401 → 200) for 3 users; they show online', async (c) => {
-  if (skipAll) return c.skip(skipAll);
-  if (!have('/usr/bin/sipp')) return c.skip('sipp not installed');
+  if (skipWithout(c, 'sipp')) return;
   const r = await sipp('register_auth.xml', csv('users.csv', ['alice;alicepw', 'bob;bobpw', 'carol;carolpw']), 3);
   assert.equal(r.code, 0, r.out.slice(-2000));
   for (const u of ['alice', 'bob', 'carol']) assert.equal((await api('verifyuser', { userusername: u })).text, '2', u);
@@ -187,35 +178,36 @@ test('sipp: REGISTER with digest auth (401 → 200) for 3 users; they show onlin
 });
 
 test('sipp: wrong passwords are answered 403', async (c) => {
-  if (skipAll) return c.skip(skipAll);
-  if (!have('/usr/bin/sipp')) return c.skip('sipp not installed');
+  if (skipWithout(c, 'sipp')) return;
   const r = await sipp('register_wrong.xml', csv('wrong.csv', ['dave;WRONG', 'nosuchuser;x']), 2);
   assert.equal(r.code, 0, r.out.slice(-2000));
   assert.equal((await api('verifyuser', { userusername: 'dave' })).text, '1');
 });
 
 test('sipp: MESSAGE with digest to an online user is delivered to its phone (a sipp UAS) and answered 200', async (c) => {
-  if (skipAll) return c.skip(skipAll);
-  if (!have('/usr/bin/sipp')) return c.skip('sipp not installed');
-  // bob's "phone": a sipp UAS on a fixed port; bob registers that contact over raw UDP with digest
-  const phonePort = 20000 + Math.floor(Math.random() * 20000);
-  const uas = runTool('/usr/bin/sipp', [
-    '-sf',
-    join(SCEN, 'message_uas.xml'),
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(phonePort),
-    '-m',
-    '1',
-    '-nostdin',
-    '-timeout',
-    '15s',
-    '-timeout_error',
-    '-t',
-    'u1',
-  ]);
-  await new Promise((r) => setTimeout(r, 700)); // let sipp bind its port
+  if (skipWithout(c, 'sipp')) return;
+  // bob's "phone": a sipp UAS on a port of its own; bob registers that contact over raw UDP with digest
+  const phone = await startListening(
+    SIPP,
+    (port) => [
+      '-sf',
+      join(SCEN, 'message_uas.xml'),
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-m',
+      '1',
+      '-nostdin',
+      '-timeout',
+      '15s',
+      '-timeout_error',
+      '-t',
+      'u1',
+    ],
+    { cwd: work },
+  );
+  const phonePort = phone.port;
   const contact = `Contact: <sip:bob@127.0.0.1:${phonePort}>`;
   const reg = (extra: string[], cseq: number) =>
     register('bob', extra, cseq, 'bob-phone')
@@ -231,14 +223,13 @@ test('sipp: MESSAGE with digest to an online user is delivered to its phone (a s
   b.srcPort = phonePort;
   const r = await sipp('message_auth.xml', csv('msg.csv', ['alice;alicepw;bob']), 1);
   assert.equal(r.code, 0, r.out.slice(-2000));
-  const u = await uas;
+  const u = await phone.done;
   assert.equal(u.code, 0, u.out.slice(-2000));
   assert.equal(await sip!.ims.pendingCount('bob'), 0);
 });
 
 test('sipp: MESSAGE to an offline user is stored (202) and returned by presence_set', async (c) => {
-  if (skipAll) return c.skip(skipAll);
-  if (!have('/usr/bin/sipp')) return c.skip('sipp not installed');
+  if (skipWithout(c, 'sipp')) return;
   const r = await sipp('message_offline.xml', csv('msg2.csv', ['alice;alicepw;dave']), 1);
   assert.equal(r.code, 0, r.out.slice(-2000));
   assert.equal(await sip!.ims.pendingCount('dave'), 1);
@@ -252,8 +243,7 @@ test('sipp: MESSAGE to an offline user is stored (202) and returned by presence_
   assert.equal(p.text, 'presence set to Online XOFFMESSAGE:alice:hello from sippXOFFMESSAGE:');
 });
 
-test('raw UDP: a replayed REGISTER (same nonce and nc) is refused 403; malformed → 400; oversized dropped', async (c) => {
-  if (skipAll) return c.skip(skipAll);
+test('raw UDP: a replayed REGISTER (same nonce and nc) is refused 403; malformed → 400; oversized dropped', async () => {
   const ch = await udpExchange(register('carol'));
   assert.equal(ch?.status, 401);
   const auth = authorize(
@@ -272,14 +262,13 @@ test('raw UDP: a replayed REGISTER (same nonce and nc) is refused 403; malformed
 });
 
 test('sipsak: OPTIONS answered 200; REGISTER (usrloc mode) and MESSAGE with digest', async (c) => {
-  if (skipAll) return c.skip(skipAll);
-  if (!have('/usr/bin/sipsak')) return c.skip('sipsak not installed');
+  if (skipWithout(c, 'sipsak')) return;
   // sipsak 0.9.8 truncates 5-digit ports in -s URIs: the port goes in -r
-  const o = await runTool('/usr/bin/sipsak', ['-s', 'sip:alice@127.0.0.1', '-r', String(udpPort), '-vv']);
+  const o = await runTool(SIPSAK, ['-s', 'sip:alice@127.0.0.1', '-r', String(udpPort), '-vv']);
   assert.equal(o.code, 0, o.out);
   assert.match(o.out, /200 OK/);
   assert.match(o.out, /Allow: .*MESSAGE/);
-  const u = await runTool('/usr/bin/sipsak', [
+  const u = await runTool(SIPSAK, [
     '-U',
     '-x',
     '120',
@@ -295,7 +284,7 @@ test('sipsak: OPTIONS answered 200; REGISTER (usrloc mode) and MESSAGE with dige
   ]);
   assert.equal(u.code, 0, u.out);
   assert.match(u.out, /usrloc tests completed successful/);
-  const wrong = await runTool('/usr/bin/sipsak', [
+  const wrong = await runTool(SIPSAK, [
     '-U',
     '-x',
     '120',
@@ -331,7 +320,7 @@ test('sipsak: OPTIONS answered 200; REGISTER (usrloc mode) and MESSAGE with dige
     ].join('\n'),
   );
   const before = await sip!.ims.pendingCount('dave');
-  const m = await runTool('/usr/bin/sipsak', [
+  const m = await runTool(SIPSAK, [
     '-f',
     file,
     '-s',
@@ -349,8 +338,7 @@ test('sipsak: OPTIONS answered 200; REGISTER (usrloc mode) and MESSAGE with dige
 });
 
 test('baresip: two accounts register (digest) and the API shows them online (verifyuser 2)', async (c) => {
-  if (skipAll) return c.skip(skipAll);
-  if (!have('/usr/bin/baresip')) return c.skip('baresip not installed');
+  if (skipWithout(c, 'baresip')) return;
   const dir = join(work, 'baresip');
   mkdirSync(dir, { recursive: true });
   writeFileSync(
@@ -364,7 +352,7 @@ test('baresip: two accounts register (digest) and the API shows them online (ver
     join(dir, 'config'),
     [
       'sip_listen 127.0.0.1:0',
-      'module_path /usr/lib/baresip/modules',
+      `module_path ${baresipModules()}`,
       'module_app account.so',
       'audio_player nothing',
       'audio_source nothing',
@@ -373,7 +361,7 @@ test('baresip: two accounts register (digest) and the API shows them online (ver
   );
   // make alice and dave offline first (other tests may have registered alice)
   sip!.location.removeAll('alice', 'x', 0);
-  const p = spawn('/usr/bin/baresip', ['-f', dir], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const p = spawn(toolPath('baresip'), ['-f', dir], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (d) => (out += d));
   p.stderr.on('data', (d) => (out += d));
@@ -396,15 +384,16 @@ test('baresip: two accounts register (digest) and the API shows them online (ver
       JSON.stringify(ep.rows),
     );
   } finally {
+    const exited = new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once('exit', r)));
     p.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    if (p.exitCode === null) p.kill('SIGKILL');
+    const late = setTimeout(() => p.kill('SIGKILL'), 2000);
+    await exited;
+    clearTimeout(late);
   }
 });
 
-test('TCP: REGISTER with digest over one connection; the binding is tcp with a connId and goes when it closes', async (c) => {
-  if (skipAll) return c.skip(skipAll);
-  if (!tcpPort) return c.skip('no TCP listener');
+test('TCP: REGISTER with digest over one connection; the binding is tcp with a connId and goes when it closes', async () => {
+  assert.ok(tcpPort, 'the SIP stack has a TCP listener');
   const sock = connect(tcpPort, '127.0.0.1');
   await new Promise<void>((r) => sock.once('connect', () => r()));
   let buf = '';
@@ -447,5 +436,3 @@ test('TCP: REGISTER with digest over one connection; the binding is tcp with a c
     'binding dropped with its connection',
   );
 });
-
-void spawnSync;

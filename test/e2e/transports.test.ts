@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, API_KEY, ADMIN_PASSWORD, authMd5, freshSalt, type TestServer } from '../helpers/server.js';
 import { curl, LineClient, udpAsk, wsOpen, wsAsk } from '../helpers/clients.js';
+import { eventually } from '../helpers/wait.js';
 import { encryptValue } from '../../src/api/decode/crypt.js';
 
 let t: TestServer;
@@ -195,7 +196,7 @@ test('raw TCP lines on the same port: several requests, keepalive, quit closes',
     c.send('apientry=balance&format=json&' + BOB + '\r\n');
     assert.match(await c.nextLine(), /^\{"code":200,.*"text":"7.25 EUR"/);
     assert.equal(await c.ask('quit'), 'bye\r\nOK');
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually(() => c.closed, 'the server closed the connection');
     assert.equal(c.closed, true);
   } finally {
     c.close();

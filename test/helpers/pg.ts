@@ -5,8 +5,30 @@
 import pg from 'pg';
 import { before, after } from 'node:test';
 import { startTestServer, type TestServer } from './server.js';
+import { IN_CI } from './tools.js';
 
 export const PG_BASE = process.env.VOXSWITCH_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** The skip reason for an unreachable server, printed; under CI=true it throws instead (PostgreSQL is required). */
+function pgMissing(url: string, e: unknown): string {
+  const reason = `PostgreSQL not reachable at ${url}: ${e instanceof Error ? e.message : String(e)}`;
+  if (IN_CI) throw new Error(`${reason} (required when CI=true)`);
+  console.log(`# skipping: ${reason}`);
+  return reason;
+}
+
+/** A connected client on `url`, or the printed skip reason when the server is not reachable (throws in CI). */
+export async function pgClient(url = PG_BASE): Promise<{ client: pg.Client } | { skip: string }> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return { client };
+  } catch (e) {
+    await client.end().catch(() => undefined);
+    return { skip: pgMissing(url, e) };
+  }
+}
 
 export async function freshPgDatabase(): Promise<{ url: string; drop: () => Promise<void> } | { skip: string }> {
   const name = `vx_test_${process.pid}_${Date.now().toString(36)}`;
@@ -25,9 +47,7 @@ export async function freshPgDatabase(): Promise<{ url: string; drop: () => Prom
     }
   } catch (e) {
     await admin.end().catch(() => undefined);
-    const reason = `PostgreSQL not reachable at ${PG_BASE}: ${(e as Error).message}`;
-    if (process.env.CI === 'true') throw new Error(`${reason} (required in CI)`);
-    return { skip: reason };
+    return { skip: pgMissing(PG_BASE, e) };
   }
   await admin.end();
   const url = PG_BASE.replace(/\/[^/]*$/, `/${name}`);
@@ -51,8 +71,7 @@ export function usePgTestServer(what: string, overrides: Record<string, string>)
   before(async () => {
     const pg = await freshPgDatabase();
     if ('skip' in pg) {
-      holder.skip = pg.skip;
-      console.log(`# skipping PostgreSQL ${what} tests: ${pg.skip}`);
+      holder.skip = `PostgreSQL ${what} tests: ${pg.skip}`;
       return;
     }
     holder.drop = pg.drop;

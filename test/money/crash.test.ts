@@ -11,24 +11,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import { openStorage } from '../../src/storage/db.js';
 import { Ledger } from '../../src/domain/billing/ledger.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const USERS = 12;
 
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
+/** Starts `voxswitch serve` on port 0 and reads the port it bound from its "listening:" line. */
 async function serve(dir: string): Promise<{ child: ChildProcess; base: string }> {
-  const port = await freePort();
   const child = spawn(
     process.execPath,
     [
@@ -37,7 +27,7 @@ async function serve(dir: string): Promise<{ child: ChildProcess; base: string }
       '--data-dir',
       dir,
       ...[
-        `mainaport=${port}`,
+        'mainaport=0',
         'apibindaddr=127.0.0.1',
         'usesip=false',
         'apilimitip=0',
@@ -46,22 +36,27 @@ async function serve(dir: string): Promise<{ child: ChildProcess; base: string }
         'loglevel=warn',
       ].flatMap((s) => ['--set', s]),
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VOXSWITCH_ADMIN_PASSWORD: 'crash-admin-pw' } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VOXSWITCH_ADMIN_PASSWORD: 'crash-admin-pw' } },
   );
   let err = '';
+  let out = '';
   child.stderr!.on('data', (d) => (err += d));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 20_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening: tcp \(http[^\n]* on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once('exit', () => (clearTimeout(timer), reject(new Error(`server exited: ${err}`))));
+  });
+  child.stdout!.resume();
   const base = `http://127.0.0.1:${port}/mvapireq/`;
-  const end = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited: ${err}`);
-    try {
-      await fetch(`${base}?apientry=apitest`);
-      return { child, base };
-    } catch {
-      if (Date.now() > end) throw new Error(`server did not start: ${err}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await fetch(`${base}?apientry=apitest`);
+  return { child, base };
 }
 
 async function call(

@@ -170,7 +170,6 @@ test('money is conserved under concurrent random operations (SQLite)', async () 
 test('money is conserved under concurrent random operations (PostgreSQL, parallel transactions)', async (tt) => {
   const pg = await freshPgDatabase();
   if ('skip' in pg) {
-    console.log(`skipped: ${pg.skip}`);
     tt.skip(pg.skip);
     return;
   }

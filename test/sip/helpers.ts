@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { parseMessage } from '../../src/sip/message/index.js';
 import type { ParseResult, SipRequest, SipResponse } from '../../src/sip/message/index.js';
 
-export const DATA_DIR = path.resolve(process.cwd(), '../shared/testdata/sip');
+/** The RFC 4475 / RFC 5118 torture messages, kept with the tests (see test/fixtures/sip/README.md). */
+export const DATA_DIR = path.resolve(process.cwd(), 'test/fixtures/sip');
 
 export function load(rel: string): Buffer {
   return readFileSync(path.join(DATA_DIR, rel));

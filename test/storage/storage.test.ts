@@ -102,7 +102,6 @@ test('storage on SQLite', async () => {
 test('storage on PostgreSQL', async (t) => {
   const pgdb = await freshPgDatabase();
   if ('skip' in pgdb) {
-    console.log(`# skipped: ${pgdb.skip}`);
     t.skip(pgdb.skip);
     return;
   }

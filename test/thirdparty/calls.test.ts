@@ -1,11 +1,10 @@
 /**
  * callback / p2p end to end: a real server (SIP stack on UDP), the API through gateway.handle, and sipp UAS peers
  * (one per leg) on 127.0.0.1. Routing is a test router that sends each number to the sipp "gateways" of the test
- * and rates it with the real RatingService (the RoutingService of CALLS-R is exercised in test/routing).
+ * and rates it with the real RatingService (the real RoutingService is exercised in test/routing).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,11 +22,13 @@ import {
 } from '../../src/sip/thirdparty/controller.js';
 import type { RouteDecision, RouteRequest } from '../../src/domain/routing/service.js';
 import { LiveCalls } from '../../src/domain/calls/index.js';
+import { needTool, toolPath } from '../helpers/tools.js';
+import { freePort } from '../helpers/ports.js';
+import { startListening, type Listening } from '../helpers/processes.js';
 
 const SCEN = resolve(process.cwd(), 'test/thirdparty/scenarios');
-const SIPP = '/usr/bin/sipp';
-const NO_SIPP = existsSync(SIPP) ? false : 'sipp is not installed (/usr/bin/sipp)';
-if (NO_SIPP) console.log(`# skipping the sipp tests: ${NO_SIPP}`);
+const SIPP = toolPath('sipp');
+const NO_SIPP = needTool('sipp');
 
 let t: TestServer;
 let tp: ThirdPartyCalls;
@@ -97,28 +98,19 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
-
-/** A sipp UAS on a port: resolves with its exit code and output when the one call of the scenario is over. */
-function uas(
-  scenario: string,
-  port: number,
-  timeoutMs = 30000,
-): { done: Promise<{ code: number | null; out: string }> } {
-  const err = join(work, `${scenario}-${port}.err`);
-  const p = spawn(
+/**
+ * A sipp UAS on a free port (or on `port`), resolved once it listens; `done` resolves with its exit code and output
+ * when the one call of the scenario is over.
+ */
+async function uas(scenario: string, port?: number): Promise<Listening> {
+  const err = (p: number) => join(work, `${scenario}-${p}.err`);
+  const l = await startListening(
     SIPP,
-    [
+    (p) => [
       '-sf',
       join(SCEN, scenario),
       '-p',
-      String(port),
+      String(p),
       '-i',
       '127.0.0.1',
       '-m',
@@ -129,23 +121,16 @@ function uas(
       '-timeout_error',
       '-trace_err',
       '-error_file',
-      err,
+      err(p),
     ],
-    { cwd: work },
+    { cwd: work, port },
   );
-  let out = '';
-  p.stdout.on('data', (d) => (out += d));
-  p.stderr.on('data', (d) => (out += d));
-  const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-  return {
-    done: new Promise((res) =>
-      p.on('close', (code) => {
-        clearTimeout(timer);
-        if (existsSync(err)) out = readFileSync(err, 'utf8').slice(-2000) + '\n' + out.slice(-1000);
-        res({ code, out: out.slice(-3000) });
-      }),
-    ),
-  };
+  const done = l.done.then(({ code, out }) => {
+    const f = err(l.port);
+    if (existsSync(f)) out = readFileSync(f, 'utf8').slice(-2000) + '\n' + out.slice(-1000);
+    return { code, out: out.slice(-3000) };
+  });
+  return { ...l, done };
 }
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -169,12 +154,11 @@ test(
   'p2p: bridges two sipp UAS (flow I: A offer → B, B answer → ACK A), cut at maxduration, both legs billed once',
   { skip: NO_SIPP },
   async () => {
-    const [pa, pb] = [await freePort(), await freePort()];
+    const a = await uas('a_bridged.xml');
+    const b = await uas('b_bridged.xml');
+    const [pa, pb] = [a.port, b.port];
     router.routes.set('+15550001', [{ name: 'gwA', port: pa }]);
     router.routes.set('+15550002', [{ name: 'gwB', port: pb }]);
-    const a = uas('a_bridged.xml', pa);
-    const b = uas('b_bridged.xml', pb);
-    await settle(300);
     const before = await credit('carol');
     assert.equal(before, 50_000);
     const r = await t.srv.gateway.handle(
@@ -241,16 +225,15 @@ test(
   'callback: failover from a 503 gateway to the next for A; B busy → A answered, hung up; CDRs say why',
   { skip: NO_SIPP },
   async () => {
-    const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+    const g1 = await uas('refuse_503.xml');
+    const g2 = await uas('a_plain.xml');
+    const g3 = await uas('refuse_busy.xml');
+    const [p1, p2, p3] = [g1.port, g2.port, g3.port];
     router.routes.set('+15550011', [
       { name: 'gw503', port: p1 },
       { name: 'gwA2', port: p2 },
     ]);
     router.routes.set('+15550012', [{ name: 'gwBusy', port: p3 }]);
-    const g1 = uas('refuse_503.xml', p1);
-    const g2 = uas('a_plain.xml', p2);
-    const g3 = uas('refuse_busy.xml', p3);
-    await settle(300);
     const before = await credit('dave');
     const r = await t.srv.gateway.handle(
       req('callback', { ...as('dave', 'davepw'), num: '+15550011', bnum: '+15550012' }, REMOTE),
@@ -287,12 +270,11 @@ test(
   'a live bridged call is ended by LiveCalls.hangup (disccall): BYE to both parties, CDRs "disconnected by admin"',
   { skip: NO_SIPP },
   async () => {
-    const [pa, pb] = [await freePort(), await freePort()];
+    const a = await uas('a_bridged.xml');
+    const b = await uas('b_bridged.xml');
+    const [pa, pb] = [a.port, b.port];
     router.routes.set('+15550021', [{ name: 'gwA', port: pa }]);
     router.routes.set('+15550022', [{ name: 'gwB', port: pb }]);
-    const a = uas('a_bridged.xml', pa);
-    const b = uas('b_bridged.xml', pb);
-    await settle(300);
     const r = await t.srv.gateway.handle(
       req('p2p', { ...as('erin', 'erinpw'), bnum: '+15550021', cnum: '+15550022' }, REMOTE),
     );
@@ -357,7 +339,9 @@ test('callback / p2p refusals: clear ERRORs, CDRs with cost 0 for both legs, not
   assert.match(nob.text, /callback: bnum \(the destination to connect you to\) is missing/);
   const nonum = await h('callback', { ...as('erin', 'erinpw'), bnum: '+15550001' });
   assert.match(nonum.text, /no number to reach you/);
-  // unknown destination: refused before any INVITE, both legs on record with the reason
+  // unknown destination: refused before any INVITE, both legs on record with the reason (the first number has a
+  // route of its own here, whatever the tests before left in the router)
+  router.routes.set('+15550001', [{ name: 'gwX', port: 9 }]);
   const before = await credit('erin');
   const unknown = await h('p2p', { ...as('erin', 'erinpw'), bnum: '+15550001', cnum: '+19990000' });
   assert.equal(unknown.ok, false);
@@ -399,12 +383,11 @@ test(
   'a party that hangs up (BYE from A) ends the bridge: 200 to A, BYE to B, CDRs "A hung up"',
   { skip: NO_SIPP },
   async () => {
-    const [pa, pb] = [await freePort(), await freePort()];
+    const a = await uas('a_hangs_up.xml');
+    const b = await uas('b_bridged.xml');
+    const [pa, pb] = [a.port, b.port];
     router.routes.set('+15550051', [{ name: 'gwA', port: pa }]);
     router.routes.set('+15550052', [{ name: 'gwB', port: pb }]);
-    const a = uas('a_hangs_up.xml', pa);
-    const b = uas('b_bridged.xml', pb);
-    await settle(300);
     const r = await t.srv.gateway.handle(
       req('p2p', { ...as('dave', 'davepw'), bnum: '+15550051', cnum: '+15550052' }, REMOTE),
     );
@@ -469,14 +452,13 @@ test(
   "callback without num rings the user's registered phone (leg A on-net, free), then the destination; status 3 → 4 → 2",
   { skip: NO_SIPP },
   async () => {
-    const [pa, pb] = [await freePort(), await freePort()];
+    const pa = await freePort();
     await register('dave', 'davepw', pa);
-    router.routes.set('+15550062', [{ name: 'gwB', port: pb }]);
     const sip = t.srv.services.sip!;
     assert.equal(await sip.status('dave'), 2);
-    const a = uas('a_bridged.xml', pa);
-    const b = uas('b_bridged.xml', pb);
-    await settle(300);
+    const a = await uas('a_bridged.xml', pa);
+    const b = await uas('b_bridged.xml');
+    router.routes.set('+15550062', [{ name: 'gwB', port: b.port }]);
     const before = await credit('dave');
     const r = await t.srv.gateway.handle(req('callback', { ...as('dave', 'davepw'), bnum: '+15550062' }, REMOTE));
     assert.equal(r.ok, true, r.text);
@@ -514,12 +496,11 @@ test(
   'crash recovery: a restarted process bills the legs of a live bridge from tb_livecalls; the normal end then charges nothing twice',
   { skip: NO_SIPP },
   async () => {
-    const [pa, pb] = [await freePort(), await freePort()];
+    const a = await uas('a_bridged.xml');
+    const b = await uas('b_bridged.xml');
+    const [pa, pb] = [a.port, b.port];
     router.routes.set('+15550071', [{ name: 'gwA', port: pa }]);
     router.routes.set('+15550072', [{ name: 'gwB', port: pb }]);
-    const a = uas('a_bridged.xml', pa);
-    const b = uas('b_bridged.xml', pb);
-    await settle(300);
     const before = await credit('erin');
     const r = await t.srv.gateway.handle(
       req('p2p', { ...as('erin', 'erinpw'), bnum: '+15550071', cnum: '+15550072' }, REMOTE),
@@ -567,12 +548,11 @@ test(
   'a gateway that asks for digest auth (401, qop=auth) gets the INVITE again with its credentials',
   { skip: NO_SIPP },
   async () => {
-    const [pa, pb] = [await freePort(), await freePort()];
+    const a = await uas('a_auth.xml');
+    const b = await uas('b_bridged.xml');
+    const [pa, pb] = [a.port, b.port];
     router.routes.set('+15550081', [{ name: 'gwAuth', port: pa, username: 'gw1', password: 'gw1secret' }]);
     router.routes.set('+15550082', [{ name: 'gwB', port: pb }]);
-    const a = uas('a_auth.xml', pa);
-    const b = uas('b_bridged.xml', pb);
-    await settle(300);
     const r = await t.srv.gateway.handle(
       req('p2p', { ...as('dave', 'davepw'), bnum: '+15550081', cnum: '+15550082' }, REMOTE),
     );
@@ -595,14 +575,13 @@ test(
   'a party that does not answer within the ring time is cancelled (CANCEL, 487, ACK); B is never called',
   { skip: NO_SIPP },
   async () => {
-    const pa = await freePort();
+    const a = await uas('ring_cancel.xml');
+    const pa = a.port;
     router.routes.set('+15550091', [
       { name: 'gwRing', port: pa },
       { name: 'gwNever', port: 9 },
     ]);
     router.routes.set('+15550092', [{ name: 'gwB', port: 9 }]);
-    const a = uas('ring_cancel.xml', pa);
-    await settle(300);
     const sip = t.srv.services.sip!;
     const quick = new ThirdPartyCalls({
       services: t.srv.services,

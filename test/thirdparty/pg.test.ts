@@ -4,9 +4,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
@@ -14,12 +12,14 @@ import { req, src } from '../helpers/source.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
 import { existingThirdParty } from '../../src/sip/thirdparty/controller.js';
 import { liveCallsFor } from '../../src/domain/calls/index.js';
+import { needTool, toolPath } from '../helpers/tools.js';
+import { freePort } from '../helpers/ports.js';
+import { startListening, type Listening } from '../helpers/processes.js';
 import { freshPgDatabase } from '../helpers/pg.js';
 
 const SCEN = resolve(process.cwd(), 'test/thirdparty/scenarios');
-const SIPP = '/usr/bin/sipp';
-const NO_SIPP = existsSync(SIPP) ? false : 'sipp is not installed (/usr/bin/sipp)';
-if (NO_SIPP) console.log(`# skipping: ${NO_SIPP}`);
+const SIPP = toolPath('sipp');
+const NO_SIPP = needTool('sipp');
 
 let t: TestServer;
 let work: string;
@@ -29,22 +29,15 @@ const LOCAL = src('127.0.0.1');
 const REMOTE = src('203.0.113.7');
 const ports: number[] = [];
 
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
-
-function uas(scenario: string, port: number): Promise<{ code: number | null; out: string }> {
-  const p = spawn(
+/** A sipp UAS on the gateway's port, resolved once it listens. */
+function uas(scenario: string, port: number): Promise<Listening> {
+  return startListening(
     SIPP,
-    [
+    (p) => [
       '-sf',
       join(SCEN, scenario),
       '-p',
-      String(port),
+      String(p),
       '-i',
       '127.0.0.1',
       '-m',
@@ -54,20 +47,14 @@ function uas(scenario: string, port: number): Promise<{ code: number | null; out
       '25s',
       '-timeout_error',
     ],
-    { cwd: work },
+    { cwd: work, port },
   );
-  let out = '';
-  p.stdout.on('data', (d) => (out += d));
-  p.stderr.on('data', (d) => (out += d));
-  const timer = setTimeout(() => p.kill('SIGKILL'), 30000);
-  return new Promise((res) => p.on('close', (code) => (clearTimeout(timer), res({ code, out: out.slice(-2000) }))));
 }
 
 before(async () => {
   const pg = await freshPgDatabase();
   if ('skip' in pg) {
     skipPg = pg.skip;
-    console.log(`# skipping the PostgreSQL third-party call test: ${skipPg}`);
     return;
   }
   drop = pg.drop;
@@ -102,9 +89,8 @@ test(
   { skip: NO_SIPP },
   async (c) => {
     if (skipPg) return c.skip(skipPg);
-    const a = uas('a_bridged.xml', ports[0]!);
-    const b = uas('b_bridged.xml', ports[1]!);
-    await new Promise((r) => setTimeout(r, 300));
+    const a = await uas('a_bridged.xml', ports[0]!);
+    const b = await uas('b_bridged.xml', ports[1]!);
     const r = await t.srv.gateway.handle(
       req(
         'p2p',
@@ -129,7 +115,7 @@ test(
     );
     const dc = await t.srv.gateway.handle(req('disccall', { dbcallid: callid }, LOCAL));
     assert.equal(dc.ok, true, dc.text);
-    const [ra, rb] = await Promise.all([a, b]);
+    const [ra, rb] = await Promise.all([a.done, b.done]);
     assert.equal(ra.code, 0, ra.out);
     assert.equal(rb.code, 0, rb.out);
     for (let i = 0; i < 100 && tp.get(callid); i++) await new Promise((x) => setTimeout(x, 50));

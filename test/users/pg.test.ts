@@ -9,7 +9,6 @@ import { caller, makeHierarchy, LOCAL } from './helpers.js';
 test('account commands on PostgreSQL', async (t) => {
   const pgdb = await freshPgDatabase();
   if ('skip' in pgdb) {
-    console.log(`# skipped: ${pgdb.skip}`);
     t.skip(pgdb.skip);
     return;
   }

@@ -9,7 +9,6 @@ import { FakeStack } from './fake.js';
 test('PostgreSQL: offline IM store/claim/delivered/takeAll and tb_presence upsert', async (c) => {
   const db = await freshPgDatabase();
   if ('skip' in db) {
-    console.log(`# ${db.skip}`);
     return c.skip(db.skip);
   }
   const t = await startTestServer({ dburl: db.url });

@@ -2,23 +2,18 @@
 // built on the stack (UDP and TCP), and the stack as UAC against SIPp's built-in UAS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import dgram from 'node:dgram';
 import { createResponse, generateCallId, generateTag } from '../../../src/sip/message/index.js';
 import type { SipRequest, SipResponse } from '../../../src/sip/message/index.js';
 import { SipStack } from '../../../src/sip/stack.js';
-import { sleep } from './helpers.js';
+import { needTool, toolPath } from '../../helpers/tools.js';
+import { startListening } from '../../helpers/processes.js';
 
-const SIPP = '/usr/bin/sipp';
-const have = existsSync(SIPP);
-const skip = have ? false : 'sipp not installed at ' + SIPP;
-if (!have) {
-  console.log('# skipping SIPp tests: ' + skip);
-  if (process.env.CI === 'true') throw new Error('sipp required in CI');
-}
+const SIPP = toolPath('sipp');
+const skip = needTool('sipp');
 
 let stack: SipStack;
 let udpPort = 0;
@@ -117,24 +112,27 @@ test('SIPp uac (TCP, one connection): 20 calls succeed', { skip }, async () => {
   assert.equal(byes - b0, 20);
 });
 
-async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
-
 test('stack as UAC against SIPp uas (UDP): INVITE → 180/200, ACK, BYE → 200', { skip }, async () => {
-  const port = await freePort();
-  const child = spawn(
+  const uas = await startListening(
     SIPP,
-    ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(port), '-m', '1', '-nostdin', '-timeout', '20s', '-timeout_error'],
-    { cwd: dir, stdio: 'ignore' },
+    (p) => [
+      '-sn',
+      'uas',
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(p),
+      '-m',
+      '1',
+      '-nostdin',
+      '-timeout',
+      '20s',
+      '-timeout_error',
+    ],
+    { cwd: dir },
   );
-  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  const port = uas.port;
   try {
-    await sleep(400); // let SIPp bind
     const local = stack.localAddress('udp')!;
     const callId = generateCallId();
     const fromTag = generateTag();
@@ -170,8 +168,9 @@ test('stack as UAC against SIPp uas (UDP): INVITE → 180/200, ACK, BYE → 200'
       bye.once('timeout', () => reject(new Error('BYE timed out')));
     });
     assert.equal(byeRes.status, 200);
-    assert.equal(await exited, 0, 'SIPp uas saw a complete successful call');
+    const done = await uas.done;
+    assert.equal(done.code, 0, 'SIPp uas saw a complete successful call: ' + done.out.slice(-1500));
   } finally {
-    child.kill();
+    uas.stop();
   }
 });

@@ -8,6 +8,7 @@ import type { SipRequest, SipResponse } from '../../../src/sip/message/index.js'
 import { SipStack } from '../../../src/sip/stack.js';
 import type { SipSource } from '../../../src/sip/stack.js';
 import { StreamPeer, firstLine, parseReq, parseRes, rawRequest, selfSigned, sleep } from './helpers.js';
+import { eventually } from '../../helpers/wait.js';
 
 let stack: SipStack;
 let tcpPort = 0;
@@ -146,7 +147,7 @@ test('TCP: connection limit and the silent-connection timeout', async () => {
   await untilZero();
   const peers = await Promise.all([1, 2, 3, 4, 5].map(() => StreamPeer.connect(tcpPort)));
   try {
-    await sleep(100);
+    await eventually(() => peers.some((p) => p.closed), 'the connection over the limit is closed');
     assert.equal(stack.connections(), 4, 'maxConnections = 4');
     assert.equal(peers.filter((p) => p.closed).length, 1);
     // Nobody said anything: closed after silentTimeoutMs (400 ms; sweep every second).

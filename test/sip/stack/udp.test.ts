@@ -6,6 +6,7 @@ import type { SipRequest, SipResponse } from '../../../src/sip/message/index.js'
 import { SipStack } from '../../../src/sip/stack.js';
 import type { ServerTransaction, SipSource } from '../../../src/sip/stack.js';
 import { UdpPeer, firstLine, parseAny, parseReq, parseRes, rawRequest, sleep } from './helpers.js';
+import { eventually } from '../../helpers/wait.js';
 
 let stack: SipStack;
 let port = 0;
@@ -156,14 +157,14 @@ test('INVITE: 100 Trying from the stack, then ACK for a non-2xx absorbed / ACK f
     assert.equal(parseRes(peer.inbox[2]!).status, 486);
     const nAck = acks.length;
     peer.send(rawRequest({ method: 'ACK', uri: 'sip:silent@127.0.0.1', branch: 'z9hG4bKinv1' }), port);
-    await sleep(100);
+    await eventually(() => tx.state === 'confirmed', 'the ACK confirmed the transaction');
     assert.equal(tx.state, 'confirmed');
     assert.equal(acks.length, nAck, 'ACK for non-2xx is absorbed');
     const count = peer.inbox.length;
     await sleep(150);
     assert.equal(peer.inbox.length, count, 'retransmissions stopped');
     peer.send(rawRequest({ method: 'ACK', uri: 'sip:silent@127.0.0.1', branch: 'z9hG4bKack2xx', toTag: 'x' }), port);
-    await sleep(100);
+    await eventually(() => acks.length > nAck, 'the ACK for the 2xx reached onAck');
     assert.equal(acks.length, nAck + 1, 'ACK with its own branch goes to onAck');
   } finally {
     peer.close();
