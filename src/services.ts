@@ -5,6 +5,10 @@
  */
 import type { DomainServices } from './domain/deps.js';
 import type { SipServer } from './sip/server.js';
+import type { B2bua } from './sip/calls/b2bua.js';
+import type { CallControl } from './sip/callcontrol/controller.js';
+import type { RoutingService } from './domain/routing/service.js';
+import type { LiveCalls } from './domain/calls/livecalls.js';
 import type { ApiRules } from './api/auth/rules.js';
 import type { Registry } from './api/registry.js';
 
@@ -17,6 +21,14 @@ export interface Listener {
 export interface Services extends DomainServices {
   /** The SIP core; undefined when usesip=false. */
   sip?: SipServer;
+  /** Call routing (gateways, DIDs, failover order). */
+  routing: RoutingService;
+  /** Calls in progress, credit reservations and their CDRs (also with usesip=false: crash recovery, quickstat). */
+  liveCalls: LiveCalls;
+  /** The B2BUA; undefined when usesip=false. */
+  calls?: B2bua;
+  /** Call control (callback / p2p); undefined when usesip=false. */
+  callControl?: CallControl;
   rules: ApiRules;
   registry: Registry;
   startedAt: number;

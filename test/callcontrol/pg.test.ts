@@ -12,11 +12,9 @@ import { join, resolve } from 'node:path';
 import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
-import { existingThirdParty } from '../../src/sip/thirdparty/controller.js';
-import { liveCallsFor } from '../../src/domain/calls/index.js';
 import { freshPgDatabase } from '../helpers/pg.js';
 
-const SCEN = resolve(process.cwd(), 'test/thirdparty/scenarios');
+const SCEN = resolve(process.cwd(), 'test/callcontrol/scenarios');
 const SIPP = '/usr/bin/sipp';
 const NO_SIPP = existsSync(SIPP) ? false : 'sipp is not installed (/usr/bin/sipp)';
 if (NO_SIPP) console.log(`# skipping: ${NO_SIPP}`);
@@ -91,7 +89,7 @@ before(async () => {
   }
 });
 after(async () => {
-  if (t) await existingThirdParty(t.srv.services)?.stop();
+  if (t) await t.srv.services.callControl?.stop();
   await t?.stop();
   await drop?.();
   if (work) rmSync(work, { recursive: true, force: true });
@@ -114,14 +112,14 @@ test(
     );
     assert.equal(r.ok, true, r.text);
     const callid = String(r.fields?.callid);
-    const tp = existingThirdParty(t.srv.services)!;
+    const tp = t.srv.services.callControl!;
     assert.ok(tp, 'created on first use');
     const until = Date.now() + 8000;
     while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await new Promise((x) => setTimeout(x, 50));
     assert.equal(tp.get(callid)?.state, 'connected');
     await new Promise((x) => setTimeout(x, 1100));
     assert.deepEqual(
-      liveCallsFor(t.srv.services)
+      t.srv.services.liveCalls
         .find(callid)
         .map((c) => c.key)
         .sort(),
