@@ -5,7 +5,7 @@
  * dialog through the dialog table (481 when nobody holds it); a new INVITE to the call handler (the B2BUA), 501
  * without one. The API commands (src/api/commands/sip.ts) reach it through `services.sip`. See docs/sip.md.
  */
-import { getHeader, mediaType, validateRequest, type SipRequest } from './message/index.js';
+import { getHeader, mediaType, uriHostPart, validateRequest, type SipRequest } from './message/index.js';
 import type { ServerTransaction, SipSource, SipStackLike, SipTransport } from './stack.js';
 import type { DomainServices } from '../domain/deps.js';
 import { DigestAuth, type DigestAlgorithm } from './services/digest.js';
@@ -196,7 +196,7 @@ export class SipServer {
           user: u,
           contact: b.contact,
           transport: b.transport,
-          source: `${b.srcIp.includes(':') ? `[${b.srcIp}]` : b.srcIp}:${b.srcPort}`,
+          source: `${uriHostPart(b.srcIp)}:${b.srcPort}`,
           user_agent: b.userAgent,
           expires: Math.max(0, Math.round((b.expiresAt - t) / 1000)),
           q: b.q,

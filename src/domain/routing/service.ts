@@ -20,13 +20,12 @@
  *     priority ascending, then a weighted random order among equals (weight 0 = only after the others of its group).
  *     That list is the failover order. No gateway → reject 503.
  */
-import { isIP } from 'node:net';
 import type { Selectable } from 'kysely';
 import type { GatewaysTable } from '../../storage/schema.js';
 import type { DomainServices } from '../deps.js';
 import type { User } from '../accounts/users.js';
 import { SecretBox } from '../accounts/secrets.js';
-import { NoRateError, NumberError, type Rate, type Quote } from '../rating/service.js';
+import { NoRateError, NumberError, type Quote } from '../rating/service.js';
 import { normalizeNumber as digitsOf, type ForwardTarget } from '../numbers/service.js';
 import {
   GATEWAY_TRANSPORTS,

@@ -4,7 +4,7 @@
  * CANCELs and ends the leg (the party exists: no failover). The INVITE, digest answer, ACK and BYE are the shared
  * outgoing-leg module's (src/sip/dialog/uac.ts).
  */
-import type { SipResponse } from '../message/index.js';
+import { uriHostPart, type SipResponse } from '../message/index.js';
 import type { ClientTransaction, SipTarget } from '../stack.js';
 import { answerChallenge, cancelInvite, confirmLeg, newLeg, sendAck, sendBye } from '../dialog/uac.js';
 import { rejectingAnswer } from './sdp.js';
@@ -24,7 +24,7 @@ export class LegCaller {
   /** Our Contact on a leg's transport. */
   contact(target: SipTarget): string {
     const local = this.stack.localAddress(target.transport);
-    const host = local ? `${local.host.includes(':') ? `[${local.host}]` : local.host}:${local.port}` : '127.0.0.1';
+    const host = local ? `${uriHostPart(local.host)}:${local.port}` : '127.0.0.1';
     return `<sip:3pcc@${host}${target.transport === 'udp' ? '' : `;transport=${target.transport}`}>`;
   }
 

@@ -24,7 +24,7 @@
 import { getHeader, getHeaders, type SipHeader, type SipRequest, type SipResponse } from '../message/index.js';
 import { inDialogHeaders } from '../dialog/headers.js';
 import type { DialogLeg } from '../dialog/uac.js';
-import type { ClientTransaction, SipTarget, SipTransport } from '../stack.js';
+import type { ClientTransaction, SipTransport } from '../stack.js';
 import type { SipStackLike } from '../stack.js';
 
 export type Refresher = 'uac' | 'uas';
