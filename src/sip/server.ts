@@ -132,10 +132,10 @@ export class SipServer {
     await Promise.race([Promise.allSettled([...this.ctx.pending]), new Promise((r) => setTimeout(r, 1000).unref())]);
   }
 
-  /** The handler of new (out-of-dialog) INVITEs: the call layer. Adds INVITE to Allow. */
+  /** The handler of new (out-of-dialog) INVITEs: the call layer. Adds INVITE, UPDATE and INFO to Allow. */
   setCallHandler(h: MethodHandler | undefined): void {
     this.callHandler = h;
-    this.allowed = h ? [...SIP_METHODS, 'INVITE'] : [...SIP_METHODS];
+    this.allowed = h ? [...SIP_METHODS, 'INVITE', 'UPDATE', 'INFO'] : [...SIP_METHODS];
   }
 
   /** Call state hook for the call layers: 3 calling, 4 speaking, null when the call ends. */
@@ -244,7 +244,11 @@ export class SipServer {
       const mt = ct ? mediaType(ct) : '';
       accept = mt && (IM_TYPES.has(mt) || mt.startsWith('text/')) ? [mt] : [...IM_TYPES];
     } else if (method === 'PUBLISH' || method === 'NOTIFY') accept = [PIDF];
-    else if (this.callHandler && (method === 'INVITE' || inDialog)) accept = ['application/sdp'];
+    else if (method === 'INFO') {
+      // INFO carries what the parties agreed on (DTMF relay, …): passed on as it is
+      const ct = getHeader(req, 'Content-Type');
+      accept = ct ? [mediaType(ct)] : ['application/sdp'];
+    } else if (this.callHandler && (method === 'INVITE' || inDialog)) accept = ['application/sdp'];
     const rej = validateRequest(req, {
       role: method === 'REGISTER' ? 'registrar' : 'uas',
       allowedMethods: allowed,

@@ -327,7 +327,7 @@ export class CallControl {
     if (call.state === 'ended') this.forgetLater(leg);
   }
 
-  /** A request inside one of our dialogs (BYE, re-INVITE; others are refused). */
+  /** A request inside one of our dialogs: BYE, re-INVITE / UPDATE (answered with what the party has), INFO. */
   private inDialog(call: BridgedCall, leg: Leg, req: SipRequest, tx: ServerTransaction): void {
     if (req.method === 'BYE') {
       tx.respond(createResponse(req, 200, 'OK'));
@@ -337,13 +337,19 @@ export class CallControl {
       }
       return;
     }
-    if (req.method === 'INVITE') {
+    if (req.method === 'INFO') {
+      tx.respond(createResponse(req, 200, 'OK')); // nothing to pass it on to in flow I
+      return;
+    }
+    if (req.method === 'INVITE' || req.method === 'UPDATE') {
       // session refresh: answer with the description this party already holds (media changes are not relayed)
       if (leg.state !== 'confirmed' || !leg.given) {
         tx.respond(createResponse(req, 491, 'Request Pending'));
         return;
       }
       const headers = [{ name: 'Contact', value: this.legs.contact(leg.target) }];
+      if (req.method === 'UPDATE' && !req.body.length)
+        return void tx.respond(createResponse(req, 200, 'OK', { headers }));
       tx.respond(createResponse(req, 200, 'OK', { headers, body: leg.given, contentType: 'application/sdp' }));
       return;
     }

@@ -1,6 +1,7 @@
 /**
  * B2BUA in-dialog requests, routed here by the dialog table: A's ACK (and the delayed-offer ACK of B), BYE from
- * either side, CANCEL from A, and re-INVITEs (hold, codec change, session refresh) passed through to the other leg.
+ * either side, CANCEL from A, re-INVITEs (hold, codec change, session refresh), UPDATE (RFC 3311) and INFO (e.g.
+ * DTMF relay) passed through to the other leg, its answer back.
  */
 import { getHeader, type SipRequest, type SipResponse } from '../message/index.js';
 import type { ServerTransaction, SipSource } from '../stack.js';
@@ -22,6 +23,9 @@ export function inDialogHandler(core: CallCore, call: Call, side: Side): InDialo
         return onCancel(core, call, side, req, tx);
       case 'INVITE':
         return onReInvite(core, call, side, req, tx, src);
+      case 'UPDATE':
+      case 'INFO':
+        return onPassOn(core, call, side, req, tx);
       default:
         return core.respond(tx, req, 501, 'Not Implemented', [], undefined, (side === 'a' ? call.a : call.b)?.localTag);
     }
@@ -119,4 +123,27 @@ async function onReInvite(
   });
   ct.on('timeout', () => core.respond(tx, req, 408, 'Request Timeout'));
   ct.on('transport-error', () => core.respond(tx, req, 503, 'Service Unavailable'));
+}
+
+/** UPDATE / INFO passthrough: the same request on the other leg (an UPDATE's SDP through the RTP relay). */
+function onPassOn(core: CallCore, call: Call, side: Side, req: SipRequest, tx: ServerTransaction): void {
+  if (call.state !== 'connected' || !call.b) return core.respond(tx, req, 481, 'Call/Transaction Does Not Exist');
+  const mine = side === 'a' ? call.a : call.b;
+  const other = side === 'a' ? call.b : call.a;
+  const back = side === 'a' ? 'b' : 'a';
+  const sdp = req.method === 'UPDATE';
+  const pass = (msg: { body: Buffer; headers: SipRequest['headers'] }, from: Side) => {
+    const type = getHeader(msg, 'Content-Type');
+    if (!msg.body.length || !type) return undefined;
+    return { type, data: sdp ? core.media.sdp(call, from, msg.body, type) /* RTP relay */ : msg.body };
+  };
+  const contact = (leg: typeof mine) =>
+    sdp ? [{ name: 'Contact', value: core.contactFor(leg.target.transport) }] : [];
+  const ct = sendInDialog(core.stack, other, req.method, pass(req, side), contact(other), core.log);
+  if (!ct) return core.respond(tx, req, 500, 'Server Internal Error', [], undefined, mine.localTag);
+  ct.on('final', (res: SipResponse) =>
+    core.respond(tx, req, res.status, res.reason, contact(mine), pass(res, back), mine.localTag),
+  );
+  ct.on('timeout', () => core.respond(tx, req, 408, 'Request Timeout', [], undefined, mine.localTag));
+  ct.on('transport-error', () => core.respond(tx, req, 503, 'Service Unavailable', [], undefined, mine.localTag));
 }
