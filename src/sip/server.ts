@@ -8,6 +8,7 @@
 import { getHeader, mediaType, uriHostPart, validateRequest, type SipRequest } from './message/index.js';
 import type { ServerTransaction, SipSource, SipStackLike, SipTransport } from './stack.js';
 import type { DomainServices } from '../domain/deps.js';
+import type { AuthUser } from '../domain/accounts/users.js';
 import { DigestAuth, type DigestAlgorithm } from './services/digest.js';
 import { LocationStore, type Binding } from './services/location.js';
 import { OfflineIms } from './services/imstore.js';
@@ -148,6 +149,14 @@ export class SipServer {
   /** The realm / our domain for a request: sipdomain, else the host the request was sent to. */
   realm(req: SipRequest, src: SipSource): string {
     return this.ctx.realm(req, src);
+  }
+
+  /**
+   * Digest check of a request (407 challenge when `proxy`, else 401). Answers the challenge or the refusal (403,
+   * counted toward a ban) itself and returns null then; else the authenticated user.
+   */
+  authenticate(req: SipRequest, tx: ServerTransaction, src: SipSource, proxy = true): Promise<AuthUser | null> {
+    return this.ctx.authenticate(req, tx, src, proxy);
   }
 
   // ------------------------------------------------------------------ users and presence

@@ -2,7 +2,7 @@
  * Live calls: the registry of calls in progress, the shared credit reservation of each account, persistence in
  * tb_livecalls (crash safety) and the one place a finished call is billed (CdrService.recordCall).
  *
- * Used by the B2BUA (src/sip/calls/) and by third-party call control (callback / p2p: one reservation per leg,
+ * Used by the B2BUA (src/sip/calls/) and by call control (src/sip/callcontrol: callback / p2p, one reservation per leg,
  * leg 'a' / 'b' with the same callid).
  *
  *   const live = new LiveCalls(services);             // one per server, built by src/server.ts (services.liveCalls)

@@ -35,7 +35,7 @@ export class CallSetup {
     const gw = hasCreds ? undefined : await core.router.gatewayForIp(src.ip).catch(() => undefined);
     let user: AuthUser | null = null;
     if (!gw) {
-      user = await this.authenticate(req, tx, src);
+      user = await core.sip.authenticate(req, tx, src, true);
       if (!user) return;
     }
     if (tx.cancelled) return core.respond(tx, req, 487, 'Request Terminated');
@@ -77,37 +77,6 @@ export class CallSetup {
         await endCall(core, call, 'setup failed', false);
       }
     }
-  }
-
-  /** Digest check for INVITE (407 challenge); answers itself and returns null when not authenticated. */
-  private async authenticate(req: SipRequest, tx: ServerTransaction, src: SipSource): Promise<AuthUser | null> {
-    const core = this.core;
-    const realm = core.sip.realm(req, src);
-    const creds = [...getHeaders(req, 'Proxy-Authorization'), ...getHeaders(req, 'Authorization')];
-    let user: AuthUser | null = null;
-    const r = creds.length
-      ? await core.sip.digest.verify(creds, realm, req.method, req.uri, async (name) => {
-          const u = name ? await core.services.users.forAuth(name) : null;
-          user = u && u.username === name && u.enabled ? u : null;
-          return user?.password ?? null;
-        })
-      : ({ ok: false, why: 'missing', detail: '' } as const);
-    if (r.ok && user) return user;
-    if (!r.ok && r.why === 'bad') {
-      void core.services.bans.recordFailure(src.ip, 'SIP').catch(() => undefined);
-      core.respond(tx, req, 403, 'Forbidden');
-      return null;
-    }
-    const stale = !r.ok && r.why === 'stale';
-    const challenges = core.sip.digest.challenges(realm, stale);
-    core.respond(
-      tx,
-      req,
-      407,
-      undefined,
-      challenges.map((value) => ({ name: 'Proxy-Authenticate', value })),
-    );
-    return null;
   }
 
   private async routeAndDial(
