@@ -24,13 +24,15 @@ import { ApiGateway } from './api/gateway.js';
 import { ApiListeners } from './api/transports/listeners.js';
 import { DbRunner } from './api/customsql/dbrunner.js';
 import { HourlyAttempts } from './api/auth/attempts.js';
-import { SipStack } from './sip/stack.js';
-import { SipServer } from './sip/server.js';
-import { attachCalls, type B2bua } from './sip/calls/index.js';
+import { SipStack, type SipSource } from './sip/stack.js';
+import { SipServer, type SipApiHandler } from './sip/server.js';
+import { B2bua } from './sip/calls/b2bua.js';
+import { CallControl } from './sip/callcontrol/controller.js';
 import { LiveCalls } from './domain/calls/livecalls.js';
-import { existingThirdParty } from './sip/thirdparty/controller.js';
+import { RoutingService } from './domain/routing/service.js';
 import type { Source } from './api/types.js';
 import type { Services } from './services.js';
+import type { DomainServices } from './domain/deps.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -95,7 +97,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   let hosts = ownHostSet(opts.serverhost);
   config.onChange((n) => (hosts = ownHostSet(n.serverhost)));
 
-  const services: Services = {
+  const domain: DomainServices = {
     config,
     storage,
     users,
@@ -105,6 +107,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     cdrs: new CdrService(storage.db, ledger, rating),
     numbers: new NumberService(storage.db, config),
     bans,
+    log,
+    version: VERSION,
+  };
+  const services: Services = {
+    ...domain,
+    routing: new RoutingService(domain),
+    liveCalls: new LiveCalls(domain),
     dbRunner: new DbRunner({
       dialect: storage.dialect,
       location: storage.location,
@@ -112,9 +121,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }),
     signups: new HourlyAttempts(),
     forgotFailures: new HourlyAttempts(),
-    log,
     startedAt: Date.now(),
-    version: VERSION,
     listeners: [],
     async reload() {
       config.reload();
@@ -130,29 +137,31 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   await gateway.loadAdmin();
   const listeners = new ApiListeners(services, gateway);
   let sip: SipServer | undefined;
-  let calls: B2bua | undefined;
-  const stopCalls = async () => {
-    await existingThirdParty(services)?.stop(); // BYE and CDRs for bridged callbacks/p2p
-    await calls?.stop(); // BYE and CDRs for calls still up
+  /** Ends the call layers (BYE and CDRs for the calls still up), then SIP and the live calls. */
+  const stopSip = async () => {
+    await services.callControl?.stop();
+    await services.calls?.stop();
+    await sip?.stop();
+    services.liveCalls.stop();
   };
   try {
     services.listeners = await listeners.start();
     if (opts.usesip) {
-      sip = createSip(services, dataDir, (text, source) => gateway.message(text, source).then((r) => r.enc.body));
+      // API over SIP: the SIP server gets a handler in SIP terms; the API gateway answers it
+      const api: SipApiHandler = (text, from) => gateway.message(text, apiSource(from)).then((r) => r.enc.body);
+      sip = createSip(services, dataDir, api);
       services.sip = sip;
       for (const l of await sip.start())
         services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
-      calls = attachCalls(services, sip, sip.stack);
-      await calls.recover(); // bills calls a crash left in tb_livecalls (idempotent)
-    } else {
-      // no SIP: still bill what a crash left open
-      const leftover = new LiveCalls(services);
-      await leftover.recover();
-      leftover.stop();
+      const live = services.liveCalls;
+      services.calls = new B2bua({ services, sip, router: services.routing, live });
+      services.callControl = new CallControl({ services, sip, routing: services.routing, live });
+      services.calls.start();
     }
+    // bills the calls a crash left in tb_livecalls (idempotent), with or without SIP
+    await services.liveCalls.recover();
   } catch (e) {
-    await stopCalls().catch(() => undefined);
-    await sip?.stop().catch(() => undefined);
+    await stopSip().catch(() => undefined);
     await listeners.stop();
     await gateway.close();
     await services.dbRunner.close();
@@ -168,8 +177,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     services,
     gateway,
     async stop() {
-      await stopCalls();
-      await sip?.stop();
+      await stopSip();
       await listeners.stop();
       await gateway.close();
       await services.dbRunner.close();
@@ -180,11 +188,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 }
 
 /** The SIP stack and services from the sip* options (TLS and secure WebSocket when usetls is on). */
-function createSip(
-  services: Services,
-  dataDir: string,
-  api: (text: string, source: Source) => Promise<string>,
-): SipServer {
+function createSip(services: Services, dataDir: string, apiHandler: SipApiHandler): SipServer {
   const o = services.config.options;
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (o.usetls) {
@@ -209,7 +213,12 @@ function createSip(
     isBanned: (ip) => services.bans.isBanned(ip),
     log: services.log,
   });
-  return new SipServer(services, stack, { api, digestAlgorithms: o.sipdigest });
+  return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest });
+}
+
+/** The API's view of a request carried in SIP. */
+function apiSource(from: SipSource): Source {
+  return { transport: 'sip', ip: from.ip, port: from.port, browser: false };
 }
 
 /**

@@ -9,6 +9,10 @@ import type { DomainServices } from './domain/deps.js';
 import type { SipServer } from './sip/server.js';
 import type { DbRunner } from './api/customsql/dbrunner.js';
 import type { HourlyAttempts } from './api/auth/attempts.js';
+import type { B2bua } from './sip/calls/b2bua.js';
+import type { CallControl } from './sip/callcontrol/controller.js';
+import type { RoutingService } from './domain/routing/service.js';
+import type { LiveCalls } from './domain/calls/livecalls.js';
 
 export interface Listener {
   kind: string;
@@ -25,6 +29,14 @@ export interface Services extends DomainServices {
   signups: HourlyAttempts;
   /** Wrong forgotten-password answers per e-mail (forgotpasswordanswer's hourly cap). */
   forgotFailures: HourlyAttempts;
+  /** Call routing (gateways, DIDs, failover order). */
+  routing: RoutingService;
+  /** Calls in progress, credit reservations and their CDRs (also with usesip=false: crash recovery, quickstat). */
+  liveCalls: LiveCalls;
+  /** The B2BUA; undefined when usesip=false. */
+  calls?: B2bua;
+  /** Call control (callback / p2p); undefined when usesip=false. */
+  callControl?: CallControl;
   startedAt: number;
   listeners: Listener[];
   /** Re-reads the configuration and applies it to the running services. */

@@ -265,3 +265,9 @@ export function stampVia(req: SipRequest, src: SipSource): void {
     return;
   }
 }
+
+/** The part of SipStack the SIP services and call layers use (a fake stack in unit tests implements the same). */
+export type SipStackLike = Pick<
+  SipStack,
+  'start' | 'stop' | 'onRequest' | 'onAck' | 'request' | 'sendStateless' | 'localAddress' | 'connections'
+>;

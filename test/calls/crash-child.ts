@@ -7,7 +7,7 @@
  *    on 127.0.0.1:<gwport>; prints "PORT <udp>" when listening, then CONNECTED once a call is connected.
  */
 import { startTestServer } from '../helpers/server.js';
-import { liveCallsFor } from '../../src/domain/calls/livecalls.js';
+import { LiveCalls } from '../../src/domain/calls/livecalls.js';
 import { SipStack } from '../../src/sip/stack.js';
 import { SipServer } from '../../src/sip/server.js';
 import { B2bua } from '../../src/sip/calls/b2bua.js';
@@ -20,7 +20,8 @@ if (mode === 'live') {
   const s = t.srv.services;
   const u = (await s.users.byUsername('dan'))!;
   const q = await s.rating.quote({ id: u.id, country: '' }, '4900555');
-  const live = liveCallsFor(s, { heartbeatMs: 200 });
+  const live = new LiveCalls(s, { heartbeatMs: 200 });
+  s.liveCalls = live;
   live.start();
   const r = await live.reserve({
     callid: 'crash-call-1',
@@ -49,12 +50,12 @@ if (mode === 'live') {
   });
   const sip = new SipServer(s, stack);
   const port = (await sip.start()).find((x) => x.transport === 'udp')!.port;
-  liveCallsFor(s, { heartbeatMs: 200 });
+  s.liveCalls = new LiveCalls(s, { heartbeatMs: 200 });
   const router = new TestRouter(s);
   router.gateways = [
     { id: 1, name: 'gwK', host: '127.0.0.1', port: gwPort, transport: 'udp', username: '', password: '', number: '' },
   ];
-  const b = new B2bua(s, sip, stack, router);
+  const b = new B2bua({ services: s, sip, router, live: s.liveCalls });
   b.start();
   process.stdout.write(`PORT ${port}\n`);
   const timer = setInterval(() => {

@@ -5,6 +5,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { SipStack } from '../../src/sip/stack.js';
 import { SipServer } from '../../src/sip/server.js';
 import { B2bua, type Router } from '../../src/sip/calls/b2bua.js';
+import { LiveCalls } from '../../src/domain/calls/livecalls.js';
 import type { RouteDecision, RouteRequest, GatewayCandidate } from '../../src/domain/routing/service.js';
 import type { Services } from '../../src/services.js';
 import type { User } from '../../src/domain/accounts/users.js';
@@ -79,9 +80,17 @@ export async function startCallEnv(opts: { maxCallSeconds?: number; noAnswerSeco
   });
   const sip = new SipServer(services, stack);
   const l = await sip.start();
-  (services as { sip?: SipServer }).sip = sip;
+  services.sip = sip;
   const router = new TestRouter(services);
-  const b2bua = new B2bua(services, sip, stack, router, opts);
+  // the live calls the API commands see (disccall, quickstat); a test's max call age needs its own
+  if (opts.maxCallSeconds !== undefined) {
+    services.liveCalls.stop();
+    services.liveCalls = new LiveCalls(services, { maxCallSeconds: opts.maxCallSeconds });
+  }
+  const b2bua = new B2bua(
+    { services, sip, router, live: services.liveCalls },
+    { noAnswerSeconds: opts.noAnswerSeconds },
+  );
   b2bua.start();
   return {
     t,

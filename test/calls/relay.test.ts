@@ -37,7 +37,7 @@ async function startRelayEnv(overrides: Record<string, string>): Promise<CallEnv
   const l = await sip.start();
   (services as { sip?: SipServer }).sip = sip;
   const router = new TestRouter(services);
-  const b2bua = new B2bua(services, sip, stack, router, {});
+  const b2bua = new B2bua({ services, sip, router, live: services.liveCalls }, {});
   b2bua.start();
   return {
     t,

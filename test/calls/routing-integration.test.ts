@@ -1,5 +1,5 @@
 /**
- * The B2BUA with the real RoutingService (attachCalls default router): a gateway added by `addgateway`, with digest
+ * The B2BUA with the real RoutingService (the server's services.routing): a gateway added by `addgateway`, with digest
  * auth towards it; a DID call in from the gateway's inbound_ip (no auth) to a registered user.
  */
 import { test, before, after } from 'node:test';
@@ -11,7 +11,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { req as apiReq, src as apiSrc } from '../helpers/source.js';
 import { SipStack } from '../../src/sip/stack.js';
 import { SipServer } from '../../src/sip/server.js';
-import { attachCalls, type B2bua } from '../../src/sip/calls/index.js';
+import { B2bua } from '../../src/sip/calls/index.js';
 import { uas, runTool, SIPP, SCEN, uacCsv, freePort, setRates, waitFor } from './helpers.js';
 import { skipWithout } from '../helpers/tools.js';
 import { startListening } from '../helpers/processes.js';
@@ -44,7 +44,8 @@ before(async () => {
   sip = new SipServer(s, stack);
   udpPort = (await sip.start()).find((x) => x.transport === 'udp')!.port;
   (s as { sip?: SipServer }).sip = sip;
-  calls = attachCalls(s, sip, stack);
+  calls = new B2bua({ services: s, sip, router: s.routing, live: s.liveCalls });
+  calls.start();
   ivy = (await s.users.create({ username: 'ivy', password: 'ivypw12' })).id;
   jack = (await s.users.create({ username: 'jack', password: 'jackpw1' })).id;
   await s.storage.db.updateTable('tb_users').set({ did: '4930777' }).where('id', '=', jack).execute();

@@ -52,7 +52,7 @@ before(async () => {
     isBanned: (ip) => t.srv.services.bans.isBanned(ip),
   });
   const s = new SipServer(t.srv.services, stack, {
-    api: async (text, source) => {
+    apiHandler: async (text, source) => {
       const r = await t.srv.gateway.handle(
         apiReq(text.trim().split(/\s+/)[0]!, {}, { ...LOCAL, ip: source.ip, transport: 'sip' }),
       );

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { startTestServer, ADMIN_PASSWORD, API_KEY, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
-import { RoutingService, routingFor } from '../../src/domain/routing/service.js';
+import { RoutingService } from '../../src/domain/routing/service.js';
 import type { User } from '../../src/domain/accounts/users.js';
 
 let t: TestServer;
@@ -245,7 +245,7 @@ test('routingtest / gatewayForIp: calls from a gateway inbound_ip reach DIDs wit
     transit.text,
     'the call would be rejected: 404 no user or DID "4930999999" on this server (calls from gateway "any" only reach DIDs)',
   );
-  const routing = routingFor(t.srv.services);
+  const routing = t.srv.services.routing;
   assert.equal((await routing.gatewayForIp(GW_IP))?.name, 'any');
   assert.equal(await routing.gatewayForIp('198.51.100.21'), undefined);
   // not a gateway and no authenticated user: refused
@@ -258,7 +258,7 @@ test('routingtest / gatewayForIp: calls from a gateway inbound_ip reach DIDs wit
 });
 
 test('route(): candidates carry the decrypted password and rewritten number; reservedCredit counts; disabled accounts refused', async () => {
-  const routing = routingFor(t.srv.services);
+  const routing = t.srv.services.routing;
   const bobU = await user('bob');
   const d = await routing.route({ caller: 'bob', called: '+49 30 1234567', fromIp: '203.0.113.50', user: bobU });
   assert.equal(d.kind, 'gateways');
@@ -326,7 +326,7 @@ test('failover order: equal prefix and priority are ordered by weight; a disable
     true,
   );
   assert.equal(
-    await routingFor(t.srv.services).gatewayForIp('198.51.100.77'),
+    await t.srv.services.routing.gatewayForIp('198.51.100.77'),
     undefined,
     'a disabled gateway is not trusted',
   );
@@ -342,7 +342,7 @@ test('failover order: equal prefix and priority are ordered by weight; a disable
       ['uk-heavy', 'uk-light', 'any'],
     );
   // over many real draws the heavy one is first about 90 % of the time
-  const shared = routingFor(t.srv.services);
+  const shared = t.srv.services.routing;
   let heavy = 0;
   for (let i = 0; i < 400; i++) {
     const x = await shared.route({ caller: 'bob', called: '442079460000', fromIp: '', user: bobU });

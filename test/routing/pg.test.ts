@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { req, src } from '../helpers/source.js';
 import { usePgTestServer } from '../helpers/pg.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
-import { routingFor } from '../../src/domain/routing/service.js';
 
 const pg = usePgTestServer('routing', { apilimitip: '0', apilimituser: '0', defaultcountrycode: '1' });
 const LOCAL = src('127.0.0.1');
@@ -57,7 +56,7 @@ test('PostgreSQL: addgateway / duplicate / gateways / routingtest to DIDs and ga
     (await h('routingtest', { ip: '198.51.100.40', caller: '123', called: '4930777000' })).text,
     'route: local user palice',
   );
-  const d = await routingFor(pg.t!.srv.services).route({
+  const d = await pg.t!.srv.services.routing.route({
     caller: 'pbob',
     called: '4930123',
     fromIp: '',

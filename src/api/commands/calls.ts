@@ -1,7 +1,6 @@
 /** Live call commands: disccall, quickstat. */
 import type { CommandDef } from '../registry.js';
 import { ok, fail } from '../types.js';
-import { liveCallsFor } from '../../domain/calls/livecalls.js';
 
 export const callCommands: CommandDef[] = [
   {
@@ -13,7 +12,7 @@ export const callCommands: CommandDef[] = [
     async run(ctx, p) {
       const id = String(p.dbcallid ?? p.callid ?? '').trim();
       if (!id) return fail('dbcallid is missing (the id of a live call, see quickstat)');
-      const live = liveCallsFor(ctx.services);
+      const live = ctx.services.liveCalls;
       const calls = live.find(id);
       if (!calls.length) return fail(`no live call with id ${id}`);
       live.hangup(id, 'disconnected by API (disccall)');
@@ -27,7 +26,7 @@ export const callCommands: CommandDef[] = [
       'Live call counts: live calls, connected calls, attempts and answered calls since start, ASR (%) and ACD (s), and the list of live calls.',
     level: 6,
     async run(ctx) {
-      const live = liveCallsFor(ctx.services);
+      const live = ctx.services.liveCalls;
       const s = live.stats();
       const now = Date.now();
       const rows = live.list().map((c) => ({

@@ -43,7 +43,7 @@ const rows: Row[] = [
     6,
     'dbcallid',
     'start realtime call listening',
-    'needs the media path, and voxswitch does not relay RTP yet (media goes end to end)',
+    "needs a copy of a call's media for a listener: the RTP relay (option rtprelay) only forwards RTP between the parties",
   ],
   ['gk', 6, '', 'connect to h323 gatekeeper module', NEVER.h323],
   ['client', 6, '', 'switch to the requested client', NEVER.client],

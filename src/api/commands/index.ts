@@ -15,7 +15,7 @@ import { numberCommands } from './numbers.js';
 import { sipCommands } from './sip.js';
 import { routingCommands } from './routing.js';
 import { callCommands } from './calls.js';
-import { thirdPartyCommands } from './thirdparty.js';
+import { callControlCommands } from './callcontrol.js';
 import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
@@ -34,7 +34,7 @@ export function buildRegistry(): Registry {
     ...sipCommands,
     ...routingCommands,
     ...callCommands,
-    ...thirdPartyCommands,
+    ...callControlCommands,
   );
   // the catalog declares only names no module implements: the registry refuses a name declared twice
   return r.add(...catalogCommands);

@@ -9,7 +9,6 @@ import { formatAmount } from '../../domain/billing/amount.js';
 import { formatPrice } from '../../domain/rating/rate.js';
 import {
   GatewayError,
-  routingFor,
   validateGatewayInput,
   normalizeIp,
   type Gateway,
@@ -161,7 +160,7 @@ export const routingCommands: CommandDef[] = [
     run: (ctx, p) =>
       guarded(async () => {
         const input = validateGatewayInput(p);
-        const g = await routingFor(ctx.services).addGateway(input);
+        const g = await ctx.services.routing.addGateway(input);
         ctx.services.log.info(
           {
             gateway: g.name,
@@ -188,7 +187,7 @@ export const routingCommands: CommandDef[] = [
     description: 'delete a gateway by name (or id)',
     run: (ctx, p) =>
       guarded(async () => {
-        const g = await routingFor(ctx.services).deleteGateway(p.name ?? p.id ?? '');
+        const g = await ctx.services.routing.deleteGateway(p.name ?? p.id ?? '');
         ctx.services.log.info({ gateway: g.name, by: ctx.caller.user?.username }, 'gateway deleted');
         return ok(`gateway ${g.name} deleted`, { fields: { id: g.id, name: g.name } });
       }),
@@ -199,7 +198,7 @@ export const routingCommands: CommandDef[] = [
     level: 6,
     description: 'list the SIP gateways (passwords are never shown, only whether one is set)',
     run: async (ctx) => {
-      const list = await routingFor(ctx.services).gateways();
+      const list = await ctx.services.routing.gateways();
       return ok(`${list.length} gateway(s)${list.length ? ': ' + list.map((g) => g.name).join(',') : ''}`, {
         fields: { count: list.length },
         columns: GATEWAY_COLUMNS,
@@ -221,7 +220,7 @@ export const routingCommands: CommandDef[] = [
       const ip = ipRaw ? normalizeIp(ipRaw) : '';
       if (ipRaw && !ip) return fail(`ip: "${ipRaw.slice(0, 60)}" is not an IP address`);
       const callerRaw = (p.caller ?? p.anum ?? '').trim();
-      const routing = routingFor(s);
+      const routing = s.routing;
       const gw = ip ? await routing.gatewayForIp(ip) : undefined;
       let user: User | undefined;
       if (gw) {

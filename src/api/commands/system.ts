@@ -1,7 +1,6 @@
 /** Server commands: version, help, keepalive, close/exit/quit, info, reload, apireload, syncusers, apitest. */
 import { ok, fail } from '../types.js';
 import type { CommandDef } from '../registry.js';
-import { existingLiveCalls } from '../../domain/calls/livecalls.js';
 
 function uptime(ms: number): string {
   const s = Math.floor(ms / 1000);
@@ -102,7 +101,7 @@ export const systemCommands: CommandDef[] = [
         database: s.storage.describe,
         users,
         banned: s.bans.list().length,
-        live_calls: existingLiveCalls(s)?.list().length ?? 0,
+        live_calls: s.liveCalls.list().length,
         listeners: s.listeners.map((l) => `${l.kind} ${l.address}:${l.port}`).join('; '),
         memory_rss_mb: Math.round(m.rss / 1048576),
         memory_heap_mb: Math.round(m.heapUsed / 1048576),

@@ -1,5 +1,6 @@
 /** Live calls and credit reservations (see livecalls.ts). */
-export { LiveCalls, liveCallsFor } from './livecalls.js';
+export { LiveCalls } from './livecalls.js';
+export * from './charging.js';
 export type {
   LiveCall,
   LiveState,

@@ -2,10 +2,10 @@
  * Live calls: the registry of calls in progress, the shared credit reservation of each account, persistence in
  * tb_livecalls (crash safety) and the one place a finished call is billed (CdrService.recordCall).
  *
- * Used by the B2BUA (src/sip/calls/) and by third-party call control (callback / p2p: one reservation per leg,
+ * Used by the B2BUA (src/sip/calls/) and by call control (src/sip/callcontrol: callback / p2p, one reservation per leg,
  * leg 'a' / 'b' with the same callid).
  *
- *   const live = liveCallsFor(services);              // one instance per server (DomainServices)
+ *   const live = new LiveCalls(services);             // one per server, built by src/server.ts (services.liveCalls)
  *   const r = await live.reserve({ callid, leg, userId, caller, callee, route, rate });
  *   if (!r.ok) → refuse the call with r.status / r.reason (a CDR with cost 0 and that reason is already written)
  *   live.setState(callid, leg, 'ringing');            // optional, for quickstat / info
@@ -30,75 +30,18 @@ import type { DomainServices } from '../deps.js';
 import type { Rate } from '../rating/rate.js';
 import { rateCall } from '../rating/rate.js';
 import type { RecordedCall } from '../billing/cdrs.js';
+import { freeRateFor } from './charging.js';
+import type {
+  CallStats,
+  FinishInput,
+  LiveCall,
+  LiveCallsOptions,
+  LiveState,
+  Reservation,
+  ReserveInput,
+} from './types.js';
 
-export type LiveState = 'setup' | 'ringing' | 'connected' | 'ending';
-
-export interface ReserveInput {
-  callid: string;
-  /** '' (default) for a simple call, 'a' / 'b' for the legs of a callback / p2p */
-  leg?: string;
-  /** the account that pays */
-  userId: number;
-  caller: string;
-  /** the normalised dialled number (or the username for an on-net call) */
-  callee: string;
-  route?: string;
-  /** the rate the call is authorised at; undefined: free call, no reservation (maxduration = maxCallSeconds) */
-  rate?: Rate;
-  startAt?: number;
-  /** username(s) whose status is 3/4 while this call lives (informational, for info/quickstat listings) */
-  parties?: string[];
-}
-
-export type Reservation =
-  | { ok: true; maxduration: number; reserved: number; available: number; capped: boolean }
-  | { ok: false; status: number; reason: string };
-
-export interface LiveCall {
-  callid: string;
-  leg: string;
-  userId: number;
-  caller: string;
-  callee: string;
-  route: string;
-  state: LiveState;
-  startAt: number;
-  connectAt: number | null;
-  maxduration: number;
-  reserved: number;
-  rate?: Rate;
-  parties: string[];
-  /** true when maxduration is the max call age (maxCallSeconds), not the credit */
-  capped: boolean;
-  /** database-independent id shown by info / accepted by disccall: the row key (callid or callid/leg) */
-  key: string;
-}
-
-export interface FinishInput {
-  /** default now */
-  endAt?: number;
-  /** disconnect reason stored in the CDR (default normal / unanswered) */
-  reason?: string;
-}
-
-export interface LiveCallsOptions {
-  now?: () => number;
-  /** updated_at refresh interval of connected calls (ms), default 10 000 */
-  heartbeatMs?: number;
-  /** cap of every call, seconds (the max call age that also ends calls whose party vanished); default 7200 */
-  maxCallSeconds?: number;
-}
-
-export interface CallStats {
-  live: number;
-  connected: number;
-  attempted: number;
-  answered: number;
-  /** answered / attempted in % (0 when none) */
-  asr: number;
-  /** average duration of answered calls that ended, seconds */
-  acd: number;
-}
+export type * from './types.js';
 
 interface Entry extends LiveCall {
   timer?: NodeJS.Timeout;
@@ -302,22 +245,8 @@ export class LiveCalls {
   }
 
   /** A zero rate in the account's currency (refusals and free calls are recorded with their own reason). */
-  async zeroRate(userId: number): Promise<Rate | undefined> {
-    const b = await this.services.ledger.balance(userId);
-    if (!b) return undefined;
-    return {
-      id: 0,
-      planId: 0,
-      prefix: '',
-      destination: 'free',
-      price: 0,
-      connectfee: 0,
-      minduration: 0,
-      increment: 1,
-      currency: b.currency,
-      validFrom: null,
-      validTo: null,
-    };
+  zeroRate(userId: number): Promise<Rate | undefined> {
+    return freeRateFor(this.services.ledger, userId, 'free');
   }
 
   get(callid: string, leg = ''): LiveCall | undefined {
@@ -550,21 +479,4 @@ export class LiveCalls {
   countAttempt(): void {
     this.attempted++;
   }
-}
-
-const instances = new WeakMap<DomainServices, LiveCalls>();
-
-/** The LiveCalls of a server if something created them (no side effect). */
-export function existingLiveCalls(services: DomainServices): LiveCalls | undefined {
-  return instances.get(services);
-}
-
-/** The LiveCalls of a server (created on first use; shared by the B2BUA, third-party calls and the commands). */
-export function liveCallsFor(services: DomainServices, opts?: LiveCallsOptions): LiveCalls {
-  let l = instances.get(services);
-  if (!l) {
-    l = new LiveCalls(services, opts);
-    instances.set(services, l);
-  }
-  return l;
 }

@@ -1,8 +1,9 @@
 /**
- * Call routing (issue 5): decides where a call goes, without placing it.
+ * Call routing: decides where a call goes, without placing it.
  *
  * CONTRACT (used by CALLS-B and CALLS-3): RouteRequest, RouteDecision, Gateway, GatewayCandidate and the
- * RoutingService methods route() / gatewayForIp() are stable. Use `routingFor(services)` to share one instance.
+ * RoutingService methods route() / gatewayForIp() are stable. The composition root (src/server.ts) builds the one
+ * instance of a server (`services.routing`).
  *
  * Rules, in order:
  *  1. An empty called number → reject 484.
@@ -19,247 +20,26 @@
  *     priority ascending, then a weighted random order among equals (weight 0 = only after the others of its group).
  *     That list is the failover order. No gateway → reject 503.
  */
-import { isIP } from 'node:net';
 import type { Selectable } from 'kysely';
 import type { GatewaysTable } from '../../storage/schema.js';
 import type { DomainServices } from '../deps.js';
 import type { User } from '../accounts/users.js';
 import { SecretBox } from '../accounts/secrets.js';
-import { NoRateError, InvalidNumberError, type Rate, type Quote } from '../rating/service.js';
+import { NoRateError, InvalidNumberError, type Quote } from '../rating/service.js';
 import { phoneDigits as digitsOf, type ForwardTarget } from '../numbers/service.js';
+import {
+  GATEWAY_TRANSPORTS,
+  type Gateway,
+  type GatewayCandidate,
+  type GatewayTransport,
+  type NewGateway,
+  type RouteDecision,
+  type RouteRequest,
+} from './types.js';
+import { GatewayError, PRINTABLE_RE, dialNumber, inboundIps, normalizeIp, orderGateways } from './gateways.js';
 
-export type GatewayTransport = 'udp' | 'tcp' | 'tls';
-export const GATEWAY_TRANSPORTS: readonly GatewayTransport[] = ['udp', 'tcp', 'tls'];
-
-export interface RouteRequest {
-  /** Caller number/username as presented (From user part). */
-  caller: string;
-  /** Dialled number / username (Request-URI user part). */
-  called: string;
-  /** Source IP of the request (used to recognise a gateway's inbound_ip). */
-  fromIp: string;
-  /** The authenticated caller (absent for calls from a trusted gateway). */
-  user?: User;
-  /**
-   * Optional: credit (micro-units) already reserved by the caller's other live calls; subtracted from the balance
-   * before the first-block check. Omitted = 0.
-   */
-  reservedCredit?: number;
-}
-
-export interface GatewayCandidate {
-  id: number;
-  name: string;
-  host: string;
-  port: number;
-  transport: GatewayTransport;
-  username: string;
-  /** Clear password (decrypted); '' when none. Never log it. */
-  password: string;
-  /** The number to send to this gateway (after strip/addprefix). */
-  number: string;
-}
-
-export type RouteDecision =
-  | { kind: 'user'; user: User; number: string; forward?: { always?: string; busy?: string; noanswer?: string } }
-  | {
-      kind: 'gateways';
-      /** The normalised called number (E.164 digits, no '+'). */
-      number: string;
-      rate: Rate;
-      quote: Quote;
-      /** Failover order: try candidates[0] first. */
-      candidates: GatewayCandidate[];
-      /** Longest affordable call in seconds from balance − reservedCredit (informative; the B2BUA reserves). */
-      maxDuration?: number;
-      /** The balance seen (micro-units) and its currency (informative). */
-      credit?: number;
-      currency?: string;
-    }
-  | { kind: 'reject'; status: number; reason: string };
-
-/** A row of tb_gateways as the routing layer sees it (password still encrypted). */
-export interface Gateway {
-  id: number;
-  name: string;
-  host: string;
-  port: number;
-  transport: GatewayTransport;
-  username: string;
-  passwordEnc: string;
-  prefix: string;
-  strip: number;
-  addprefix: string;
-  priority: number;
-  weight: number;
-  /** As stored: '' or one or more addresses separated by commas/spaces. */
-  inboundIp: string;
-  enabled: boolean;
-  createdAt: number;
-}
-
-/** What addgateway takes (already validated by validateGatewayInput). */
-export interface NewGateway {
-  name: string;
-  host: string;
-  port: number;
-  transport: GatewayTransport;
-  username: string;
-  password: string;
-  prefix: string;
-  strip: number;
-  addprefix: string;
-  priority: number;
-  weight: number;
-  inboundIp: string;
-  enabled: boolean;
-}
-
-/** Bad gateway input or a refused gateway operation (answered as ERROR with the text). */
-export class GatewayError extends Error {
-  constructor(
-    message: string,
-    readonly legacyStatus = 412,
-  ) {
-    super(message);
-  }
-}
-
-// ------------------------------------------------------------------ pure helpers (unit-tested)
-
-/** An address in a comparable form: lower case, no brackets/zone, IPv4-mapped IPv6 as IPv4. '' when not an IP. */
-export function normalizeIp(raw: string): string {
-  let s = (raw ?? '').trim().toLowerCase();
-  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
-  const pct = s.indexOf('%');
-  if (pct >= 0) s = s.slice(0, pct);
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(s);
-  if (mapped) s = mapped[1]!;
-  return isIP(s) ? s : '';
-}
-
-/** The addresses of an inbound_ip value. */
-export function inboundIps(v: string): string[] {
-  return v
-    .split(/[\s,;]+/)
-    .map(normalizeIp)
-    .filter(Boolean);
-}
-
-/** The number sent to a gateway: `strip` leading digits removed, then `addprefix` in front; undefined when nothing is left. */
-export function dialNumber(gw: Pick<Gateway, 'strip' | 'addprefix'>, number: string): string | undefined {
-  if (gw.strip > number.length) return undefined;
-  const out = gw.addprefix + number.slice(gw.strip);
-  return out === '' || out === '+' ? undefined : out;
-}
-
-/**
- * The gateways that serve `number` in failover order: enabled, prefix a prefix of the number ('' = any), longest
- * prefix first, then priority ascending, then a weighted random order among equals (Efraimidis–Spirakis: each
- * gateway draws key = −ln(u)/weight and the smaller key goes first, so a gateway of weight w is first among its
- * group with probability w/Σw; weight 0 goes after every positive weight of its group).
- */
-export function orderGateways(gws: readonly Gateway[], number: string, rng: () => number = Math.random): Gateway[] {
-  const keyed = gws
-    .filter((g) => g.enabled && number.startsWith(g.prefix))
-    .map((g) => {
-      let u = rng();
-      if (!(u > 0)) u = Number.MIN_VALUE;
-      if (u >= 1) u = 1 - Number.EPSILON;
-      const w = Math.max(0, g.weight);
-      // weight 0: after all positive weights, random among themselves
-      const key = w > 0 ? -Math.log(u) / w : Number.POSITIVE_INFINITY;
-      return { g, key, tie: u };
-    });
-  keyed.sort(
-    (a, b) =>
-      b.g.prefix.length - a.g.prefix.length ||
-      a.g.priority - b.g.priority ||
-      (a.key === b.key ? 0 : a.key - b.key) ||
-      a.tie - b.tie,
-  );
-  return keyed.map((k) => k.g);
-}
-
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const HOST_RE =
-  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.?$/;
-const PRINTABLE_RE = /^[^\x00-\x1f\x7f]*$/;
-
-function intIn(v: string | undefined, name: string, min: number, max: number, def: number): number {
-  if (v === undefined || v.trim() === '') return def;
-  const t = v.trim();
-  if (!/^\d{1,10}$/.test(t) || Number(t) < min || Number(t) > max)
-    throw new GatewayError(`${name}: expected a whole number from ${min} to ${max}, got "${t.slice(0, 40)}"`);
-  return Number(t);
-}
-
-/** Validates addgateway's raw parameters (strings as they arrive) into a NewGateway; throws GatewayError. */
-export function validateGatewayInput(p: Record<string, string | undefined>): NewGateway {
-  const name = (p.name ?? '').trim();
-  if (!name) throw new GatewayError('name: the gateway name is missing', 421);
-  if (!NAME_RE.test(name))
-    throw new GatewayError('name: 1-64 characters of letters, digits and _.- starting with a letter or digit');
-  let host = (p.host ?? '').trim();
-  if (!host) throw new GatewayError('host: the gateway address (IP or host name) is missing', 421);
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  if (!isIP(host) && !HOST_RE.test(host))
-    throw new GatewayError(
-      `host: "${host.slice(0, 60)}" is neither an IP address nor a host name (give the port in port=, not in host)`,
-    );
-  const transportRaw = (p.transport ?? '').trim().toLowerCase() || 'udp';
-  if (!(GATEWAY_TRANSPORTS as readonly string[]).includes(transportRaw))
-    throw new GatewayError(`transport: expected udp, tcp or tls, got "${transportRaw.slice(0, 20)}"`);
-  const transport = transportRaw as GatewayTransport;
-  const port = intIn(p.port, 'port', 1, 65535, transport === 'tls' ? 5061 : 5060);
-  const username = p.username ?? '';
-  if (username.length > 128 || !PRINTABLE_RE.test(username))
-    throw new GatewayError('username: at most 128 printable characters');
-  const password = p.password ?? '';
-  if (password.length > 128 || !PRINTABLE_RE.test(password))
-    throw new GatewayError('password: at most 128 printable characters');
-  const prefix = (p.prefix ?? '').trim().replace(/^\+/, '');
-  if (!/^\d{0,32}$/.test(prefix))
-    throw new GatewayError(
-      `prefix: 0-32 digits of the normalised (international, no +) number this gateway serves, got "${prefix.slice(0, 40)}"`,
-    );
-  const strip = intIn(p.strip, 'strip', 0, 32, 0);
-  const addprefix = (p.addprefix ?? '').trim();
-  if (!/^\+?[0-9*#]{0,31}$/.test(addprefix))
-    throw new GatewayError(
-      `addprefix: up to 31 digits (* and # allowed, optional leading +), got "${addprefix.slice(0, 40)}"`,
-    );
-  const priority = intIn(p.priority, 'priority', 0, 1000, 10);
-  const weight = intIn(p.weight, 'weight', 0, 1000, 1);
-  const inRaw = (p.inbound_ip ?? p.inboundip ?? '').trim();
-  const ips: string[] = [];
-  for (const part of inRaw.split(/[\s,;]+/).filter(Boolean)) {
-    const ip = normalizeIp(part);
-    if (!ip) throw new GatewayError(`inbound_ip: "${part.slice(0, 60)}" is not an IP address`);
-    if (!ips.includes(ip)) ips.push(ip);
-  }
-  const inboundIp = ips.join(',');
-  if (inboundIp.length > 64) throw new GatewayError('inbound_ip: at most 64 characters in all');
-  const en = (p.enabled ?? '').trim().toLowerCase();
-  if (en && !/^(0|1|true|false|yes|no|on|off)$/.test(en))
-    throw new GatewayError(`enabled: expected 1 or 0, got "${en.slice(0, 20)}"`);
-  const enabled = en === '' || /^(1|true|yes|on)$/.test(en);
-  return {
-    name,
-    host,
-    port,
-    transport,
-    username,
-    password,
-    prefix,
-    strip,
-    addprefix,
-    priority,
-    weight,
-    inboundIp,
-    enabled,
-  };
-}
+export * from './types.js';
+export * from './gateways.js';
 
 // ------------------------------------------------------------------ the service
 
@@ -563,16 +343,4 @@ export class RoutingService {
       currency: b.currency,
     };
   }
-}
-
-const shared = new WeakMap<DomainServices, RoutingService>();
-
-/** The RoutingService of these services (one per server, created on first use). */
-export function routingFor(services: DomainServices): RoutingService {
-  let r = shared.get(services);
-  if (!r) {
-    r = new RoutingService(services);
-    shared.set(services, r);
-  }
-  return r;
 }

@@ -1,5 +1,5 @@
 /**
- * RFC 4028 session timers for the B2BUA (issue 5: a caller that vanishes without BYE is cleaned up).
+ * RFC 4028 session timers for the B2BUA (a caller that vanishes without BYE is cleaned up).
  *
  * Each leg of a call (A: caller ↔ server, B: server ↔ callee) negotiates its own session interval:
  * - A (we are the UAS): a Session-Expires below our Min-SE (option `minse`, default 90 s) is refused with
@@ -22,9 +22,10 @@
  * UPDATE is not used (re-INVITE only). `sessionexpires=0` disables all of it.
  */
 import { getHeader, getHeaders, type SipHeader, type SipRequest, type SipResponse } from '../message/index.js';
-import { inDialogHeaders, type DialogIds } from '../dialog/headers.js';
-import type { ClientTransaction, SipTarget, SipTransport } from '../stack.js';
-import type { SipStackLike } from '../server.js';
+import { inDialogHeaders } from '../dialog/headers.js';
+import type { DialogLeg } from '../dialog/uac.js';
+import type { ClientTransaction, SipTransport } from '../stack.js';
+import type { SipStackLike } from '../stack.js';
 
 export type Refresher = 'uac' | 'uas';
 
@@ -140,12 +141,7 @@ export function schedule(p: LegTimerParams): { refreshMs?: number; expireMs: num
 }
 
 /** The dialog fields of a B2BUA leg the refresh re-INVITE needs (structurally the B2BUA's Leg). */
-export interface DialogLeg extends DialogIds {
-  remoteTarget: string;
-  target: SipTarget;
-  cseq: number;
-  invite?: SipRequest;
-}
+export type { DialogLeg } from '../dialog/uac.js';
 
 export interface Body {
   type: string;

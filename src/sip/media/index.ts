@@ -1,4 +1,4 @@
-/** RTP relay (issue 5, optional): port pool, relay sessions with NAT latching and RTP timeout, SDP rewriting. */
+/** RTP relay (optional, option rtprelay): port pool, relay sessions with NAT latching, RTP timeout, SDP rewriting. */
 export { CallMedia, isPrivateAddress, behindNat, uriHost, localMediaAddress, type CalleeHint } from './calls.js';
 export { RtpRelay, RelaySession, type RelayOptions, type Side } from './relay.js';
 export { PortPool, PortsExhaustedError } from './ports.js';

@@ -55,3 +55,4 @@ export { frameMessage, SipStreamFramer, DEFAULT_MAX_MESSAGE_SIZE } from './frame
 export type { FrameResult, FramerEvent, FramerOptions } from './framer.js';
 export { validateRequest, validateResponse, isUnsafeDestination, aorKey, DEFAULT_METHODS } from './validate.js';
 export type { Role, ValidateOptions, Rejection, ResponseCheck } from './validate.js';
+export { escapeUser, uriHostPart, sipUri, uriUser, uriHost, quoteDisplay } from './sipuri.js';

@@ -92,6 +92,40 @@ export function digestResponse(
     : hashHex(alg, `${ha1hex}:${nonce}:${ha2}`);
 }
 
+/**
+ * The client side: an Authorization / Proxy-Authorization value answering a Digest challenge (WWW-Authenticate /
+ * Proxy-Authenticate) with a gateway's credentials (MD5 or SHA-256, qop=auth when offered, else RFC 2069 form).
+ * Null when the challenge cannot be answered (not Digest, no nonce, another algorithm).
+ */
+export function digestAnswer(
+  challenge: string,
+  username: string,
+  password: string,
+  method: string,
+  uri: string,
+): string | null {
+  const c = parseDigestHeader(challenge);
+  if (!c) return null;
+  const realm = c.params.get('realm') ?? '';
+  const nonce = c.params.get('nonce');
+  if (!nonce) return null;
+  const alg = parseAlgorithm(c.params.get('algorithm'));
+  if (!alg) return null;
+  const qops = (c.params.get('qop') ?? '').split(',').map((s) => s.trim());
+  const h1 = ha1(alg, username, realm, password);
+  const opaque = c.params.get('opaque');
+  const q = (s: string) => `"${s.replace(/["\\]/g, (x) => '\\' + x)}"`;
+  let v = `Digest username=${q(username)}, realm=${q(realm)}, nonce=${q(nonce)}, uri=${q(uri)}, algorithm=${alg}`;
+  if (qops.includes('auth')) {
+    const cnonce = randomBytes(8).toString('hex');
+    const nc = '00000001';
+    const response = digestResponse(alg, h1, nonce, method, uri, { qop: 'auth', nc, cnonce });
+    v += `, response=${q(response)}, qop=auth, nc=${nc}, cnonce=${q(cnonce)}`;
+  } else v += `, response=${q(digestResponse(alg, h1, nonce, method, uri))}`;
+  if (opaque !== undefined) v += `, opaque=${q(opaque)}`;
+  return v;
+}
+
 function parseAlgorithm(v: string | undefined): DigestAlgorithm | null {
   if (v === undefined) return 'MD5';
   const u = v.toUpperCase();

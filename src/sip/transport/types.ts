@@ -20,6 +20,11 @@ export interface SipTarget {
   connId?: string;
 }
 
+/** Where to send a request to a peer we heard from (its source address: NAT-safe, reusing the connection). */
+export function targetOf(src: Pick<SipSource, 'transport' | 'ip' | 'port' | 'connId'>): SipTarget {
+  return { transport: src.transport, host: src.ip, port: src.port, connId: src.connId };
+}
+
 export function isReliable(t: SipTransport): boolean {
   return t !== 'udp';
 }

@@ -28,7 +28,7 @@ before(async () => {
   await u.create({ username: 'agent1', password: 'agentpw', type: UserType.support });
   stack = new FakeStack();
   sip = new SipServer(t.srv.services, stack, {
-    api: async (text, s) => {
+    apiHandler: async (text, s) => {
       const r = await t.srv.gateway.handle(apiReq(text.split(/\s+/)[0]!, {}, { ...LOCAL, ip: s.ip, transport: 'sip' }));
       return `${r.ok ? 'OK' : 'ERROR'}: ${r.text}`;
     },

@@ -1,8 +1,8 @@
-/** Pure parts of third-party call control: the two-leg credit arithmetic and the rejecting SDP answer. */
+/** Pure parts of call control: the two-leg credit arithmetic, the rejecting SDP answer, in-dialog routing. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { maxBridgeSeconds, legCost } from '../../src/sip/thirdparty/billing.js';
-import { rejectingAnswer, hasMedia } from '../../src/sip/thirdparty/sdp.js';
+import { maxBridgeSeconds, legCost } from '../../src/domain/calls/charging.js';
+import { rejectingAnswer, hasMedia } from '../../src/sip/callcontrol/sdp.js';
 import type { Rate } from '../../src/domain/rating/rate.js';
 
 const rate = (price: number, connectfee = 0, minduration = 1, increment = 1): Rate => ({
@@ -58,47 +58,40 @@ test('rejectingAnswer: one m= line per offered stream, each with port 0', () => 
   assert.equal(hasMedia(Buffer.from('hello')), false);
 });
 
-test('ensureHandlers: BYE/INVITE of other dialogs still reach the call layer; unknown 3pcc dialogs get 481', async () => {
-  const { ThirdPartyCalls } = await import('../../src/sip/thirdparty/controller.js');
+test('dialog table: BYE/re-INVITE of other dialogs still reach their owner; unknown call-control dialogs get 481', async () => {
+  const { SipServer } = await import('../../src/sip/server.js');
   const { parseMessage } = await import('../../src/sip/message/index.js');
-  const handlers = new Map<string, (req: any, tx: any, src: any) => void>();
   const seen: string[] = [];
-  handlers.set('BYE', (req) => seen.push(`b2bua ${req.method} ${req.core.callId}`));
-  handlers.set('INVITE', (req) => seen.push(`b2bua ${req.method} ${req.core.callId}`));
-  const sip = {
-    handlers,
-    location: { lookup: () => [] },
-    setCallState: () => undefined,
-    setMethodHandler: (m: string, h: (req: any, tx: any, src: any) => void) => handlers.set(m, h),
-  };
-  const tp = new ThirdPartyCalls({
-    services: {} as any,
-    stack: {
-      request: () => {
-        throw new Error('no');
-      },
-      localAddress: () => undefined,
-    } as any,
-    sip,
-    routing: { route: async () => ({ kind: 'reject', status: 404, reason: 'x' }) },
-    live: {} as any,
-  });
-  tp.ensureHandlers();
-  tp.ensureHandlers(); // idempotent: wrapped once
-  const msg = (method: string, callId: string) => {
+  const services = {
+    config: { options: { sipnoncettl: 300 }, onChange: () => undefined },
+    storage: { db: {} },
+    bans: { isBanned: () => false },
+    log: { warn: () => undefined, debug: () => undefined },
+    version: 'test',
+  } as any;
+  const stack = { localAddress: () => undefined } as any;
+  const sip = new SipServer(services, stack);
+  // the B2BUA's new-call handler and one dialog of its own
+  sip.setCallHandler((req) => void seen.push(`b2bua ${req.method} ${req.core!.callId}`));
+  sip.dialogs.add(
+    { callId: 'plain-call-1', localTag: '2', remoteTag: '1' },
+    (req) => void seen.push(`b2bua ${req.method} ${req.core!.callId}`),
+  );
+  const msg = (method: string, callId: string, toTag = ';tag=2') => {
     const r = parseMessage(
       Buffer.from(
-        `${method} sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: ${callId}\r\nCSeq: 2 ${method}\r\nContent-Length: 0\r\n\r\n`,
+        `${method} sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nMax-Forwards: 70\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>${toTag}\r\nCall-ID: ${callId}\r\nCSeq: 2 ${method}\r\nContact: <sip:a@127.0.0.1:5070>\r\nContent-Length: 0\r\n\r\n`,
       ),
     );
     assert.ok(r.ok);
-    return r.msg;
+    return r.msg as any;
   };
   const answers: number[] = [];
-  const tx = { respond: (res: { status: number }) => answers.push(res.status) };
-  await handlers.get('BYE')!(msg('BYE', 'plain-call-1'), tx, {});
-  await handlers.get('INVITE')!(msg('INVITE', 'plain-call-2'), tx, {});
-  await handlers.get('BYE')!(msg('BYE', '3pcc-0000-a'), tx, {});
+  const tx = { respond: (res: { status: number }) => answers.push(res.status) } as any;
+  const src = { transport: 'udp', ip: '127.0.0.1', port: 5070, localIp: '127.0.0.1', localPort: 5060 } as any;
+  await sip.handle(msg('BYE', 'plain-call-1'), tx, src);
+  await sip.handle(msg('INVITE', 'plain-call-2', ''), tx, src);
+  await sip.handle(msg('BYE', '3pcc-0000-a'), tx, src);
   assert.deepEqual(seen, ['b2bua BYE plain-call-1', 'b2bua INVITE plain-call-2']);
   assert.deepEqual(answers, [481]);
 });

@@ -10,14 +10,12 @@ import { join, resolve } from 'node:path';
 import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
-import { existingThirdParty } from '../../src/sip/thirdparty/controller.js';
-import { liveCallsFor } from '../../src/domain/calls/index.js';
 import { needTool, toolPath } from '../helpers/tools.js';
 import { freePort } from '../helpers/ports.js';
 import { startListening, type Listening } from '../helpers/processes.js';
 import { freshPgDatabase } from '../helpers/pg.js';
 
-const SCEN = resolve(process.cwd(), 'test/thirdparty/scenarios');
+const SCEN = resolve(process.cwd(), 'test/callcontrol/scenarios');
 const SIPP = toolPath('sipp');
 const NO_SIPP = needTool('sipp');
 
@@ -78,7 +76,7 @@ before(async () => {
   }
 });
 after(async () => {
-  if (t) await existingThirdParty(t.srv.services)?.stop();
+  if (t) await t.srv.services.callControl?.stop();
   await t?.stop();
   await drop?.();
   if (work) rmSync(work, { recursive: true, force: true });
@@ -100,14 +98,14 @@ test(
     );
     assert.equal(r.ok, true, r.text);
     const callid = String(r.fields?.callid);
-    const tp = existingThirdParty(t.srv.services)!;
+    const tp = t.srv.services.callControl!;
     assert.ok(tp, 'created on first use');
     const until = Date.now() + 8000;
     while (tp.get(callid)?.state !== 'connected' && Date.now() < until) await new Promise((x) => setTimeout(x, 50));
     assert.equal(tp.get(callid)?.state, 'connected');
     await new Promise((x) => setTimeout(x, 1100));
     assert.deepEqual(
-      liveCallsFor(t.srv.services)
+      t.srv.services.liveCalls
         .find(callid)
         .map((c) => c.key)
         .sort(),

@@ -1,4 +1,4 @@
-/** SDP helpers for third-party call control (RFC 3725). */
+/** SDP helpers for call control (RFC 3725 third-party call control). */
 
 /**
  * An answer that rejects every media stream of an offer (RFC 3264 §6: port 0 for each m= line, same count and

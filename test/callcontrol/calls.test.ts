@@ -13,25 +13,19 @@ import { join, resolve } from 'node:path';
 import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
-import {
-  ThirdPartyCalls,
-  setThirdParty,
-  stackOf,
-  type RouterLike,
-  type SipServerLike,
-} from '../../src/sip/thirdparty/controller.js';
+import { CallControl, type RouterLike } from '../../src/sip/callcontrol/controller.js';
 import type { RouteDecision, RouteRequest } from '../../src/domain/routing/service.js';
 import { LiveCalls } from '../../src/domain/calls/index.js';
 import { needTool, toolPath } from '../helpers/tools.js';
 import { freePort } from '../helpers/ports.js';
 import { startListening, type Listening } from '../helpers/processes.js';
 
-const SCEN = resolve(process.cwd(), 'test/thirdparty/scenarios');
+const SCEN = resolve(process.cwd(), 'test/callcontrol/scenarios');
 const SIPP = toolPath('sipp');
 const NO_SIPP = needTool('sipp');
 
 let t: TestServer;
-let tp: ThirdPartyCalls;
+let tp: CallControl;
 let work: string;
 const REMOTE = src('203.0.113.7');
 const LOCAL = src('127.0.0.1');
@@ -83,14 +77,14 @@ before(async () => {
   assert.deepEqual((await importTariffsCsv(t.srv.services.storage.db, csv)).errors, []);
   await t.srv.services.rating.load();
   const sip = t.srv.services.sip!;
-  tp = new ThirdPartyCalls({
+  tp = new CallControl({
     services: t.srv.services,
-    stack: stackOf(sip)!,
-    sip: sip as unknown as SipServerLike,
+    sip,
+    live: t.srv.services.liveCalls,
     routing: router,
     options: { bRingMs: 8000, aRingMs: 8000 },
   });
-  setThirdParty(t.srv.services, tp);
+  t.srv.services.callControl = tp; // the API commands use this one
 });
 after(async () => {
   await tp?.stop();
@@ -583,10 +577,10 @@ test(
     ]);
     router.routes.set('+15550092', [{ name: 'gwB', port: 9 }]);
     const sip = t.srv.services.sip!;
-    const quick = new ThirdPartyCalls({
+    const quick = new CallControl({
       services: t.srv.services,
-      stack: stackOf(sip)!,
-      sip: sip as unknown as SipServerLike,
+      sip,
+      live: t.srv.services.liveCalls,
       routing: router,
       options: { aRingMs: 1000, maxPerUser: 1 },
     });

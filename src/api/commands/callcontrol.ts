@@ -1,5 +1,5 @@
 /**
- * Third-party call control: callback, p2p (RFC 3725 flow I; the work is in src/sip/thirdparty/controller.ts).
+ * Call control: callback, p2p (RFC 3725 flow I; the work is in src/sip/callcontrol/controller.ts).
  * Both answer at once with the call id; the outcome is visible afterwards (CDRs of legs 'a' and 'b' under that
  * callid, the users' status 3/4 while the call lives, the live calls of `info` / `quickstat`).
  */
@@ -8,7 +8,8 @@ import type { CommandDef } from '../registry.js';
 import type { CommandContext } from '../context.js';
 import type { User } from '../../domain/accounts/users.js';
 import { isAdminType, UserType } from '../../domain/accounts/types.js';
-import { thirdPartyFor, ThirdPartyError, type ThirdPartyCall } from '../../sip/thirdparty/controller.js';
+import { DomainError } from '../../domain/errors.js';
+import type { BridgedCall } from '../../sip/callcontrol/controller.js';
 
 /** The paying account: the caller, or `username` when the caller may manage them (admins: anyone; owners/resellers: their subtree). */
 async function payer(ctx: CommandContext, p: Record<string, string>, what: string): Promise<User> {
@@ -32,6 +33,7 @@ async function payer(ctx: CommandContext, p: Record<string, string>, what: strin
 }
 
 const clean = (v: string | undefined) => (v ?? '').trim();
+const SIP_DISABLED = 'the SIP stack is disabled (usesip=false)';
 
 async function place(
   ctx: CommandContext,
@@ -40,24 +42,25 @@ async function place(
   a: string,
   b: string,
 ): Promise<ApiResult> {
-  if (!ctx.services.sip) return fail('the SIP stack is disabled (usesip=false)', { legacyStatus: 412 });
-  let call: ThirdPartyCall;
+  const control = ctx.services.callControl;
+  if (!control) return fail(SIP_DISABLED, { legacyStatus: 412 });
+  let call: BridgedCall;
   try {
-    call = await thirdPartyFor(ctx.services).start(what, user, a, b);
+    call = await control.start(what, user, a, b);
   } catch (e) {
-    if (e instanceof ThirdPartyError) return fail(`${what}: ${e.message}`, { legacyStatus: 412 });
+    if (e instanceof DomainError) return fail(`${what}: ${e.message}`, { legacyStatus: 412 });
     throw e;
   }
   ctx.services.log.info(
     { callid: call.callid, user: user.username, a: call.a.plan.callee, b: call.b.plan.callee, kind: what },
-    'third-party call started',
+    'call control call started',
   );
   return ok(`${what} ${call.callid} started: calling ${call.a.plan.callee}, then ${call.b.plan.callee}`, {
     fields: { callid: call.callid, anum: call.a.plan.callee, bnum: call.b.plan.callee, username: user.username },
   });
 }
 
-export const thirdPartyCommands: CommandDef[] = [
+export const callControlCommands: CommandDef[] = [
   {
     name: 'callback',
     params: ['num', 'bnum'],
@@ -68,7 +71,7 @@ export const thirdPartyCommands: CommandDef[] = [
       'callback: the server calls you at num (else your registered SIP phone, else your first callback number), then the destination bnum, and bridges the two; without bnum the destination is your registered SIP phone (num needed then). Both legs billed to you; answers the callid at once. Admins/resellers: username=',
     run: async (ctx, p) => {
       const user = await payer(ctx, p, 'callback');
-      if (!ctx.services.sip) return fail('the SIP stack is disabled (usesip=false)', { legacyStatus: 412 });
+      if (!ctx.services.sip || !ctx.services.callControl) return fail(SIP_DISABLED, { legacyStatus: 412 });
       const registered = ctx.services.sip.location.lookup(user.username).length > 0;
       let a = clean(p.num);
       let b = clean(p.bnum);

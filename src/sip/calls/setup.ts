@@ -1,0 +1,208 @@
+/**
+ * B2BUA call set-up: a new INVITE is authenticated (407 digest) or trusted (a gateway's inbound_ip), routed
+ * (RoutingService with the caller's reserved credit), forwarded when the callee's rules say so, its credit reserved
+ * (LiveCalls; who pays and the free on-net rate come from src/domain/calls/charging.ts), then the B legs are dialled:
+ * every registered contact of the callee in parallel (first 2xx wins) or the gateways in failover order
+ * (./failover.ts).
+ */
+import { generateCallId, generateTag, getHeader, getHeaders, uriUser, type SipRequest } from '../message/index.js';
+import type { ServerTransaction, SipSource } from '../stack.js';
+import { targetOf } from '../transport/types.js';
+import type { AuthUser, User } from '../../domain/accounts/users.js';
+import type { Rate } from '../../domain/rating/rate.js';
+import { freeRateFor, payerOf } from '../../domain/calls/charging.js';
+import { dialogIdOf, type Call, type CallCore, type Leg } from './core.js';
+import { inDialogHandler } from './indialog.js';
+import { cancelLeg, endCall } from './teardown.js';
+import { CallDialer } from './failover.js';
+
+export class CallSetup {
+  readonly dialer: CallDialer;
+
+  constructor(private readonly core: CallCore) {
+    this.dialer = new CallDialer(core, (call, by, target) => this.forward(call, by, target));
+  }
+
+  /** A new INVITE (no To tag). */
+  async onInvite(req: SipRequest, tx: ServerTransaction, src: SipSource): Promise<void> {
+    const core = this.core;
+    const c = req.core!;
+    const tooSmall = core.timers.tooSmall(req);
+    if (tooSmall) return core.respond(tx, req, 422, 'Session Interval Too Small', tooSmall);
+    // a request with credentials is a user's, even from a gateway's address; without, a gateway's inbound_ip is trusted
+    const hasCreds =
+      getHeader(req, 'Proxy-Authorization') !== undefined || getHeader(req, 'Authorization') !== undefined;
+    const gw = hasCreds ? undefined : await core.router.gatewayForIp(src.ip).catch(() => undefined);
+    let user: AuthUser | null = null;
+    if (!gw) {
+      user = await core.sip.authenticate(req, tx, src, true);
+      if (!user) return;
+    }
+    if (tx.cancelled) return core.respond(tx, req, 487, 'Request Terminated');
+    const called = uriUser(req.ruri) ?? uriUser(c.to?.uri) ?? '';
+    const callerName = user?.username ?? uriUser(c.from?.uri) ?? '';
+    const id = generateCallId();
+    const a: Leg = {
+      callId: c.callId!,
+      localTag: generateTag(),
+      remoteTag: c.from?.tag ?? null,
+      localUri: c.to!.uri.raw,
+      remoteUri: c.from!.uri.raw,
+      remoteTarget: c.contact[0]?.uri.raw ?? c.from!.uri.raw,
+      routes: getHeaders(req, 'Record-Route'),
+      target: targetOf(src),
+      cseq: 0,
+    };
+    const call: Call = {
+      id,
+      payer: payerOf({ caller: user?.id }),
+      callerName,
+      calleeName: called,
+      parties: user ? [user.username] : [],
+      aReq: req,
+      aTx: tx,
+      aSrc: src,
+      a,
+      forks: [],
+      state: 'routing',
+    };
+    core.byCallId.set(a.callId, { call, side: 'a' });
+    core.dialogs.add(dialogIdOf(a), inDialogHandler(core, call, 'a'));
+    try {
+      await this.routeAndDial(call, called, user ?? undefined, src.ip);
+    } catch (e) {
+      core.log.warn({ err: String((e as Error)?.message ?? e), callid: id }, 'call setup failed');
+      if (call.state !== 'ended') {
+        core.respond(tx, req, 500, 'Server Internal Error', [], undefined, a.localTag);
+        await endCall(core, call, 'setup failed', false);
+      }
+    }
+  }
+
+  private async routeAndDial(
+    call: Call,
+    called: string,
+    user: User | undefined,
+    fromIp: string,
+    forwardedBy?: User,
+  ): Promise<void> {
+    const core = this.core;
+    const live = core.live;
+    const payer = forwardedBy ?? user;
+    call.payer = payerOf({ forwarder: forwardedBy?.id, caller: user?.id ?? (call.payer || undefined) });
+    const d = await core.router.route({
+      caller: call.callerName,
+      called,
+      fromIp,
+      user: payer,
+      reservedCredit: payer ? live.reservedFor(payer.id) : 0,
+    });
+    if (call.state === 'ended') return;
+    if (d.kind === 'reject') {
+      live.countAttempt();
+      await live.recordRefusal(
+        { callid: call.id, userId: call.payer, caller: call.callerName, callee: called, route: 'rejected' },
+        `${d.status} ${d.reason}`,
+      );
+      return this.fail(call, d.status, d.reason, `${d.status} ${d.reason}`, true);
+    }
+    if (d.kind === 'user') {
+      const callee = d.user;
+      const fwd = d.forward ?? {};
+      if (fwd.always && !call.forwarded) return this.forward(call, callee, fwd.always);
+      // a call from a gateway to a DID: the called user's (free) call
+      call.payer = payerOf({ caller: call.payer, calledUser: callee.id });
+      if (!call.parties.includes(callee.username)) call.parties.push(callee.username);
+      call.calleeName = callee.username;
+      call.busyFwd = call.forwarded ? undefined : fwd.busy;
+      call.noAnswerFwd = call.forwarded ? undefined : fwd.noanswer;
+      call.forwarder = callee;
+      const bindings = core.sip.location.lookup(callee.username);
+      if (!bindings.length) {
+        if (call.noAnswerFwd) return this.forward(call, callee, call.noAnswerFwd);
+        live.countAttempt();
+        await live.recordRefusal(
+          {
+            callid: call.id,
+            userId: call.payer,
+            caller: call.callerName,
+            callee: callee.username,
+            route: `user:${callee.username}`,
+            rate: await freeRateFor(core.services.ledger, call.payer),
+          },
+          'callee offline',
+        );
+        return this.fail(call, 480, 'Temporarily Unavailable', 'callee offline', true);
+      }
+      const free = await freeRateFor(core.services.ledger, call.payer);
+      if (!(await this.reserve(call, callee.username, `user:${callee.username}`, free))) return;
+      const contacts = bindings.map((b) => ({ contact: b.contact, srcIp: b.srcIp }));
+      await core.media.prepare(call, call.aReq, call.aSrc, contacts); // RTP relay
+      if (call.state !== 'calling') return;
+      core.setState(call, 3);
+      this.dialer.dialUser(call, callee.username, bindings);
+      if (call.noAnswerFwd) {
+        const target = call.noAnswerFwd;
+        call.noAnswer = setTimeout(() => {
+          if (call.state !== 'calling' || call.b) return;
+          for (const f of call.forks) cancelLeg(core, f);
+          call.forks = [];
+          void this.forward(call, callee, target).catch(() => undefined);
+        }, core.o.noAnswerSeconds * 1000);
+        call.noAnswer.unref();
+      }
+      return;
+    }
+    // gateways
+    if (!call.payer) return this.fail(call, 403, 'Forbidden', 'no paying account', true);
+    if (!(await this.reserve(call, d.number, forwardedBy ? `fwd:${forwardedBy.username}` : 'gateway', d.rate))) return;
+    await core.media.prepare(call, call.aReq, call.aSrc); // RTP relay
+    if (call.state !== 'calling') return;
+    core.setState(call, 3);
+    this.dialer.dialGateways(call, d.candidates);
+  }
+
+  /** Forwards a call: a new call billed to the forwarding user (one level only). */
+  private async forward(call: Call, by: User, target: string): Promise<void> {
+    const core = this.core;
+    call.forwarded = true;
+    if (call.noAnswer) clearTimeout(call.noAnswer);
+    // a running reservation (busy / no answer) is released; the forwarded leg gets its own, on the forwarder's account
+    if (core.live.get(call.id)) await core.live.finish(call.id, '', { reason: `forwarded to ${target}` });
+    call.id = generateCallId();
+    core.setState(call, null);
+    call.parties = call.parties.filter((p) => p !== by.username);
+    call.state = 'routing';
+    return this.routeAndDial(call, target, undefined, '', by);
+  }
+
+  private async reserve(call: Call, callee: string, route: string, rate: Rate | undefined): Promise<boolean> {
+    const core = this.core;
+    const r = await core.live.reserve({
+      callid: call.id,
+      userId: call.payer,
+      caller: call.callerName,
+      callee,
+      route,
+      rate,
+      parties: call.parties,
+    });
+    if (call.state === 'ended') {
+      if (r.ok) await core.live.finish(call.id, '', { reason: 'cancelled' });
+      return false;
+    }
+    if (!r.ok) {
+      this.fail(call, r.status, r.status === 402 ? 'Payment Required' : r.reason, r.reason, false);
+      return false;
+    }
+    core.live.onHangup(call.id, '', (reason) => void endCall(core, call, reason, true));
+    call.state = 'calling';
+    return true;
+  }
+
+  /** Final failure towards A (no CDR here: the caller wrote it or will by finish). */
+  private fail(call: Call, status: number, reason: string, cdrReason: string, refused: boolean): void {
+    this.core.respond(call.aTx, call.aReq, status, reason, [], undefined, call.a.localTag);
+    void endCall(this.core, call, cdrReason, false, refused);
+  }
+}
