@@ -1,9 +1,9 @@
 // Makes a fresh clone runnable: installs dependencies when missing or stale, then compiles TypeScript.
 // `npm start` and `npm test` run this first, so those two commands are the whole set-up.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd) => execSync(cmd, { cwd: root, stdio: 'inherit' });
@@ -14,4 +14,24 @@ if (!installed || installed < mtime('package-lock.json') || installed < mtime('p
   console.error('[voxswitch] installing dependencies (npm ci)…');
   run('npm ci --no-audit --no-fund');
 }
+
+// Compiled files whose source was moved or deleted would still run (the test runner walks dist/test): drop them.
+function dropStale(dir) {
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) {
+      dropStale(p);
+      if (readdirSync(p).length === 0) rmSync(p, { recursive: true });
+      continue;
+    }
+    const m = /^(.*)\.(js|js\.map|d\.ts)$/.exec(name);
+    if (!m) continue;
+    const source = join(root, relative(join(root, 'dist'), dir), `${m[1]}.ts`);
+    if (!existsSync(source)) rmSync(p);
+  }
+}
+for (const top of ['src', 'test', 'bench']) dropStale(join(root, 'dist', top));
+
+if (!existsSync(join(root, 'dist', '.tsbuildinfo'))) console.error('[voxswitch] compiling TypeScript (tsc)…');
 run('npx --no-install tsc -p tsconfig.json');
