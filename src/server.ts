@@ -196,7 +196,8 @@ function createSip(services: Services, dataDir: string, apiHandler: SipApiHandle
       tls = { cert: readFileSync(resolve(dataDir, o.tlscert)), key: readFileSync(resolve(dataDir, o.tlskey)) };
     } catch (e) {
       throw new Error(
-        `usetls is on but the certificate or key cannot be read (${(e as Error).message}); set tlscert/tlskey or run "voxswitch gencert"`,
+        `usetls is on but the certificate or key cannot be read (${(e as Error).message}); set tlscert/tlskey or ` +
+          `run "voxswitch gencert"`,
       );
     }
   }

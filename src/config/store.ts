@@ -96,7 +96,8 @@ export class ConfigStore {
     if (lines[lines.length - 1] === '') lines.pop();
     for (const [k, v] of pending) lines.push(`${k}=${v}`);
     const text2 = lines.join('\n') + '\n';
-    parseOptions({ ...parseConfigText(text2, this.file), ...this.overrides }); // a bad value throws before anything is written
+    // a bad value throws before anything is written
+    parseOptions({ ...parseConfigText(text2, this.file), ...this.overrides });
     writeFileSync(this.file, text2, { mode: 0o600 });
     this.reload();
   }

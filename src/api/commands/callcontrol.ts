@@ -11,7 +11,10 @@ import { isAdminType, UserType } from '../../domain/accounts/types.js';
 import { DomainError } from '../../domain/errors.js';
 import type { BridgedCall } from '../../sip/callcontrol/controller.js';
 
-/** The paying account: the caller, or `username` when the caller may manage them (admins: anyone; owners/resellers: their subtree). */
+/**
+ * The paying account: the caller, or `username` when the caller may manage them (admins: anyone; owners/resellers:
+ * their subtree).
+ */
 async function payer(ctx: CommandContext, p: Record<string, string>, what: string): Promise<User> {
   const caller = ctx.caller.user;
   if (!caller) throw new ApiError(`${what} needs a user (authid)`, 403);
@@ -19,7 +22,8 @@ async function payer(ctx: CommandContext, p: Record<string, string>, what: strin
   if (!name || name === caller.username) return caller;
   const mayManage = isAdminType(caller.type) || caller.type === UserType.owner || caller.type === UserType.reseller;
   const denied = new ApiError(
-    `${what}: you may only place calls for your own account${mayManage ? ' or users below you' : ''} (username=${name.slice(0, 64)})`,
+    `${what}: you may only place calls for your own account${mayManage ? ' or users below you' : ''} ` +
+      `(username=${name.slice(0, 64)})`,
     403,
   );
   if (!mayManage) throw denied;
@@ -68,7 +72,9 @@ export const callControlCommands: CommandDef[] = [
     fallbacks: { num: ['anum'] },
     level: 12,
     description:
-      'callback: the server calls you at num (else your registered SIP phone, else your first callback number), then the destination bnum, and bridges the two; without bnum the destination is your registered SIP phone (num needed then). Both legs billed to you; answers the callid at once. Admins/resellers: username=',
+      'callback: the server calls you at num (else your registered SIP phone, else your first callback number), ' +
+      'then the destination bnum, and bridges the two; without bnum the destination is your registered SIP phone ' +
+      '(num needed then). Both legs billed to you; answers the callid at once. Admins/resellers: username=',
     run: async (ctx, p) => {
       const user = await payer(ctx, p, 'callback');
       if (!ctx.services.sip || !ctx.services.callControl) return fail(SIP_DISABLED, { legacyStatus: 412 });
@@ -81,7 +87,8 @@ export const callControlCommands: CommandDef[] = [
       }
       if (!a)
         return fail(
-          'callback: no number to reach you: give num, register a SIP phone or add a callback number (addcallbacknumber)',
+          'callback: no number to reach you: give num, register a SIP phone or add a callback number ' +
+            '(addcallbacknumber)',
           { legacyStatus: 421 },
         );
       if (!b) {
@@ -96,7 +103,8 @@ export const callControlCommands: CommandDef[] = [
     params: ['bnum', 'cnum'],
     level: 12,
     description:
-      'phone to phone: calls bnum, then cnum, bridges them; both legs billed to you (also anum+bnum); answers the callid at once. Admins/resellers: username=',
+      'phone to phone: calls bnum, then cnum, bridges them; both legs billed to you (also anum+bnum); answers the ' +
+      'callid at once. Admins/resellers: username=',
     run: async (ctx, p) => {
       const user = await payer(ctx, p, 'p2p');
       let first = clean(p.bnum);

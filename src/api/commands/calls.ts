@@ -7,7 +7,8 @@ export const callCommands: CommandDef[] = [
     name: 'disccall',
     params: ['dbcallid'],
     description:
-      'Disconnects a live call (BYE to both legs); the call is billed up to now. dbcallid: the call id shown by quickstat/info (callid, or callid/leg for one leg of a callback).',
+      'Disconnects a live call (BYE to both legs); the call is billed up to now. dbcallid: the call id shown by ' +
+      'quickstat/info (callid, or callid/leg for one leg of a callback).',
     level: 6,
     async run(ctx, p) {
       const id = String(p.dbcallid ?? p.callid ?? '').trim();
@@ -23,7 +24,8 @@ export const callCommands: CommandDef[] = [
     name: 'quickstat',
     params: [],
     description:
-      'Live call counts: live calls, connected calls, attempts and answered calls since start, ASR (%) and ACD (s), and the list of live calls.',
+      'Live call counts: live calls, connected calls, attempts and answered calls since start, ASR (%) and ACD (s), ' +
+      'and the list of live calls.',
     level: 6,
     async run(ctx) {
       const live = ctx.services.liveCalls;
@@ -40,7 +42,8 @@ export const callCommands: CommandDef[] = [
         maxduration: c.maxduration,
       }));
       return ok(
-        `livecalls=${s.live} connected=${s.connected} attempted=${s.attempted} answered=${s.answered} asr=${s.asr} acd=${s.acd}`,
+        `livecalls=${s.live} connected=${s.connected} attempted=${s.attempted} answered=${s.answered} asr=${s.asr} ` +
+          `acd=${s.acd}`,
         {
           fields: {
             livecalls: s.live,

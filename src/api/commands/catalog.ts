@@ -43,7 +43,8 @@ const rows: Row[] = [
     6,
     'dbcallid',
     'start realtime call listening',
-    "needs a copy of a call's media for a listener: the RTP relay (option rtprelay) only forwards RTP between the parties",
+    "needs a copy of a call's media for a listener: the RTP relay (option rtprelay) only forwards RTP between the " +
+      'parties',
   ],
   ['gk', 6, '', 'connect to h323 gatekeeper module', NEVER.h323],
   ['client', 6, '', 'switch to the requested client', NEVER.client],

@@ -63,7 +63,10 @@ function gatewayRow(g: Gateway): Record<string, string | number> {
 
 const hostPort = (host: string, port: number) => `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 
-/** The user routingtest acts as: a username, else the owner of a caller number (CLI) or of a DID; default the API caller. */
+/**
+ * The user routingtest acts as: a username, else the owner of a caller number (CLI) or of a DID; default the API
+ * caller.
+ */
 async function callerUser(ctx: CommandContext, raw: string): Promise<User | undefined> {
   const s = ctx.services;
   if (!raw) return ctx.caller.user;
@@ -105,7 +108,8 @@ function decisionAnswer(ctx: CommandContext, d: RouteDecision, base: Record<stri
     .map((c, i) => `${i + 1}. ${c.name} ${hostPort(c.host, c.port)}/${c.transport} number ${c.number}`)
     .join('; ');
   return ok(
-    `route: gateways for ${d.number}: ${list}; rate ${formatPrice(r.price)} ${r.currency}/min to ${r.destination || r.prefix} (prefix ${r.prefix}), maxduration ${d.maxDuration ?? 0} s`,
+    `route: gateways for ${d.number}: ${list}; rate ${formatPrice(r.price)} ${r.currency}/min to ` +
+      `${r.destination || r.prefix} (prefix ${r.prefix}), maxduration ${d.maxDuration ?? 0} s`,
     {
       fields: {
         ...base,
@@ -156,7 +160,10 @@ export const routingCommands: CommandDef[] = [
     ],
     level: 6,
     description:
-      'add a SIP gateway (outbound trunk): name, host, port (5060), transport udp|tcp|tls, username/password (digest auth, stored encrypted), prefix (normalised numbers it serves, empty = all), strip (leading digits removed) and addprefix (prepended), priority (lower first, default 10), weight (share among equal priority, default 1), inbound_ip (addresses whose calls to DIDs are trusted), enabled (1)',
+      'add a SIP gateway (outbound trunk): name, host, port (5060), transport udp|tcp|tls, username/password ' +
+      '(digest auth, stored encrypted), prefix (normalised numbers it serves, empty = all), strip (leading digits ' +
+      'removed) and addprefix (prepended), priority (lower first, default 10), weight (share among equal priority, ' +
+      'default 1), inbound_ip (addresses whose calls to DIDs are trusted), enabled (1)',
     run: (ctx, p) =>
       guarded(async () => {
         const input = validateGatewayInput(p);
@@ -173,7 +180,8 @@ export const routingCommands: CommandDef[] = [
           'gateway added',
         );
         return ok(
-          `gateway ${g.name} added (id ${g.id}, ${hostPort(g.host, g.port)}/${g.transport}, prefix ${g.prefix || 'any'}, priority ${g.priority}, weight ${g.weight})`,
+          `gateway ${g.name} added (id ${g.id}, ${hostPort(g.host, g.port)}/${g.transport}, prefix ` +
+            `${g.prefix || 'any'}, priority ${g.priority}, weight ${g.weight})`,
           {
             fields: gatewayRow(g),
           },
@@ -211,7 +219,9 @@ export const routingCommands: CommandDef[] = [
     params: ['ip', 'caller', 'called'],
     level: 6,
     description:
-      'the route a real call with these values would take, without placing it: ip (source address; a gateway inbound_ip means a trusted DID call), caller (username or caller number; default the API user), called (the dialled number or username); answers the route, the gateways in failover order and the rate',
+      'the route a real call with these values would take, without placing it: ip (source address; a gateway ' +
+      'inbound_ip means a trusted DID call), caller (username or caller number; default the API user), called (the ' +
+      'dialled number or username); answers the route, the gateways in failover order and the rate',
     run: async (ctx, p) => {
       const s = ctx.services;
       const called = (p.called ?? p.bnum ?? '').trim();

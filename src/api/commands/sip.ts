@@ -74,7 +74,8 @@ export const sipCommands: CommandDef[] = [
     fallbacks: { username: ['userusername'] },
     level: 12,
     description:
-      'self online status: 0 does not exist, 1 offline, 2 online, 3 calling, 4 speaking; admins (and a public status, req_user=14) may name another user in username',
+      'self online status: 0 does not exist, 1 offline, 2 online, 3 calling, 4 speaking; admins (and a public ' +
+      'status, req_user=14) may name another user in username',
     run: async (ctx, p) => {
       const sip = sipOf(ctx);
       const other = (p.username ?? '').trim();
@@ -99,7 +100,8 @@ export const sipCommands: CommandDef[] = [
     fallbacks: { userusername: ['userlist', 'username', 'usr'] },
     level: 12,
     description:
-      'status of this user: 0 does not exist, 1 offline, 2 online, 3 calling, 4 speaking (userusername, or userlist; several users answer user:status,…)',
+      'status of this user: 0 does not exist, 1 offline, 2 online, 3 calling, 4 speaking (userusername, or ' +
+      'userlist; several users answer user:status,…)',
     run: async (ctx, p) => {
       const sip = sipOf(ctx);
       const names = userList(p.userusername);

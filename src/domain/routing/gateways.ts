@@ -35,7 +35,10 @@ export function inboundIps(v: string): string[] {
     .filter(Boolean);
 }
 
-/** The number sent to a gateway: `strip` leading digits removed, then `addprefix` in front; undefined when nothing is left. */
+/**
+ * The number sent to a gateway: `strip` leading digits removed, then `addprefix` in front; undefined when nothing is
+ * left.
+ */
 export function dialNumber(gw: Pick<Gateway, 'strip' | 'addprefix'>, number: string): string | undefined {
   if (gw.strip > number.length) return undefined;
   const out = gw.addprefix + number.slice(gw.strip);
@@ -110,7 +113,8 @@ export function validateGatewayInput(p: Record<string, string | undefined>): New
   const prefix = (p.prefix ?? '').trim().replace(/^\+/, '');
   if (!/^\d{0,32}$/.test(prefix))
     throw new GatewayError(
-      `prefix: 0-32 digits of the normalised (international, no +) number this gateway serves, got "${prefix.slice(0, 40)}"`,
+      `prefix: 0-32 digits of the normalised (international, no +) number this gateway serves, got ` +
+        `"${prefix.slice(0, 40)}"`,
     );
   const strip = intIn(p.strip, 'strip', 0, 32, 0);
   const addprefix = (p.addprefix ?? '').trim();

@@ -297,7 +297,9 @@ export class RoutingService {
         return {
           kind: 'reject',
           status: 404,
-          reason: `no user or DID "${called.slice(0, 40)}" on this server (calls from gateway "${gw.name}" only reach DIDs)`,
+          reason:
+            `no user or DID "${called.slice(0, 40)}" on this server ` +
+            `(calls from gateway "${gw.name}" only reach DIDs)`,
         };
       return { kind: 'reject', status: 403, reason: 'the caller is not authenticated and not a known gateway' };
     }

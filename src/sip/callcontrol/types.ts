@@ -25,7 +25,9 @@ export interface SipServerLike {
 }
 
 export interface CallControlOptions {
-  /** How long leg A may ring (ms), default 30 000 (below the stack's Timer B of 32 s, which also runs while ringing). */
+  /**
+   * How long leg A may ring (ms), default 30 000 (below the stack's Timer B of 32 s, which also runs while ringing).
+   */
   aRingMs?: number;
   /** How long leg B may ring (ms), default 28 000 (flow I: A's unacknowledged 200 lasts 32 s). */
   bRingMs?: number;

@@ -148,7 +148,9 @@ export interface Body {
   data: Buffer;
 }
 
-/** The body (with its Content-Type) of a message we sent, e.g. a B leg's INVITE / ACK or a client transaction's request. */
+/**
+ * The body (with its Content-Type) of a message we sent, e.g. a B leg's INVITE / ACK or a client transaction's request.
+ */
 export function bodyOf(msg: { headers: readonly SipHeader[]; body: Buffer } | undefined): Body | undefined {
   const type = msg ? getHeader(msg, 'Content-Type') : undefined;
   return msg && msg.body.length && type ? { type, data: msg.body } : undefined;

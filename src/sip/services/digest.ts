@@ -15,7 +15,10 @@ export interface DigestCredentials {
   params: Map<string, string>;
 }
 
-/** Parses `Digest name=value, name="quoted", …` (Authorization / Proxy-Authorization). null when not Digest or malformed. */
+/**
+ * Parses `Digest name=value, name="quoted", …` (Authorization / Proxy-Authorization). null when not Digest or
+ * malformed.
+ */
 export function parseDigestHeader(value: string): DigestCredentials | null {
   let i = 0;
   const n = value.length;

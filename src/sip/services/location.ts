@@ -41,7 +41,9 @@ export type UpdateResult =
   | { ok: true; bindings: Binding[]; added: Binding[]; removed: Binding[] }
   | { ok: false; status: number; reason: string };
 
-/** Normalised key of a Contact URI for "same binding" (RFC 3261 §10.3 step 7 compares URIs; case of scheme/host only). */
+/**
+ * Normalised key of a Contact URI for "same binding" (RFC 3261 §10.3 step 7 compares URIs; case of scheme/host only).
+ */
 export function contactKey(uri: string): string {
   const at = uri.indexOf('@');
   const colon = uri.indexOf(':');

@@ -174,7 +174,9 @@ export class Presence {
     const toTag = core.to!.tag;
     const fromTag = core.from!.tag ?? '';
     const local = this.ctx.stack.localAddress(src.transport);
-    const contact = `<sip:${local ? uriHostPart(local.host) : src.localIp}:${local?.port ?? src.localPort}${src.transport === 'udp' ? '' : `;transport=${src.transport}`}>`;
+    const host = local ? uriHostPart(local.host) : src.localIp;
+    const param = src.transport === 'udp' ? '' : `;transport=${src.transport}`;
+    const contact = `<sip:${host}:${local?.port ?? src.localPort}${param}>`;
     let sub: Subscription | undefined;
     if (toTag) {
       sub = this.subs.get(subKey(core.callId!, toTag, fromTag));

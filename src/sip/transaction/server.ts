@@ -94,7 +94,10 @@ export class NonInviteServerTx extends ServerTxBase {
       // The layer answers retransmissions from the cached final until Timer J.
       this.done = true;
       this.env.linger(this.key, this, buf);
-    } else this.timer = this.env.timers.setCoarse(64 * this.env.t.T1, () => ((this.timer = null), this.terminate())); // Timer J
+    } else {
+      // Timer J
+      this.timer = this.env.timers.setCoarse(64 * this.env.t.T1, () => ((this.timer = null), this.terminate()));
+    }
   }
 
   retransmit(): void {
@@ -169,7 +172,8 @@ export class InviteServerTx extends ServerTxBase {
       this.last = null;
       this.send(buf);
       if (this.done) return;
-      this.timerIL = this.env.timers.setCoarse(64 * this.env.t.T1, () => ((this.timerIL = null), this.terminate())); // Timer L
+      // Timer L
+      this.timerIL = this.env.timers.setCoarse(64 * this.env.t.T1, () => ((this.timerIL = null), this.terminate()));
       // §13.3.1.4: on UDP the 2xx is re-sent (T1 doubling to T2) until its ACK arrives; done here for the TU.
       if (!this.reliable) {
         this.okBuf = buf;
@@ -235,7 +239,10 @@ export class InviteServerTx extends ServerTxBase {
     this.timerH = null;
     if (this.reliable)
       this.terminate(); // Timer I = 0
-    else this.timerIL = this.env.timers.setCoarse(this.env.t.T4, () => ((this.timerIL = null), this.terminate())); // Timer I
+    else {
+      // Timer I
+      this.timerIL = this.env.timers.setCoarse(this.env.t.T4, () => ((this.timerIL = null), this.terminate()));
+    }
     return true;
   }
 
