@@ -5,14 +5,13 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { networkInterfaces, hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { ConfigStore } from './config/store.js';
 import { openStorage } from './storage/db.js';
-import { SecretBox, randomToken } from './domain/accounts/secrets.js';
+import { SecretBox } from './domain/accounts/secrets.js';
 import { UserService } from './domain/accounts/users.js';
-import { UserType } from './domain/accounts/types.js';
 import { Ledger } from './domain/billing/ledger.js';
+import { startReconciliation } from './domain/billing/reconcile.js';
 import { MoneyService } from './domain/billing/money.js';
 import { CdrService } from './domain/billing/cdrs.js';
 import { RatingService } from './domain/rating/service.js';
@@ -30,6 +29,7 @@ import { LiveCalls } from './domain/calls/livecalls.js';
 import { existingThirdParty } from './sip/thirdparty/controller.js';
 import type { Source } from './api/types.js';
 import type { Services } from './services.js';
+import { firstStart } from './setup/firststart.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -116,7 +116,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     ownHosts: () => hosts,
   };
 
-  await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
+  const first = await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
   const gateway = new ApiGateway(services);
   await gateway.loadAdmin();
   const listeners = new ApiListeners(services, gateway);
@@ -142,6 +142,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       leftover.stop();
     }
   } catch (e) {
+    await first?.rollback().catch(() => undefined);
     await stopCalls().catch(() => undefined);
     await sip?.stop().catch(() => undefined);
     await listeners.stop();
@@ -149,11 +150,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await storage.close();
     throw e;
   }
+  first?.announce();
+  const stopReconcile = startReconciliation(ledger, log);
   log.info({ listeners: services.listeners, database: storage.describe, version: VERSION }, 'voxswitch started');
   return {
     services,
     gateway,
     async stop() {
+      stopReconcile();
       await stopCalls();
       await sip?.stop();
       await listeners.stop();
@@ -191,37 +195,9 @@ function createSip(
     tls,
     maxMessageSize: o.sipmaxmessage,
     maxConnections: o.sipmaxconnections,
+    maxConnectionsPerIp: o.sipmaxconnperip,
     isBanned: (ip) => services.bans.isBanned(ip),
     log: services.log,
   });
   return new SipServer(services, stack, { api, digestAlgorithms: o.sipdigest });
-}
-
-/**
- * On an empty database: creates the server admin (password from VOXSWITCH_ADMIN_PASSWORD or random), and
- * an API key and md5 salt when none are configured; prints the account and key once. Secrets are written to
- * the config file (mode 0600), never to the log.
- */
-async function firstStart(s: Services, announce: (t: string) => void): Promise<void> {
-  if ((await s.users.count()) > 0) return;
-  const persist: Record<string, string> = {};
-  if (!s.config.get('apiv2key')) persist.apiv2key = randomToken(24);
-  if (!s.config.get('apiv2md5salt')) persist.apiv2md5salt = randomBytes(12).toString('hex');
-  if (Object.keys(persist).length) s.config.persist(persist);
-  const fromEnv = process.env.VOXSWITCH_ADMIN_PASSWORD;
-  const password = fromEnv || randomToken(12);
-  await s.users.create({ username: 'admin', password, type: UserType.srvadmin, name: 'Server admin' });
-  s.log.info('first start: server admin account "admin" created');
-  announce(
-    [
-      '',
-      '=== voxswitch first start ===',
-      'server admin account: admin',
-      `admin password:       ${fromEnv ? '(from VOXSWITCH_ADMIN_PASSWORD)' : password}`,
-      `API key (apiv2key):   ${s.config.get('apiv2key')}`,
-      `md5 salt:             ${s.config.get('apiv2md5salt')}`,
-      `These are shown once; the key and salt are kept in ${s.config.file}.`,
-      '',
-    ].join('\n') + '\n',
-  );
 }
