@@ -86,7 +86,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   await bans.load();
   bans.onBan = (b) =>
     log.warn({ ip: b.ip, reason: b.reason, until: new Date(b.until).toISOString() }, 'address banned');
-  const rules = new ApiRules(storage.db);
+  const rules = new ApiRules(storage.db, (fname, reason) =>
+    log.error({ fname, reason }, 'custom API refused: its SQL template breaks the database rules'),
+  );
   await rules.load();
   let hosts = ownHostSet(opts.serverhost);
   config.onChange((n) => (hosts = ownHostSet(n.serverhost)));

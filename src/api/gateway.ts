@@ -85,6 +85,7 @@ export class ApiGateway {
     }
     const ctx: CommandContext = { services: s, caller, req, mayUse: (name) => this.mayUse(name, caller, req) };
     try {
+      if (rule.refused) return fail(rule.refused);
       if (rule.customsql) return await this.runCustom(rule.customsql, ctx);
       if (!def) return fail(`unknown API "${req.entry}"`, { legacyStatus: 406 });
       if (!def.run)

@@ -10,7 +10,9 @@ import { closeSync, chmodSync, existsSync, openSync, statSync } from 'node:fs';
 import type { Database } from './schema.js';
 import { migrations } from './migrations.js';
 
-export type Dialect = 'sqlite' | 'pg';
+import type { Dialect } from './dialect.js';
+
+export type { Dialect } from './dialect.js';
 
 export interface Storage {
   db: Kysely<Database>;

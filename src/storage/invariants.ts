@@ -8,7 +8,7 @@
  * - An account that holds credit or has a call in progress (a row in tb_livecalls) cannot be deleted.
  */
 import { type Kysely, sql } from 'kysely';
-import type { Dialect } from './db.js';
+import type { Dialect } from './dialect.js';
 
 /** Messages raised by the triggers (tests and callers match on them). */
 export const INVARIANT_MESSAGES = {

@@ -3,7 +3,7 @@
  * schema on SQLite and on PostgreSQL. Never edit a released migration: add a new one.
  */
 import { type Kysely, type Migration, sql } from 'kysely';
-import type { Dialect } from './db.js';
+import type { Dialect } from './dialect.js';
 import { installInvariants } from './invariants.js';
 
 export function migrations(dialect: Dialect): Record<string, Migration> {

@@ -1,0 +1,2 @@
+/** The two databases voxswitch runs on. */
+export type Dialect = 'sqlite' | 'pg';
