@@ -260,7 +260,10 @@ function parseInner(input: Buffer, stream: boolean, maxHeaders: number): ParseRe
       q = skipWs(str, q + 1, e);
       let ve = e;
       while (ve > q && isWs(str.charCodeAt(ve - 1))) ve--;
-      if (headers.length >= maxHeaders) return fail(400, `Too many header fields (at most ${maxHeaders})`);
+      if (headers.length >= maxHeaders) {
+        if (req) partial = req; // answerable: the first fields (Via, …) are kept
+        return fail(400, `Too many header fields (at most ${maxHeaders})`);
+      }
       headers.push({ name: str.slice(p, ne), value: str.slice(q, ve) });
     }
     p = e + 2;
