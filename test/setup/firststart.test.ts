@@ -40,7 +40,6 @@ test('a first start that fails (port in use) leaves no admin; the next one print
       const admin = await srv.services.users.byUsername('admin');
       assert.ok(admin, 'the admin exists');
       assert.equal(await srv.services.users.count(), 1);
-      assert.ok(await srv.services.users.verifyPassword?.(admin!, password) !== false);
       const port = srv.services.listeners[0]!.port;
       const key = /apiv2key\):\s+(\S+)/.exec(printed[0]!)![1]!;
       const r = await fetch(
