@@ -8,10 +8,10 @@ import { networkInterfaces, hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { ConfigStore } from './config/store.js';
 import { openStorage } from './storage/db.js';
-import { SecretBox, randomToken } from './domain/accounts/secrets.js';
+import { SecretBox } from './domain/accounts/secrets.js';
 import { UserService } from './domain/accounts/users.js';
-import { UserType } from './domain/accounts/types.js';
 import { Ledger } from './domain/billing/ledger.js';
+import { startReconciliation } from './domain/billing/reconcile.js';
 import { MoneyService } from './domain/billing/money.js';
 import { CdrService } from './domain/billing/cdrs.js';
 import { RatingService } from './domain/rating/service.js';
@@ -33,6 +33,7 @@ import { RoutingService } from './domain/routing/service.js';
 import type { Source } from './api/types.js';
 import type { Services } from './services.js';
 import type { DomainServices } from './domain/deps.js';
+import { firstStart } from './setup/firststart.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -92,7 +93,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   await bans.load();
   bans.onBan = (b) =>
     log.warn({ ip: b.ip, reason: b.reason, until: new Date(b.until).toISOString() }, 'address banned');
-  const rules = new ApiRules(storage.db);
+  const rules = new ApiRules(storage.db, (fname, reason) =>
+    log.error({ fname, reason }, 'custom API refused: its SQL template breaks the database rules'),
+  );
   await rules.load();
   let hosts = ownHostSet(opts.serverhost);
   config.onChange((n) => (hosts = ownHostSet(n.serverhost)));
@@ -132,7 +135,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     ownHosts: () => hosts,
   };
 
-  await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
+  const first = await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
   const gateway = new ApiGateway(services, { registry: buildRegistry(), rules });
   await gateway.loadAdmin();
   const listeners = new ApiListeners(services, gateway);
@@ -161,6 +164,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     // bills the calls a crash left in tb_livecalls (idempotent), with or without SIP
     await services.liveCalls.recover();
   } catch (e) {
+    await first?.rollback().catch(() => undefined);
     await stopSip().catch(() => undefined);
     await listeners.stop();
     await gateway.close();
@@ -169,6 +173,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await state.close();
     throw e;
   }
+  first?.announce();
+  const stopReconcile = startReconciliation(ledger, log);
   log.info(
     { listeners: services.listeners, database: storage.describe, state: state.describe, version: VERSION },
     'voxswitch started',
@@ -177,6 +183,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     services,
     gateway,
     async stop() {
+      stopReconcile();
       await stopSip();
       await listeners.stop();
       await gateway.close();
@@ -211,6 +218,7 @@ function createSip(services: Services, dataDir: string, apiHandler: SipApiHandle
     tls,
     maxMessageSize: o.sipmaxmessage,
     maxConnections: o.sipmaxconnections,
+    maxConnectionsPerIp: o.sipmaxconnperip,
     isBanned: (ip) => services.bans.isBanned(ip),
     log: services.log,
   });
@@ -220,34 +228,4 @@ function createSip(services: Services, dataDir: string, apiHandler: SipApiHandle
 /** The API's view of a request carried in SIP. */
 function apiSource(from: SipSource): Source {
   return { transport: 'sip', ip: from.ip, port: from.port, browser: false };
-}
-
-/**
- * On an empty database: creates the server admin (password from VOXSWITCH_ADMIN_PASSWORD or random), and
- * an API key when none is configured; prints the account and key once. Secrets are written to the config file
- * (mode 0600), never to the log. The md5 salt stays empty unless configured (stock clients hash with an empty one).
- */
-const NO_SALT = 'none (authmd5 uses an empty server salt; to use one, set apiv2md5salt=VALUE and in every client)';
-
-async function firstStart(s: Services, announce: (t: string) => void): Promise<void> {
-  if ((await s.users.count()) > 0) return;
-  const persist: Record<string, string> = {};
-  if (!s.config.get('apiv2key')) persist.apiv2key = randomToken(24);
-  if (Object.keys(persist).length) s.config.persist(persist);
-  const fromEnv = process.env.VOXSWITCH_ADMIN_PASSWORD;
-  const password = fromEnv || randomToken(12);
-  await s.users.create({ username: 'admin', password, type: UserType.srvadmin, name: 'Server admin' });
-  s.log.info('first start: server admin account "admin" created');
-  announce(
-    [
-      '',
-      '=== voxswitch first start ===',
-      'server admin account: admin',
-      `admin password:       ${fromEnv ? '(from VOXSWITCH_ADMIN_PASSWORD)' : password}`,
-      `API key (apiv2key):   ${s.config.get('apiv2key')}`,
-      `md5 salt:             ${s.config.get('apiv2md5salt') ? '(configured)' : NO_SALT}`,
-      `These are shown once; the key is kept in ${s.config.file}.`,
-      '',
-    ].join('\n') + '\n',
-  );
 }

@@ -112,6 +112,7 @@ export class ApiGateway {
       mayUse: (name) => this.mayUse(name, caller, req),
     };
     try {
+      if (rule.refused) return fail(rule.refused);
       if (rule.customsql) return await this.runCustom(rule.customsql, ctx);
       if (!def) return fail(`unknown API "${req.entry}"`, { legacyStatus: 406 });
       if (!def.run)

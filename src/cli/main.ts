@@ -12,6 +12,12 @@ import { tariffsCommand } from './tariffs.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const SECRET_OPTIONS = new Set(['apiv2key', 'httpapikey', 'apiv2md5salt', 'httpapiencryptkey', 'cardprocessorkey']);
+let serving = false;
+// A reader that goes away (`voxswitch config | head`) ends a command quietly; a running server ignores it.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  if (!serving) process.exit(0);
+});
 const program = new Command().name('voxswitch').version(VERSION).description('voxswitch softswitch');
 
 program
@@ -21,6 +27,7 @@ program
   .option('--set <name=value>', 'override a global config option for this run (repeatable)', collect, [])
   .action(async (o: { dataDir: string; set: string[] }) => {
     try {
+      serving = true;
       const overrides = parseSetArgs(o.set);
       mkdirSync(o.dataDir, { recursive: true });
       const srv = await startServer({ dataDir: o.dataDir, overrides });

@@ -59,6 +59,7 @@ export class SipStack {
         tlsClient: opts.tlsClient,
         maxMessageSize: opts.maxMessageSize,
         maxConnections: opts.maxConnections,
+        maxConnectionsPerIp: opts.maxConnectionsPerIp,
         publicHost: opts.publicHost,
         idleTimeoutMs: opts.idleTimeoutMs,
         silentTimeoutMs: opts.silentTimeoutMs,

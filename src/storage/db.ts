@@ -6,6 +6,7 @@ import { Kysely, SqliteDialect, PostgresDialect, Migrator, type MigrationProvide
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { join } from 'node:path';
+import { closeSync, chmodSync, existsSync, openSync, statSync } from 'node:fs';
 import type { Database } from './schema.js';
 import { migrations } from './migrations.js';
 import type { Dialect } from './dialect.js';
@@ -40,6 +41,7 @@ export async function openStorage(dburl: string, dataDir: string): Promise<Stora
   } else if (dburl === '' || dburl.startsWith('sqlite:')) {
     dialect = 'sqlite';
     const file = dburl.startsWith('sqlite:') ? dburl.slice('sqlite:'.length) : join(dataDir, 'voxswitch.db');
+    restrictFile(file);
     const raw = new SqliteDatabase(file);
     raw.pragma('journal_mode = WAL');
     raw.pragma('synchronous = NORMAL');
@@ -56,6 +58,18 @@ export async function openStorage(dburl: string, dataDir: string): Promise<Stora
   }
   await migrate(db, dialect);
   return { db, dialect, describe, location, close: () => db.destroy() };
+}
+
+/**
+ * The database holds password hashes and balances: its file is created owner-only (0600), and an existing one
+ * readable by others is tightened. SQLite creates the -wal and -shm files with the database file's mode.
+ */
+function restrictFile(file: string): void {
+  if (file === ':memory:') return;
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    if (existsSync(f) && (statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
+  }
 }
 
 /**

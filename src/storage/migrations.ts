@@ -4,6 +4,7 @@
  */
 import { type Kysely, type Migration, sql } from 'kysely';
 import type { Dialect } from './dialect.js';
+import { installInvariants } from './invariants.js';
 
 export function migrations(dialect: Dialect): Record<string, Migration> {
   const idType = dialect === 'pg' ? 'serial' : 'integer';
@@ -262,6 +263,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('rate_json', 'text', (c) => c.notNull().defaultTo('{}'))
           .addColumn('updated_at', 'bigint', (c) => c.notNull())
           .execute();
+      },
+    },
+    '0007_money_invariants': {
+      async up(db: Kysely<any>) {
+        await installInvariants(db, dialect);
       },
     },
   };

@@ -24,7 +24,8 @@ async function dbCommand(ctx: CommandContext, p: Record<string, string>): Promis
     if (e instanceof CustomSqlError) return fail(`db: ${e.message}`);
     throw e;
   }
-  if (kind !== 'select' && /\bcredit\b/i.test(txt) && /\btb_users\b/i.test(txt)) {
+  const code = txt.replace(/'(?:[^']|'')*'/g, "''"); // words inside string literals are data
+  if (kind !== 'select' && /\bcredit\b/i.test(code) && /\btb_users\b/i.test(code)) {
     return fail('db: credit changes must go through the ledger: use addcredit');
   }
   const sqlText = kind !== 'select' && !txt.startsWith('*') ? '*' + txt : txt;

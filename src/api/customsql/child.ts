@@ -7,6 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import type { ChildQuery, ChildReply } from './protocol.js';
+import { installGuardTriggers, inspectStatement, loadGuardSchema } from './guard.js';
 
 function send(msg: ChildReply): void {
   if (process.connected && process.send) {
@@ -35,6 +36,7 @@ function main(): void {
   try {
     db = new Database(file, { fileMustExist: true, timeout: 5000 });
     db.pragma('busy_timeout = 5000');
+    if (loadGuardSchema(db)) installGuardTriggers(db);
   } catch (err) {
     send({ type: 'fatal', message: `cannot open SQLite database: ${errorMessage(err)}` });
     // give the IPC message a chance to flush before exiting
@@ -56,10 +58,14 @@ function main(): void {
     if (!msg || msg.type !== 'query') return;
     try {
       const stmt = db.prepare(msg.text); // rejects multiple statements
+      const schema = loadGuardSchema(db);
+      const drop = schema ? inspectStatement(db, schema, stmt, msg.text, msg.params) : [];
       if (msg.kind === 'select') {
         if (!stmt.reader) throw new Error('custom SQL declared as SELECT does not return rows');
         if (!stmt.readonly) throw new Error('custom SQL SELECT must not modify the database');
-        const columns = stmt.columns().map((c) => c.name);
+        const all = stmt.columns().map((c) => c.name);
+        const hidden = new Set(drop.map((k) => all[k]!));
+        const columns = all.filter((c) => !hidden.has(c));
         const rows: Array<Record<string, unknown>> = [];
         let truncated = false;
         const it = stmt.iterate(...msg.params) as IterableIterator<Record<string, unknown>>;
@@ -69,6 +75,7 @@ function main(): void {
               truncated = true;
               break;
             }
+            for (const h of hidden) delete row[h];
             rows.push(row);
           }
         } finally {

@@ -12,7 +12,6 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import {
   bindValues,
   compileTemplate,
@@ -22,15 +21,11 @@ import {
   type CustomSqlDialect,
 } from './template.js';
 import type { ChildQuery, ChildReply } from './protocol.js';
+import { errorMessage, timeLimitError, type Backend, type CustomSqlResult, type Job } from './backend.js';
+import { PgBackend } from './pgbackend.js';
 
 export { CustomSqlError } from './template.js';
-
-export interface CustomSqlResult {
-  columns: string[];
-  rows: Array<Record<string, unknown>>;
-  changes?: number;
-  truncated: boolean;
-}
+export type { CustomSqlResult } from './backend.js';
 
 export interface CustomSqlRunnerOptions {
   dialect: CustomSqlDialect;
@@ -42,30 +37,6 @@ export interface CustomSqlRunnerOptions {
 
 /** How long the SQLite worker may take to start and open the database. */
 const SPAWN_TIMEOUT_MS = 15_000;
-/** Extra time given to PostgreSQL to report statement_timeout before the connection is dropped. */
-const PG_BACKSTOP_MS = 2_000;
-const PG_CONNECT_TIMEOUT_MS = 5_000;
-
-function timeLimitError(ms: number): CustomSqlError {
-  return new CustomSqlError(`custom SQL query exceeded the time limit of ${ms} ms`);
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-interface Job {
-  compiled: CompiledTemplate;
-  params: unknown[];
-  timeoutMs: number;
-  resolve(r: CustomSqlResult): void;
-  reject(e: unknown): void;
-}
-
-interface Backend {
-  execute(job: Job): Promise<CustomSqlResult>;
-  close(): Promise<void>;
-}
 
 export class CustomSqlRunner {
   readonly dialect: CustomSqlDialect;
@@ -354,139 +325,5 @@ class SqliteBackend implements Backend {
     const w = this.worker;
     this.worker = undefined;
     if (w) await w.stop();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// PostgreSQL: dedicated client
-// ---------------------------------------------------------------------------------------------
-
-class PgBackend implements Backend {
-  private client: pg.Client | undefined;
-  private connecting: Promise<pg.Client> | undefined;
-  private currentTimeout: number | undefined;
-
-  constructor(
-    private readonly location: string,
-    private readonly maxRows: number,
-  ) {}
-
-  private getClient(): Promise<pg.Client> {
-    if (this.client) return Promise.resolve(this.client);
-    if (!this.connecting) {
-      const client = new pg.Client({
-        connectionString: this.location,
-        connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
-        application_name: 'voxswitch-customsql',
-      });
-      client.on('error', (err) => {
-        // A dropped connection must never crash the process; reconnect on next use.
-        console.error(`[customsql] PostgreSQL connection error: ${err.message}`);
-        this.discard(client);
-      });
-      this.connecting = client.connect().then(
-        () => {
-          this.connecting = undefined;
-          this.client = client;
-          this.currentTimeout = undefined;
-          return client;
-        },
-        (err: unknown) => {
-          this.connecting = undefined;
-          client.end().catch(() => {});
-          throw new CustomSqlError(`cannot connect to PostgreSQL: ${errorMessage(err)}`, { cause: err });
-        },
-      );
-    }
-    return this.connecting;
-  }
-
-  private discard(client: pg.Client): void {
-    if (this.client === client) {
-      this.client = undefined;
-      this.currentTimeout = undefined;
-    }
-    client.end().catch(() => {});
-  }
-
-  /** Runs a query with a client-side backstop that drops the connection if the server hangs. */
-  private async timed<R extends pg.QueryResultRow>(
-    client: pg.Client,
-    config: pg.QueryConfig,
-    limitMs: number,
-    timeoutMs: number,
-  ): Promise<pg.QueryResult<R>> {
-    let timer: NodeJS.Timeout | undefined;
-    const backstop = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.discard(client);
-        reject(timeLimitError(timeoutMs));
-      }, limitMs);
-    });
-    try {
-      return await Promise.race([client.query<R>(config), backstop]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async execute(job: Job): Promise<CustomSqlResult> {
-    const client = await this.getClient();
-    const { compiled, params, timeoutMs } = job;
-    try {
-      if (this.currentTimeout !== timeoutMs) {
-        await this.timed(
-          client,
-          { text: `SET statement_timeout = ${Math.floor(timeoutMs)}` },
-          PG_BACKSTOP_MS + 3_000,
-          timeoutMs,
-        );
-        this.currentTimeout = timeoutMs;
-      }
-      const backstop = timeoutMs + PG_BACKSTOP_MS;
-      if (compiled.kind === 'select') {
-        const text = `SELECT * FROM (\n${compiled.text}\n) AS q LIMIT ${this.maxRows + 1}`;
-        // queryMode 'extended' forces the extended protocol, which never runs more than one statement.
-        const res = await this.timed<Record<string, unknown>>(
-          client,
-          { text, values: params, queryMode: 'extended' } as pg.QueryConfig,
-          backstop,
-          timeoutMs,
-        );
-        const truncated = res.rows.length > this.maxRows;
-        return {
-          columns: res.fields.map((f) => f.name),
-          rows: truncated ? res.rows.slice(0, this.maxRows) : res.rows,
-          truncated,
-        };
-      }
-      const res = await this.timed(
-        client,
-        { text: compiled.text, values: params, queryMode: 'extended' } as pg.QueryConfig,
-        backstop,
-        timeoutMs,
-      );
-      if (res.command && res.command.toLowerCase() !== compiled.kind) {
-        throw new CustomSqlError(`custom SQL ran ${res.command} instead of ${compiled.kind.toUpperCase()}`);
-      }
-      if (res.fields && res.fields.length > 0) {
-        throw new CustomSqlError(`custom SQL ${compiled.kind.toUpperCase()} must not return rows`);
-      }
-      return { columns: [], rows: [], changes: res.rowCount ?? 0, truncated: false };
-    } catch (err) {
-      if (err instanceof CustomSqlError) throw err;
-      const code = (err as { code?: string } | null)?.code;
-      if (code === '57014') throw timeLimitError(timeoutMs); // query_canceled (statement_timeout)
-      if (!code) this.discard(client); // connection-level failure: reconnect next time
-      throw new CustomSqlError(errorMessage(err), { cause: err });
-    }
-  }
-
-  async close(): Promise<void> {
-    const pending = this.connecting;
-    if (pending) await pending.catch(() => undefined);
-    const c = this.client;
-    this.client = undefined;
-    if (c) await c.end().catch(() => {});
   }
 }

@@ -12,6 +12,9 @@ export interface HttpDeps {
   maxBody: () => number;
   ownHosts: () => Set<string>;
   onError: (e: unknown) => void;
+  /** Time to receive the request line and headers, and the whole request (ms). */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
 }
 
 function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-large'> {
@@ -44,8 +47,15 @@ const CORS = {
 export function createApiHttpServer(d: HttpDeps): Server {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
 
+  const requestTimeout = d.requestTimeoutMs ?? 30_000;
   const server = createServer(
-    { keepAliveTimeout: 30_000, requestTimeout: 30_000, headersTimeout: 15_000 },
+    {
+      keepAliveTimeout: 30_000,
+      requestTimeout,
+      headersTimeout: Math.min(d.headersTimeoutMs ?? 15_000, requestTimeout),
+      // how often expired requests are looked for: a fraction of the shortest timeout
+      connectionsCheckingInterval: Math.max(250, Math.min(d.headersTimeoutMs ?? 15_000, 30_000) / 4),
+    },
     (req, res) => {
       handle(req, res).catch((e) => {
         d.onError(e);
@@ -54,6 +64,10 @@ export function createApiHttpServer(d: HttpDeps): Server {
       });
     },
   );
+
+  // Sockets reach this server through emit('connection') (sniffed on the shared port): it never listens, so node's
+  // check for requests past headersTimeout/requestTimeout, started on 'listening', is started here.
+  server.emit('listening');
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
@@ -122,10 +136,14 @@ export function createApiHttpServer(d: HttpDeps): Server {
   }
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // destroyed once the answer is written: a client that never reads must not keep the socket half-open
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
     if (socket.writable)
       socket.end(
-        'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nmalformed HTTP ' +
-          'request\r\nERROR',
+        timedOut
+          ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nrequest timeout\r\nERROR'
+          : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nmalformed HTTP request\r\nERROR',
+        () => socket.destroy(),
       );
     else socket.destroy();
   });

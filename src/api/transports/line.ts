@@ -16,6 +16,7 @@ export function attachLineSession(
   gateway: ApiGateway,
   maxLine: () => number,
   onError: (e: unknown) => void,
+  lineTimeoutMs = 15_000,
 ): void {
   const source: Source = {
     transport: kind,
@@ -27,6 +28,15 @@ export function attachLineSession(
   let chain = Promise.resolve();
   let closing = false;
   socket.setTimeout(IDLE_MS, () => socket.destroy());
+  // A line must be complete within lineTimeoutMs of its first byte (a trickled line cannot hold the socket).
+  let partial: NodeJS.Timeout | undefined;
+  const watchPartial = () => {
+    if (buf.length === 0) {
+      if (partial) clearTimeout(partial);
+      partial = undefined;
+    } else partial ??= setTimeout(() => socket.destroy(), lineTimeoutMs);
+  };
+  socket.once('close', () => partial && clearTimeout(partial));
   socket.on('error', () => socket.destroy());
 
   const push = (chunk: Buffer) => {
@@ -36,9 +46,12 @@ export function attachLineSession(
     while ((nl = buf.indexOf(10)) >= 0) {
       const line = buf.subarray(0, nl).toString('utf8').replace(/\r$/, '');
       buf = buf.subarray(nl + 1);
+      if (partial) clearTimeout(partial);
+      partial = undefined;
       if (!line.trim()) continue;
       enqueue(line);
     }
+    watchPartial();
     if (buf.length > maxLine()) {
       closing = true;
       socket.end(`request line longer than maxrequestsize (${maxLine()} bytes)\r\nERROR\r\n`);

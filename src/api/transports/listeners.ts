@@ -16,6 +16,7 @@ import { attachLineSession } from './line.js';
 import { createUdpApi } from './udp.js';
 import { repairRequestLine, sniff } from './sniff.js';
 
+/** A new connection must show what it speaks (its first bytes) within this long, and within apiheadertimeout. */
 const SNIFF_TIMEOUT_MS = 10_000;
 
 export class ListenError extends Error {}
@@ -51,6 +52,8 @@ export class ApiListeners {
       maxBody: () => s.config.get('maxrequestsize'),
       ownHosts: () => s.ownHosts(),
       onError: (e) => s.log.error({ err: e }, 'API transport error'),
+      headersTimeoutMs: s.config.get('apiheadertimeout') * 1000,
+      requestTimeoutMs: s.config.get('apirequesttimeout') * 1000,
     });
   }
 
@@ -59,7 +62,8 @@ export class ApiListeners {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     let buf: Buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
+    const sniffMs = Math.min(SNIFF_TIMEOUT_MS, this.s.config.get('apiheadertimeout') * 1000);
+    const timer = setTimeout(() => socket.destroy(), sniffMs);
     const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
       const kind = sniff(buf);
@@ -79,6 +83,7 @@ export class ApiListeners {
           this.gateway,
           () => this.s.config.get('maxrequestsize'),
           (e) => this.s.log.error({ err: e }, 'API line error'),
+          this.s.config.get('apiheadertimeout') * 1000,
         );
       }
     };
@@ -129,6 +134,7 @@ export class ApiListeners {
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     this.http.closeAllConnections();
+    this.http.close(() => undefined); // stops the request-timeout checker
     await Promise.all([
       new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r())),
       new Promise<void>((r) => (this.tls ? this.tls.close(() => r()) : r())),

@@ -3,7 +3,7 @@
  * reference, actor), written in the same transaction as the balance itself, so the balance always equals the
  * sum of the user's entries. A debit that would take a balance below zero is refused, atomically.
  */
-import type { Kysely, Transaction, CompiledQuery } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Transaction, type CompiledQuery } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 
 export class InsufficientCredit extends Error {}
@@ -52,12 +52,15 @@ export class Ledger {
    */
   private readonly cache = new Map<number, { credit: number; currency: string; at: number }>();
   private readonly cacheMs: number;
+  /** PostgreSQL: the balance row is locked (FOR UPDATE) while its entry is written; SQLite serialises writers. */
+  private readonly lockRows: boolean;
 
   constructor(
     private readonly db: Kysely<Database>,
     opts: { cacheMs?: number } = {},
   ) {
     this.cacheMs = opts.cacheMs ?? 0;
+    this.lockRows = db.getExecutor().adapter instanceof PostgresAdapter;
     this.balanceQuery = db.selectFrom('tb_users').select(['credit', 'currency']).where('id', '=', 0).compile();
   }
 
@@ -93,31 +96,35 @@ export class Ledger {
     if (!Number.isSafeInteger(e.amount) || e.amount === 0)
       throw new RangeError('amount must be a non-zero whole number of micro-units');
     this.cache.delete(e.userId);
+    // One statement writes the entry from the current balance (locked on PostgreSQL); the database's trigger
+    // applies balance_after to tb_users.credit, so balance and entry cannot diverge (src/storage/invariants.ts).
     const row = await trx
-      .updateTable('tb_users')
-      .set((eb) => ({ credit: eb('credit', '+', e.amount) }))
-      .where('id', '=', e.userId)
-      .where((eb) => eb(eb('credit', '+', e.amount), '>=', 0))
-      .returning(['credit', 'currency'])
+      .insertInto('tb_ledger')
+      .columns(['userid', 'amount', 'balance_after', 'currency', 'reason', 'ref', 'actor', 'created_at'])
+      .expression((eb) => {
+        const q = eb
+          .selectFrom('tb_users')
+          .select((s) => [
+            'id',
+            sql<number>`cast(${e.amount} as bigint)`.as('amount'),
+            s('credit', '+', e.amount).as('balance_after'),
+            'currency',
+            sql<string>`cast(${e.reason} as text)`.as('reason'),
+            sql<string>`cast(${e.ref ?? ''} as text)`.as('ref'),
+            sql<number>`cast(${e.actor ?? 0} as integer)`.as('actor'),
+            sql<number>`cast(${Date.now()} as bigint)`.as('created_at'),
+          ])
+          .where('id', '=', e.userId)
+          .where((w) => w(w('credit', '+', e.amount), '>=', 0));
+        return this.lockRows ? q.forUpdate() : q;
+      })
+      .returning(['balance_after', 'currency'])
       .executeTakeFirst();
     if (!row) {
       const exists = await trx.selectFrom('tb_users').select('id').where('id', '=', e.userId).executeTakeFirst();
       throw exists ? new InsufficientCredit('insufficient credit') : new NoSuchAccount('no such account');
     }
-    const after = Number(row.credit);
-    await trx
-      .insertInto('tb_ledger')
-      .values({
-        userid: e.userId,
-        amount: e.amount,
-        balance_after: after,
-        currency: row.currency,
-        reason: e.reason,
-        ref: e.ref ?? '',
-        actor: e.actor ?? 0,
-        created_at: Date.now(),
-      })
-      .execute();
+    const after = Number(row.balance_after);
     return after;
   }
 

@@ -1,6 +1,6 @@
 // Public API of the SIP message layer.
 export type * from './types.js';
-export { parseMessage } from './parser.js';
+export { parseMessage, MAX_HEADERS } from './parser.js';
 export {
   serialize,
   createResponse,

@@ -97,6 +97,9 @@ function checkVersion(s: string, a: number, b: number): number {
   return b - a === 7 && s.charCodeAt(a + 4) === 50 && s.charCodeAt(a + 6) === 48 ? 1 : 0;
 }
 
+/** Header fields a message may carry; real traffic has a few dozen, a flood of thousands only costs memory. */
+export const MAX_HEADERS = 256;
+
 const HEADER_NAMES: Record<number, string> = {
   [H.Via]: 'Via',
   [H.From]: 'From',
@@ -129,14 +132,14 @@ function lineEnd(str: string, p: number, n: number): number {
  */
 export function parseMessage(buf: Buffer, opts?: ParseOptions): ParseResult {
   try {
-    return parseInner(buf, opts?.stream === true);
+    return parseInner(buf, opts?.stream === true, opts?.maxHeaders ?? MAX_HEADERS);
   } catch {
     // Defensive only: no known input reaches this (the fuzz test asserts it never happens).
     return { ok: false, status: 400, reason: INTERNAL_ERROR, drop: true };
   }
 }
 
-function parseInner(input: Buffer, stream: boolean): ParseResult {
+function parseInner(input: Buffer, stream: boolean, maxHeaders: number): ParseResult {
   // Accept any Uint8Array (Buffer methods are needed below).
   const buf = Buffer.isBuffer(input)
     ? input
@@ -257,6 +260,10 @@ function parseInner(input: Buffer, stream: boolean): ParseResult {
       q = skipWs(str, q + 1, e);
       let ve = e;
       while (ve > q && isWs(str.charCodeAt(ve - 1))) ve--;
+      if (headers.length >= maxHeaders) {
+        if (req) partial = req; // answerable: the first fields (Via, …) are kept
+        return fail(400, `Too many header fields (at most ${maxHeaders})`);
+      }
       headers.push({ name: str.slice(p, ne), value: str.slice(q, ve) });
     }
     p = e + 2;

@@ -143,4 +143,6 @@ export interface ParseOptions {
    * (see SipStreamFramer); Content-Length is mandatory. Default false (datagram).
    */
   stream?: boolean;
+  /** Most header fields accepted in one message (default 256); more are refused with 400. */
+  maxHeaders?: number;
 }

@@ -29,6 +29,8 @@ export interface TransportOptions {
   tlsClient?: { rejectUnauthorized?: boolean; ca?: Buffer };
   maxMessageSize: number;
   maxConnections: number;
+  /** Most inbound TCP/TLS/WS connections from one address (default DEFAULT_MAX_CONNECTIONS_PER_IP). */
+  maxConnectionsPerIp?: number;
   /** Host to put in Via/Contact when the bind address is unspecified. */
   publicHost?: string;
   /** Close a connection idle (nothing received) for this long. Default 3 900 000 ms (> 1 h registrations). */
@@ -49,6 +51,8 @@ export interface Listening {
 }
 
 const NOOP = (): void => undefined;
+/** One address may hold this many inbound connections unless maxConnectionsPerIp says otherwise. */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 100;
 
 function isUnspecified(a: string): boolean {
   return a === '0.0.0.0' || a === '::' || a === '' || a === '[::]';
@@ -69,6 +73,8 @@ export class TransportManager {
   private readonly byRemote = new Map<string, Connection>();
   /** Accepted raw sockets not yet registered (TLS handshakes, WS upgrades) count against the limit too. */
   private pendingSockets = 0;
+  /** Open inbound sockets per remote address (counted from accept to close). */
+  private readonly perIp = new Map<string, number>();
   private readonly handshaking = new Map<string, () => void>();
   private nextId = 1;
   private sweeper: NodeJS.Timeout | null = null;
@@ -212,6 +218,18 @@ export class TransportManager {
       this.o.debug({ ip, max: this.o.maxConnections }, 'SIP connection limit reached, refusing');
       return false;
     }
+    const max = this.o.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP;
+    const open = this.perIp.get(ip) ?? 0;
+    if (open >= max) {
+      this.o.debug({ ip, max }, 'SIP connections per address limit reached, refusing');
+      return false;
+    }
+    this.perIp.set(ip, open + 1);
+    sock.once('close', () => {
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left > 0) this.perIp.set(ip, left);
+      else this.perIp.delete(ip);
+    });
     return true;
   }
 

@@ -1,0 +1,122 @@
+/**
+ * Bans from a real non-loopback address: a network namespace joined to this host by a veth pair (10.200.N.0/30,
+ * only between the two ends) runs SIPVicious svcrack (a digest password guesser) and a curl API password guesser
+ * against the server bound on the host end. After `authfailban` failures the address is banned: SIP requests are
+ * no longer answered, the API refuses it, and bannedlist shows it. Needs root and iproute2 (skipped with a reason
+ * outside CI; required in CI). The namespace is removed afterwards.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
+import { caller, LOCAL } from '../users/helpers.js';
+
+const run = promisify(execFile);
+const N = 1 + (process.pid % 250);
+const NS = `vxban${process.pid}`;
+const VH = `vxh${process.pid % 100000}`;
+const VN = `vxn${process.pid % 100000}`;
+const HOST = `10.200.${N}.1`;
+const PEER = `10.200.${N}.2`;
+const THRESHOLD = 5;
+
+function missing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not running as root (network namespaces need it)';
+  for (const tool of ['ip', 'svcrack', 'curl']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      return `${tool} is not installed`;
+    }
+  }
+  return undefined;
+}
+
+const reason = missing();
+if (reason && process.env.CI === 'true') throw new Error(`netns ban test cannot run in CI: ${reason}`);
+if (reason) console.log(`# skipping the network-namespace ban tests: ${reason}`);
+
+let t: TestServer | undefined;
+let sipPort = 0;
+
+const ip = (...args: string[]) => run('ip', args, { timeout: 10_000 });
+const inNs = (cmd: string, args: string[], timeout = 60_000) =>
+  run('ip', ['netns', 'exec', NS, cmd, ...args], { timeout }).catch((e: { stdout?: string; stderr?: string }) => ({
+    stdout: e.stdout ?? '',
+    stderr: e.stderr ?? '',
+  }));
+
+before(async () => {
+  if (reason) return;
+  await ip('netns', 'del', NS).catch(() => undefined);
+  await ip('link', 'del', VH).catch(() => undefined);
+  await ip('netns', 'add', NS);
+  await ip('link', 'add', VH, 'type', 'veth', 'peer', 'name', VN);
+  await ip('link', 'set', VN, 'netns', NS);
+  await ip('addr', 'add', `${HOST}/30`, 'dev', VH);
+  await ip('link', 'set', VH, 'up');
+  await ip('netns', 'exec', NS, 'ip', 'addr', 'add', `${PEER}/30`, 'dev', VN);
+  await ip('netns', 'exec', NS, 'ip', 'link', 'set', VN, 'up');
+  await ip('netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up');
+  t = await startTestServer({
+    apibindaddr: HOST,
+    sipbindaddr: HOST,
+    authfailban: String(THRESHOLD),
+    authfailwindow: '600',
+    bantime: '600',
+    apilimitip: '0',
+    apilimituser: '0',
+  });
+  sipPort = t.srv.services.listeners.find((l) => l.kind === 'sip udp')!.port;
+  const { call } = caller(t);
+  const r = await call('newuseri', { u_username: 'alice', u_password: 'Alice-secret-77' }, LOCAL);
+  assert.equal(r.ok, true, r.text);
+});
+
+after(async () => {
+  await t?.stop();
+  if (reason) return;
+  await ip('netns', 'del', NS).catch(() => undefined);
+  await ip('link', 'del', VH).catch(() => undefined);
+});
+
+test(
+  'svcrack over SIP from another address is banned after authfailban failures',
+  { skip: reason, timeout: 90_000 },
+  async () => {
+    const s = t!.srv.services;
+    assert.equal(s.bans.isBanned(PEER), false);
+    // 40 guesses at most, bounded in time; svcrack stops by itself when the range is done or nothing answers
+    await inNs('timeout', ['40', 'svcrack', '-u', 'alice', '-r', '1000-1039', '-p', String(sipPort), HOST]);
+    assert.equal(s.bans.isBanned(PEER), true, `${PEER} is banned after the guesses`);
+    // a banned address gets no SIP answer any more
+    const again = await inNs('timeout', ['20', 'svcrack', '-u', 'alice', '-r', '1-3', '-p', String(sipPort), HOST]);
+    assert.doesNotMatch(String(again.stdout), /alice\s*\|\s*\d+/, 'no password found');
+    const { call } = caller(t!);
+    const list = await call('bannedlist', {}, LOCAL);
+    assert.ok(
+      (list.rows ?? []).some((r) => r.ip === PEER),
+      `bannedlist shows ${PEER}: ${JSON.stringify(list.rows)}`,
+    );
+    // the API refuses the banned address too
+    const api = await inNs('curl', ['-s', '-m', '5', `http://${HOST}:${t!.port}/mvapireq/?apientry=ver`]);
+    assert.doesNotMatch(String(api.stdout), /\r\nOK$/);
+  },
+);
+
+test('an API password guesser from another address is banned', { skip: reason, timeout: 60_000 }, async () => {
+  const { call } = caller(t!);
+  assert.equal((await call('delbanned', { ip: 'all' }, LOCAL)).ok, true);
+  const s = t!.srv.services;
+  assert.equal(s.bans.isBanned(PEER), false);
+  const url = (pwd: string) =>
+    `http://${HOST}:${t!.port}/mvapireq/?apientry=balance&authkey=${API_KEY}&authid=alice&authpwd=${pwd}`;
+  for (let i = 0; i < THRESHOLD + 3 && !s.bans.isBanned(PEER); i++)
+    await inNs('curl', ['-s', '-m', '5', url(`guess${i}`)]);
+  assert.equal(s.bans.isBanned(PEER), true, `${PEER} is banned after ${THRESHOLD} wrong API passwords`);
+  const right = await inNs('curl', ['-s', '-m', '5', url('Alice-secret-77')]);
+  assert.doesNotMatch(String(right.stdout), /\r\nOK$/, 'even the right password is refused while banned');
+  const list = await call('bannedlist', {}, LOCAL);
+  assert.ok((list.rows ?? []).some((r) => r.ip === PEER));
+});
