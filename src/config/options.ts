@@ -149,7 +149,9 @@ export const optionSchemas = {
       return list;
     }),
     def: '',
-    doc: 'destinations (international number prefixes, comma separated) that calls may not reach: refused 403 with a CDR',
+    doc:
+      'destinations (international number prefixes, comma separated) that calls may not reach: refused 403 ' +
+      'with a CDR',
   },
   numberlocktime: {
     schema: int(10, 86400 * 30),
@@ -175,7 +177,9 @@ export const optionSchemas = {
   sipwsport: {
     schema: int(0, 65535),
     def: '0',
-    doc: 'SIP over WebSocket port (RFC 7118): plain WebSocket, or secure WebSocket instead when usetls is on; 0 disables',
+    doc:
+      'SIP over WebSocket port (RFC 7118): plain WebSocket, or secure WebSocket instead when usetls is on; ' +
+      '0 disables',
   },
   sipbindaddr: { schema: str, def: '0.0.0.0', doc: 'address the SIP listeners bind to' },
   sipdomain: { schema: str, def: '', doc: 'SIP domain/realm (empty: the address the request was sent to)' },
@@ -203,7 +207,9 @@ export const optionSchemas = {
   sessionexpires: {
     schema: int(0, 86400),
     def: '1800',
-    doc: 'RFC 4028 session interval (s) offered to and granted on each call leg; a leg not refreshed in time ends the call (0: no session timers)',
+    doc:
+      'RFC 4028 session interval (s) offered to and granted on each call leg; a leg not refreshed in time ends ' +
+      'the call (0: no session timers)',
   },
   minse: {
     schema: int(1, 86400),

@@ -141,8 +141,10 @@ export function createApiHttpServer(d: HttpDeps): Server {
     if (socket.writable)
       socket.end(
         timedOut
-          ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nrequest timeout\r\nERROR'
-          : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nmalformed HTTP request\r\nERROR',
+          ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n' +
+              'request timeout\r\nERROR'
+          : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n' +
+              'malformed HTTP request\r\nERROR',
         () => socket.destroy(),
       );
     else socket.destroy();
