@@ -172,6 +172,11 @@ export const optionSchemas = {
   dbmaxrows: { schema: int(1, 100000), def: '100', doc: 'most rows the db command answers' },
   // --- SIP ---
   usesip: { schema: bool, def: 'true', doc: 'run the SIP stack' },
+  sipshowversion: {
+    schema: bool,
+    def: 'false',
+    doc: 'Server and User-Agent headers name the exact version (voxswitch/X.Y.Z); off: only "voxswitch"',
+  },
   sipport: { schema: int(0, 65535), def: '5060', doc: 'SIP port for UDP and TCP' },
   siptlsport: { schema: int(0, 65535), def: '5061', doc: 'SIP over TLS port (used when usetls is on)' },
   sipwsport: {

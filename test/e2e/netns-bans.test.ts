@@ -7,10 +7,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
 import { caller, LOCAL } from '../users/helpers.js';
+import { findTool } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 const N = 1 + (process.pid % 250);
@@ -23,14 +24,7 @@ const THRESHOLD = 5;
 
 function missing(): string | undefined {
   if (process.getuid?.() !== 0) return 'not running as root (network namespaces need it)';
-  for (const tool of ['ip', 'svcrack', 'curl']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    } catch {
-      return `${tool} is not installed`;
-    }
-  }
-  return undefined;
+  return ['ip', 'svcrack', 'curl'].filter((tool) => !findTool(tool)).map((tool) => `${tool} is not installed`)[0];
 }
 
 const reason = missing();

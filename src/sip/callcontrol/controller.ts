@@ -35,6 +35,7 @@ import {
   type LegPlan,
   type RouterLike,
 } from './types.js';
+import { productToken } from '../product.js';
 
 export * from './types.js';
 
@@ -56,8 +57,11 @@ export class CallControl {
     this.routing = deps.routing;
     this.opts = { aRingMs: 30_000, bRingMs: 28_000, maxPerUser: 10, ...deps.options };
     this.planner = new LegPlanner(deps.services, deps.sip, deps.routing, deps.live, this.opts.domain);
-    this.legs = new LegCaller(deps.sip.stack, this.log, `voxswitch/${deps.services.version}`, (call, leg) =>
-      this.confirmed(call, leg),
+    this.legs = new LegCaller(
+      deps.sip.stack,
+      this.log,
+      () => productToken(deps.services),
+      (call, leg) => this.confirmed(call, leg),
     );
   }
 

@@ -16,7 +16,7 @@ export class LegCaller {
   constructor(
     private readonly stack: StackLike,
     private readonly log: Log,
-    private readonly userAgent: string,
+    private readonly userAgent: () => string,
     /** a leg's dialog is confirmed (2xx): the controller registers it in the dialog table */
     private readonly confirmed: (call: BridgedCall, leg: Leg) => void,
   ) {}
@@ -77,7 +77,7 @@ export class LegCaller {
       extra: [
         { name: 'Contact', value: this.contact(t.target) },
         { name: 'Allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS' },
-        { name: 'User-Agent', value: this.userAgent },
+        { name: 'User-Agent', value: this.userAgent() },
       ],
       body: sdp,
       contentType: 'application/sdp',

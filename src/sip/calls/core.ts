@@ -15,6 +15,7 @@ import type { DialogLeg } from '../dialog/uac.js';
 import type { DialogId, DialogTable } from '../dialog/table.js';
 import { SessionTimers } from './sessiontimer.js';
 import { CallMedia } from '../media/index.js';
+import { productToken } from '../product.js';
 
 export interface Router {
   route(r: RouteRequest): Promise<RouteDecision>;
@@ -137,7 +138,7 @@ export class CallCore {
     try {
       tx.respond(
         createResponse(req, status, reason, {
-          headers: [{ name: 'Server', value: `voxswitch/${this.services.version}` }, ...headers],
+          headers: [{ name: 'Server', value: productToken(this.services) }, ...headers],
           body: body?.data,
           contentType: body?.type,
           toTag: toTag ?? fastTag(),

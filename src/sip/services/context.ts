@@ -11,6 +11,7 @@ import { fastTag, type DigestAuth } from './digest.js';
 import type { LocationStore } from './location.js';
 import type { OfflineIms } from './imstore.js';
 import type { CallStates } from './status.js';
+import { productToken } from '../product.js';
 
 export class SipContext {
   /** in-flight work (IM deliveries, NOTIFYs) that stop() waits for a little */
@@ -54,7 +55,7 @@ export class SipContext {
   ): void {
     tx.respond(
       createResponse(req, status, reason, {
-        headers: [{ name: 'Server', value: `voxswitch/${this.services.version}` }, ...headers],
+        headers: [{ name: 'Server', value: productToken(this.services) }, ...headers],
         body: body?.data,
         contentType: body?.type,
         toTag: toTag ?? fastTag(),

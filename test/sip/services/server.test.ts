@@ -538,3 +538,23 @@ async function waitFor(cond: () => boolean | Promise<boolean>, ms = 2000): Promi
   }
   assert.fail('condition not met in time');
 }
+
+test('Server header: product name only, the exact version only with sipshowversion=true', async () => {
+  const ask = () =>
+    run(
+      sipRequest('OPTIONS', `sip:${D}`, {
+        From: `<sip:probe@${D}>;tag=v1`,
+        To: `<sip:${D}>`,
+        'Call-ID': `server-header-${Date.now()}-${Math.random()}`,
+      }),
+    );
+  const hidden = await ask();
+  assert.equal(header(hidden.last, 'Server'), 'voxswitch');
+  t.srv.services.config.persist({ sipshowversion: 'true' });
+  try {
+    const shown = await ask();
+    assert.equal(header(shown.last, 'Server'), `voxswitch/${t.srv.services.version}`);
+  } finally {
+    t.srv.services.config.persist({ sipshowversion: 'false' });
+  }
+});
