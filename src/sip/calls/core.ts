@@ -2,7 +2,7 @@
  * The state the B2BUA's call phases share (set-up/failover in setup.ts, in-dialog requests in indialog.ts, teardown
  * in teardown.ts): the calls, their legs, the injected services and the answering helpers.
  */
-import { createResponse, getHeaders, type SipHeader, type SipRequest } from '../message/index.js';
+import { getHeaders, type SipHeader, type SipRequest } from '../message/index.js';
 import { escapeUser, uriHostPart } from '../message/index.js';
 import type { ClientTransaction, ServerTransaction, SipSource, SipTransport } from '../stack.js';
 import type { SipServer } from '../server.js';
@@ -10,12 +10,11 @@ import type { DomainServices } from '../../domain/deps.js';
 import type { AuthUser, User } from '../../domain/accounts/users.js';
 import type { RouteDecision, RouteRequest, GatewayCandidate, Gateway } from '../../domain/routing/service.js';
 import type { LiveCalls } from '../../domain/calls/livecalls.js';
-import { fastTag } from '../services/digest.js';
 import type { DialogLeg } from '../dialog/uac.js';
 import type { DialogId, DialogTable } from '../dialog/table.js';
 import { SessionTimers } from './sessiontimer.js';
 import { CallMedia } from '../media/index.js';
-import { productToken } from '../product.js';
+import { respondTo } from '../product.js';
 
 export interface Router {
   route(r: RouteRequest): Promise<RouteDecision>;
@@ -136,14 +135,7 @@ export class CallCore {
     toTag?: string,
   ): void {
     try {
-      tx.respond(
-        createResponse(req, status, reason, {
-          headers: [{ name: 'Server', value: productToken(this.services) }, ...headers],
-          body: body?.data,
-          contentType: body?.type,
-          toTag: toTag ?? fastTag(),
-        }),
-      );
+      respondTo(this.services, tx, req, status, reason, headers, body, toTag);
     } catch (e) {
       this.log.debug({ err: String(e) }, 'SIP response not sent');
     }

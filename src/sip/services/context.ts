@@ -3,15 +3,15 @@
  * the location service, digest authentication, call states, the clock, and the answering and authentication
  * helpers. Built once by SipServer.
  */
-import { createResponse, getHeaders, uriHost, type SipHeader, type SipRequest } from '../message/index.js';
+import { getHeaders, uriHost, type SipHeader, type SipRequest } from '../message/index.js';
 import type { ServerTransaction, SipSource, SipStackLike } from '../stack.js';
 import type { DomainServices } from '../../domain/deps.js';
 import type { AuthUser } from '../../domain/accounts/users.js';
-import { fastTag, type DigestAuth } from './digest.js';
+import type { DigestAuth } from './digest.js';
 import type { LocationStore } from './location.js';
 import type { OfflineIms } from './imstore.js';
 import type { CallStates } from './status.js';
-import { productToken } from '../product.js';
+import { respondTo } from '../product.js';
 
 export class SipContext {
   /** in-flight work (IM deliveries, NOTIFYs) that stop() waits for a little */
@@ -53,14 +53,7 @@ export class SipContext {
     body?: { type: string; data: Buffer },
     toTag?: string,
   ): void {
-    tx.respond(
-      createResponse(req, status, reason, {
-        headers: [{ name: 'Server', value: productToken(this.services) }, ...headers],
-        body: body?.data,
-        contentType: body?.type,
-        toTag: toTag ?? fastTag(),
-      }),
-    );
+    respondTo(this.services, tx, req, status, reason, headers, body, toTag);
   }
 
   /** The realm / our domain for a request: sipdomain, else the host the request was sent to. */
