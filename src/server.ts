@@ -110,6 +110,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     cdrs: new CdrService(storage.db, ledger, rating),
     numbers: new NumberService(storage.db, config),
     bans,
+    state,
     log,
     version: VERSION,
   };
