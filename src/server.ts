@@ -153,7 +153,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (opts.usesip) {
       // API over SIP: the SIP server gets a handler in SIP terms; the API gateway answers it
       const api: SipApiHandler = (text, from) => gateway.message(text, apiSource(from)).then((r) => r.enc.body);
-      sip = createSip(services, dataDir, api);
+      sip = createSip(services, dataDir, api, box.derive('sip digest nonce'));
       services.sip = sip;
       for (const l of await sip.start())
         services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
@@ -196,7 +196,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 }
 
 /** The SIP stack and services from the sip* options (TLS and secure WebSocket when usetls is on). */
-function createSip(services: Services, dataDir: string, apiHandler: SipApiHandler): SipServer {
+function createSip(services: Services, dataDir: string, apiHandler: SipApiHandler, secret: Buffer): SipServer {
   const o = services.config.options;
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (o.usetls) {
@@ -223,7 +223,7 @@ function createSip(services: Services, dataDir: string, apiHandler: SipApiHandle
     isBanned: (ip) => services.bans.isBanned(ip),
     log: services.log,
   });
-  return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest });
+  return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest, secret });
 }
 
 /** The API's view of a request carried in SIP. */

@@ -33,7 +33,10 @@ export interface SipServerOptions {
    * ['SHA-256', 'MD5'] for RFC 8760 order when the phones support it.
    */
   digestAlgorithms?: DigestAlgorithm[];
-  /** Nonce HMAC secret (random per process when omitted). */
+  /**
+   * Nonce HMAC secret, the same on every process and node of the switch (the composition root derives it from the
+   * data dir's key); random per process when omitted.
+   */
   secret?: Buffer;
   /** How long to wait for a phone's 2xx before answering 202 to a MESSAGE (ms). */
   imWaitMs?: number;
@@ -95,6 +98,8 @@ export class SipServer {
       accept: ['MD5', 'SHA-256'],
       secret: opts.secret,
       now: this.now,
+      shared:
+        services.state?.kind === 'redis' ? { nonces: services.state.nonces, once: services.state.once } : undefined,
     });
     this.ims = new OfflineIms(services.storage.db, this.now);
     this.ctx = new SipContext(services, stack, this.location, this.digest, this.ims, this.calls, this.now);
