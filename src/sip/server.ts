@@ -11,6 +11,7 @@ import type { DomainServices } from '../domain/deps.js';
 import type { AuthUser } from '../domain/accounts/users.js';
 import { DigestAuth, type DigestAlgorithm } from './services/digest.js';
 import { LocationStore, type Binding } from './services/location.js';
+import { SharedLocation } from './services/sharedlocation.js';
 import { OfflineIms } from './services/imstore.js';
 import { CallStates, type UserStatusNo } from './services/status.js';
 import { SipContext } from './services/context.js';
@@ -78,6 +79,8 @@ export class SipServer {
   private readonly presence: Presence;
   private readonly messaging: Messaging;
   private readonly options: OptionsService;
+  /** With Redis: every node's registrations, this.location being this node's copy. */
+  private readonly shared?: SharedLocation;
   /** new INVITEs (the B2BUA); none: INVITE is answered 501 */
   private callHandler?: MethodHandler;
   private timer?: NodeJS.Timeout;
@@ -101,6 +104,17 @@ export class SipServer {
       shared:
         services.state?.kind === 'redis' ? { nonces: services.state.nonces, once: services.state.once } : undefined,
     });
+    const st = services.state;
+    if (st?.kind === 'redis')
+      this.shared = new SharedLocation(
+        this.location,
+        st.hash('location'),
+        st.bus,
+        st.nodeId,
+        services.log,
+        16,
+        this.now,
+      );
     this.ims = new OfflineIms(services.storage.db, this.now);
     this.ctx = new SipContext(services, stack, this.location, this.digest, this.ims, this.calls, this.now);
     this.registrar = new Registrar(this.ctx);
@@ -120,7 +134,8 @@ export class SipServer {
     this.stack.onAck((req, src) => void this.dialogs.lookup(req)?.(req, undefined, src));
     // a stream connection that closes takes its bindings with it (RFC 5626 flow semantics): the phone re-registers
     const withClose = this.stack as SipStackLike & { onConnectionClosed?: (h: (connId: string) => void) => void };
-    withClose.onConnectionClosed?.((connId) => this.location.dropConnection(connId));
+    withClose.onConnectionClosed?.((connId) => this.location.connectionClosed(connId));
+    await this.shared?.start();
     this.location.start();
     this.timer = setInterval(() => this.presence.sweep(), 1000);
     this.timer.unref();
@@ -129,6 +144,7 @@ export class SipServer {
   }
 
   async stop(): Promise<void> {
+    this.shared?.stop();
     this.location.stop();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -216,7 +232,7 @@ export class SipServer {
           q: b.q,
         });
     };
-    if (username !== undefined) add(username, this.location.lookup(username));
+    if (username !== undefined) add(username, this.location.all(username));
     else for (const [u, list] of this.location.entries()) add(u, list);
     return rows;
   }
