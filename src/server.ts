@@ -43,6 +43,8 @@ export interface ServerOptions {
   /** Where first-start credentials are printed (once). */
   announce?: (text: string) => void;
   logger?: Logger;
+  /** Prefix of the shared state's Redis keys and channels (default "vx:"; tests use one of their own). */
+  statePrefix?: string;
 }
 
 export interface RunningServer {
@@ -75,12 +77,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       ]),
     );
   const storage = await openStorage(config.get('dburl'), dataDir);
-  const state = await openState({ redisUrl: config.get('redisurl'), nodeId: config.get('nodeid'), log }).catch(
-    async (e: unknown) => {
-      await storage.close();
-      throw e;
-    },
-  );
+  const stateOpts = { redisUrl: config.get('redisurl'), nodeId: config.get('nodeid'), log, prefix: o.statePrefix };
+  const state = await openState(stateOpts).catch(async (e: unknown) => {
+    await storage.close();
+    throw e;
+  });
   const box = SecretBox.fromDataDir(dataDir);
   const users = new UserService(storage.db, box);
   const ledger = new Ledger(storage.db, { cacheMs: storage.dialect === 'sqlite' ? 1000 : 0 });

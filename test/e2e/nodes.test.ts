@@ -1,0 +1,196 @@
+/**
+ * Two voxswitch nodes on one PostgreSQL database and one Redis (a key prefix of this run) behave as one switch: an
+ * API salt used on node A is refused on B; usage limits add up across the nodes; a phone registered on A (REGISTER
+ * with digest over UDP) is online in status/verifyuser/reguser on B, B can send to it, and a nonce A issued is
+ * accepted on B once per nonce count. Redis or PostgreSQL missing: skipped with the reason, a failure under CI=true.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { ADMIN_PASSWORD, API_KEY, SALT, authMd5, freshSalt } from '../helpers/server.js';
+import { freshPgDatabase } from '../helpers/pg.js';
+import { req, src } from '../helpers/source.js';
+import { REDIS_URL, redisMissing, testPrefix, dropPrefix, until } from '../state/redis.js';
+import { authorize } from '../sip/services/fake.js';
+
+const LOCAL = src('127.0.0.1');
+
+interface Node {
+  srv: RunningServer;
+  dataDir: string;
+}
+
+/** One node: the test server's options, its own data dir, the state under this run's key prefix. */
+async function startNode(dataDir: string, overrides: Record<string, string>, statePrefix: string): Promise<Node> {
+  process.env.VOXSWITCH_ADMIN_PASSWORD = ADMIN_PASSWORD;
+  const srv = await startServer({
+    dataDir,
+    overrides: {
+      mainaport: '0',
+      apibindaddr: '127.0.0.1',
+      sipport: '0',
+      siptlsport: '0',
+      sipbindaddr: '127.0.0.1',
+      apiv2key: API_KEY,
+      apiv2md5salt: SALT,
+      ...overrides,
+    },
+    announce: () => undefined,
+    logger: pino({ level: 'silent' }),
+    statePrefix,
+  });
+  return { srv, dataDir };
+}
+const missing = await redisMissing();
+const pgdb = missing ? undefined : await freshPgDatabase();
+const skip = missing ?? (pgdb && 'skip' in pgdb ? pgdb.skip : false);
+
+/** A UDP phone: sends requests to a node and collects what arrives. */
+class Phone {
+  readonly sock: Socket = createSocket('udp4');
+  readonly inbox: string[] = [];
+  port = 0;
+  private seq = 0;
+  async open(): Promise<void> {
+    this.sock.on('message', (m) => this.inbox.push(m.toString('utf8')));
+    await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', () => r()));
+    this.port = this.sock.address().port;
+  }
+  close(): void {
+    this.sock.close();
+  }
+  /** Sends a REGISTER and waits for its final response (the message text). */
+  async register(nodePort: number, user: string, callId: string, cseq: number, auth?: string, expires = 300) {
+    const branch = `z9hG4bK${Date.now().toString(36)}${++this.seq}`;
+    const lines = [
+      `REGISTER sip:127.0.0.1 SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:${user}@127.0.0.1>;tag=f${this.seq}`,
+      `To: <sip:${user}@127.0.0.1>`,
+      `Call-ID: ${callId}`,
+      `CSeq: ${cseq} REGISTER`,
+      `Contact: <sip:${user}@127.0.0.1:${this.port}>`,
+      `Expires: ${expires}`,
+      ...(auth ? [`Authorization: ${auth}`] : []),
+      'Content-Length: 0',
+      '',
+      '',
+    ];
+    const before = this.inbox.length;
+    this.sock.send(lines.join('\r\n'), nodePort, '127.0.0.1');
+    await until(() => this.inbox.slice(before).some((m) => /^SIP\/2\.0 [2-6]\d\d/.test(m) && m.includes(branch)));
+    return this.inbox.slice(before).find((m) => /^SIP\/2\.0 [2-6]\d\d/.test(m) && m.includes(branch))!;
+  }
+}
+
+const challengeOf = (res: string) => /^WWW-Authenticate: (.*)$/im.exec(res)![1]!.trim();
+const statusOf = (res: string) => Number(res.slice(8, 11));
+
+describe('two nodes on one PostgreSQL and one Redis', { skip, timeout: 60_000 }, () => {
+  const prefix = testPrefix();
+  let a: Node;
+  let b: Node;
+  let dirA: string;
+  let dirB: string;
+  let phone: Phone;
+  const sipPort = (t: Node) => t.srv.services.listeners.find((l) => l.kind === 'sip udp')!.port;
+  const on = (t: Node, entry: string, p: Record<string, string>, s = src('203.0.113.9')) =>
+    t.srv.gateway.handle(req(entry, p, s));
+
+  before(async () => {
+    const db = pgdb as { url: string };
+    const common = { dburl: db.url, redisurl: REDIS_URL, usesip: 'true', authfailban: '0' };
+    dirA = mkdtempSync(join(tmpdir(), 'voxswitch-nodea-'));
+    a = await startNode(dirA, { ...common, nodeid: 'node-a' }, prefix);
+    // the nodes of one switch share the data dir key (stored passwords, the digest nonce secret)
+    dirB = mkdtempSync(join(tmpdir(), 'voxswitch-nodeb-'));
+    copyFileSync(join(a.dataDir, 'server.key'), join(dirB, 'server.key'));
+    b = await startNode(dirB, { ...common, nodeid: 'node-b' }, prefix);
+    assert.ok((await on(a, 'newuseri', { u_username: 'alice', u_password: 'alicepw', u_credit: '5' }, LOCAL)).ok);
+    phone = new Phone();
+    await phone.open();
+  });
+  after(async () => {
+    phone?.close();
+    await a?.srv.stop();
+    await b?.srv.stop();
+    for (const d of [dirA, dirB]) if (d) rmSync(d, { recursive: true, force: true });
+    if (pgdb && 'drop' in pgdb) await pgdb.drop();
+    await dropPrefix(prefix);
+  });
+
+  test('an API salt used on node A is refused on node B', async () => {
+    const salt = freshSalt();
+    const p = { authkey: API_KEY, authid: 'alice', authmd5: authMd5('alice', 'alicepw', salt), authsalt: salt };
+    const first = await on(a, 'balance', p);
+    assert.equal(first.ok, true, first.text);
+    const replay = await on(b, 'balance', p);
+    assert.equal(replay.ok, false);
+    assert.match(replay.text, /authsalt already used/);
+  });
+
+  test('usage limits add up across the nodes', async () => {
+    for (const t of [a, b]) t.srv.services.config.persist({ apilimitip: '4' });
+    try {
+      const s = src('203.0.113.77');
+      const results = await Promise.all(Array.from({ length: 8 }, (_v, i) => on(i % 2 ? a : b, 'apitest', {}, s)));
+      assert.equal(results.filter((r) => r.ok).length, 4, 'four requests of the whole switch per second');
+      assert.match(results.find((r) => !r.ok)!.text, /usage limit for 203\.0\.113\.77/);
+    } finally {
+      for (const t of [a, b]) t.srv.services.config.persist({ apilimitip: '200' });
+    }
+  });
+
+  test('a phone registered on A is online on B; a nonce A issued is accepted on B once per count', async () => {
+    const callId = `nodes-${Date.now()}`;
+    const ch = await phone.register(sipPort(a), 'alice', callId, 1);
+    assert.equal(statusOf(ch), 401);
+    const challenge = challengeOf(ch);
+    const ok = await phone.register(
+      sipPort(a),
+      'alice',
+      callId,
+      2,
+      authorize(challenge, 'alice', 'alicepw', 'REGISTER', 'sip:127.0.0.1', 1),
+    );
+    assert.equal(statusOf(ok), 200, ok);
+
+    await until(() => b.srv.services.sip!.location.isOnline('alice'), 3000, 'alice online on B');
+    const v = await on(b, 'verifyuser', { userusername: 'alice' }, LOCAL);
+    assert.equal(v.ok, true, v.text);
+    assert.match(v.text, /2/);
+    const rows = b.srv.services.sip!.endpoints('alice');
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.contact, `sip:alice@127.0.0.1:${phone.port}`);
+    // B sends to the phone over UDP straight to its address: the binding is in B's look-up
+    const reach = b.srv.services.sip!.location.lookup('alice');
+    assert.equal(reach.length, 1);
+    assert.equal(reach[0]!.node, 'node-a');
+    assert.equal(reach[0]!.srcPort, phone.port);
+
+    // the refresh goes to B with the nonce A issued (same secret): accepted, and the same count again is a replay
+    const auth2 = authorize(challenge, 'alice', 'alicepw', 'REGISTER', 'sip:127.0.0.1', 2);
+    assert.equal(statusOf(await phone.register(sipPort(b), 'alice', callId, 3, auth2)), 200);
+    assert.equal(statusOf(await phone.register(sipPort(a), 'alice', callId, 4, auth2)), 403);
+    const onA = a.srv.services.sip!.location.all('alice');
+    assert.equal(onA.length, 1);
+    assert.equal(onA[0]!.node, 'node-b', 'the refresh through B made B the owner');
+    assert.equal(onA[0]!.cseq, 3);
+
+    // an out-of-order CSeq is refused whichever node gets it
+    const auth3 = authorize(challenge, 'alice', 'alicepw', 'REGISTER', 'sip:127.0.0.1', 3);
+    assert.equal(statusOf(await phone.register(sipPort(a), 'alice', callId, 3, auth3)), 500);
+
+    // unregistering on B takes the phone offline on A
+    const auth4 = authorize(challenge, 'alice', 'alicepw', 'REGISTER', 'sip:127.0.0.1', 4);
+    assert.equal(statusOf(await phone.register(sipPort(b), 'alice', callId, 10, auth4, 0)), 200);
+    await until(() => !a.srv.services.sip!.location.isOnline('alice'), 3000, 'alice offline on A');
+    assert.deepEqual(await b.srv.services.sip!.status('alice'), 1);
+  });
+});
