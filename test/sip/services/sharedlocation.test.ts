@@ -86,9 +86,12 @@ describe('shared location, two nodes', { skip: missing ?? false, timeout: 30_000
     a.connectionClosed('conn-5002');
     await until(() => b.all('u1').length === 1, 3000, 'TCP binding gone on B');
     // a connection id is the owning node's: the same id closing on B leaves A's binding alone
-    b.connectionClosed('conn-5001');
+    assert.equal((await a.register('u1', 'c3', 1, [contact('u1', 5003, 'tcp')])).ok, true);
+    await until(() => b.all('u1').length === 2, 3000, 'the new TCP binding on B');
+    b.connectionClosed('conn-5003');
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal(a.all('u1').length, 1);
+    assert.equal(a.all('u1').length, 2);
+    assert.equal(b.all('u1').length, 2);
     assert.equal((await b.unregisterAll('u1', 'c9', 1)).ok, true);
     await until(() => !a.isOnline('u1'), 3000, 'u1 offline on A');
   });
