@@ -135,7 +135,14 @@ export class SipServer {
     // a stream connection that closes takes its bindings with it (RFC 5626 flow semantics): the phone re-registers
     const withClose = this.stack as SipStackLike & { onConnectionClosed?: (h: (connId: string) => void) => void };
     withClose.onConnectionClosed?.((connId) => this.location.connectionClosed(connId));
-    await this.shared?.start();
+    const st = this.services.state;
+    if (st?.kind === 'redis') {
+      // every node's registrations, call states and presence strings
+      await this.shared?.start();
+      this.calls.onRemoteChange = (u) => this.presence.notifyWatchers(u);
+      this.calls.share(st.bus);
+      this.presence.share(st.bus);
+    }
     this.location.start();
     this.timer = setInterval(() => this.presence.sweep(), 1000);
     this.timer.unref();
@@ -145,6 +152,8 @@ export class SipServer {
 
   async stop(): Promise<void> {
     this.shared?.stop();
+    this.calls.stop();
+    this.presence.unshare();
     this.location.stop();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;

@@ -193,4 +193,18 @@ describe('two nodes on one PostgreSQL and one Redis', { skip, timeout: 60_000 },
     await until(() => !a.srv.services.sip!.location.isOnline('alice'), 3000, 'alice offline on A');
     assert.deepEqual(await b.srv.services.sip!.status('alice'), 1);
   });
+
+  test('call states and presence strings of one node are seen on the other', async () => {
+    a.srv.services.sip!.setCallState('alice', 4);
+    await until(async () => (await b.srv.services.sip!.status('alice')) === 4, 3000, 'speaking on B');
+    a.srv.services.sip!.setCallState('alice', null);
+    await until(async () => (await b.srv.services.sip!.status('alice')) !== 4, 3000, 'the call over on B');
+    const p = { authkey: API_KEY, authid: 'alice', authpwd: 'alicepw', pstatus: 'Away' };
+    assert.equal((await on(a, 'presence_set', p)).ok, true);
+    await until(
+      async () => /Away/.test((await on(b, 'presence_get', { userusername: 'alice' }, LOCAL)).text),
+      3000,
+      'presence string on B',
+    );
+  });
 });
