@@ -64,6 +64,14 @@ class Phone {
   close(): void {
     this.sock.close();
   }
+  send(text: string, port: number): void {
+    this.sock.send(text, port, '127.0.0.1');
+  }
+  /** Waits for a message arriving after `from` (an inbox index) that matches. */
+  async waitFor(from: number, match: (m: string) => boolean, what: string): Promise<string> {
+    await until(() => this.inbox.slice(from).some(match), 5000, what);
+    return this.inbox.slice(from).find(match)!;
+  }
   /** Sends a REGISTER and waits for its final response (the message text). */
   async register(nodePort: number, user: string, callId: string, cseq: number, auth?: string, expires = 300) {
     const branch = `z9hG4bK${Date.now().toString(36)}${++this.seq}`;
@@ -89,7 +97,61 @@ class Phone {
   }
 }
 
-const challengeOf = (res: string) => /^WWW-Authenticate: (.*)$/im.exec(res)![1]!.trim();
+const challengeOf = (res: string, name = 'WWW-Authenticate') =>
+  new RegExp(`^${name}: (.*)$`, 'im').exec(res)![1]!.trim();
+const headerOf = (m: string, name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(m)?.[1]?.trim() ?? '';
+
+/** A response to a request text: its Via, From, To (with a tag), Call-ID and CSeq copied. */
+function answer(reqText: string, status: string): string {
+  const vias = reqText.split('\r\n').filter((l) => /^Via:/i.test(l));
+  return [
+    `SIP/2.0 ${status}`,
+    ...vias,
+    `From: ${headerOf(reqText, 'From')}`,
+    `To: ${headerOf(reqText, 'To')};tag=callee1`,
+    `Call-ID: ${headerOf(reqText, 'Call-ID')}`,
+    `CSeq: ${headerOf(reqText, 'CSeq')}`,
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n');
+}
+
+function invite(from: Phone, user: string, to: string, callId: string, cseq: number, auth?: string): string {
+  const sdp = `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n`;
+  return [
+    `INVITE sip:${to}@127.0.0.1 SIP/2.0`,
+    `Via: SIP/2.0/UDP 127.0.0.1:${from.port};branch=z9hG4bKinv${cseq}${callId};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:${user}@127.0.0.1>;tag=caller1`,
+    `To: <sip:${to}@127.0.0.1>`,
+    `Call-ID: ${callId}`,
+    `CSeq: ${cseq} INVITE`,
+    `Contact: <sip:${user}@127.0.0.1:${from.port}>`,
+    ...(auth ? [`Proxy-Authorization: ${auth}`] : []),
+    'Content-Type: application/sdp',
+    `Content-Length: ${Buffer.byteLength(sdp)}`,
+    '',
+    sdp,
+  ].join('\r\n');
+}
+
+/** The ACK of a non-2xx final response (same branch as the INVITE). */
+function ackFor(inv: string, res: string): string {
+  const via = inv.split('\r\n').find((l) => /^Via:/i.test(l))!;
+  return [
+    `ACK ${inv.split(' ')[1]} SIP/2.0`,
+    via,
+    'Max-Forwards: 70',
+    `From: ${headerOf(inv, 'From')}`,
+    `To: ${headerOf(res, 'To')}`,
+    `Call-ID: ${headerOf(inv, 'Call-ID')}`,
+    `CSeq: ${headerOf(inv, 'CSeq').split(' ')[0]} ACK`,
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n');
+}
 const statusOf = (res: string) => Number(res.slice(8, 11));
 
 describe('two nodes on one PostgreSQL and one Redis', { skip, timeout: 60_000 }, () => {
@@ -206,5 +268,43 @@ describe('two nodes on one PostgreSQL and one Redis', { skip, timeout: 60_000 },
       3000,
       'presence string on B',
     );
+  });
+
+  test('a phone registered on A is called from B: B sends the INVITE straight to its UDP address', async () => {
+    assert.ok((await on(a, 'newuseri', { u_username: 'bob', u_password: 'bobpw', u_credit: '5' }, LOCAL)).ok);
+    const callId = `nodes-call-${Date.now()}`;
+    const ch = await phone.register(sipPort(a), 'alice', callId, 1);
+    const auth = authorize(challengeOf(ch), 'alice', 'alicepw', 'REGISTER', 'sip:127.0.0.1', 1);
+    assert.equal(statusOf(await phone.register(sipPort(a), 'alice', callId, 2, auth)), 200);
+    await until(() => b.srv.services.sip!.location.lookup('alice').length === 1, 3000, 'alice reachable from B');
+
+    const caller = new Phone();
+    await caller.open();
+    try {
+      const cid = `inv-${Date.now()}`;
+      const isFinal = (m: string) => /^SIP\/2\.0 [3-6]\d\d/.test(m);
+      let mark = caller.inbox.length;
+      const first = invite(caller, 'bob', 'alice', cid, 1);
+      caller.send(first, sipPort(b));
+      const c407 = await caller.waitFor(mark, isFinal, '407 from B');
+      assert.equal(statusOf(c407), 407, c407);
+      caller.send(ackFor(first, c407), sipPort(b));
+      const pa = authorize(challengeOf(c407, 'Proxy-Authenticate'), 'bob', 'bobpw', 'INVITE', 'sip:alice@127.0.0.1', 1);
+      mark = caller.inbox.length;
+      const phoneMark = phone.inbox.length;
+      const second = invite(caller, 'bob', 'alice', cid, 2, pa);
+      caller.send(second, sipPort(b));
+      const inv = await phone.waitFor(phoneMark, (m) => m.startsWith('INVITE '), 'the INVITE from B at the phone');
+      assert.match(inv, new RegExp(`^INVITE sip:alice@127\\.0\\.0\\.1:${phone.port}`));
+      // it came from node B's SIP port, not A's
+      const via = headerOf(inv, 'Via');
+      assert.match(via, new RegExp(`127\\.0\\.0\\.1:${sipPort(b)}`));
+      phone.send(answer(inv, '486 Busy Here'), sipPort(b));
+      const fin = await caller.waitFor(mark, isFinal, 'the final answer at the caller');
+      assert.equal(statusOf(fin), 486, fin);
+      caller.send(ackFor(second, fin), sipPort(b));
+    } finally {
+      caller.close();
+    }
   });
 });
