@@ -151,8 +151,9 @@ function hexEqual(a: string, b: string): boolean {
 export type VerifyResult =
   | { ok: true; username: string; algorithm: DigestAlgorithm }
   /** missing: no usable credentials for this realm (challenge, no failure counted); stale: the digest is right but
-   * the nonce expired or is unknown (challenge with stale=true); bad: wrong password, unknown user, replay, forged. */
-  | { ok: false; why: 'missing' | 'stale' | 'bad'; detail: string; username?: string };
+   * the nonce expired or is unknown (challenge with stale=true); bad: wrong password, unknown user, replay, forged;
+   * unavailable: the shared replay state does not answer (refused for now, never accepted unchecked). */
+  | { ok: false; why: 'missing' | 'stale' | 'bad' | 'unavailable'; detail: string; username?: string };
 
 export interface DigestOptions {
   /** Nonce lifetime in ms (sipnoncettl). */
@@ -173,7 +174,7 @@ export interface DigestOptions {
   shared?: { nonces: NonceCounts; once: OnceStore };
 }
 
-type Replay = { ok: true } | { ok: false; why: 'stale' | 'bad'; detail: string };
+type Replay = { ok: true } | { ok: false; why: 'stale' | 'bad' | 'unavailable'; detail: string };
 const OK: Replay = { ok: true };
 
 interface NonceState {
@@ -355,8 +356,8 @@ export class DigestAuth {
   }
 
   /**
-   * The same in the shared state (nc 0: used without qop). A store that does not answer refuses the request as a
-   * stale nonce: the phone is challenged again rather than accepted unchecked, and no failure is counted.
+   * The same in the shared state (nc 0: used without qop). A store that does not answer refuses the request
+   * ('unavailable': answered 503 with Retry-After, no failure counted), never accepts it unchecked.
    */
   private async sharedReplay(nonce: string, nc: number, exp: number): Promise<Replay> {
     const { nonces, once } = this.shared!;
@@ -371,7 +372,7 @@ export class DigestAuth {
       if (v === 'full') return { ok: false, why: 'stale', detail: 'too many nonces in use' };
       return { ok: false, why: 'bad', detail: 'replayed nonce count' };
     } catch (e) {
-      return { ok: false, why: 'stale', detail: `replay state unavailable (${(e as Error).message})` };
+      return { ok: false, why: 'unavailable', detail: `replay state unavailable (${(e as Error).message})` };
     }
   }
 

@@ -121,8 +121,14 @@ export class SharedLocation implements BindingWriter {
   private async loadAll(first = false): Promise<void> {
     const keys = await this.hash.keys();
     const seen = new Set(keys);
-    for (const u of keys) {
-      const bindings = decode((await this.hash.read(u)).fields);
+    // read in batches of concurrent reads (one round trip per batch, not per user)
+    const snaps = new Map<string, Binding[]>();
+    for (let i = 0; i < keys.length; i += 256) {
+      const batch = keys.slice(i, i + 256);
+      const read = await Promise.all(batch.map((u) => this.hash.read(u)));
+      batch.forEach((u, j) => snaps.set(u, decode(read[j]!.fields)));
+    }
+    for (const [u, bindings] of snaps) {
       if (this.stopped) return;
       const stale = bindings.some((b) => b.node === this.node && b.transport !== 'udp');
       if (first && stale)

@@ -1,7 +1,7 @@
 /**
  * Digest replay state shared by two nodes (two DigestAuth with the same secret): a nonce issued by one is accepted by
  * the other, a nonce count or a no-qop nonce used on one is a replay on the other; on the in-process stores and on
- * Redis. A store that does not answer makes the nonce stale (the phone is challenged again), never accepted.
+ * Redis. A store that does not answer refuses the request ('unavailable'), never accepts it.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,7 +41,7 @@ test('two nodes on one in-process store share the replay state', async () => {
   await twoNodes(shared, shared);
 });
 
-test('a shared store that fails: stale, never accepted', async () => {
+test('a shared store that fails: unavailable, never accepted', async () => {
   const broken = {
     nonces: { accept: () => Promise.reject(new Error('down')), tracked: () => undefined },
     once: { claim: () => Promise.reject(new Error('down')) },
@@ -49,7 +49,7 @@ test('a shared store that fails: stale, never accepted', async () => {
   const d = new DigestAuth({ ttlMs: 60_000, shared: broken });
   const [ch] = d.challenges('r');
   const r = await d.verify([authorize(ch!, 'alice', 'secret', 'REGISTER', 'sip:r', 1)], 'r', 'REGISTER', 'sip:r', pw);
-  assert.equal(!r.ok && r.why, 'stale');
+  assert.equal(!r.ok && r.why, 'unavailable');
   assert.match(!r.ok ? r.detail : '', /unavailable \(down\)/);
 });
 
