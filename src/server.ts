@@ -43,6 +43,8 @@ export interface ServerOptions {
   /** Where first-start credentials are printed (once). */
   announce?: (text: string) => void;
   logger?: Logger;
+  /** Prefix of the shared state's Redis keys and channels (default "vx:"; tests use one of their own). */
+  statePrefix?: string;
 }
 
 export interface RunningServer {
@@ -75,12 +77,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       ]),
     );
   const storage = await openStorage(config.get('dburl'), dataDir);
-  const state = await openState({ redisUrl: config.get('redisurl'), nodeId: config.get('nodeid'), log }).catch(
-    async (e: unknown) => {
-      await storage.close();
-      throw e;
-    },
-  );
+  const stateOpts = { redisUrl: config.get('redisurl'), nodeId: config.get('nodeid'), log, prefix: o.statePrefix };
+  const state = await openState(stateOpts).catch(async (e: unknown) => {
+    await storage.close();
+    throw e;
+  });
   const box = SecretBox.fromDataDir(dataDir);
   const users = new UserService(storage.db, box);
   const ledger = new Ledger(storage.db, { cacheMs: storage.dialect === 'sqlite' ? 1000 : 0 });
@@ -110,6 +111,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     cdrs: new CdrService(storage.db, ledger, rating),
     numbers: new NumberService(storage.db, config),
     bans,
+    state,
     log,
     version: VERSION,
   };
@@ -152,7 +154,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (opts.usesip) {
       // API over SIP: the SIP server gets a handler in SIP terms; the API gateway answers it
       const api: SipApiHandler = (text, from) => gateway.message(text, apiSource(from)).then((r) => r.enc.body);
-      sip = createSip(services, dataDir, api);
+      sip = createSip(services, dataDir, api, box.derive('sip digest nonce'));
       services.sip = sip;
       for (const l of await sip.start())
         services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
@@ -195,7 +197,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 }
 
 /** The SIP stack and services from the sip* options (TLS and secure WebSocket when usetls is on). */
-function createSip(services: Services, dataDir: string, apiHandler: SipApiHandler): SipServer {
+function createSip(services: Services, dataDir: string, apiHandler: SipApiHandler, secret: Buffer): SipServer {
   const o = services.config.options;
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (o.usetls) {
@@ -222,7 +224,7 @@ function createSip(services: Services, dataDir: string, apiHandler: SipApiHandle
     isBanned: (ip) => services.bans.isBanned(ip),
     log: services.log,
   });
-  return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest });
+  return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest, secret });
 }
 
 /** The API's view of a request carried in SIP. */

@@ -49,8 +49,11 @@ export class ApiGateway {
       reloadRules: () => this.rules.load(),
     };
     const o = s.config.options;
-    this.salts = new SaltStore(o.apisaltwindow * 1000);
-    this.limits = new UsageLimits({ perIp: o.apilimitip, perUser: o.apilimituser, global: o.apilimitglobal });
+    // in one process: the salt map and memory limiters of this process; with Redis: shared by every node
+    const shared = s.state.kind === 'redis';
+    this.salts = new SaltStore(o.apisaltwindow * 1000, undefined, shared ? s.state.once : undefined);
+    const limitCfg = { perIp: o.apilimitip, perUser: o.apilimituser, global: o.apilimitglobal };
+    this.limits = new UsageLimits(limitCfg, s.state.limits);
     this.auth = new Authenticator(s.users, this.salts, () => this.admin, o);
     this.customSql = new CustomSqlRunner({ dialect: s.storage.dialect, location: s.storage.location, maxRows: 100 });
     s.config.onChange((n) => {

@@ -12,6 +12,7 @@ import type { CdrService } from './billing/cdrs.js';
 import type { RatingService } from './rating/service.js';
 import type { NumberService } from './numbers/service.js';
 import type { BanList } from './security/bans.js';
+import type { State } from '../state/index.js';
 
 export interface DomainServices {
   config: ConfigStore;
@@ -24,6 +25,8 @@ export interface DomainServices {
   numbers: NumberService;
   /** Addresses banned after repeated authentication failures (API and SIP share one list). */
   bans: BanList;
+  /** Hot, expiring state (single-use tokens, nonce counts, limits, bus, ttl/hash stores): in-process or Redis. */
+  state: State;
   log: Logger;
   version: string;
 }

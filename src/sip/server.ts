@@ -11,6 +11,7 @@ import type { DomainServices } from '../domain/deps.js';
 import type { AuthUser } from '../domain/accounts/users.js';
 import { DigestAuth, type DigestAlgorithm } from './services/digest.js';
 import { LocationStore, type Binding } from './services/location.js';
+import { SharedLocation } from './services/sharedlocation.js';
 import { OfflineIms } from './services/imstore.js';
 import { CallStates, type UserStatusNo } from './services/status.js';
 import { SipContext } from './services/context.js';
@@ -33,7 +34,10 @@ export interface SipServerOptions {
    * ['SHA-256', 'MD5'] for RFC 8760 order when the phones support it.
    */
   digestAlgorithms?: DigestAlgorithm[];
-  /** Nonce HMAC secret (random per process when omitted). */
+  /**
+   * Nonce HMAC secret, the same on every process and node of the switch (the composition root derives it from the
+   * data dir's key); random per process when omitted.
+   */
   secret?: Buffer;
   /** How long to wait for a phone's 2xx before answering 202 to a MESSAGE (ms). */
   imWaitMs?: number;
@@ -75,6 +79,8 @@ export class SipServer {
   private readonly presence: Presence;
   private readonly messaging: Messaging;
   private readonly options: OptionsService;
+  /** With Redis: every node's registrations, this.location being this node's copy. */
+  private readonly shared?: SharedLocation;
   /** new INVITEs (the B2BUA); none: INVITE is answered 501 */
   private callHandler?: MethodHandler;
   private timer?: NodeJS.Timeout;
@@ -95,7 +101,20 @@ export class SipServer {
       accept: ['MD5', 'SHA-256'],
       secret: opts.secret,
       now: this.now,
+      shared:
+        services.state?.kind === 'redis' ? { nonces: services.state.nonces, once: services.state.once } : undefined,
     });
+    const st = services.state;
+    if (st?.kind === 'redis')
+      this.shared = new SharedLocation(
+        this.location,
+        st.hash('location'),
+        st.bus,
+        st.nodeId,
+        services.log,
+        16,
+        this.now,
+      );
     this.ims = new OfflineIms(services.storage.db, this.now);
     this.ctx = new SipContext(services, stack, this.location, this.digest, this.ims, this.calls, this.now);
     this.registrar = new Registrar(this.ctx);
@@ -115,7 +134,15 @@ export class SipServer {
     this.stack.onAck((req, src) => void this.dialogs.lookup(req)?.(req, undefined, src));
     // a stream connection that closes takes its bindings with it (RFC 5626 flow semantics): the phone re-registers
     const withClose = this.stack as SipStackLike & { onConnectionClosed?: (h: (connId: string) => void) => void };
-    withClose.onConnectionClosed?.((connId) => this.location.dropConnection(connId));
+    withClose.onConnectionClosed?.((connId) => this.location.connectionClosed(connId));
+    const st = this.services.state;
+    if (st?.kind === 'redis') {
+      // every node's registrations, call states and presence strings
+      await this.shared?.start();
+      this.calls.onRemoteChange = (u) => this.presence.notifyWatchers(u);
+      this.calls.share(st.bus);
+      this.presence.share(st.bus);
+    }
     this.location.start();
     this.timer = setInterval(() => this.presence.sweep(), 1000);
     this.timer.unref();
@@ -124,6 +151,9 @@ export class SipServer {
   }
 
   async stop(): Promise<void> {
+    this.shared?.stop();
+    this.calls.stop();
+    this.presence.unshare();
     this.location.stop();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -211,7 +241,7 @@ export class SipServer {
           q: b.q,
         });
     };
-    if (username !== undefined) add(username, this.location.lookup(username));
+    if (username !== undefined) add(username, this.location.all(username));
     else for (const [u, list] of this.location.entries()) add(u, list);
     return rows;
   }

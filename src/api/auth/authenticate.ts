@@ -127,13 +127,23 @@ export class Authenticator {
         return { ok: false, message: MD5_NEEDS_SALT, legacyStatus: 403, failure: false };
       const expect = md5hex('ck5Gp' + authid + password + this.opts.apiv2md5salt + salt);
       good = safeEqual(expect, p.authmd5.toLowerCase());
-      if (good && salt && !this.salts.use(authid, salt))
-        return {
-          ok: false,
-          message: 'authsalt already used: send a new random salt with each request',
-          legacyStatus: 403,
-          failure: true,
-        };
+      if (good && salt) {
+        const fresh = await this.salts.use(authid, salt).catch((e: unknown) => e as Error);
+        if (fresh instanceof Error)
+          return {
+            ok: false,
+            message: `authsalt cannot be checked for replay now (${fresh.message}); try again later`,
+            legacyStatus: 412,
+            failure: false,
+          };
+        if (!fresh)
+          return {
+            ok: false,
+            message: 'authsalt already used: send a new random salt with each request',
+            legacyStatus: 403,
+            failure: true,
+          };
+      }
       via = 'md5';
     } else if (pwd !== undefined) {
       good = safeEqual(password, pwd);

@@ -1,5 +1,10 @@
-/** Usage limits: requests per second per IP, per user and in all (rate-limiter-flexible, in memory). */
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+/**
+ * Usage limits: requests per second per IP, per user and in all (rate-limiter-flexible). The limiters come from the
+ * state's factory: in memory in one process, or counters in Redis shared by every node (with an in-process insurance
+ * limiter while Redis is away), so a limit holds for the whole switch.
+ */
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { MemoryLimiters, type LimiterFactory } from '../../state/limits.js';
 
 export interface LimitConfig {
   perIp: number;
@@ -7,28 +12,32 @@ export interface LimitConfig {
   global: number;
 }
 
-const make = (points: number) => (points > 0 ? new RateLimiterMemory({ points, duration: 1 }) : undefined);
-
 export class UsageLimits {
-  private ip?: RateLimiterMemory;
-  private user?: RateLimiterMemory;
-  private global?: RateLimiterMemory;
+  private ip?: RateLimiterAbstract;
+  private user?: RateLimiterAbstract;
+  private global?: RateLimiterAbstract;
+  private cfg?: LimitConfig;
 
-  constructor(cfg: LimitConfig) {
+  constructor(
+    cfg: LimitConfig,
+    private readonly factory: LimiterFactory = new MemoryLimiters(),
+  ) {
     this.configure(cfg);
   }
 
-  private cfg?: LimitConfig;
+  private make(name: string, points: number): RateLimiterAbstract | undefined {
+    return points > 0 ? this.factory.create({ name, points, durationSec: 1 }) : undefined;
+  }
 
   /** Applies new limits; a limit whose value did not change keeps its counters. */
   configure(cfg: LimitConfig): void {
-    if (this.cfg?.perIp !== cfg.perIp) this.ip = make(cfg.perIp);
-    if (this.cfg?.perUser !== cfg.perUser) this.user = make(cfg.perUser);
-    if (this.cfg?.global !== cfg.global) this.global = make(cfg.global);
+    if (this.cfg?.perIp !== cfg.perIp) this.ip = this.make('api-ip', cfg.perIp);
+    if (this.cfg?.perUser !== cfg.perUser) this.user = this.make('api-user', cfg.perUser);
+    if (this.cfg?.global !== cfg.global) this.global = this.make('api-all', cfg.global);
     this.cfg = { ...cfg };
   }
 
-  private static async take(l: RateLimiterMemory | undefined, key: string): Promise<boolean> {
+  private static async take(l: RateLimiterAbstract | undefined, key: string): Promise<boolean> {
     if (!l) return true;
     try {
       await l.consume(key, 1);

@@ -2,7 +2,7 @@
  * Passwords at rest are encrypted (AES-256-GCM) with the server key, a random 32-byte file in the data dir:
  * the salted-MD5 API check and SIP digest need the clear password, so they cannot be one-way hashes.
  */
-import { randomBytes, createCipheriv, createDecipheriv, timingSafeEqual, createHash } from 'node:crypto';
+import { randomBytes, createCipheriv, createDecipheriv, timingSafeEqual, createHash, hkdfSync } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -15,6 +15,14 @@ export class SecretBox {
     const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
     if (key.length !== 32) throw new Error(`${file}: expected 64 hex characters (a 32-byte key)`);
     return new SecretBox(key);
+  }
+
+  /**
+   * A 32-byte key for another purpose (HKDF-SHA256 of the server key and a label): the same on every process and
+   * node that shares the data dir's key, which the nodes of one switch must (they decrypt the same passwords).
+   */
+  derive(label: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.key, Buffer.alloc(0), label, 32));
   }
 
   encrypt(plain: string): string {

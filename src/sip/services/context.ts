@@ -88,6 +88,13 @@ export class SipContext {
       this.respond(tx, req, 403, 'Forbidden');
       return null;
     }
+    if (!r.ok && r.why === 'unavailable') {
+      this.services.log.warn({ ip: src.ip, method: req.method, why: r.detail }, 'SIP request refused');
+      this.respond(tx, req, 503, 'Service Unavailable (shared state unreachable)', [
+        { name: 'Retry-After', value: '5' },
+      ]);
+      return null;
+    }
     const stale = !r.ok && r.why === 'stale';
     const name = proxy ? 'Proxy-Authenticate' : 'WWW-Authenticate';
     this.respond(

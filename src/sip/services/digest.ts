@@ -3,9 +3,12 @@
  * without qop). Nonces are stateless: `base64url(time ‖ random ‖ HMAC-SHA256(secret, time ‖ random ‖ realm))`, so any
  * nonce we issued can be checked without a table and expires after `ttlMs`. What needs state is replay protection:
  * every nonce-count (nc) accepted for a nonce is remembered until the nonce expires, and a nonce used without qop
- * (no nc) is single-use. Nothing here touches the network or the database.
+ * (no nc) is single-use. That state lives in this process, or (with `shared`) in the switch's shared state, so that
+ * a count accepted on one node is a replay on every other; the nonce secret must then be the same on every node.
+ * Nothing here touches the database.
  */
 import { createHash, createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
+import type { NonceCounts, OnceStore } from '../../state/index.js';
 
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
 export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['SHA-256', 'MD5'];
@@ -148,8 +151,9 @@ function hexEqual(a: string, b: string): boolean {
 export type VerifyResult =
   | { ok: true; username: string; algorithm: DigestAlgorithm }
   /** missing: no usable credentials for this realm (challenge, no failure counted); stale: the digest is right but
-   * the nonce expired or is unknown (challenge with stale=true); bad: wrong password, unknown user, replay, forged. */
-  | { ok: false; why: 'missing' | 'stale' | 'bad'; detail: string; username?: string };
+   * the nonce expired or is unknown (challenge with stale=true); bad: wrong password, unknown user, replay, forged;
+   * unavailable: the shared replay state does not answer (refused for now, never accepted unchecked). */
+  | { ok: false; why: 'missing' | 'stale' | 'bad' | 'unavailable'; detail: string; username?: string };
 
 export interface DigestOptions {
   /** Nonce lifetime in ms (sipnoncettl). */
@@ -163,7 +167,15 @@ export interface DigestOptions {
   now?: () => number;
   /** Most nonces whose nc lists are tracked at once (memory bound). */
   maxTracked?: number;
+  /**
+   * Replay state shared by every process and node (state.nonces for counts, state.once for nonces used without
+   * qop); undefined: the table of this process.
+   */
+  shared?: { nonces: NonceCounts; once: OnceStore };
 }
+
+type Replay = { ok: true } | { ok: false; why: 'stale' | 'bad' | 'unavailable'; detail: string };
+const OK: Replay = { ok: true };
 
 interface NonceState {
   exp: number;
@@ -211,6 +223,7 @@ export class DigestAuth {
   private readonly secret: Buffer;
   private readonly now: () => number;
   private readonly maxTracked: number;
+  private readonly shared?: { nonces: NonceCounts; once: OnceStore };
   private readonly nonces = new Map<string, NonceState>();
   private readonly dummy = randomBytes(16).toString('hex');
   private lastSweep = 0;
@@ -222,6 +235,7 @@ export class DigestAuth {
     this.secret = o.secret ?? randomBytes(32);
     this.now = o.now ?? Date.now;
     this.maxTracked = o.maxTracked ?? 200_000;
+    this.shared = o.shared;
   }
 
   /** A fresh nonce bound to the realm. */
@@ -309,29 +323,57 @@ export class DigestAuth {
     if (!match || pwd === null) return { ok: false, why: 'bad', detail: 'wrong credentials', username };
     const ns = this.checkNonce(nonce, realm);
     if (ns.state !== 'ok') return { ok: false, why: 'stale', detail: `nonce ${ns.state}`, username };
-    // replay protection
+    const exp = (ns.issued ?? this.now()) + this.ttlMs;
+    const rp = this.shared
+      ? await this.sharedReplay(nonce, qop ? ncVal : 0, exp)
+      : this.localReplay(nonce, ncVal, qop, exp);
+    if (!rp.ok) return { ...rp, username };
+    return { ok: true, username, algorithm: alg };
+  }
+
+  /** Replay protection in this process: nc values per nonce, a nonce without qop once. */
+  private localReplay(nonce: string, ncVal: number, qop: object | undefined, exp: number): Replay {
     this.sweep();
     let st = this.nonces.get(nonce);
     if (!st) {
-      if (this.nonces.size >= this.maxTracked)
-        return { ok: false, why: 'stale', detail: 'too many nonces in use', username };
-      st = { exp: (ns.issued ?? this.now()) + this.ttlMs, max: 0, seen: new Set(), plainUsed: false };
+      if (this.nonces.size >= this.maxTracked) return { ok: false, why: 'stale', detail: 'too many nonces in use' };
+      st = { exp, max: 0, seen: new Set(), plainUsed: false };
       this.nonces.set(nonce, st);
     }
     if (qop) {
       // a window of 64 counts below the highest one may arrive out of order, each once; older ones are refused
-      if (st.seen.has(ncVal) || ncVal <= st.max - 64)
-        return { ok: false, why: 'bad', detail: 'replayed nonce count', username };
+      if (st.seen.has(ncVal) || ncVal <= st.max - 64) return { ok: false, why: 'bad', detail: 'replayed nonce count' };
       st.seen.add(ncVal);
       if (ncVal > st.max) {
         st.max = ncVal;
         if (st.seen.size > 128) for (const v of st.seen) if (v <= st.max - 64) st.seen.delete(v);
       }
     } else {
-      if (st.plainUsed) return { ok: false, why: 'stale', detail: 'nonce already used without qop', username };
+      if (st.plainUsed) return { ok: false, why: 'stale', detail: 'nonce already used without qop' };
       st.plainUsed = true;
     }
-    return { ok: true, username, algorithm: alg };
+    return OK;
+  }
+
+  /**
+   * The same in the shared state (nc 0: used without qop). A store that does not answer refuses the request
+   * ('unavailable': answered 503 with Retry-After, no failure counted), never accepts it unchecked.
+   */
+  private async sharedReplay(nonce: string, nc: number, exp: number): Promise<Replay> {
+    const { nonces, once } = this.shared!;
+    const ttl = Math.max(1, exp - this.now());
+    try {
+      if (nc === 0)
+        return (await once.claim(`nonce:${nonce}`, ttl))
+          ? OK
+          : { ok: false, why: 'stale', detail: 'nonce already used without qop' };
+      const v = await nonces.accept(nonce, nc, ttl);
+      if (v === 'ok') return OK;
+      if (v === 'full') return { ok: false, why: 'stale', detail: 'too many nonces in use' };
+      return { ok: false, why: 'bad', detail: 'replayed nonce count' };
+    } catch (e) {
+      return { ok: false, why: 'unavailable', detail: `replay state unavailable (${(e as Error).message})` };
+    }
   }
 
   /** Number of nonces whose replay state is held. */

@@ -3,6 +3,12 @@
  * user (one per Contact URI, RFC 3261 §10.3), each with its expiry, the transport and source it was registered from
  * (for NAT: requests go back to where the REGISTER came from, reusing the connection), user agent and q.
  * Expired bindings are dropped by a periodic sweep and ignored by every look-up before that.
+ *
+ * With shared state (Redis) the bindings of every node live in `state.hash('location')` and this store is this
+ * node's copy of all of them, kept in step over the bus (sharedlocation.ts writes through `writer`). Each binding
+ * names the node that owns its transport and connection; a node reaches another node's phone directly only over
+ * UDP (any node can send to the phone's address), so `lookup` (the bindings to send to) leaves out another node's
+ * TCP/TLS/WS bindings while `all`, `isOnline` and `entries` (status, reguser) see every one.
  */
 import type { SipTransport } from '../stack.js';
 
@@ -21,6 +27,8 @@ export interface Binding {
   callId: string;
   cseq: number;
   registeredAt: number;
+  /** The node that owns the transport and connection (shared state only; undefined in one process). */
+  node?: string;
 }
 
 export type BindingChange = { username: string; online: boolean; added?: Binding; removed?: Binding[] };
@@ -41,6 +49,14 @@ export type UpdateResult =
   | { ok: true; bindings: Binding[]; added: Binding[]; removed: Binding[] }
   | { ok: false; status: number; reason: string };
 
+/** Where registrations are written when they are shared (the in-process store is then a copy). */
+export interface BindingWriter {
+  update(username: string, callId: string, cseq: number, contacts: UpdateInput[]): Promise<UpdateResult>;
+  removeAll(username: string, callId: string, cseq: number): Promise<UpdateResult>;
+  /** Removes this node's bindings learnt over a connection that closed. */
+  dropConnection(connId: string): Promise<void>;
+}
+
 /**
  * Normalised key of a Contact URI for "same binding" (RFC 3261 §10.3 step 7 compares URIs; case of scheme/host only).
  */
@@ -59,6 +75,9 @@ export class LocationStore {
   private count = 0;
   /** Called after every change of a user's bindings (registration, refresh excluded, removal, expiry). */
   onChange: (c: BindingChange) => void = () => undefined;
+  /** With shared state: where registrations are written, and this node's id (set by the SIP server). */
+  writer?: BindingWriter;
+  nodeId?: string;
 
   constructor(
     private readonly maxPerUser = 16,
@@ -75,8 +94,21 @@ export class LocationStore {
     this.timer = undefined;
   }
 
-  /** Live bindings of a user (expired ones filtered). */
+  /**
+   * Live bindings of a user this node can send to (expired ones filtered; with shared state, another node's
+   * stream bindings left out: their connection is not here).
+   */
   lookup(username: string): Binding[] {
+    const list = this.map.get(username);
+    if (!list) return [];
+    const t = this.now();
+    const node = this.nodeId;
+    if (node === undefined) return list.filter((b) => b.expiresAt > t);
+    return list.filter((b) => b.expiresAt > t && (b.node === node || b.transport === 'udp'));
+  }
+
+  /** Every live binding of a user, whichever node owns it. */
+  all(username: string): Binding[] {
     const list = this.map.get(username);
     if (!list) return [];
     const t = this.now();
@@ -111,61 +143,60 @@ export class LocationStore {
   update(username: string, callId: string, cseq: number, contacts: UpdateInput[]): UpdateResult {
     const t = this.now();
     const old = (this.map.get(username) ?? []).filter((b) => b.expiresAt > t);
-    const next = old.slice();
-    const added: Binding[] = [];
-    const removed: Binding[] = [];
-    for (const c of contacts) {
-      const key = contactKey(c.contact);
-      const i = next.findIndex((b) => contactKey(b.contact) === key);
-      const cur = i >= 0 ? next[i] : undefined;
-      if (cur && cur.callId === callId && cseq <= cur.cseq)
-        return { ok: false, status: 500, reason: 'Out of order CSeq for this binding' };
-      if (c.expires === 0) {
-        if (cur) {
-          next.splice(i, 1);
-          removed.push(cur);
-        }
-        continue;
-      }
-      const b: Binding = {
-        contact: c.contact,
-        expiresAt: t + c.expires * 1000,
-        transport: c.transport,
-        srcIp: c.srcIp,
-        srcPort: c.srcPort,
-        connId: c.connId,
-        userAgent: c.userAgent,
-        q: c.q,
-        callId,
-        cseq,
-        registeredAt: cur && cur.callId === callId ? cur.registeredAt : t,
-      };
-      if (cur) next[i] = b;
-      else {
-        next.push(b);
-        added.push(b);
-      }
-    }
-    if (next.length > this.maxPerUser)
-      return { ok: false, status: 403, reason: `Too many registrations (at most ${this.maxPerUser} per user)` };
-    this.commit(username, old, next);
-    if (added.length || removed.length) this.onChange({ username, online: next.length > 0, added: added[0], removed });
-    return { ok: true, bindings: next, added, removed };
+    const r = planUpdate(old, callId, cseq, contacts, t, this.maxPerUser);
+    if (!r.ok) return r;
+    this.commit(username, r.bindings);
+    if (r.added.length || r.removed.length)
+      this.onChange({ username, online: r.bindings.length > 0, added: r.added[0], removed: r.removed });
+    return r;
   }
 
   /** Removes every binding of a user (Contact: *), subject to the same Call-ID/CSeq rule. */
   removeAll(username: string, callId: string, cseq: number): UpdateResult {
     const t = this.now();
     const old = (this.map.get(username) ?? []).filter((b) => b.expiresAt > t);
-    for (const b of old)
-      if (b.callId === callId && cseq <= b.cseq)
-        return { ok: false, status: 500, reason: 'Out of order CSeq for this binding' };
-    this.commit(username, old, []);
+    const r = planRemoveAll(old, callId, cseq);
+    if (!r.ok) return r;
+    this.commit(username, []);
     if (old.length) this.onChange({ username, online: false, removed: old });
-    return { ok: true, bindings: [], added: [], removed: old };
+    return r;
   }
 
-  private commit(username: string, _old: Binding[], next: Binding[]): void {
+  /** A REGISTER's contacts: through the shared writer when there is one, else here. */
+  register(username: string, callId: string, cseq: number, contacts: UpdateInput[]): Promise<UpdateResult> {
+    if (this.writer) return this.writer.update(username, callId, cseq, contacts);
+    return Promise.resolve(this.update(username, callId, cseq, contacts));
+  }
+
+  /** Contact: * — through the shared writer when there is one, else here. */
+  unregisterAll(username: string, callId: string, cseq: number): Promise<UpdateResult> {
+    if (this.writer) return this.writer.removeAll(username, callId, cseq);
+    return Promise.resolve(this.removeAll(username, callId, cseq));
+  }
+
+  /** A stream connection closed: its bindings go (through the shared writer when there is one). */
+  connectionClosed(connId: string): void {
+    if (this.writer) void this.writer.dropConnection(connId).catch(() => undefined);
+    else this.dropConnection(connId);
+  }
+
+  /**
+   * Sets a user's bindings as the shared store holds them (this node's copy); watchers are told when a contact came
+   * or went, as for a local change.
+   */
+  replace(username: string, next: Binding[]): void {
+    const t = this.now();
+    const old = (this.map.get(username) ?? []).filter((b) => b.expiresAt > t);
+    const live = next.filter((b) => b.expiresAt > t);
+    const keys = new Set(live.map((b) => contactKey(b.contact)));
+    const before = new Set(old.map((b) => contactKey(b.contact)));
+    const added = live.filter((b) => !before.has(contactKey(b.contact)));
+    const removed = old.filter((b) => !keys.has(contactKey(b.contact)));
+    this.commit(username, live);
+    if (added.length || removed.length) this.onChange({ username, online: live.length > 0, added: added[0], removed });
+  }
+
+  private commit(username: string, next: Binding[]): void {
     const prev = this.map.get(username);
     this.count += next.length - (prev?.length ?? 0);
     if (next.length) this.map.set(username, next);
@@ -190,13 +221,77 @@ export class LocationStore {
 
   /** Removes bindings learnt over a connection that closed (stream transports). */
   dropConnection(connId: string): void {
+    const node = this.nodeId;
+    const mine = (b: Binding) => b.connId === connId && b.node === node;
     for (const [u, list] of this.map) {
-      const live = list.filter((b) => b.connId !== connId);
+      const live = list.filter((b) => !mine(b));
       if (live.length === list.length) continue;
       this.count -= list.length - live.length;
       if (live.length) this.map.set(u, live);
       else this.map.delete(u);
-      this.onChange({ username: u, online: live.length > 0, removed: list.filter((b) => b.connId === connId) });
+      this.onChange({ username: u, online: live.length > 0, removed: list.filter(mine) });
     }
   }
+}
+
+/**
+ * RFC 3261 §10.3 steps 7-8 for one REGISTER on a user's live bindings `old`: either every contact is applied or none
+ * (out-of-order CSeq → 500, too many bindings → 403). `node` is written into the new bindings.
+ */
+export function planUpdate(
+  old: Binding[],
+  callId: string,
+  cseq: number,
+  contacts: UpdateInput[],
+  t: number,
+  maxPerUser: number,
+  node?: string,
+): UpdateResult {
+  const next = old.slice();
+  const added: Binding[] = [];
+  const removed: Binding[] = [];
+  for (const c of contacts) {
+    const key = contactKey(c.contact);
+    const i = next.findIndex((b) => contactKey(b.contact) === key);
+    const cur = i >= 0 ? next[i] : undefined;
+    if (cur && cur.callId === callId && cseq <= cur.cseq)
+      return { ok: false, status: 500, reason: 'Out of order CSeq for this binding' };
+    if (c.expires === 0) {
+      if (cur) {
+        next.splice(i, 1);
+        removed.push(cur);
+      }
+      continue;
+    }
+    const b: Binding = {
+      contact: c.contact,
+      expiresAt: t + c.expires * 1000,
+      transport: c.transport,
+      srcIp: c.srcIp,
+      srcPort: c.srcPort,
+      connId: c.connId,
+      userAgent: c.userAgent,
+      q: c.q,
+      callId,
+      cseq,
+      registeredAt: cur && cur.callId === callId ? cur.registeredAt : t,
+    };
+    if (node !== undefined) b.node = node;
+    if (cur) next[i] = b;
+    else {
+      next.push(b);
+      added.push(b);
+    }
+  }
+  if (next.length > maxPerUser)
+    return { ok: false, status: 403, reason: `Too many registrations (at most ${maxPerUser} per user)` };
+  return { ok: true, bindings: next, added, removed };
+}
+
+/** Contact: * on a user's live bindings: refused when one of them has the same Call-ID and a CSeq not below. */
+export function planRemoveAll(old: Binding[], callId: string, cseq: number): UpdateResult {
+  for (const b of old)
+    if (b.callId === callId && cseq <= b.cseq)
+      return { ok: false, status: 500, reason: 'Out of order CSeq for this binding' };
+  return { ok: true, bindings: [], added: [], removed: old };
 }

@@ -13,6 +13,7 @@ import { buildPidf, parsePidf, PidfError, type PresenceInfo } from './pidf.js';
 import { statusNumber, STATUS_NAMES, type UserStatusNo } from './status.js';
 import { expiresHeader } from './expires.js';
 import type { SipContext } from './context.js';
+import type { Bus } from '../../state/index.js';
 
 export const PIDF = 'application/pidf+xml';
 
@@ -45,6 +46,9 @@ export class Presence {
   private readonly subs = new Map<string, Subscription>();
   private readonly watchers = new Map<string, Set<Subscription>>();
 
+  private bus?: Bus;
+  private unsubscribe?: () => void;
+
   constructor(private readonly ctx: SipContext) {}
 
   /** Loads the stored presence strings (tb_presence). */
@@ -54,6 +58,7 @@ export class Presence {
       .innerJoin('tb_users', 'tb_users.id', 'tb_presence.userid')
       .select(['tb_users.username', 'tb_presence.status'])
       .execute();
+    this.presence.clear();
     for (const r of rows) if (r.status) this.presence.set(r.username, r.status);
   }
 
@@ -84,9 +89,32 @@ export class Presence {
       .values({ userid: userId, status, pidf, updated_at: t })
       .onConflict((oc) => oc.column('userid').doUpdateSet({ status, pidf, updated_at: t }))
       .execute();
+    this.applyPresence(username, status);
+    if (this.bus) void this.bus.publish('presence', { u: username, s: status }).catch(() => undefined);
+  }
+
+  private applyPresence(username: string, status: string): void {
     if (status) this.presence.set(username, status);
     else this.presence.delete(username);
     this.notifyWatchers(username);
+  }
+
+  /**
+   * Shares presence strings with the other nodes: a presence_set anywhere updates every node's copy of tb_presence
+   * (the bus carries it; after a lost bus the table is read again).
+   */
+  share(bus: Bus): void {
+    this.bus = bus;
+    this.unsubscribe = bus.subscribe('presence', (data, from) => {
+      const m = data as { u?: unknown; s?: unknown };
+      if (!from.self && typeof m.u === 'string' && typeof m.s === 'string') this.applyPresence(m.u, m.s);
+    });
+    bus.onRejoin(() => void this.load().catch(() => undefined));
+  }
+
+  unshare(): void {
+    this.unsubscribe?.();
+    this.bus = undefined;
   }
 
   private expiresFor(

@@ -1,15 +1,32 @@
 /** REGISTER: the registrar (RFC 3261 §10) over the location service, digest-authenticated. */
 import { getHeader, uriUser, type SipHeader, type SipRequest } from '../message/index.js';
 import type { ServerTransaction, SipSource } from '../stack.js';
-import type { Binding, UpdateInput } from './location.js';
+import type { Binding, UpdateInput, UpdateResult } from './location.js';
 import type { SipContext } from './context.js';
 import { expiresHeader, expiresParam, qParam } from './expires.js';
+
+type Stored = UpdateResult | { ok: false; status: number; reason: string; headers: SipHeader[] };
 
 export class Registrar {
   /** Called after a REGISTER that added a binding of a user with stored messages (offline delivery). */
   onRegistered?: (username: string, b: Binding) => void;
 
   constructor(private readonly ctx: SipContext) {}
+
+  /** The store's answer; a shared store that fails: 503 with Retry-After (the phone tries again), logged. */
+  private async stored(p: Promise<UpdateResult>): Promise<Stored> {
+    try {
+      return await p;
+    } catch (e) {
+      this.ctx.services.log.warn({ err: (e as Error).message }, 'REGISTER refused: the shared location store failed');
+      return {
+        ok: false,
+        status: 503,
+        reason: 'Service Unavailable (registrations cannot be stored now)',
+        headers: [{ name: 'Retry-After', value: '5' }],
+      };
+    }
+  }
 
   async onRegister(req: SipRequest, tx: ServerTransaction, src: SipSource): Promise<void> {
     const core = req.core!;
@@ -24,10 +41,11 @@ export class Registrar {
     if (hdrExp === -1) return this.ctx.respond(tx, req, 400, 'Malformed Expires header');
     const callId = core.callId!;
     const cseq = core.cseq!.seq;
-    let result;
+    let result: Stored;
+    const loc = this.ctx.location;
     if (core.contactStar) {
       if (hdrExp !== 0) return this.ctx.respond(tx, req, 400, 'Contact: * requires Expires: 0');
-      result = this.ctx.location.removeAll(user.username, callId, cseq);
+      result = await this.stored(loc.unregisterAll(user.username, callId, cseq));
     } else {
       const inputs: UpdateInput[] = [];
       const ua = (getHeader(req, 'User-Agent') ?? '').slice(0, 128);
@@ -53,10 +71,11 @@ export class Registrar {
         });
       }
       result = inputs.length
-        ? this.ctx.location.update(user.username, callId, cseq, inputs)
-        : { ok: true as const, bindings: this.ctx.location.lookup(user.username), added: [], removed: [] };
+        ? await this.stored(loc.register(user.username, callId, cseq, inputs))
+        : { ok: true as const, bindings: loc.all(user.username), added: [], removed: [] };
     }
-    if (!result.ok) return this.ctx.respond(tx, req, result.status, result.reason);
+    if (!result.ok)
+      return this.ctx.respond(tx, req, result.status, result.reason, 'headers' in result ? result.headers : []);
     const t = this.ctx.now();
     const headers: SipHeader[] = result.bindings.map((b) => ({
       name: 'Contact',
