@@ -5,13 +5,15 @@
  *
  *   node dist/bench/sip/register.js [--users 10000] [--start 2000] [--step 2000] [--max 30000] [--seconds 4]
  *       [--workers N] [--no-kamailio] [--kamailio-cfg PATH] [--profile DIR] [--memory 100000]
+ *       [--baseline PATH/bin/voxswitch.js]
  *
  * voxswitch runs as `voxswitch serve` (a child process, SQLite data dir in /tmp, users u0..uN with password pw-uN
  * created beforehand); `--workers N` is passed on to `serve`. `--profile DIR` runs the server under
  * `node --cpu-prof` and summarises the profile's self time by function (bench/sip/profile.ts). Kamailio runs the
  * shared benchmark configuration `../shared/bench/kamailio-registrar.cfg` (override with --kamailio-cfg) with
  * children = cores; it is installed with `apt-get install -y kamailio` when missing. `--memory N` then registers N
- * users on a fresh voxswitch and reports its resident memory before and after, per 100,000 users.
+ * users on a fresh voxswitch and reports its resident memory before and after, per 100,000 users. `--baseline`
+ * also steps another build of voxswitch (e.g. the main branch's) in the same run, on the same data.
  */
 import { mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +40,7 @@ const WORKERS = sarg('workers') ? Number(sarg('workers')) : undefined;
 const PROFILE = sarg('profile');
 const MEMORY = arg('memory', 0);
 const KCFG = resolve(sarg('kamailio-cfg') ?? KAMAILIO_CFG);
+const BASELINE = sarg('baseline');
 
 function clean(r: StepResult): boolean {
   return r.failed === 0 && r.retransPct < 2 && r.achieved >= 0.9 * r.rate;
@@ -113,6 +116,20 @@ async function main(): Promise<void> {
     } finally {
       await vox.stop();
     }
+    let bbest: StepResult | null | undefined;
+    if (BASELINE) {
+      const b = await startVoxswitch({
+        dataDir: join(dir, 'data'),
+        workers: WORKERS,
+        bin: BASELINE,
+        label: 'baseline',
+      });
+      try {
+        bbest = await stepped(b, csv, dir);
+      } finally {
+        await b.stop();
+      }
+    }
     let kbest: StepResult | null | undefined;
     if (!process.argv.includes('--no-kamailio')) {
       const kdir = join(dir, 'kamailio');
@@ -128,6 +145,7 @@ async function main(): Promise<void> {
     }
     const fmt = (r: StepResult | null | undefined) => (r ? `${r.achieved.toFixed(0)}/s (step ${r.rate}/s)` : 'none');
     console.log(`highest clean rate: ${vox.name} ${fmt(vbest)}`);
+    if (bbest !== undefined) console.log(`highest clean rate: baseline ${BASELINE} ${fmt(bbest)}`);
     if (kbest !== undefined) {
       console.log(`highest clean rate: kamailio ${fmt(kbest)}`);
       if (vbest && kbest)

@@ -79,6 +79,10 @@ export interface VoxOptions {
   workers?: number;
   /** directory for node --cpu-prof profiles of the server process */
   profileDir?: string;
+  /** another build's bin/voxswitch.js (a baseline to compare with); default this tree's */
+  bin?: string;
+  /** name in the report */
+  label?: string;
 }
 
 /** Runs `voxswitch serve` on the data dir with SIP on a free UDP port of 127.0.0.1, no API listener, quiet log. */
@@ -87,7 +91,7 @@ export async function startVoxswitch(o: VoxOptions): Promise<Target> {
   const node = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', o.profileDir] : [];
   const args = [
     ...node,
-    resolve(process.cwd(), 'bin/voxswitch.js'),
+    o.bin ?? resolve(process.cwd(), 'bin/voxswitch.js'),
     'serve',
     '--data-dir',
     o.dataDir,
@@ -102,7 +106,7 @@ export async function startVoxswitch(o: VoxOptions): Promise<Target> {
   p.stderr!.on('data', (d) => (out += d));
   await waitFor(p, () => out, /listening: sip/i, 30_000);
   return {
-    name: o.workers ? `voxswitch --workers ${o.workers}` : 'voxswitch (1 process)',
+    name: (o.label ?? 'voxswitch') + (o.workers ? ` --workers ${o.workers}` : ' (1 process)'),
     port,
     pid: p.pid!,
     stop: () => stopChild(p),

@@ -1,7 +1,9 @@
 /**
  * Accounts: creation with validation, look-up for authentication (by username, id, PIN or DID), and the
- * hierarchy (parentid). A small cache keeps hot look-ups off the database; every write through this service
- * invalidates it, and `syncusers`/`reload` clear it for changes made directly in the database.
+ * hierarchy (parentid). A cache keeps hot look-ups (every SIP digest check, every API call) off the database:
+ * an entry is fresh for CACHE_MS, every write through this service invalidates it, and `syncusers`/`reload` clear
+ * it for changes made directly in the database. A refreshed entry whose stored password did not change keeps its
+ * decrypted password (no AES-GCM decryption per refresh).
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
@@ -54,6 +56,8 @@ const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,60}$/;
 const PHONE_RE = /^\+?[0-9]{2,20}$/;
 const CURRENCY_RE = /^[A-Z]{3}$/;
 const CACHE_MS = 30_000;
+/** Most cached look-ups; past it the oldest entry goes (one per insertion). */
+const CACHE_MAX = 150_000;
 
 export function validateNewUser(u: NewUser): NewUser {
   const fail = (m: string): never => {
@@ -100,13 +104,25 @@ function toUser(r: Row): User {
   };
 }
 
+interface AuthCacheEntry {
+  at: number;
+  user: AuthUser | null;
+  enc: string | null;
+}
+
 export class UserService {
-  private cache = new Map<string, { at: number; user: AuthUser | null }>();
+  /** authid → the look-up's result, its time, and the stored (encrypted) password it was decrypted from */
+  private cache = new Map<string, AuthCacheEntry>();
+
+  private readonly cacheMs: number;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly box: SecretBox,
-  ) {}
+    opts: { cacheMs?: number } = {},
+  ) {
+    this.cacheMs = opts.cacheMs ?? CACHE_MS;
+  }
 
   private clearListeners: Array<() => void> = [];
 
@@ -189,7 +205,7 @@ export class UserService {
   async forAuth(authid: string): Promise<AuthUser | null> {
     const hit = this.cache.get(authid);
     const now = Date.now();
-    if (hit && now - hit.at < CACHE_MS) return hit.user;
+    if (hit !== undefined && now - hit.at < this.cacheMs) return hit.user;
     // one query whatever the outcome, so a known and an unknown authid take the same time
     const numericId = /^\d{1,9}$/.test(authid) ? Number(authid) : -1;
     const rows = await this.db
@@ -207,15 +223,19 @@ export class UserService {
       rows.find((x) => x.did === authid) ??
       rows.find((x) => Number(x.id) === numericId);
     let user: AuthUser | null = null;
+    const enc: string | null = r ? r.password_enc : null;
     if (r) {
       try {
-        user = { ...toUser(r as Row), password: this.box.decrypt(r.password_enc) };
+        const password = hit?.user && hit.enc === enc ? hit.user.password : this.box.decrypt(r.password_enc);
+        user = { ...toUser(r as Row), password };
       } catch {
         user = null; // a password we cannot read authenticates nobody
       }
     }
-    if (this.cache.size > 100_000) this.cache.clear();
-    this.cache.set(authid, { at: now, user });
+    if (hit !== undefined)
+      this.cache.delete(authid); // re-inserted last: the Map's order is the age order
+    else if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(authid, { at: now, user, enc });
     return user;
   }
 

@@ -5,6 +5,7 @@
  * every nonce-count (nc) accepted for a nonce is remembered until the nonce expires, and a nonce used without qop
  * (no nc) is single-use. Nothing here touches the network or the database.
  */
+import * as crypto from 'node:crypto';
 import { createHash, createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
@@ -69,10 +70,12 @@ export function parseDigestHeader(value: string): DigestCredentials | null {
   return { scheme, params };
 }
 
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+
 export function hashHex(alg: DigestAlgorithm, s: string): string {
-  return createHash(alg === 'MD5' ? 'md5' : 'sha256')
-    .update(s, 'utf8')
-    .digest('hex');
+  const name = alg === 'MD5' ? 'md5' : 'sha256';
+  // one-shot hashing (no Hash object) where Node has it
+  return oneShot ? oneShot(name, s, 'hex') : createHash(name).update(s, 'utf8').digest('hex');
 }
 
 /** RFC 7616 §3.4.2 A1 hash (non -sess). */
