@@ -58,7 +58,7 @@ function line(r: StepResult): string {
 async function stepped(t: Target, csv: string, dir: string): Promise<StepResult | null> {
   console.log(`${t.name} on udp 127.0.0.1:${t.port}`);
   // warm-up (first registrations of every user, JIT): not counted
-  const w = await runStep(t.port, csv, Math.min(START, 2000), Math.max(2, Math.ceil(USERS / 2000)), dir);
+  const w = await runStep(t.port, csv, 2000, Math.max(2, Math.ceil(USERS / 2000)), dir);
   console.log(`  warm-up ${w.ok} ok, ${w.failed} failed`);
   let best: StepResult | null = null;
   for (let rate = START; rate <= MAX; rate += STEP) {

@@ -70,3 +70,38 @@ test('within its lifetime an entry is served from memory, and writes through the
     await t.close();
   }
 });
+
+test('look-ups in one turn share a query and each gets its own account (username, then PIN, DID, id)', async () => {
+  const t = await setup(60_000);
+  try {
+    const a = await t.users.create({ username: 'alice', password: 'pw-a', pin: '7777', did: '3611111' });
+    const b = await t.users.create({ username: '7777x', password: 'pw-b', pin: '3611111' });
+    const c = await t.users.create({ username: String(a.id), password: 'pw-c' }); // a username that is an id
+    const keys = ['alice', '7777', '3611111', String(b.id), String(a.id), 'nobody', 'alice', '7777x'];
+    const got = await Promise.all(keys.map((k) => t.users.forAuth(k)));
+    assert.deepEqual(
+      got.map((u) => u?.username ?? null),
+      ['alice', 'alice', '7777x', '7777x', String(a.id), null, 'alice', '7777x'],
+    );
+    assert.equal(got[4]!.id, c.id, 'a username wins over a user id');
+    assert.equal(got[2]!.password, 'pw-b', 'a PIN wins over a DID');
+    const many = await Promise.all(Array.from({ length: 450 }, (_, i) => t.users.forAuth(i % 2 ? 'alice' : `x${i}`)));
+    assert.equal(many.filter((u) => u?.username === 'alice').length, 225);
+    assert.equal(many.filter((u) => u === null).length, 225);
+  } finally {
+    await t.close();
+  }
+});
+
+test('a cache clear while a look-up runs: the older result is not kept', async () => {
+  const t = await setup(60_000);
+  try {
+    const u = await t.users.create({ username: 'carol', password: 'pw-1' });
+    const first = t.users.forAuth('carol');
+    await t.users.setPassword(u.id, 'pw-2'); // clears the cache while the first look-up may be under way
+    await first;
+    assert.equal((await t.users.forAuth('carol'))!.password, 'pw-2');
+  } finally {
+    await t.close();
+  }
+});

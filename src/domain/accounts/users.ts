@@ -1,14 +1,14 @@
 /**
  * Accounts: creation with validation, look-up for authentication (by username, id, PIN or DID), and the
- * hierarchy (parentid). A cache keeps hot look-ups (every SIP digest check, every API call) off the database:
- * an entry is fresh for CACHE_MS, every write through this service invalidates it, and `syncusers`/`reload` clear
- * it for changes made directly in the database. A refreshed entry whose stored password did not change keeps its
- * decrypted password (no AES-GCM decryption per refresh).
+ * hierarchy (parentid). A cache (authlookup.ts) keeps hot look-ups (every SIP digest check, every API call) off the
+ * database: an entry is fresh for CACHE_MS, every write through this service invalidates it, and
+ * `syncusers`/`reload` clear it for changes made directly in the database.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 import { SecretBox, safeEqual } from './secrets.js';
 import { normalizeAnswer } from './passwords.js';
+import { AuthLookup } from './authlookup.js';
 import { UserType, type UserTypeId } from './types.js';
 import { DomainError } from '../errors.js';
 
@@ -56,8 +56,6 @@ const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,60}$/;
 const PHONE_RE = /^\+?[0-9]{2,20}$/;
 const CURRENCY_RE = /^[A-Z]{3}$/;
 const CACHE_MS = 30_000;
-/** Most cached look-ups; past it the oldest entry goes (one per insertion). */
-const CACHE_MAX = 150_000;
 
 export function validateNewUser(u: NewUser): NewUser {
   const fail = (m: string): never => {
@@ -104,24 +102,16 @@ function toUser(r: Row): User {
   };
 }
 
-interface AuthCacheEntry {
-  at: number;
-  user: AuthUser | null;
-  enc: string | null;
-}
-
 export class UserService {
-  /** authid → the look-up's result, its time, and the stored (encrypted) password it was decrypted from */
-  private cache = new Map<string, AuthCacheEntry>();
-
-  private readonly cacheMs: number;
+  /** authid → account with its clear password, cached (authlookup.ts) */
+  private readonly auth: AuthLookup<AuthUser>;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly box: SecretBox,
     opts: { cacheMs?: number } = {},
   ) {
-    this.cacheMs = opts.cacheMs ?? CACHE_MS;
+    this.auth = new AuthLookup(db, box, (r, password) => ({ ...toUser(r as Row), password }), opts.cacheMs ?? CACHE_MS);
   }
 
   private clearListeners: Array<() => void> = [];
@@ -132,7 +122,7 @@ export class UserService {
   }
 
   clearCache(): void {
-    this.cache.clear();
+    this.auth.clear();
     for (const fn of this.clearListeners) fn();
   }
 
@@ -179,7 +169,7 @@ export class UserService {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      this.cache.clear();
+      this.auth.clear();
       return toUser(r as Row);
     } catch (e) {
       if (/unique|duplicate/i.test(String((e as Error).message)))
@@ -202,41 +192,8 @@ export class UserService {
    * Finds the account an API `authid` names: a username, then a PIN, a DID, or a numeric user id.
    * Cached briefly; the result carries the clear password for the caller's check.
    */
-  async forAuth(authid: string): Promise<AuthUser | null> {
-    const hit = this.cache.get(authid);
-    const now = Date.now();
-    if (hit !== undefined && now - hit.at < this.cacheMs) return hit.user;
-    // one query whatever the outcome, so a known and an unknown authid take the same time
-    const numericId = /^\d{1,9}$/.test(authid) ? Number(authid) : -1;
-    const rows = await this.db
-      .selectFrom('tb_users')
-      .selectAll()
-      .where((eb) =>
-        eb.or([eb('username', '=', authid), eb('pin', '=', authid), eb('did', '=', authid), eb('id', '=', numericId)]),
-      )
-      .limit(4)
-      .execute();
-    // priority: username, then PIN, then DID, then user id
-    const r =
-      rows.find((x) => x.username === authid) ??
-      rows.find((x) => x.pin === authid) ??
-      rows.find((x) => x.did === authid) ??
-      rows.find((x) => Number(x.id) === numericId);
-    let user: AuthUser | null = null;
-    const enc: string | null = r ? r.password_enc : null;
-    if (r) {
-      try {
-        const password = hit?.user && hit.enc === enc ? hit.user.password : this.box.decrypt(r.password_enc);
-        user = { ...toUser(r as Row), password };
-      } catch {
-        user = null; // a password we cannot read authenticates nobody
-      }
-    }
-    if (hit !== undefined)
-      this.cache.delete(authid); // re-inserted last: the Map's order is the age order
-    else if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(authid, { at: now, user, enc });
-    return user;
+  forAuth(authid: string): Promise<AuthUser | null> {
+    return this.auth.get(authid);
   }
 
   /** True when `ancestor` is `user` or one of its parents (the reseller chain). */
@@ -262,7 +219,7 @@ export class UserService {
       .set({ password_enc: this.box.encrypt(password) })
       .where('id', '=', userId)
       .executeTakeFirst();
-    this.cache.clear();
+    this.auth.clear();
     return Number(r.numUpdatedRows) > 0;
   }
 
@@ -279,7 +236,7 @@ export class UserService {
       .set({ forgot_question: q || null, forgot_answer_enc: q ? this.box.encrypt(a) : null })
       .where('id', '=', userId)
       .executeTakeFirst();
-    this.cache.clear();
+    this.auth.clear();
     return Number(r.numUpdatedRows) > 0;
   }
 
@@ -344,7 +301,7 @@ export class UserService {
   async update(userId: number, patch: UserPatch): Promise<boolean> {
     if (!Object.keys(patch).length) return false;
     const r = await this.db.updateTable('tb_users').set(patch).where('id', '=', userId).executeTakeFirst();
-    this.cache.clear();
+    this.auth.clear();
     return Number(r.numUpdatedRows) > 0;
   }
 }
