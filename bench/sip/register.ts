@@ -5,7 +5,7 @@
  *
  *   node dist/bench/sip/register.js [--users 10000] [--start 2000] [--step 2000] [--max 30000] [--seconds 4]
  *       [--workers N] [--no-kamailio] [--kamailio-cfg PATH] [--profile DIR] [--memory 100000]
- *       [--baseline PATH/bin/voxswitch.js]
+ *       [--baseline PATH/bin/voxswitch.js] [--bin PATH/bin/voxswitch.js]
  *
  * voxswitch runs as `voxswitch serve` (a child process, SQLite data dir in /tmp, users u0..uN with password pw-uN
  * created beforehand); `--workers N` is passed on to `serve`. `--profile DIR` runs the server under
@@ -13,7 +13,8 @@
  * shared benchmark configuration `../shared/bench/kamailio-registrar.cfg` (override with --kamailio-cfg) with
  * children = cores; it is installed with `apt-get install -y kamailio` when missing. `--memory N` then registers N
  * users on a fresh voxswitch and reports its resident memory before and after, per 100,000 users. `--baseline`
- * also steps another build of voxswitch (e.g. the main branch's) in the same run, on the same data.
+ * also steps another build of voxswitch (e.g. the main branch's) in the same run, on the same data; `--bin` runs
+ * another build instead of this tree's (e.g. to profile it).
  */
 import { mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +42,7 @@ const PROFILE = sarg('profile');
 const MEMORY = arg('memory', 0);
 const KCFG = resolve(sarg('kamailio-cfg') ?? KAMAILIO_CFG);
 const BASELINE = sarg('baseline');
+const BIN = sarg('bin');
 
 function clean(r: StepResult): boolean {
   return r.failed === 0 && r.retransPct < 2 && r.achieved >= 0.9 * r.rate;
@@ -80,8 +82,9 @@ async function memory(dir: string): Promise<void> {
   const t = await startVoxswitch({ dataDir: data });
   try {
     const before = rssMB(t.pid);
+    mkdirSync(join(dir, 'mem'), { recursive: true });
     const csv = writeUsersCsv(join(dir, 'mem'), users);
-    const r = await runStep(t.port, csv, 3000, MEMORY / 3000, join(dir, 'mem'));
+    const r = await runStep(t.port, csv, 2000, MEMORY / 2000, join(dir, 'mem'));
     await new Promise((res) => setTimeout(res, 1000));
     const after = rssMB(t.pid);
     console.log(
@@ -109,7 +112,7 @@ async function main(): Promise<void> {
     await prepareDataDir(join(dir, 'data'), users);
     console.log(`created ${USERS} users in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     if (PROFILE) mkdirSync(PROFILE, { recursive: true });
-    const vox = await startVoxswitch({ dataDir: join(dir, 'data'), workers: WORKERS, profileDir: PROFILE });
+    const vox = await startVoxswitch({ dataDir: join(dir, 'data'), workers: WORKERS, profileDir: PROFILE, bin: BIN });
     let vbest: StepResult | null;
     try {
       vbest = await stepped(vox, csv, dir);
