@@ -12,17 +12,20 @@
  * `node --cpu-prof` and summarises the profile's self time by function (bench/sip/profile.ts). Kamailio runs the
  * shared benchmark configuration `../shared/bench/kamailio-registrar.cfg` (override with --kamailio-cfg) with
  * children = cores; it is installed with `apt-get install -y kamailio` when missing. `--memory N` then registers N
- * users on a fresh voxswitch and reports its resident memory before and after, per 100,000 users. `--baseline`
+ * users on a server in this process and reports heap (after a full GC) and rss, per 100,000 users. `--baseline`
  * also steps another build of voxswitch (e.g. the main branch's) in the same run, on the same data; `--bin` runs
  * another build instead of this tree's (e.g. to profile it).
  */
-import { mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { existsSync } from 'node:fs';
 import { runStep, writeUsersCsv, SIPP, type StepResult } from './sipp.js';
 import { prepareDataDir, rssMB, startKamailio, startVoxswitch, KAMAILIO_CFG, type Target } from './targets.js';
 import { summarise } from './profile.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { pino } from 'pino';
+import { startServer } from '../../src/server.js';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -70,30 +73,54 @@ async function stepped(t: Target, csv: string, dir: string): Promise<StepResult 
     best = r;
     await new Promise((res) => setTimeout(res, 500));
   }
+  console.log(`  rss of ${t.name} (with its child processes): ${rssMB(t.pid).toFixed(0)} MB`);
   return best;
 }
 
+function gc(): void {
+  setFlagsFromString('--expose-gc');
+  const g = runInNewContext('gc') as () => void;
+  g();
+  g();
+}
+
+/**
+ * Registers MEMORY users on a server in this process (so that the heap can be measured after a full GC), waits
+ * until the transactions' Timer J (32 s) has let go of them, and prints heap and rss against the empty server.
+ */
 async function memory(dir: string): Promise<void> {
   const users = Array.from({ length: MEMORY }, (_, i) => `m${i}`);
   const data = join(dir, 'mem-data');
   const t0 = Date.now();
   await prepareDataDir(data, users);
   console.log(`memory: created ${MEMORY} users in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  const t = await startVoxswitch({ dataDir: data });
+  const srv = await startServer({
+    dataDir: data,
+    overrides: { sipport: '0', sipbindaddr: '127.0.0.1', usemainaport: 'false', authfailban: '0' },
+    announce: () => undefined,
+    logger: pino({ level: 'silent' }),
+  });
   try {
-    const before = rssMB(t.pid);
+    const port = srv.services.listeners.find((l) => l.kind === 'sip udp')!.port;
+    gc();
+    const before = process.memoryUsage();
     mkdirSync(join(dir, 'mem'), { recursive: true });
     const csv = writeUsersCsv(join(dir, 'mem'), users);
-    const r = await runStep(t.port, csv, 2000, MEMORY / 2000, join(dir, 'mem'));
-    await new Promise((res) => setTimeout(res, 1000));
-    const after = rssMB(t.pid);
+    const r = await runStep(port, csv, 2000, MEMORY / 2000, join(dir, 'mem'));
+    await new Promise((res) => setTimeout(res, 34_000));
+    gc();
+    const after = process.memoryUsage();
+    const held = srv.services.sip?.location.size();
+    const mb = (n: number) => (n / 1048576).toFixed(0);
+    const per = (n: number) => ((n * 100_000) / 1048576 / Math.max(1, r.ok)).toFixed(0);
     console.log(
-      `memory: ${r.ok} of ${MEMORY} registered (${r.failed} failed); server rss ${before.toFixed(0)} MB → ` +
-        `${after.toFixed(0)} MB; ${(((after - before) * 100_000) / MEMORY).toFixed(0)} MB per 100,000 users ` +
-        `registered, ${((after * 100_000) / MEMORY).toFixed(0)} MB total per 100,000 (limit 300 MB)`,
+      `memory: ${r.ok} of ${MEMORY} registered (${r.failed} failed), ${held?.bindings ?? '?'} bindings held; ` +
+        `heap ${mb(before.heapUsed)} → ${mb(after.heapUsed)} MB (+${per(after.heapUsed - before.heapUsed)} MB ` +
+        `per 100,000), rss ${mb(before.rss)} → ${mb(after.rss)} MB (+${per(after.rss - before.rss)} MB per ` +
+        `100,000); limit 300 MB per node`,
     );
   } finally {
-    await t.stop();
+    await srv.stop();
   }
 }
 
