@@ -105,3 +105,19 @@ test('a cache clear while a look-up runs: the older result is not kept', async (
     await t.close();
   }
 });
+
+test('entries long past their lifetime are swept (the next look-up decrypts again)', async () => {
+  const t = await setup(10);
+  try {
+    await t.users.create({ username: 'dave', password: 'pw-1' });
+    await t.users.forAuth('dave');
+    await t.users.forAuth('dave'); // stale but kept: no second decryption
+    assert.equal(t.decrypts(), 1);
+    await new Promise((r) => setTimeout(r, 1100));
+    await t.users.forAuth('someone-else'); // a query: sweeps what is past the keep time
+    assert.equal((await t.users.forAuth('dave'))!.password, 'pw-1');
+    assert.equal(t.decrypts(), 2);
+  } finally {
+    await t.close();
+  }
+});

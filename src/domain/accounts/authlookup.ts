@@ -2,8 +2,9 @@
  * The look-up behind every authentication (each SIP digest check, each API call): authid → the account with its
  * clear password, cached. An entry is fresh for `cacheMs`; look-ups that miss in the same turn of the event loop
  * share one query (under load, a REGISTER burst costs a few queries, not one each); a refreshed entry whose stored
- * password did not change keeps its decrypted password (no AES-GCM per refresh). `clear()` drops everything, and a
- * query that was under way when it was called does not put its (possibly older) rows back into the cache.
+ * password did not change keeps its decrypted password (no AES-GCM per refresh); entries past a few lifetimes are
+ * swept when a query runs. `clear()` drops everything, and a query that was under way when it was called does not
+ * put its (possibly older) rows back into the cache.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
@@ -11,6 +12,8 @@ import type { SecretBox } from './secrets.js';
 
 /** Most look-ups one query answers. */
 const BATCH = 200;
+/** A stale entry is kept for KEEP × cacheMs (for its decrypted password), then swept. */
+const KEEP = 4;
 /** Most cached look-ups; past it the oldest entry goes (one per insertion). */
 const CACHE_MAX = 150_000;
 
@@ -71,6 +74,18 @@ export class AuthLookup<U extends { password: string }> {
     for (let i = 0; i < all.length; i += BATCH) void this.run(all.slice(i, i + BATCH));
   }
 
+  /**
+   * Drops entries past KEEP lifetimes (the Map's order is the age order: oldest first). Until then a stale entry
+   * still saves the decryption of an unchanged password; after, it would only hold memory.
+   */
+  private sweep(now: number): void {
+    const limit = now - Math.max(1000, KEEP * this.cacheMs);
+    for (const [k, e] of this.cache) {
+      if (e.at >= limit) break;
+      this.cache.delete(k);
+    }
+  }
+
   private async run(waiters: Array<Waiter<U>>): Promise<void> {
     const gen = this.generation;
     const keys = waiters.map((w) => w.authid);
@@ -100,6 +115,7 @@ export class AuthLookup<U extends { password: string }> {
     const byDid = by('did');
     const byId = new Map(rows.map((r) => [Number(r.id), r]));
     const now = Date.now();
+    if (gen === this.generation) this.sweep(now);
     for (const w of waiters) {
       const a = w.authid;
       // priority: username, then PIN, then DID, then user id
