@@ -1,112 +1,80 @@
 /**
- * Registrar benchmark: REGISTER with digest authentication per second, driven by sipp over UDP.
+ * Registrar capacity: REGISTER with digest over UDP (REGISTER → 401 → REGISTER+Authorization → 200), offered by sipp
+ * in increasing steps to voxswitch and to Kamailio in the same run; each side's highest clean rate (0 failed,
+ * retransmissions < 2% of the requests sent, at least 90% of the offered rate completed) and the ratio.
  *
- *   node .build-X/bench/sip/register.js [--users 2000] [--rounds 2] [--rate 5000] [--limit 200] [--with-kamailio]
+ *   node dist/bench/sip/register.js [--users 10000] [--start 2000] [--step 2000] [--max 30000] [--seconds 4]
+ *       [--workers N] [--no-kamailio] [--kamailio-cfg PATH] [--profile DIR] [--memory 100000]
+ *       [--baseline PATH/bin/voxswitch.js] [--bin PATH/bin/voxswitch.js]
  *
- * Starts a voxswitch server (temp data dir, SQLite) with SIP on a random UDP port, creates N users, runs sipp with
- * test/sip/scenarios/register_auth.xml (REGISTER → 401 → REGISTER with Authorization → 200) and an injection file
- * (`user;[authentication username=.. password=..]`), `rounds` registrations per user, and prints registrations/s and
- * failures. Then measures memory per 10,000 bindings in-process (process.memoryUsage around 10,000
- * LocationStore registrations). With --with-kamailio, installs kamailio (apt-get) when missing and runs the same
- * sipp scenario against a minimal kamailio registrar (auth_db on db_text) written to a temp dir.
+ * voxswitch runs as `voxswitch serve` (a child process, SQLite data dir in /tmp, users u0..uN with password pw-uN
+ * created beforehand); `--workers N` is passed on to `serve`. `--profile DIR` runs the server under
+ * `node --cpu-prof` and summarises the profile's self time by function (bench/sip/profile.ts). Kamailio runs the
+ * shared benchmark configuration `../shared/bench/kamailio-registrar.cfg` (override with --kamailio-cfg) with
+ * children = cores; it is installed with `apt-get install -y kamailio` when missing. `--memory N` then registers N
+ * users on a server in this process and reports heap (after a full GC) and rss, per 100,000 users. `--baseline`
+ * also steps another build of voxswitch (e.g. the main branch's) in the same run, on the same data; `--bin` runs
+ * another build instead of this tree's (e.g. to profile it).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runStep, writeUsersCsv, SIPP, type StepResult } from './sipp.js';
+import { prepareDataDir, rssMB, startKamailio, startVoxswitch, KAMAILIO_CFG, type Target } from './targets.js';
+import { summarise } from './profile.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { startServer } from '../../src/server.js';
-import { SipStack } from '../../src/sip/stack.js';
-import { SipServer } from '../../src/sip/server.js';
-import { LocationStore } from '../../src/sip/services/location.js';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : def;
 }
-const USERS = arg('users', 2000);
-const ROUNDS = arg('rounds', 2);
-const RATE = arg('rate', 5000);
-const LIMIT = arg('limit', 200);
-const WITH_KAMAILIO = process.argv.includes('--with-kamailio');
-const SCENARIO = resolve(process.cwd(), 'test/sip/scenarios/register_auth.xml');
-const SIPP = '/usr/bin/sipp';
+function sarg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+const USERS = arg('users', 10_000);
+const START = arg('start', 2000);
+const STEP = arg('step', 2000);
+const MAX = arg('max', 30_000);
+const SECONDS = arg('seconds', 4);
+const WORKERS = sarg('workers') ? Number(sarg('workers')) : undefined;
+const PROFILE = sarg('profile');
+const MEMORY = arg('memory', 0);
+const KCFG = resolve(sarg('kamailio-cfg') ?? KAMAILIO_CFG);
+const BASELINE = sarg('baseline');
+const BIN = sarg('bin');
 
-interface SippResult {
-  ok: number;
-  failed: number;
-  seconds: number;
-  code: number | null;
-  tail: string;
+function clean(r: StepResult): boolean {
+  return r.failed === 0 && r.retransPct < 2 && r.achieved >= 0.9 * r.rate;
 }
 
-function runSipp(port: number, csv: string, calls: number, dir: string): Promise<SippResult> {
-  return new Promise((res) => {
-    const t0 = process.hrtime.bigint();
-    const p = spawn(
-      SIPP,
-      [
-        `127.0.0.1:${port}`,
-        '-sf',
-        SCENARIO,
-        '-inf',
-        csv,
-        '-m',
-        String(calls),
-        '-r',
-        String(RATE),
-        '-l',
-        String(LIMIT),
-        '-i',
-        '127.0.0.1',
-        '-t',
-        'u1',
-        '-nostdin',
-        '-timeout',
-        '300s',
-        '-trace_err',
-        '-error_file',
-        join(dir, 'sipp.err'),
-      ],
-      { cwd: dir },
-    );
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    p.on('close', (code) => {
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const num = (label: string) => {
-        const lines = out.split('\n').filter((l) => l.includes(label));
-        const last = lines.at(-1) ?? '';
-        const cells = last.split('|').map((s) => s.trim());
-        return Number(cells[2] ?? cells[1] ?? 0) || 0;
-      };
-      const errFile = join(dir, 'sipp.err');
-      const errors = existsSync(errFile)
-        ? readFileSync(errFile, 'utf8')
-            .split('\n')
-            .filter((l) => /Aborting|unexpected|timeout/i.test(l))
-        : [];
-      const tail = errors.length
-        ? `first sipp errors:\n${errors
-            .slice(0, 3)
-            .map((l) => l.slice(0, 300))
-            .join('\n')}`
-        : out.slice(-1500);
-      res({ ok: num('Successful call'), failed: num('Failed call'), seconds, code, tail });
-    });
-  });
+function line(r: StepResult): string {
+  return (
+    `  offered ${String(r.rate).padStart(6)}/s: ${r.ok}/${r.calls} ok, ${r.failed} failed, ` +
+    `${r.retrans} retransmissions (${r.retransPct.toFixed(2)}%), ${r.achieved.toFixed(0)}/s achieved` +
+    (clean(r) ? '' : '  ← not clean')
+  );
 }
 
-function writeCsv(dir: string, users: Array<[string, string]>, rounds: number): string {
-  const f = join(dir, 'users.csv');
-  const lines = ['SEQUENTIAL'];
-  for (let r = 0; r < rounds; r++)
-    for (const [u, p] of users) lines.push(`${u};[authentication username=${u} password=${p}]`);
-  writeFileSync(f, lines.join('\n') + '\n');
-  return f;
+/** Offers increasing rates until a step is not clean; the best clean step, or null. */
+async function stepped(t: Target, csv: string, dir: string): Promise<StepResult | null> {
+  console.log(`${t.name} on udp 127.0.0.1:${t.port}`);
+  // warm-up (first registrations of every user, JIT): not counted
+  const w = await runStep(t.port, csv, 2000, Math.max(2, Math.ceil(USERS / 2000)), dir);
+  console.log(`  warm-up ${w.ok} ok, ${w.failed} failed`);
+  let best: StepResult | null = null;
+  for (let rate = START; rate <= MAX; rate += STEP) {
+    const r = await runStep(t.port, csv, rate, SECONDS, dir);
+    console.log(line(r));
+    if (!clean(r)) break;
+    best = r;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  console.log(`  rss of ${t.name} (with its child processes): ${rssMB(t.pid).toFixed(0)} MB`);
+  return best;
 }
 
 function gc(): void {
@@ -116,179 +84,111 @@ function gc(): void {
   g();
 }
 
-function memoryPer10k(): { heapMB: number; rssMB: number; perBindingBytes: number } {
-  const loc = new LocationStore();
-  gc();
-  const before = process.memoryUsage();
-  for (let i = 0; i < 10_000; i++) {
-    const u = `user${String(i).padStart(6, '0')}`;
-    loc.update(u, `${i}-a8f3c2d1e0b9@10.0.${i >> 8}.${i & 255}`, 1, [
-      {
-        contact: `sip:${u}@10.0.${i >> 8}.${i & 255}:5060;transport=udp;ob`,
-        expires: 3600,
-        transport: 'udp',
-        srcIp: `10.0.${i >> 8}.${i & 255}`,
-        srcPort: 5060 + (i % 1000),
-        userAgent: 'Yealink SIP-T46S 66.86.0.15',
-        q: 1,
-      },
-    ]);
-  }
-  gc();
-  const after = process.memoryUsage();
-  if (loc.size().bindings !== 10_000) throw new Error('bindings not stored');
-  const heap = after.heapUsed - before.heapUsed;
-  return {
-    heapMB: heap / 1048576,
-    rssMB: (after.rss - before.rss) / 1048576,
-    perBindingBytes: Math.round(heap / 10_000),
-  };
-}
-
-async function benchVoxswitch(dir: string, users: Array<[string, string]>): Promise<SippResult> {
+/**
+ * Registers MEMORY users on a server in this process (so that the heap can be measured after a full GC), waits
+ * until the transactions' Timer J (32 s) has let go of them, and prints heap and rss against the empty server.
+ */
+async function memory(dir: string): Promise<void> {
+  const users = Array.from({ length: MEMORY }, (_, i) => `m${i}`);
+  const data = join(dir, 'mem-data');
+  const t0 = Date.now();
+  await prepareDataDir(data, users);
+  console.log(`memory: created ${MEMORY} users in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   const srv = await startServer({
-    dataDir: join(dir, 'data'),
-    overrides: { mainaport: '0', apibindaddr: '127.0.0.1', authfailban: '0', sipmaxexpires: '3600' },
+    dataDir: data,
+    overrides: { sipport: '0', sipbindaddr: '127.0.0.1', usemainaport: 'false', authfailban: '0' },
     announce: () => undefined,
     logger: pino({ level: 'silent' }),
   });
-  const o = srv.services.config.options;
-  const stack = new SipStack({
-    bindAddr: '127.0.0.1',
-    udpPort: 0,
-    tcpPort: -1,
-    maxMessageSize: o.sipmaxmessage,
-    maxConnections: o.sipmaxconnections,
-    isBanned: (ip) => srv.services.bans.isBanned(ip),
-  });
-  const sip = new SipServer(srv.services, stack);
-  const l = await sip.start();
-  const port = l.find((x) => x.transport === 'udp')!.port;
-  const t0 = Date.now();
-  for (const [u, p] of users) await srv.services.users.create({ username: u, password: p });
-  console.log(
-    `created ${users.length} users in ${((Date.now() - t0) / 1000).toFixed(1)} s; voxswitch SIP on udp 127.0.0.1:${port}`,
-  );
-  const r = await runSipp(port, writeCsv(dir, users, ROUNDS), users.length * ROUNDS, dir);
-  console.log(`bindings held: ${sip.location.size().bindings} for ${sip.location.size().users} users`);
-  await sip.stop();
-  await srv.stop();
-  return r;
-}
-
-function kamailioConfig(dir: string, port: number): string {
-  const db = join(dir, 'kdb');
-  mkdirSync(db, { recursive: true });
-  writeFileSync(join(db, 'version'), 'table_name(str) table_version(int)\nsubscriber:7\nlocation:9\n');
-  return `#!KAMAILIO
-debug=0
-log_stderror=yes
-memdbg=5
-memlog=5
-fork=yes
-children=4
-auto_aliases=no
-listen=udp:127.0.0.1:${port}
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
-loadmodule "db_text.so"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "usrloc.so"
-loadmodule "registrar.so"
-loadmodule "auth.so"
-loadmodule "auth_db.so"
-modparam("usrloc", "db_mode", 0)
-modparam("auth_db", "db_url", "text://${db}")
-modparam("auth_db", "calculate_ha1", yes)
-modparam("auth_db", "password_column", "password")
-modparam("auth_db", "load_credentials", "")
-modparam("auth", "nonce_count", 1)
-modparam("auth", "qop", "auth")
-request_route {
-  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
-  if (is_method("REGISTER")) {
-    if (!auth_check("$fd", "subscriber", "1")) { auth_challenge("$fd", "1"); exit; }
-    if (!save("location")) sl_reply_error();
-    exit;
-  }
-  sl_send_reply("405", "Method Not Allowed");
-}
-`;
-}
-
-async function benchKamailio(dir: string, users: Array<[string, string]>): Promise<SippResult | string> {
-  if (!existsSync('/usr/sbin/kamailio')) {
-    console.log('installing kamailio (apt-get install -y kamailio) ...');
-    const r = spawnSync('apt-get', ['install', '-y', '-q', 'kamailio'], {
-      stdio: 'inherit',
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-    if (r.status !== 0 || !existsSync('/usr/sbin/kamailio')) return 'kamailio could not be installed';
-  }
-  const kdir = join(dir, 'kamailio');
-  mkdirSync(kdir, { recursive: true });
-  const port = 30000 + Math.floor(Math.random() * 20000);
-  const cfg = join(kdir, 'kamailio.cfg');
-  writeFileSync(cfg, kamailioConfig(kdir, port));
-  const rows = users.map(([u, p], i) => `${i + 1}:${u}:127.0.0.1:${p}::`);
-  writeFileSync(
-    join(kdir, 'kdb', 'subscriber'),
-    'id(int,auto) username(str) domain(str) password(str) ha1(str,null) ha1b(str,null)\n' + rows.join('\n') + '\n',
-  );
-  const k = spawn('/usr/sbin/kamailio', ['-f', cfg, '-DD', '-E', '-m', '256', '-M', '16', '-P', join(kdir, 'k.pid')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  k.stdout.on('data', (d) => (log += d));
-  k.stderr.on('data', (d) => (log += d));
-  await new Promise((r) => setTimeout(r, 1500));
-  if (k.exitCode !== null) return `kamailio did not start:\n${log.slice(-1500)}`;
   try {
-    return await runSipp(port, writeCsv(kdir, users, ROUNDS), users.length * ROUNDS, kdir);
+    const port = srv.services.listeners.find((l) => l.kind === 'sip udp')!.port;
+    gc();
+    const before = process.memoryUsage();
+    mkdirSync(join(dir, 'mem'), { recursive: true });
+    const csv = writeUsersCsv(join(dir, 'mem'), users);
+    const r = await runStep(port, csv, 2000, MEMORY / 2000, join(dir, 'mem'));
+    await new Promise((res) => setTimeout(res, 34_000));
+    gc();
+    const after = process.memoryUsage();
+    const held = srv.services.sip?.location.size();
+    const mb = (n: number) => (n / 1048576).toFixed(0);
+    const per = (n: number) => ((n * 100_000) / 1048576 / Math.max(1, r.ok)).toFixed(0);
+    console.log(
+      `memory: ${r.ok} of ${MEMORY} registered (${r.failed} failed), ${held?.bindings ?? '?'} bindings held; ` +
+        `heap ${mb(before.heapUsed)} → ${mb(after.heapUsed)} MB (+${per(after.heapUsed - before.heapUsed)} MB ` +
+        `per 100,000), rss ${mb(before.rss)} → ${mb(after.rss)} MB (+${per(after.rss - before.rss)} MB per ` +
+        `100,000); limit 300 MB per node`,
+    );
   } finally {
-    k.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 500));
-    if (k.exitCode === null) k.kill('SIGKILL');
+    await srv.stop();
   }
-}
-
-function report(name: string, r: SippResult): void {
-  const rate = r.ok / r.seconds;
-  console.log(
-    `${name}: ${r.ok} registrations ok, ${r.failed} failed in ${r.seconds.toFixed(2)} s → ${rate.toFixed(0)} registrations/s (each = REGISTER, 401, REGISTER+digest, 200; sipp exit ${r.code})`,
-  );
-  if (r.failed || r.code !== 0) console.log(r.tail);
 }
 
 async function main(): Promise<void> {
   if (!existsSync(SIPP)) throw new Error('sipp is not installed (/usr/bin/sipp)');
-  const dir = mkdtempSync(join(tmpdir(), 'voxswitch-bench-sip-'));
+  const dir = mkdtempSync(join(tmpdir(), 'voxswitch-bench-reg-'));
   process.env.VOXSWITCH_ADMIN_PASSWORD = 'bench-admin-pw';
   try {
-    const users: Array<[string, string]> = [];
-    for (let i = 0; i < USERS; i++) users.push([`u${String(i).padStart(6, '0')}`, `pw-${i}-${(i * 7919) % 10007}`]);
+    const users = Array.from({ length: USERS }, (_, i) => `u${i}`);
+    const csv = writeUsersCsv(dir, users);
     console.log(
-      `REGISTER bench: ${USERS} users × ${ROUNDS} rounds, sipp -r ${RATE} -l ${LIMIT}, UDP, digest MD5 qop=auth`,
+      `REGISTER+digest over UDP, ${USERS} users, steps ${START}/s + ${STEP}/s up to ${MAX}/s, ${SECONDS} s each; ` +
+        'clean = 0 failed, retransmissions < 2%, >= 90% of the offered rate completed',
     );
-    const vox = await benchVoxswitch(dir, users);
-    report('voxswitch', vox);
-    const m = memoryPer10k();
-    console.log(
-      `memory per 10,000 bindings: heap +${m.heapMB.toFixed(2)} MB (${m.perBindingBytes} bytes/binding), rss +${m.rssMB.toFixed(2)} MB`,
-    );
-    if (WITH_KAMAILIO) {
-      const k = await benchKamailio(dir, users);
-      if (typeof k === 'string') console.log(`kamailio: skipped: ${k}`);
-      else {
-        report('kamailio (auth_db/db_text, usrloc in memory, 4 children)', k);
-        const ratio = vox.ok / vox.seconds / (k.ok / k.seconds);
-        console.log(`ratio voxswitch/kamailio: ${(ratio * 100).toFixed(1)}% (target >= 50%)`);
+    const t0 = Date.now();
+    await prepareDataDir(join(dir, 'data'), users);
+    console.log(`created ${USERS} users in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    if (PROFILE) mkdirSync(PROFILE, { recursive: true });
+    const vox = await startVoxswitch({ dataDir: join(dir, 'data'), workers: WORKERS, profileDir: PROFILE, bin: BIN });
+    let vbest: StepResult | null;
+    try {
+      vbest = await stepped(vox, csv, dir);
+    } finally {
+      await vox.stop();
+    }
+    let bbest: StepResult | null | undefined;
+    if (BASELINE) {
+      const b = await startVoxswitch({
+        dataDir: join(dir, 'data'),
+        workers: WORKERS,
+        bin: BASELINE,
+        label: 'baseline',
+      });
+      try {
+        bbest = await stepped(b, csv, dir);
+      } finally {
+        await b.stop();
       }
-    } else console.log('kamailio: not run (pass --with-kamailio)');
+    }
+    let kbest: StepResult | null | undefined;
+    if (!process.argv.includes('--no-kamailio')) {
+      const kdir = join(dir, 'kamailio');
+      mkdirSync(kdir);
+      const k = await startKamailio(KCFG, kdir);
+      if (typeof k === 'string') console.log(`kamailio: not run: ${k}`);
+      else
+        try {
+          kbest = await stepped(k, csv, kdir);
+        } finally {
+          await k.stop();
+        }
+    }
+    const fmt = (r: StepResult | null | undefined) => (r ? `${r.achieved.toFixed(0)}/s (step ${r.rate}/s)` : 'none');
+    console.log(`highest clean rate: ${vox.name} ${fmt(vbest)}`);
+    if (bbest !== undefined) console.log(`highest clean rate: baseline ${BASELINE} ${fmt(bbest)}`);
+    if (kbest !== undefined) {
+      console.log(`highest clean rate: kamailio ${fmt(kbest)}`);
+      if (vbest && kbest)
+        console.log(`ratio voxswitch/kamailio: ${((100 * vbest.achieved) / kbest.achieved).toFixed(0)}%`);
+    }
+    if (PROFILE) {
+      const f = readdirSync(PROFILE)
+        .filter((x) => x.endsWith('.cpuprofile'))
+        .sort()
+        .at(-1);
+      if (f) console.log(`profile ${join(PROFILE, f)}, self time by function:\n${summarise(join(PROFILE, f), 25)}`);
+    }
+    if (MEMORY) await memory(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

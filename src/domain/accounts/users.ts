@@ -1,12 +1,14 @@
 /**
  * Accounts: creation with validation, look-up for authentication (by username, id, PIN or DID), and the
- * hierarchy (parentid). A small cache keeps hot look-ups off the database; every write through this service
- * invalidates it, and `syncusers`/`reload` clear it for changes made directly in the database.
+ * hierarchy (parentid). A cache (authlookup.ts) keeps hot look-ups (every SIP digest check, every API call) off the
+ * database: an entry is fresh for CACHE_MS, every write through this service invalidates it, and
+ * `syncusers`/`reload` clear it for changes made directly in the database.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 import { SecretBox, safeEqual } from './secrets.js';
 import { normalizeAnswer } from './passwords.js';
+import { AuthLookup } from './authlookup.js';
 import { UserType, type UserTypeId } from './types.js';
 import { DomainError } from '../errors.js';
 
@@ -101,12 +103,16 @@ function toUser(r: Row): User {
 }
 
 export class UserService {
-  private cache = new Map<string, { at: number; user: AuthUser | null }>();
+  /** authid → account with its clear password, cached (authlookup.ts) */
+  private readonly auth: AuthLookup<AuthUser>;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly box: SecretBox,
-  ) {}
+    opts: { cacheMs?: number } = {},
+  ) {
+    this.auth = new AuthLookup(db, box, (r, password) => ({ ...toUser(r as Row), password }), opts.cacheMs ?? CACHE_MS);
+  }
 
   private clearListeners: Array<() => void> = [];
 
@@ -116,7 +122,7 @@ export class UserService {
   }
 
   clearCache(): void {
-    this.cache.clear();
+    this.auth.clear();
     for (const fn of this.clearListeners) fn();
   }
 
@@ -163,7 +169,7 @@ export class UserService {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      this.cache.clear();
+      this.auth.clear();
       return toUser(r as Row);
     } catch (e) {
       if (/unique|duplicate/i.test(String((e as Error).message)))
@@ -186,37 +192,8 @@ export class UserService {
    * Finds the account an API `authid` names: a username, then a PIN, a DID, or a numeric user id.
    * Cached briefly; the result carries the clear password for the caller's check.
    */
-  async forAuth(authid: string): Promise<AuthUser | null> {
-    const hit = this.cache.get(authid);
-    const now = Date.now();
-    if (hit && now - hit.at < CACHE_MS) return hit.user;
-    // one query whatever the outcome, so a known and an unknown authid take the same time
-    const numericId = /^\d{1,9}$/.test(authid) ? Number(authid) : -1;
-    const rows = await this.db
-      .selectFrom('tb_users')
-      .selectAll()
-      .where((eb) =>
-        eb.or([eb('username', '=', authid), eb('pin', '=', authid), eb('did', '=', authid), eb('id', '=', numericId)]),
-      )
-      .limit(4)
-      .execute();
-    // priority: username, then PIN, then DID, then user id
-    const r =
-      rows.find((x) => x.username === authid) ??
-      rows.find((x) => x.pin === authid) ??
-      rows.find((x) => x.did === authid) ??
-      rows.find((x) => Number(x.id) === numericId);
-    let user: AuthUser | null = null;
-    if (r) {
-      try {
-        user = { ...toUser(r as Row), password: this.box.decrypt(r.password_enc) };
-      } catch {
-        user = null; // a password we cannot read authenticates nobody
-      }
-    }
-    if (this.cache.size > 100_000) this.cache.clear();
-    this.cache.set(authid, { at: now, user });
-    return user;
+  forAuth(authid: string): Promise<AuthUser | null> {
+    return this.auth.get(authid);
   }
 
   /** True when `ancestor` is `user` or one of its parents (the reseller chain). */
@@ -242,7 +219,7 @@ export class UserService {
       .set({ password_enc: this.box.encrypt(password) })
       .where('id', '=', userId)
       .executeTakeFirst();
-    this.cache.clear();
+    this.auth.clear();
     return Number(r.numUpdatedRows) > 0;
   }
 
@@ -259,7 +236,7 @@ export class UserService {
       .set({ forgot_question: q || null, forgot_answer_enc: q ? this.box.encrypt(a) : null })
       .where('id', '=', userId)
       .executeTakeFirst();
-    this.cache.clear();
+    this.auth.clear();
     return Number(r.numUpdatedRows) > 0;
   }
 
@@ -324,7 +301,7 @@ export class UserService {
   async update(userId: number, patch: UserPatch): Promise<boolean> {
     if (!Object.keys(patch).length) return false;
     const r = await this.db.updateTable('tb_users').set(patch).where('id', '=', userId).executeTakeFirst();
-    this.cache.clear();
+    this.auth.clear();
     return Number(r.numUpdatedRows) > 0;
   }
 }

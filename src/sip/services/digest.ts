@@ -7,6 +7,7 @@
  * a count accepted on one node is a replay on every other; the nonce secret must then be the same on every node.
  * Nothing here touches the database.
  */
+import * as crypto from 'node:crypto';
 import { createHash, createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 import type { NonceCounts, OnceStore } from '../../state/index.js';
 
@@ -72,10 +73,12 @@ export function parseDigestHeader(value: string): DigestCredentials | null {
   return { scheme, params };
 }
 
+const oneShot = (crypto as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+
 export function hashHex(alg: DigestAlgorithm, s: string): string {
-  return createHash(alg === 'MD5' ? 'md5' : 'sha256')
-    .update(s, 'utf8')
-    .digest('hex');
+  const name = alg === 'MD5' ? 'md5' : 'sha256';
+  // one-shot hashing (no Hash object) where Node has it
+  return oneShot ? oneShot(name, s, 'hex') : createHash(name).update(s, 'utf8').digest('hex');
 }
 
 /** RFC 7616 §3.4.2 A1 hash (non -sess). */
