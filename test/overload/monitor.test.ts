@@ -1,0 +1,84 @@
+/** Overload control with an injected delay source: the threshold, the refusal counts, disabling and recovery. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { OverloadMonitor, EventLoopDelay, type DelaySource } from '../../src/overload/monitor.js';
+
+function fakeSource(): DelaySource & { next: number } {
+  return {
+    next: 0,
+    sample() {
+      return this.next;
+    },
+  };
+}
+
+test('under the threshold everything is admitted; past it new work is refused with a Retry-After', () => {
+  const src = fakeSource();
+  let t = 1000;
+  const m = new OverloadMonitor({ thresholdMs: 100, windowMs: 250, retryAfterS: 3, source: src, now: () => t });
+  m.tick();
+  src.next = 40;
+  t += 250;
+  m.tick();
+  assert.equal(m.overloaded, false);
+  assert.equal(m.shed('sip'), 0);
+  assert.equal(m.shed('api'), 0);
+  src.next = 180;
+  t += 250;
+  m.tick();
+  assert.equal(m.overloaded, true);
+  assert.equal(m.shed('sip'), 3);
+  assert.equal(m.shed('sip'), 3);
+  assert.equal(m.shed('api'), 3);
+  assert.deepEqual(m.stats(), {
+    delay_ms: 180,
+    overloaded: true,
+    threshold_ms: 100,
+    refused_sip: 2,
+    refused_api: 1,
+  });
+  // the next quiet window admits again; the counts stay
+  src.next = 5;
+  t += 250;
+  m.tick();
+  assert.equal(m.overloaded, false);
+  assert.equal(m.shed('sip'), 0);
+  assert.equal(m.stats().refused_sip, 2);
+});
+
+test('a late tick counts as delay even when the source saw none (a blocked loop)', () => {
+  const src = fakeSource();
+  let t = 0;
+  const m = new OverloadMonitor({ thresholdMs: 100, windowMs: 250, source: src, now: () => t });
+  t = 10;
+  m.tick();
+  t += 250 + 400;
+  m.tick();
+  assert.equal(m.stats().delay_ms, 400);
+  assert.ok(m.overloaded);
+});
+
+test('threshold 0 never refuses; a changed threshold applies at once', () => {
+  const src = fakeSource();
+  let t = 0;
+  const m = new OverloadMonitor({ thresholdMs: 0, source: src, now: () => t });
+  src.next = 10_000;
+  t = 1;
+  m.tick();
+  assert.equal(m.overloaded, false);
+  assert.equal(m.shed('sip'), 0);
+  m.thresholdMs = 500;
+  assert.equal(m.shed('sip'), 2);
+});
+
+test('the event-loop histogram reports a block of the loop', async () => {
+  const d = new EventLoopDelay();
+  await new Promise((r) => setTimeout(r, 50));
+  const end = Date.now() + 200;
+  while (Date.now() < end);
+  await new Promise((r) => setTimeout(r, 30));
+  const ms = d.sample();
+  d.close();
+  assert.ok(ms >= 150, `delay ${ms} ms`);
+  assert.ok(d.sample() < 150);
+});
