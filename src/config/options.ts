@@ -263,8 +263,8 @@ export const optionSchemas = {
     schema: int(0, 60000),
     def: '100',
     doc:
-      'event-loop delay (ms, p99 over 250 ms) past which new INVITE/REGISTER get 503 + Retry-After and new API ' +
-      'requests an ERROR; in-dialog requests always pass (0: never refuse)',
+      'event-loop delay (ms, p99 of each 250 ms window) past which, two windows in a row, new INVITE/REGISTER get ' +
+      '503 + Retry-After and new API requests an ERROR; in-dialog requests always pass (0: never refuse)',
   },
   loglevel: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

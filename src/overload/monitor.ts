@@ -69,6 +69,7 @@ export class OverloadMonitor implements OverloadGate {
   private timer?: NodeJS.Timeout;
   private last = 0;
   private delay = 0;
+  private previous = 0;
   private refused = { sip: 0, api: 0 };
 
   constructor(o: OverloadOptions) {
@@ -102,11 +103,13 @@ export class OverloadMonitor implements OverloadGate {
     const t = this.now();
     const late = this.last ? t - this.last - this.windowMs : 0;
     this.last = t;
+    this.previous = this.delay;
     this.delay = Math.max(this.source?.sample() ?? 0, late, 0);
   }
 
+  /** Two windows in a row past the threshold: a lone stall (a GC pause, the process descheduled) sheds nothing. */
   get overloaded(): boolean {
-    return this.thresholdMs > 0 && this.delay > this.thresholdMs;
+    return this.thresholdMs > 0 && Math.min(this.delay, this.previous) > this.thresholdMs;
   }
 
   shed(kind: RefusalKind): number {

@@ -1,5 +1,5 @@
 /**
- * Overload control on the real server: while the event loop is blocked past overloaddelay, a new REGISTER and a new
+ * Overload control on the real server: while the event loop is blocked past overloaddelay (two windows), a new REGISTER and a new
  * INVITE get 503 with Retry-After and an API request gets ERROR; a BYE outside any dialog still reaches the dialog
  * layer (481, not 503); once the loop is free again, REGISTER is challenged as usual. `info` counts the refusals.
  */
@@ -47,9 +47,11 @@ test('a blocked event loop: new INVITE/REGISTER get 503 + Retry-After, BYE passe
   await eventually(async () => status(await udpAsk(sipPort, request('REGISTER'))) === 401, 'REGISTER admitted', 5000);
   const base = gate.stats();
 
-  // the loop blocked 300 ms out of every 350 while the requests are in flight
-  blockLoop(400);
+  // the loop blocked 300 ms out of every 350 until two windows in a row are slow, and while the requests are in flight
   const storm = setInterval(() => blockLoop(300), 50);
+  await eventually(() => gate.stats().overloaded, 'overloaded', 5000).catch(
+    (e) => (clearInterval(storm), Promise.reject(e)),
+  );
   const answers = Promise.all([
     udpAsk(sipPort, request('REGISTER'), 10_000),
     udpAsk(sipPort, request('INVITE'), 10_000),
