@@ -263,7 +263,7 @@ export const optionSchemas = {
     schema: int(0, 60000),
     def: '100',
     doc:
-      'event-loop delay (ms, p99 of each 250 ms window) past which, two windows in a row, new INVITE/REGISTER get ' +
+      'event-loop delay (ms, mean of each 250 ms window) past which, two windows in a row, new INVITE/REGISTER get ' +
       '503 + Retry-After and new API requests an ERROR; in-dialog requests always pass (0: never refuse)',
   },
   loglevel: {

@@ -5,9 +5,9 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
-/** Event-loop delay (ms) seen since the previous call. */
+/** Event-loop delay (ms) seen since the previous call; undefined when the loop did not turn in between. */
 export interface DelaySource {
-  sample(): number;
+  sample(): number | undefined;
   close?(): void;
 }
 
@@ -29,7 +29,11 @@ export interface OverloadGate {
 
 const RESOLUTION_MS = 10;
 
-/** perf_hooks' histogram: the 99th percentile of the timer's lateness (its own interval taken off). */
+/**
+ * perf_hooks' histogram: the mean lateness of its timer (its own interval taken off). The mean, not a high
+ * percentile: a saturated loop is late on every turn, while a process descheduled now and then on a busy host shows
+ * a few long turns only.
+ */
 export class EventLoopDelay implements DelaySource {
   private readonly h: IntervalHistogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 
@@ -37,10 +41,10 @@ export class EventLoopDelay implements DelaySource {
     this.h.enable();
   }
 
-  sample(): number {
-    const p99 = this.h.count ? this.h.percentile(99) / 1e6 - RESOLUTION_MS : 0;
+  sample(): number | undefined {
+    const mean = this.h.count ? Math.max(0, this.h.mean / 1e6 - RESOLUTION_MS) : undefined;
     this.h.reset();
-    return Math.max(0, p99);
+    return mean;
   }
 
   close(): void {
@@ -95,16 +99,13 @@ export class OverloadMonitor implements OverloadGate {
     if (!this.injected) this.source?.close?.();
   }
 
-  /**
-   * One sample: the source's delay, or the lateness of this tick itself when larger (a blocked loop shows here at
-   * once, before the histogram's own timer has run).
-   */
+  /** One window: the source's delay; when it saw no turn of the loop, how late this tick itself is. */
   tick(): void {
     const t = this.now();
     const late = this.last ? t - this.last - this.windowMs : 0;
     this.last = t;
     this.previous = this.delay;
-    this.delay = Math.max(this.source?.sample() ?? 0, late, 0);
+    this.delay = Math.max(0, this.source?.sample() ?? late);
   }
 
   /** Two windows in a row past the threshold: a lone stall (a GC pause, the process descheduled) sheds nothing. */

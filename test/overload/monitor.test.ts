@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OverloadMonitor, EventLoopDelay, type DelaySource } from '../../src/overload/monitor.js';
 
-function fakeSource(): DelaySource & { next: number } {
+function fakeSource(): DelaySource & { next: number | undefined } {
   return {
     next: 0,
     sample() {
@@ -51,8 +51,9 @@ test('under the threshold everything is admitted; two windows past it refuse new
   assert.equal(m.stats().refused_sip, 2);
 });
 
-test('a late tick counts as delay even when the source saw none (a blocked loop)', () => {
+test('a window in which the loop did not turn counts the lateness of the tick itself (a blocked loop)', () => {
   const src = fakeSource();
+  src.next = undefined;
   let t = 0;
   const m = new OverloadMonitor({ thresholdMs: 100, windowMs: 250, source: src, now: () => t });
   t = 10;
@@ -80,14 +81,24 @@ test('threshold 0 never refuses; a changed threshold applies at once', () => {
   assert.equal(m.shed('sip'), 2);
 });
 
-test('the event-loop histogram reports a block of the loop', async () => {
+test('the event-loop histogram reports a saturated loop, and a quiet one as such', async () => {
   const d = new EventLoopDelay();
-  await new Promise((r) => setTimeout(r, 50));
-  const end = Date.now() + 200;
-  while (Date.now() < end);
-  await new Promise((r) => setTimeout(r, 30));
-  const ms = d.sample();
+  await new Promise((r) => setTimeout(r, 300));
+  const quiet = d.sample() ?? 0;
+  // every turn of the loop takes 60 ms for 400 ms
+  const end = Date.now() + 400;
+  await new Promise<void>((resolve) => {
+    const turn = () => {
+      const stop = Date.now() + 60;
+      while (Date.now() < stop);
+      if (Date.now() < end) setImmediate(turn);
+      else resolve();
+    };
+    setImmediate(turn);
+  });
+  await new Promise((r) => setTimeout(r, 15));
+  const busy = d.sample();
   d.close();
-  assert.ok(ms >= 150, `delay ${ms} ms`);
-  assert.ok(d.sample() < 150);
+  assert.ok(quiet < 20, `quiet delay ${quiet} ms`);
+  assert.ok(busy !== undefined && busy >= 30, `busy delay ${busy} ms`);
 });
