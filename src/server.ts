@@ -34,6 +34,7 @@ import type { Source } from './api/types.js';
 import type { Services } from './services.js';
 import type { DomainServices } from './domain/deps.js';
 import { firstStart } from './setup/firststart.js';
+import { OverloadMonitor } from './overload/monitor.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -45,6 +46,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** Prefix of the shared state's Redis keys and channels (default "vx:"; tests use one of their own). */
   statePrefix?: string;
+  /** Digest nonce secret shared by the workers of one server (random per process when omitted). */
+  sipSecret?: Buffer;
 }
 
 export interface RunningServer {
@@ -136,6 +139,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     },
     ownHosts: () => hosts,
   };
+  const overload = new OverloadMonitor({ thresholdMs: opts.overloaddelay });
+  config.onChange((n) => (overload.thresholdMs = n.overloaddelay));
+  services.overload = overload;
 
   const first = await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
   const gateway = new ApiGateway(services, { registry: buildRegistry(), rules });
@@ -154,7 +160,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (opts.usesip) {
       // API over SIP: the SIP server gets a handler in SIP terms; the API gateway answers it
       const api: SipApiHandler = (text, from) => gateway.message(text, apiSource(from)).then((r) => r.enc.body);
-      sip = createSip(services, dataDir, api, box.derive('sip digest nonce'));
+      sip = createSip(services, dataDir, api, o.sipSecret ?? box.derive('sip digest nonce'));
       services.sip = sip;
       for (const l of await sip.start())
         services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
@@ -176,6 +182,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     throw e;
   }
   first?.announce();
+  overload.start();
   const stopReconcile = startReconciliation(ledger, log);
   log.info(
     { listeners: services.listeners, database: storage.describe, state: state.describe, version: VERSION },
@@ -186,6 +193,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     gateway,
     async stop() {
       stopReconcile();
+      overload.stop();
       await stopSip();
       await listeners.stop();
       await gateway.close();
@@ -224,7 +232,8 @@ function createSip(services: Services, dataDir: string, apiHandler: SipApiHandle
     isBanned: (ip) => services.bans.isBanned(ip),
     log: services.log,
   });
-  return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest, secret });
+  const shed = () => services.overload?.shed('sip') ?? 0;
+  return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest, secret, shed });
 }
 
 /** The API's view of a request carried in SIP. */

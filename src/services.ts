@@ -13,6 +13,7 @@ import type { B2bua } from './sip/calls/b2bua.js';
 import type { CallControl } from './sip/callcontrol/controller.js';
 import type { RoutingService } from './domain/routing/service.js';
 import type { LiveCalls } from './domain/calls/livecalls.js';
+import type { OverloadGate } from './overload/monitor.js';
 
 export interface Listener {
   kind: string;
@@ -37,6 +38,8 @@ export interface Services extends DomainServices {
   calls?: B2bua;
   /** Call control (callback / p2p); undefined when usesip=false. */
   callControl?: CallControl;
+  /** Overload control (event-loop delay): refuses new INVITE/REGISTER/API requests past overloaddelay. */
+  overload?: OverloadGate;
   startedAt: number;
   listeners: Listener[];
   /** Re-reads the configuration and applies it to the running services. */

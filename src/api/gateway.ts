@@ -84,6 +84,8 @@ export class ApiGateway {
   async handle(req: ApiRequest): Promise<ApiResult> {
     const { s } = this;
     const ip = req.source.ip;
+    const wait = req.source.transport === 'console' ? 0 : (s.overload?.shed('api') ?? 0);
+    if (wait) return fail(`server overloaded, retry in ${wait} s`, { legacyStatus: 503 });
     if (s.bans.isBanned(ip))
       return fail('your address is banned after repeated authentication failures; ask the operator (delbanned)', {
         legacyStatus: 403,

@@ -2,13 +2,13 @@
 import { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { startServer, VERSION } from '../server.js';
+import { VERSION } from '../server.js';
 import { parseSetArgs, ConfigStore } from '../config/store.js';
-import { ConfigError } from '../config/options.js';
 import { makeSelfSigned } from './gencert.js';
 import { numbersCommand } from './numbers.js';
 import { pinsCommand } from './pins.js';
 import { tariffsCommand } from './tariffs.js';
+import { serve, type ServeArgs } from './serve.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const SECRET_OPTIONS = new Set(['apiv2key', 'httpapikey', 'apiv2md5salt', 'httpapiencryptkey', 'cardprocessorkey']);
@@ -25,33 +25,8 @@ program
   .description('run the server')
   .option('--data-dir <dir>', 'database, logs and files', './data')
   .option('--set <name=value>', 'override a global config option for this run (repeatable)', collect, [])
-  .action(async (o: { dataDir: string; set: string[] }) => {
-    try {
-      serving = true;
-      const overrides = parseSetArgs(o.set);
-      mkdirSync(o.dataDir, { recursive: true });
-      const srv = await startServer({ dataDir: o.dataDir, overrides });
-      for (const l of srv.services.listeners) process.stdout.write(`listening: ${l.kind} on ${l.address}:${l.port}\n`);
-      process.stdout.write(`database: ${srv.services.storage.describe}\n`);
-      let stopping = false;
-      const stop = async () => {
-        if (stopping) return;
-        stopping = true;
-        await srv.stop();
-        process.exit(0);
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      process.on('SIGHUP', () =>
-        srv.services.reload().catch((e) => process.stderr.write(`reload failed: ${(e as Error).message}\n`)),
-      );
-    } catch (e) {
-      process.stderr.write(
-        `voxswitch: ${e instanceof ConfigError ? 'configuration error:\n' : ''}${(e as Error).message}\n`,
-      );
-      process.exit(1);
-    }
-  });
+  .option('--workers <n>', 'processes on the same ports (0: one per core with redisurl and PostgreSQL; 1: one)')
+  .action((o: ServeArgs) => serve(o, () => (serving = true)));
 
 program
   .command('gencert')

@@ -252,6 +252,20 @@ export const optionSchemas = {
     def: '',
     doc: 'name of this node in shared state and logs (empty: the host name; read at start)',
   },
+  workers: {
+    schema: int(0, 1024),
+    def: '0',
+    doc:
+      'processes sharing the API and SIP ports (serve --workers): 0 is the number of cores with redisurl and ' +
+      'PostgreSQL, else 1; more than 1 needs both (read at start)',
+  },
+  overloaddelay: {
+    schema: int(0, 60000),
+    def: '100',
+    doc:
+      'event-loop delay (ms, mean of each 250 ms window) past which, two windows in a row, new INVITE/REGISTER get ' +
+      '503 + Retry-After and new API requests an ERROR; in-dialog requests always pass (0: never refuse)',
+  },
   loglevel: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     def: 'info',

@@ -41,6 +41,8 @@ export interface SipServerOptions {
   secret?: Buffer;
   /** How long to wait for a phone's 2xx before answering 202 to a MESSAGE (ms). */
   imWaitMs?: number;
+  /** Overload control: seconds for Retry-After when a new INVITE or REGISTER is to be refused (503), 0 to admit. */
+  shed?: () => number;
   now?: () => number;
 }
 
@@ -81,6 +83,7 @@ export class SipServer {
   private readonly options: OptionsService;
   /** With Redis: every node's registrations, this.location being this node's copy. */
   private readonly shared?: SharedLocation;
+  private readonly shed?: () => number;
   /** new INVITEs (the B2BUA); none: INVITE is answered 501 */
   private callHandler?: MethodHandler;
   private timer?: NodeJS.Timeout;
@@ -94,6 +97,7 @@ export class SipServer {
     opts: SipServerOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
+    this.shed = opts.shed;
     this.location = new LocationStore(16, this.now);
     this.digest = new DigestAuth({
       ttlMs: services.config.options.sipnoncettl * 1000,
@@ -276,6 +280,8 @@ export class SipServer {
     const method = req.method;
     if (method === 'ACK') return;
     const inDialog = IN_DIALOG_METHODS.has(method) && (method !== 'INVITE' || !!req.core?.to?.tag);
+    const wait = !inDialog && (method === 'INVITE' || method === 'REGISTER') ? this.shed?.() : 0;
+    if (wait) return this.ctx.respond(tx, req, 503, 'Service Unavailable', [{ name: 'Retry-After', value: `${wait}` }]);
     const allowed = this.allowed;
     let accept: string[] = [];
     if (method === 'MESSAGE' || method === 'OPTIONS') {

@@ -26,6 +26,7 @@ const RESTART_OPTIONS = [
   'sipmaxmessage',
   'sipmaxconnections',
   'sipdigest',
+  'workers',
 ];
 
 export const systemCommands: CommandDef[] = [
@@ -107,7 +108,9 @@ export const systemCommands: CommandDef[] = [
         memory_heap_mb: Math.round(m.heapUsed / 1048576),
         node: process.version,
         pid: process.pid,
+        worker: process.env.VOXSWITCH_WORKER ?? 0,
       };
+      for (const [k, v] of Object.entries(s.overload?.stats() ?? {})) fields[`overload_${k}`] = String(v);
       return ok(
         Object.entries(fields)
           .map(([k, v]) => `${k}: ${v}`)

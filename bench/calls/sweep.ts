@@ -1,0 +1,155 @@
+/**
+ * Offered-rate sweep of call set-ups with overload control (both ends sipp over UDP, the B2BUA of this process):
+ *
+ *   node dist/bench/calls/sweep.js [--seconds 8] [--from 100] [--step 100] [--overloaddelay 100]
+ *
+ * Offers `from`, `from+step`, … calls/s for `seconds` each (INVITE → 407 → INVITE with digest → 180 → 200 → ACK →
+ * BYE) until a step is not clean (a call not completed); the highest clean rate H is the capacity. Then offers 2·H
+ * and prints the goodput (completed calls/s, and as a share of H) and the share of calls refused with 503.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestServer } from '../../test/helpers/server.js';
+import { SCEN, SIPP, TestRouter, freePort, sleep } from '../../test/calls/helpers.js';
+import { findTool } from '../../test/helpers/tools.js';
+import { SipStack } from '../../src/sip/stack.js';
+import { SipServer } from '../../src/sip/server.js';
+import { B2bua } from '../../src/sip/calls/b2bua.js';
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+}
+const SECONDS = arg('seconds', 8);
+const FROM = arg('from', 100);
+const STEP = arg('step', 100);
+const DELAY = arg('overloaddelay', 100);
+const USERS = 200;
+
+function sipp(args: string[], cwd: string): { kill: () => void; done: Promise<number | null> } {
+  const p = spawn(SIPP, args, { cwd, stdio: 'ignore' });
+  return { kill: () => p.kill('SIGKILL'), done: new Promise((r) => p.on('close', (code) => r(code))) };
+}
+
+async function main(): Promise<void> {
+  if (!findTool('sipp')) return console.log('sipp not installed (not on PATH): nothing measured');
+  const work = mkdtempSync(join(tmpdir(), 'voxswitch-bench-sweep-'));
+  const t = await startTestServer({ usesip: 'false', authfailban: '0', overloaddelay: String(DELAY) });
+  const s = t.srv.services;
+  const o = s.config.options;
+  const stack = new SipStack({
+    bindAddr: '127.0.0.1',
+    udpPort: 0,
+    tcpPort: -1,
+    maxMessageSize: o.sipmaxmessage,
+    maxConnections: 100,
+  });
+  const sip = new SipServer(s, stack, { shed: () => s.overload?.shed('sip') ?? 0 });
+  const udpPort = (await sip.start()).find((l) => l.transport === 'udp')!.port;
+  s.sip = sip;
+  const b2bua = new B2bua({ services: s, sip, router: new TestRouter(s), live: s.liveCalls });
+  b2bua.start();
+  try {
+    const lines: string[] = [];
+    for (let i = 0; i < USERS; i++) {
+      await s.users.create({ username: `c${i}`, password: `pw${i}xx` });
+      lines.push(`c${i};[authentication username=c${i} password=pw${i}xx];callee`);
+    }
+    await s.users.create({ username: 'callee', password: 'calleepw' });
+    const inf = join(work, 'callers.csv');
+    writeFileSync(inf, 'SEQUENTIAL\n' + lines.join('\n') + '\n');
+    const base = [
+      '-i',
+      '127.0.0.1',
+      '-nostdin',
+      '-t',
+      'u1',
+      '-timeout',
+      `${SECONDS * 4 + 30}s`,
+      '-max_socket',
+      '10000',
+    ];
+    const completed = async () =>
+      Number(
+        (
+          await s.storage.db
+            .selectFrom('tb_cdrs')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('reason', 'like', 'normal%')
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+
+    /** One step: `rate` calls/s for SECONDS; completed calls, 503 refusals and wall time. */
+    const offer = async (rate: number) => {
+      const calls = rate * SECONDS;
+      const port = await freePort();
+      const u = sipp(['-sf', join(SCEN, 'uas_answer.xml'), '-p', String(port), ...base], work);
+      await sleep(700);
+      sip.location.update('callee', `reg-callee-${port}`, 1, [
+        {
+          contact: `sip:callee@127.0.0.1:${port}`,
+          expires: 3600,
+          transport: 'udp',
+          srcIp: '127.0.0.1',
+          srcPort: port,
+          userAgent: 'sipp',
+          q: 1,
+        },
+      ]);
+      const before = { ok: await completed(), refused: s.overload!.stats().refused_sip };
+      const t0 = Date.now();
+      const c = sipp(
+        [`127.0.0.1:${udpPort}`, '-sf', join(SCEN, 'uac_auth.xml'), '-inf', inf, '-m', String(calls)].concat([
+          '-r',
+          String(rate),
+          '-l',
+          String(rate * 10),
+          '-d',
+          '0',
+          ...base,
+        ]),
+        work,
+      );
+      await c.done;
+      const secs = (Date.now() - t0) / 1000;
+      await sleep(1000);
+      u.kill();
+      await u.done;
+      sip.location.removeAll('callee', `unreg-callee-${port}`, 1);
+      const ok = (await completed()) - before.ok;
+      const refused = s.overload!.stats().refused_sip - before.refused;
+      return { rate, calls, ok, refused, secs };
+    };
+
+    let clean = 0;
+    for (let rate = FROM; ; rate += STEP) {
+      const r = await offer(rate);
+      console.log(
+        `offered ${rate}/s × ${SECONDS} s: ${r.ok}/${r.calls} completed in ${r.secs.toFixed(1)} s, ${r.refused} INVITEs ` +
+          `refused 503`,
+      );
+      if (r.ok < r.calls) break;
+      clean = rate;
+      await sleep(2000);
+    }
+    if (!clean) return console.log(`no clean step from ${FROM}/s`);
+    await sleep(3000);
+    const r = await offer(clean * 2);
+    const goodput = r.ok / Math.max(SECONDS, r.secs);
+    console.log(
+      `highest clean rate ${clean}/s; offered ${clean * 2}/s: goodput ${goodput.toFixed(0)} calls/s ` +
+        `(${((goodput / clean) * 100).toFixed(0)}% of the clean rate), ${r.ok}/${r.calls} completed in ${r.secs.toFixed(1)} s, ` +
+        `${r.refused} INVITEs refused 503 (${((r.refused / r.calls) * 100).toFixed(1)}% of the calls offered)`,
+    );
+  } finally {
+    await b2bua.stop().catch(() => undefined);
+    await sip.stop().catch(() => undefined);
+    await t.stop().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();

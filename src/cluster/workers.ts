@@ -1,0 +1,33 @@
+/** How many worker processes `voxswitch serve` runs, from --workers / the workers option, and why. */
+import { ConfigError } from '../config/options.js';
+
+export interface WorkerPlan {
+  workers: number;
+  /** Why the count is what it is (printed at start when the default decided it). */
+  reason?: string;
+}
+
+/**
+ * `requested` is --workers (or the workers option; 0 = automatic). Several processes share state only through
+ * Redis (registrations, nonces, bans, limits live in each process otherwise) and money only through PostgreSQL
+ * (the SQLite ledger keeps a balance cache per process, so one worker could spend what another just spent).
+ */
+export function planWorkers(requested: number, o: { redisurl: string; dburl: string }, cores: number): WorkerPlan {
+  const pg = /^postgres(ql)?:\/\//.test(o.dburl);
+  if (requested === 0) {
+    if (!o.redisurl) return { workers: 1, reason: 'workers: 1 (several workers need redisurl for shared state)' };
+    if (!pg) return { workers: 1, reason: 'workers: 1 (several workers need PostgreSQL: dburl=postgres://…)' };
+    return { workers: Math.max(1, cores), reason: `workers: ${Math.max(1, cores)} (one per core)` };
+  }
+  if (requested > 1 && !o.redisurl)
+    throw new ConfigError(
+      `--workers ${requested} needs option "redisurl" (redis://host:port): registrations, nonces, bans and limits ` +
+        'are shared between worker processes through Redis',
+    );
+  if (requested > 1 && !pg)
+    throw new ConfigError(
+      `--workers ${requested} needs option "dburl" on PostgreSQL (postgres://…): on SQLite each process caches ` +
+        'balances, so several workers could spend the same credit',
+    );
+  return { workers: requested };
+}

@@ -1,0 +1,131 @@
+/**
+ * Overload control: measures the event-loop delay over a short window and, past a threshold, tells the SIP
+ * server and the API gateway to refuse new work (503 with Retry-After, ERROR) instead of queueing it. In-dialog
+ * requests never reach it: the callers only ask for new INVITEs, REGISTERs and API requests.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+
+/** Event-loop delay (ms) seen since the previous call; undefined when the loop did not turn in between. */
+export interface DelaySource {
+  sample(): number | undefined;
+  close?(): void;
+}
+
+export type RefusalKind = 'sip' | 'api';
+
+export interface OverloadStats {
+  delay_ms: number;
+  overloaded: boolean;
+  threshold_ms: number;
+  refused_sip: number;
+  refused_api: number;
+}
+
+/** What the SIP server and the gateway see: seconds to wait (Retry-After) when a request is refused, 0 to admit. */
+export interface OverloadGate {
+  shed(kind: RefusalKind): number;
+  stats(): OverloadStats;
+}
+
+const RESOLUTION_MS = 10;
+
+/**
+ * perf_hooks' histogram: the mean lateness of its timer (its own interval taken off). The mean, not a high
+ * percentile: a saturated loop is late on every turn, while a process descheduled now and then on a busy host shows
+ * a few long turns only.
+ */
+export class EventLoopDelay implements DelaySource {
+  private readonly h: IntervalHistogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+
+  constructor() {
+    this.h.enable();
+  }
+
+  sample(): number | undefined {
+    const mean = this.h.count ? Math.max(0, this.h.mean / 1e6 - RESOLUTION_MS) : undefined;
+    this.h.reset();
+    return mean;
+  }
+
+  close(): void {
+    this.h.disable();
+  }
+}
+
+export interface OverloadOptions {
+  /** Delay (ms) past which new work is refused; 0 disables. */
+  thresholdMs: number;
+  /** Sampling window (ms). */
+  windowMs?: number;
+  /** Seconds announced in Retry-After. */
+  retryAfterS?: number;
+  source?: DelaySource;
+  now?: () => number;
+}
+
+export class OverloadMonitor implements OverloadGate {
+  thresholdMs: number;
+  readonly windowMs: number;
+  readonly retryAfterS: number;
+  private readonly now: () => number;
+  private source?: DelaySource;
+  private readonly injected: boolean;
+  private timer?: NodeJS.Timeout;
+  private last = 0;
+  private delay = 0;
+  private previous = 0;
+  private refused = { sip: 0, api: 0 };
+
+  constructor(o: OverloadOptions) {
+    this.thresholdMs = o.thresholdMs;
+    this.windowMs = o.windowMs ?? 250;
+    this.retryAfterS = o.retryAfterS ?? 2;
+    this.now = o.now ?? Date.now;
+    this.source = o.source;
+    this.injected = !!o.source;
+  }
+
+  /** Starts sampling (a no-op timer cost when disabled: the threshold can be turned on by a reload). */
+  start(): void {
+    this.source ??= new EventLoopDelay();
+    this.last = this.now();
+    this.timer = setInterval(() => this.tick(), this.windowMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (!this.injected) this.source?.close?.();
+  }
+
+  /** One window: the source's delay; when it saw no turn of the loop, how late this tick itself is. */
+  tick(): void {
+    const t = this.now();
+    const late = this.last ? t - this.last - this.windowMs : 0;
+    this.last = t;
+    this.previous = this.delay;
+    this.delay = Math.max(0, this.source?.sample() ?? late);
+  }
+
+  /** Two windows in a row past the threshold: a lone stall (a GC pause, the process descheduled) sheds nothing. */
+  get overloaded(): boolean {
+    return this.thresholdMs > 0 && Math.min(this.delay, this.previous) > this.thresholdMs;
+  }
+
+  shed(kind: RefusalKind): number {
+    if (!this.overloaded) return 0;
+    this.refused[kind]++;
+    return this.retryAfterS;
+  }
+
+  stats(): OverloadStats {
+    return {
+      delay_ms: Math.round(this.delay),
+      overloaded: this.overloaded,
+      threshold_ms: this.thresholdMs,
+      refused_sip: this.refused.sip,
+      refused_api: this.refused.api,
+    };
+  }
+}
