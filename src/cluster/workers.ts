@@ -14,11 +14,14 @@ export interface WorkerPlan {
  */
 export function planWorkers(requested: number, o: { redisurl: string; dburl: string }, cores: number): WorkerPlan {
   const pg = /^postgres(ql)?:\/\//.test(o.dburl);
-  if (requested === 0) {
-    if (!o.redisurl) return { workers: 1, reason: 'workers: 1 (several workers need redisurl for shared state)' };
-    if (!pg) return { workers: 1, reason: 'workers: 1 (several workers need PostgreSQL: dburl=postgres://…)' };
-    return { workers: Math.max(1, cores), reason: `workers: ${Math.max(1, cores)} (one per core)` };
-  }
+  // Automatic is one process: over UDP every worker reads the one shared socket, and a request inside a dialog
+  // (ACK, BYE, re-INVITE) may reach a worker that does not hold that dialog. Until dialogs are routed to their
+  // worker, several workers are an explicit choice.
+  if (requested === 0)
+    return {
+      workers: 1,
+      reason: `workers: 1 (automatic; --workers N with redisurl and PostgreSQL runs up to ${Math.max(1, cores)})`,
+    };
   if (requested > 1 && !o.redisurl)
     throw new ConfigError(
       `--workers ${requested} needs option "redisurl" (redis://host:port): registrations, nonces, bans and limits ` +
@@ -29,5 +32,12 @@ export function planWorkers(requested: number, o: { redisurl: string; dburl: str
       `--workers ${requested} needs option "dburl" on PostgreSQL (postgres://…): on SQLite each process caches ` +
         'balances, so several workers could spend the same credit',
     );
+  if (requested > 1)
+    return {
+      workers: requested,
+      reason:
+        `workers: ${requested} (SIP dialogs over UDP are not yet routed to the worker that holds them: an ACK, BYE ` +
+        'or re-INVITE reaching another worker is answered 481; run one worker for calls over UDP)',
+    };
   return { workers: requested };
 }
