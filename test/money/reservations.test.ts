@@ -76,6 +76,11 @@ async function leakScenario(s: Services, p: string): Promise<void> {
     /never changed, only released/,
   );
   await assert.rejects(sql`UPDATE tb_users SET credit = 0 WHERE id = ${payer}`.execute(db), /ledger entry/);
+  await assert.rejects(
+    sql`INSERT INTO tb_reservations (userid, callid, leg, amount, node, created_at, expires_at)
+        VALUES (${payer}, 'sql-hold', '', 1, '', 0, 0)`.execute(db),
+    /reservation exceeds the available credit/,
+  );
   assert.equal((await s.ledger.balance(payer))!.credit, 5 * UNIT);
 
   // the call runs its full 50 minutes and is charged all of it

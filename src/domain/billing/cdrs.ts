@@ -15,6 +15,7 @@ import type { Database, CdrsTable } from '../../storage/schema.js';
 import { InsufficientCredit, type Ledger } from './ledger.js';
 import { isRatingError, type RatingService, type Rate } from '../rating/service.js';
 import { formatAmount } from './amount.js';
+import { releaseForCharge } from './reservations.js';
 
 export interface CallInput {
   callid: string;
@@ -128,15 +129,15 @@ export class CdrService {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.db.transaction().execute(async (trx) => {
-          // the call's own reservation is released first: the charge may spend what it held, never what the
-          // account's other live calls hold (the database refuses a debit into their reservations)
-          await trx.deleteFrom('tb_reservations').where('callid', '=', c.callid).where('leg', '=', leg).execute();
+          // the call's own reservations are released first: the charge may spend what the call held, never what
+          // the account's other live calls hold (the database refuses a debit into their reservations)
+          const held = await releaseForCharge(trx, c.callid, leg, c.userId);
+          const others = held.others;
           const u = await trx
             .selectFrom('tb_users')
             .select(['credit'])
             .where('id', '=', c.userId)
             .executeTakeFirstOrThrow();
-          const others = await this.ledger.reserved(c.userId, trx);
           const credit = Math.max(0, Number(u.credit));
           const charged = Math.min(cost, Math.max(0, credit - others));
           let reason = unrated || baseReason;
@@ -171,6 +172,7 @@ export class CdrService {
               ref: `cdr:${row.id} ${c.callid}${leg ? '/' + leg : ''}`.slice(0, 256),
             });
           }
+          if (held.shared) await held.restore(balance);
           return { created: true, cdr: normCdr(row), rated: cost, charged, balance, rate };
         });
       } catch (e) {

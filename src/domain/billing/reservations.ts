@@ -129,3 +129,48 @@ export class Reservations {
     return n;
   }
 }
+
+type Held = { userid: number; callid: string; leg: string; amount: number; node: string; created_at: number };
+
+/**
+ * The part of a CDR charge that touches reservations, inside the charge's transaction: the leg's own reservation
+ * is released; the other legs of the same call and account (callback / p2p: one leg holds the budget of both)
+ * are taken out too and handed back by `restore` once the debit is written, shrunk by what the debit spent of
+ * them. `others` is what the account's other calls hold: the charge must leave it untouched.
+ */
+export async function releaseForCharge(
+  trx: Transaction<Database>,
+  callid: string,
+  leg: string,
+  userId: number,
+): Promise<{ others: number; shared: number; restore: (balanceAfter: number) => Promise<void> }> {
+  await trx.deleteFrom('tb_reservations').where('callid', '=', callid).where('leg', '=', leg).execute();
+  const siblings = (await trx
+    .selectFrom('tb_reservations')
+    .select(['userid', 'callid', 'leg', 'amount', 'node', 'created_at', 'expires_at'])
+    .where('callid', '=', callid)
+    .where('userid', '=', userId)
+    .execute()) as Array<Held & { expires_at: number }>;
+  const total = await trx
+    .selectFrom('tb_reservations')
+    .select((eb) => eb.fn.sum<number>('amount').as('s'))
+    .where('userid', '=', userId)
+    .executeTakeFirst();
+  const shared = siblings.reduce((a, r) => a + Number(r.amount), 0);
+  const others = Number(total?.s ?? 0) - shared;
+  if (siblings.length)
+    await trx.deleteFrom('tb_reservations').where('callid', '=', callid).where('userid', '=', userId).execute();
+  const restore = async (balanceAfter: number) => {
+    let keep = Math.min(shared, Math.max(0, balanceAfter - others));
+    for (const r of siblings) {
+      const amount = Math.min(Number(r.amount), keep);
+      keep -= amount;
+      if (amount > 0)
+        await trx
+          .insertInto('tb_reservations')
+          .values({ ...r, amount })
+          .execute();
+    }
+  };
+  return { others, shared, restore };
+}

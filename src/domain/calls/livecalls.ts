@@ -97,11 +97,16 @@ export class LiveCalls {
     this.reservations = new Reservations(services.storage.db, services.ledger);
   }
 
-  /** Starts the updated_at refresh interval (one for all calls). */
+  /** Starts the updated_at refresh interval (one for all calls); see recover() for the dead-node sweep. */
   start(): void {
     if (this.heartbeat) return;
+    const beat = async () => {
+      await this.refresh();
+      // a named node (several on one database) also bills the calls of nodes that stopped refreshing theirs
+      if (this.node) await this.recover({ deadOnly: true });
+    };
     this.heartbeat = setInterval(
-      () => void this.refresh().catch((e) => this.services.log.warn({ err: String(e) }, 'livecalls refresh failed')),
+      () => void beat().catch((e) => this.services.log.warn({ err: String(e) }, 'livecalls refresh failed')),
       this.heartbeatMs,
     );
     this.heartbeat.unref();
@@ -178,13 +183,11 @@ export class LiveCalls {
     let available = 0;
     if (r.rate) {
       const rate = r.rate;
-      const k = { userId: r.userId, callid: r.callid, leg, node: this.node, now: startAt };
       const plan = await this.reservations.hold(
-        { ...k, expiresAt: startAt + this.staleMs },
+        { userId: r.userId, callid: r.callid, leg, node: this.node, now: startAt, expiresAt: startAt + this.staleMs },
         (a) => this.plan(a, rate),
         async (trx, p) => {
-          e.maxduration = p.maxduration;
-          e.reserved = p.amount;
+          Object.assign(e, { maxduration: p.maxduration, reserved: p.amount });
           await row(trx);
         },
       );
