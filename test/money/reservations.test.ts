@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
-import { startTestServer } from '../helpers/server.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { caller, LOCAL } from '../users/helpers.js';
 import { usePgTestServer } from '../helpers/pg.js';
 import { LiveCalls } from '../../src/domain/calls/livecalls.js';
 import { openStorage } from '../../src/storage/db.js';
@@ -35,7 +36,8 @@ async function rateFor(s: Services, uid: number): Promise<Rate> {
   return (await s.rating.quote({ id: uid, country: '' }, '4900111')).rate;
 }
 
-async function leakScenario(s: Services, p: string): Promise<void> {
+async function leakScenario(t: TestServer, p: string): Promise<void> {
+  const s = t.srv.services;
   const friend = await account(s, `${p}friend`, 0);
   const payer = await account(s, `${p}payer`, 5 * UNIT, friend);
   const rate = await rateFor(s, payer);
@@ -81,6 +83,14 @@ async function leakScenario(s: Services, p: string): Promise<void> {
         VALUES (${payer}, 'sql-hold', '', 1, '', 0, 0)`.execute(db),
     /reservation exceeds the available credit/,
   );
+  // the db command cannot release a reservation either
+  const { call } = caller(t);
+  for (const txt of [`DELETE FROM tb_reservations WHERE userid = ${payer}`, 'UPDATE tb_reservations SET amount = 0']) {
+    const r = await call('db', { txt }, LOCAL);
+    assert.equal(r.ok, false, txt);
+    assert.match(r.text, /tb_reservations is written only by the ledger|permission denied for table tb_reservations/);
+  }
+  assert.equal(await s.ledger.reserved(payer), 5 * UNIT);
   assert.equal((await s.ledger.balance(payer))!.credit, 5 * UNIT);
 
   // the call runs its full 50 minutes and is charged all of it
@@ -116,7 +126,7 @@ async function leakScenario(s: Services, p: string): Promise<void> {
 test('SQLite: a live call holds its credit against transfers, addcredit and SQL; its CDR is charged in full', async () => {
   const t = await startTestServer({ usesip: 'false' });
   try {
-    await leakScenario(t.srv.services, 'sq');
+    await leakScenario(t, 'sq');
   } finally {
     await t.stop();
   }
@@ -124,7 +134,7 @@ test('SQLite: a live call holds its credit against transfers, addcredit and SQL;
 
 test('PostgreSQL: a live call holds its credit against transfers, addcredit and SQL', async (c) => {
   if (pg.skip) return c.skip(pg.skip);
-  await leakScenario(pg.t!.srv.services, 'pg');
+  await leakScenario(pg.t!, 'pg');
 });
 
 /** A second node: its own connection pool, ledger and CDR service on the same database. */
