@@ -121,7 +121,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const services: Services = {
     ...domain,
     routing: new RoutingService(domain),
-    liveCalls: new LiveCalls(domain),
+    liveCalls: new LiveCalls(domain, { node: config.get('nodeid') }),
     dbRunner: new DbRunner({
       dialect: storage.dialect,
       location: storage.location,

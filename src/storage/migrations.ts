@@ -5,6 +5,7 @@
 import { type Kysely, type Migration, sql } from 'kysely';
 import type { Dialect } from './dialect.js';
 import { installInvariants } from './invariants.js';
+import { installReservations } from './reservations.js';
 
 export function migrations(dialect: Dialect): Record<string, Migration> {
   const idType = dialect === 'pg' ? 'serial' : 'integer';
@@ -268,6 +269,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0007_money_invariants': {
       async up(db: Kysely<any>) {
         await installInvariants(db, dialect);
+      },
+    },
+    '0008_credit_reservations': {
+      async up(db: Kysely<any>) {
+        await installReservations(db, dialect);
       },
     },
   };

@@ -1,5 +1,5 @@
 /** Table types for the query builder. Money columns are integers in micro-units (1/1,000,000 of the currency). */
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 export interface UsersTable {
   id: Generated<number>;
@@ -218,6 +218,22 @@ export interface LiveCallsTable {
   reserved: number;
   rate_json: string;
   updated_at: number;
+  /** the node that owns the call (recovery takes its own rows, or those a dead node stopped refreshing) */
+  node: ColumnType<string, string | undefined, string>;
+}
+
+/** Credit held by a live call leg (src/storage/reservations.ts); released when its CDR is charged. */
+export interface ReservationsTable {
+  id: Generated<number>;
+  userid: number;
+  callid: string;
+  leg: string;
+  /** micro-units */
+  amount: number;
+  node: string;
+  created_at: number;
+  /** refreshed by the owning node's heartbeat; past it, another node may recover the call */
+  expires_at: number;
 }
 
 export interface Database {
@@ -239,4 +255,5 @@ export interface Database {
   tb_presence: PresenceTable;
   tb_gateways: GatewaysTable;
   tb_livecalls: LiveCallsTable;
+  tb_reservations: ReservationsTable;
 }

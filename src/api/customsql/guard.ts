@@ -3,8 +3,9 @@
  * will execute (the compiled program from EXPLAIN and temporary triggers), never on the statement's text, so string
  * splitting (`'pass' || 'word_enc'`), quoting or comments change nothing:
  * - tb_api (the API rules and templates) is neither read nor written;
- * - tb_ledger is read-only; tb_users.credit, type, id, password_enc and forgot_answer_enc are not written, and no
- *   account is inserted (accounts come from newuser, types from the API's own paths);
+ * - tb_ledger and tb_reservations (credit held by live calls) are read-only; tb_users.credit, type, id,
+ *   password_enc and forgot_answer_enc are not written, and no account is inserted (accounts come from newuser,
+ *   types from the API's own paths);
  * - secret columns (password_enc, forgot_answer_enc) are never read, except straight into a result column (which
  *   the runner drops from the answer) or copied unchanged by an UPDATE of other columns of the same row;
  * - no virtual table and no schema change.
@@ -21,7 +22,7 @@ export const PROTECTED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   tb_users: ['type', 'credit', 'password_enc', 'forgot_answer_enc'],
 };
 const HIDDEN_TABLES = ['tb_api', 'kysely_migration', 'kysely_migration_lock'];
-const READONLY_TABLES = ['tb_ledger'];
+const READONLY_TABLES = ['tb_ledger', 'tb_reservations'];
 const REFUSED_OPCODES = new Set([
   'VOpen',
   'VCreate',

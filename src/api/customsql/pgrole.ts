@@ -65,7 +65,7 @@ export async function restrictedUrl(adminUrl: string): Promise<string | undefine
       `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${S} TO ${R}`,
       `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${S} TO ${R}`,
       `REVOKE ALL ON tb_api, kysely_migration, kysely_migration_lock FROM ${R}`,
-      `REVOKE INSERT, UPDATE, DELETE ON tb_ledger FROM ${R}`,
+      `REVOKE INSERT, UPDATE, DELETE ON tb_ledger, tb_reservations FROM ${R}`,
       `REVOKE ALL ON tb_users FROM ${R}`,
       `GRANT SELECT (${users}), UPDATE (${usersWritable}), DELETE ON tb_users TO ${R}`,
       `REVOKE ALL ON tb_gateways FROM ${R}`,

@@ -2,10 +2,11 @@
  * Call detail records: rated and charged through one code path (gencdr now, real calls later).
  *
  * recordCall() writes the tb_cdrs row and the ledger debit in ONE transaction, idempotently on (callid, leg):
- * recording the same call again charges nothing and answers the first record. The balance never goes below
- * zero: when the call costs more than the credit left, the credit left is charged, the CDR's cost is the
- * amount actually charged and its reason says "credit exhausted (rated X)". So the sum of the CDR costs of a
- * user always equals the sum of their call debits in tb_ledger.
+ * recording the same call again charges nothing and answers the first record. The call's credit reservation
+ * (tb_reservations, same callid and leg) is released in that transaction. The balance never goes below zero, nor
+ * into what the account's other live calls reserved: when the call costs more than the credit left, the credit
+ * left is charged, the CDR's cost is the amount actually charged and its reason says "credit exhausted (rated X)".
+ * So the sum of the CDR costs of a user always equals the sum of their call debits in tb_ledger.
  * A call whose destination has no rate (or a rate in another currency than the account's) is recorded with
  * cost 0 and a reason starting "unrated:" (the SIP core must refuse such calls before they connect).
  */
@@ -14,6 +15,7 @@ import type { Database, CdrsTable } from '../../storage/schema.js';
 import { InsufficientCredit, type Ledger } from './ledger.js';
 import { isRatingError, type RatingService, type Rate } from '../rating/service.js';
 import { formatAmount } from './amount.js';
+import { releaseForCharge } from './reservations.js';
 
 export interface CallInput {
   callid: string;
@@ -81,6 +83,12 @@ export class CdrService {
     return (await q.orderBy('leg').execute()).map(normCdr);
   }
 
+  /** A call recorded before: nothing is charged, and a reservation it still had is released. */
+  private async duplicate(cdr: Cdr, callid: string, leg: string): Promise<RecordedCall> {
+    await this.db.deleteFrom('tb_reservations').where('callid', '=', callid).where('leg', '=', leg).execute();
+    return { created: false, cdr, rated: cdr.cost, charged: 0 };
+  }
+
   /** Rates and charges one call: one CDR row and one ledger debit, atomically, once per (callid, leg). */
   async recordCall(c: CallInput): Promise<RecordedCall> {
     const leg = c.leg ?? '';
@@ -89,7 +97,7 @@ export class CdrService {
     if (!Number.isInteger(c.duration) || c.duration < 0)
       throw new RangeError('duration: a whole non-negative number of seconds');
     const dup = await this.byCallId(c.callid, leg);
-    if (dup[0]) return { created: false, cdr: dup[0], rated: dup[0].cost, charged: 0 };
+    if (dup[0]) return this.duplicate(dup[0], c.callid, leg);
 
     const user = await this.db
       .selectFrom('tb_users')
@@ -121,13 +129,17 @@ export class CdrService {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.db.transaction().execute(async (trx) => {
+          // the call's own reservations are released first: the charge may spend what the call held, never what
+          // the account's other live calls hold (the database refuses a debit into their reservations)
+          const held = await releaseForCharge(trx, c.callid, leg, c.userId);
+          const others = held.others;
           const u = await trx
             .selectFrom('tb_users')
             .select(['credit'])
             .where('id', '=', c.userId)
             .executeTakeFirstOrThrow();
           const credit = Math.max(0, Number(u.credit));
-          const charged = Math.min(cost, credit);
+          const charged = Math.min(cost, Math.max(0, credit - others));
           let reason = unrated || baseReason;
           if (charged < cost) reason = `credit exhausted (rated ${formatAmount(cost)})`;
           const row = await trx
@@ -160,13 +172,14 @@ export class CdrService {
               ref: `cdr:${row.id} ${c.callid}${leg ? '/' + leg : ''}`.slice(0, 256),
             });
           }
+          if (held.shared) await held.restore(balance);
           return { created: true, cdr: normCdr(row), rated: cost, charged, balance, rate };
         });
       } catch (e) {
         if (isUniqueViolation(e)) {
           // recorded concurrently by someone else: that record stands, nothing charged here
           const again = await this.byCallId(c.callid, leg);
-          if (again[0]) return { created: false, cdr: again[0], rated: again[0].cost, charged: 0 };
+          if (again[0]) return this.duplicate(again[0], c.callid, leg);
         }
         // the credit changed between the read and the debit (another writer): rate against the new credit
         if (e instanceof InsufficientCredit && attempt < 5) continue;

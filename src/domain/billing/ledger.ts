@@ -1,12 +1,24 @@
 /**
  * The credit ledger: every change of a balance is one entry (user, amount, balance after, currency, reason,
  * reference, actor), written in the same transaction as the balance itself, so the balance always equals the
- * sum of the user's entries. A debit that would take a balance below zero is refused, atomically.
+ * sum of the user's entries. A debit that would take a balance below zero, or below the credit reserved by the
+ * account's live calls (tb_reservations), is refused, atomically; the database refuses it too
+ * (src/storage/reservations.ts), so no other path can spend reserved credit.
  */
 import { PostgresAdapter, sql, type Kysely, type Transaction, type CompiledQuery } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 
-export class InsufficientCredit extends Error {}
+/** A debit refused: the balance (or the part of it not reserved by live calls) does not cover it. */
+export class InsufficientCredit extends Error {
+  constructor(
+    message: string,
+    /** the balance and the part of it reserved by live calls when the debit was refused (micro-units) */
+    readonly credit = 0,
+    readonly reserved = 0,
+  ) {
+    super(message);
+  }
+}
 export class NoSuchAccount extends Error {}
 
 /**
@@ -80,6 +92,16 @@ export class Ledger {
     return r ? { credit: Number(r.credit), currency: r.currency } : undefined;
   }
 
+  /** Credit held by the account's live calls, on every node (micro-units). */
+  async reserved(userId: number, db: Kysely<Database> = this.db): Promise<number> {
+    const r = await db
+      .selectFrom('tb_reservations')
+      .select((eb) => eb.fn.sum<number>('amount').as('s'))
+      .where('userid', '=', userId)
+      .executeTakeFirst();
+    return Number(r?.s ?? 0);
+  }
+
   /** Forgets cached balances (one user, or all after SQL run outside the ledger). */
   invalidate(userId?: number): void {
     if (userId === undefined) this.cache.clear();
@@ -96,6 +118,11 @@ export class Ledger {
     if (!Number.isSafeInteger(e.amount) || e.amount === 0)
       throw new RangeError('amount must be a non-zero whole number of micro-units');
     this.cache.delete(e.userId);
+    // PostgreSQL: a debit locks the account row before its statement starts, so that statement's snapshot sees
+    // every reservation committed by a transaction that held the lock (a FOR UPDATE inside it would re-read the
+    // row, not the reservations, and the database's check would then refuse the entry with a bare error).
+    if (this.lockRows && e.amount < 0)
+      await trx.selectFrom('tb_users').select('id').where('id', '=', e.userId).forUpdate().execute();
     // One statement writes the entry from the current balance (locked on PostgreSQL); the database's trigger
     // applies balance_after to tb_users.credit, so balance and entry cannot diverge (src/storage/invariants.ts).
     const row = await trx
@@ -115,14 +142,30 @@ export class Ledger {
             sql<number>`cast(${Date.now()} as bigint)`.as('created_at'),
           ])
           .where('id', '=', e.userId)
-          .where((w) => w(w('credit', '+', e.amount), '>=', 0));
+          .where((w) =>
+            e.amount > 0
+              ? w(w('credit', '+', e.amount), '>=', 0)
+              : w(
+                  w('credit', '+', e.amount),
+                  '>=',
+                  w.fn.coalesce(
+                    w
+                      .selectFrom('tb_reservations')
+                      .select((r) => r.fn.sum<number>('amount').as('s'))
+                      .where('tb_reservations.userid', '=', e.userId),
+                    sql<number>`0`,
+                  ),
+                ),
+          );
         return this.lockRows ? q.forUpdate() : q;
       })
       .returning(['balance_after', 'currency'])
       .executeTakeFirst();
     if (!row) {
-      const exists = await trx.selectFrom('tb_users').select('id').where('id', '=', e.userId).executeTakeFirst();
-      throw exists ? new InsufficientCredit('insufficient credit') : new NoSuchAccount('no such account');
+      const u = await trx.selectFrom('tb_users').select('credit').where('id', '=', e.userId).executeTakeFirst();
+      if (!u) throw new NoSuchAccount('no such account');
+      const reserved = await this.reserved(e.userId, trx);
+      throw new InsufficientCredit('insufficient credit', Number(u.credit), reserved);
     }
     const after = Number(row.balance_after);
     return after;

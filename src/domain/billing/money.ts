@@ -83,6 +83,11 @@ export interface CreditResult {
   ref: string;
 }
 
+/** ", of which X is reserved by live calls" when reservations stood in the way of a debit. */
+function reservedPart(e: InsufficientCredit): string {
+  return e.reserved > 0 ? `, of which ${formatAmount(e.reserved)} is reserved by live calls` : '';
+}
+
 export class MoneyService {
   /** The card processor to use; undefined: built from cardprocessorurl/cardprocessorkey on each charge. */
   cardProcessor?: CardProcessor;
@@ -149,8 +154,8 @@ export class MoneyService {
       if (e instanceof InsufficientCredit) {
         const b = await this.ledger.balance(from.id);
         throw new MoneyError(
-          `insufficient credit: you have ${b ? `${formatAmount(b.credit)} ${b.currency}` : 'nothing'}, the transfer ` +
-            `needs ${formatAmount(amount)}`,
+          `insufficient credit: you have ${b ? `${formatAmount(b.credit)} ${b.currency}` : 'nothing'}` +
+            `${reservedPart(e)}, the transfer needs ${formatAmount(amount)}`,
           'insufficient',
         );
       }
@@ -230,8 +235,9 @@ export class MoneyService {
       if (e instanceof InsufficientCredit) {
         const b = await this.ledger.balance(userId);
         throw new MoneyError(
-          `credit: ${formatAmount(amount)} would take the balance below zero (balance ` +
-            `${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'})`,
+          `credit: ${formatAmount(amount)} would take the balance below ` +
+            `${e.reserved > 0 ? 'the credit reserved by live calls' : 'zero'} (balance ` +
+            `${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'}${reservedPart(e)})`,
           'insufficient',
         );
       }

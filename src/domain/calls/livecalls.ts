@@ -1,5 +1,5 @@
 /**
- * Live calls: the registry of calls in progress, the shared credit reservation of each account, persistence in
+ * Live calls: the registry of calls in progress, their credit reservations (in the database), persistence in
  * tb_livecalls (crash safety) and the one place a finished call is billed (CdrService.recordCall).
  *
  * Used by the B2BUA (src/sip/calls/) and by call control (src/sip/callcontrol: callback / p2p, one reservation per leg,
@@ -12,25 +12,32 @@
  *   live.connected(callid, leg, { onMaxDuration: () => hangUpBothLegs() });  // starts the maxduration cut timer
  *   … on BYE / failure: await live.finish(callid, leg, { reason })          // one CDR, charged once, row deleted
  *
- * Reservation model (one per account): available = credit − Σ reserved by the account's other live calls;
- * maxduration = maxDuration(available, rate) and the call reserves the cost of that maxduration. So parallel calls
- * of an account never reserve more than its balance together, and each is cut at its own maxduration. A call that
- * cannot afford its first billed block is refused (402). Reservations are in memory (per-user totals) and
- * persisted per call in tb_livecalls.reserved.
+ * Reservation model: one tb_reservations row per rated call leg, in the database (domain/billing/reservations.ts),
+ * so the calls of every process and node of an account share one budget: available = credit − Σ reserved;
+ * maxduration = maxDuration(available, rate) and the call reserves the cost of that maxduration, in the same
+ * transaction as its tb_livecalls row. Parallel calls of an account never reserve more than its balance together,
+ * each is cut at its own maxduration, and no debit (transfer, negative addcredit, SQL) can spend reserved credit
+ * (the database refuses it). A call that cannot afford its first billed block is refused (402). The CDR charge
+ * releases the reservation in its transaction (CdrService.recordCall). reservedFor() sums this process's calls.
  *
- * Crash safety: a row per live call leg in tb_livecalls, written at reserve (state 'setup'), at connect
- * ('connected', connect_at) and refreshed (updated_at) every `heartbeatMs` (default 10 s) by ONE interval for all
- * connected calls. recover() (call once at start, after the SIP server started) records the CDR of every leftover
- * row from connect_at .. updated_at (capped at maxduration) and deletes the row; recordCall is idempotent on
- * (callid, leg), so a repeated recovery charges nothing twice.
+ * Crash safety: a row per live call leg in tb_livecalls (with the owning `node`), written at reserve (state
+ * 'setup'), at connect ('connected', connect_at) and refreshed (updated_at, and the reservations' expires_at) every
+ * `heartbeatMs` (default 10 s) by ONE interval for all calls. recover() (call once at start, after the SIP server
+ * started) records the CDR of every leftover row of this node, and of any node that stopped refreshing its rows
+ * for `staleMs`, from connect_at .. updated_at (capped at maxduration), releases its reservation and deletes the
+ * row; recordCall is idempotent on (callid, leg), so a repeated recovery charges nothing twice.
  *
  * tb_livecalls.callid is the primary key: a leg row is stored under `callid` for leg '' and `callid/leg` else.
  */
+import type { Kysely } from 'kysely';
+import type { Database } from '../../storage/schema.js';
 import type { DomainServices } from '../deps.js';
 import type { Rate } from '../rating/rate.js';
 import { rateCall } from '../rating/rate.js';
 import type { RecordedCall } from '../billing/cdrs.js';
+import { Reservations, type AccountView, type Refusal } from '../billing/reservations.js';
 import { freeRateFor } from './charging.js';
+import { recoverLeftovers } from './recovery.js';
 import type {
   CallStats,
   FinishInput,
@@ -38,6 +45,7 @@ import type {
   LiveCallsOptions,
   LiveState,
   Reservation,
+  ReservationPlan,
   ReserveInput,
 } from './types.js';
 
@@ -53,6 +61,13 @@ const keyOf = (callid: string, leg: string) => (leg ? `${callid}/${leg}` : calli
 export class LiveCalls {
   private readonly calls = new Map<string, Entry>();
   private readonly reservedBy = new Map<number, number>();
+  /** keys being reserved (between the duplicate check and the committed rows) */
+  private readonly pending = new Set<string>();
+  private readonly reservations: Reservations;
+  /** name of this node in tb_livecalls / tb_reservations ('' for a single node) */
+  readonly node: string;
+  /** a row another node has not refreshed for this long belongs to a dead node (recover() bills it) */
+  readonly staleMs: number;
   private readonly now: () => number;
   private heartbeat?: NodeJS.Timeout;
   private attempted = 0;
@@ -77,13 +92,21 @@ export class LiveCalls {
     this.now = opts.now ?? Date.now;
     this.heartbeatMs = opts.heartbeatMs ?? 10_000;
     this.maxCallSeconds = opts.maxCallSeconds ?? 7200;
+    this.node = opts.node ?? '';
+    this.staleMs = opts.staleMs ?? 3 * this.heartbeatMs;
+    this.reservations = new Reservations(services.storage.db, services.ledger);
   }
 
-  /** Starts the updated_at refresh interval (one for all calls). */
+  /** Starts the updated_at refresh interval (one for all calls); see recover() for the dead-node sweep. */
   start(): void {
     if (this.heartbeat) return;
+    const beat = async () => {
+      await this.refresh();
+      // a named node (several on one database) also bills the calls of nodes that stopped refreshing theirs
+      if (this.node) await this.recover({ deadOnly: true });
+    };
     this.heartbeat = setInterval(
-      () => void this.refresh().catch((e) => this.services.log.warn({ err: String(e) }, 'livecalls refresh failed')),
+      () => void beat().catch((e) => this.services.log.warn({ err: String(e) }, 'livecalls refresh failed')),
       this.heartbeatMs,
     );
     this.heartbeat.unref();
@@ -95,7 +118,7 @@ export class LiveCalls {
     for (const c of this.calls.values()) if (c.timer) clearTimeout(c.timer);
   }
 
-  /** Total reserved by the live calls of an account (micro-units). */
+  /** Total reserved by this process's live calls of an account (micro-units; every node's: ledger.reserved). */
   reservedFor(userId: number): number {
     return this.reservedBy.get(userId) ?? 0;
   }
@@ -108,26 +131,18 @@ export class LiveCalls {
     const leg = r.leg ?? '';
     const key = keyOf(r.callid, leg);
     const startAt = r.startAt ?? this.now();
-    if (this.calls.has(key)) return { ok: false, status: 482, reason: 'call already in progress' };
+    if (this.calls.has(key) || this.pending.has(key))
+      return { ok: false, status: 482, reason: 'call already in progress' };
     this.attempted++;
-    let maxduration = this.maxCallSeconds;
-    let capped = true;
-    let reserved = 0;
-    let available = 0;
-    if (r.rate) {
-      const bal = await this.services.ledger.balance(r.userId);
-      if (!bal) return this.refuse(r, 404, 'no such account', startAt);
-      if (bal.currency !== r.rate.currency)
-        return this.refuse(r, 403, `rate in ${r.rate.currency}, account in ${bal.currency}`, startAt);
-      // synchronous from here: the check and the reservation cannot interleave with another reserve()
-      available = Math.max(0, bal.credit - this.reservedFor(r.userId));
-      const byCredit = this.services.rating.maxDuration(available, r.rate);
-      if (byCredit <= 0) return this.refuse(r, 402, 'insufficient credit', startAt);
-      capped = byCredit > this.maxCallSeconds;
-      maxduration = Math.min(byCredit, this.maxCallSeconds);
-      reserved = Math.min(available, rateCall(maxduration, r.rate).cost);
-      this.reservedBy.set(r.userId, this.reservedFor(r.userId) + reserved);
+    this.pending.add(key);
+    try {
+      return await this.hold(r, key, leg, startAt);
+    } finally {
+      this.pending.delete(key);
     }
+  }
+
+  private async hold(r: ReserveInput, key: string, leg: string, startAt: number): Promise<Reservation> {
     const e: Entry = {
       key,
       callid: r.callid,
@@ -139,15 +154,14 @@ export class LiveCalls {
       state: 'setup',
       startAt,
       connectAt: null,
-      maxduration,
-      reserved,
+      maxduration: this.maxCallSeconds,
+      reserved: 0,
       rate: r.rate,
       parties: r.parties ?? [],
-      capped,
+      capped: true,
     };
-    this.calls.set(key, e);
-    try {
-      await this.services.storage.db
+    const row = (trx: Kysely<Database>) =>
+      trx
         .insertInto('tb_livecalls')
         .values({
           callid: key,
@@ -159,17 +173,44 @@ export class LiveCalls {
           state: 'setup',
           start_at: startAt,
           connect_at: null,
-          maxduration,
-          reserved,
+          maxduration: e.maxduration,
+          reserved: e.reserved,
           rate_json: r.rate ? JSON.stringify(r.rate) : '{}',
           updated_at: startAt,
+          node: this.node,
         })
         .execute();
-    } catch (err) {
-      this.drop(e);
-      throw err;
+    let available = 0;
+    if (r.rate) {
+      const rate = r.rate;
+      const plan = await this.reservations.hold(
+        { userId: r.userId, callid: r.callid, leg, node: this.node, now: startAt, expiresAt: startAt + this.staleMs },
+        (a) => this.plan(a, rate),
+        async (trx, p) => {
+          Object.assign(e, { maxduration: p.maxduration, reserved: p.amount });
+          await row(trx);
+        },
+      );
+      if ('refuse' in plan) return this.refuse(r, plan.refuse, plan.reason, startAt);
+      e.capped = plan.capped;
+      available = plan.available;
+    } else {
+      await row(this.services.storage.db);
     }
-    return { ok: true, maxduration, reserved, available, capped };
+    this.calls.set(key, e);
+    if (e.reserved) this.reservedBy.set(r.userId, this.reservedFor(r.userId) + e.reserved);
+    return { ok: true, maxduration: e.maxduration, reserved: e.reserved, available, capped: e.capped };
+  }
+
+  /** The reservation a rated call gets from what its account has available (the maxduration arithmetic). */
+  private plan(a: AccountView, rate: Rate): ReservationPlan | Refusal {
+    if (a.currency !== rate.currency)
+      return { refuse: 403, reason: `rate in ${rate.currency}, account in ${a.currency}` };
+    const byCredit = this.services.rating.maxDuration(a.available, rate);
+    if (byCredit <= 0) return { refuse: 402, reason: 'insufficient credit' };
+    const maxduration = Math.min(byCredit, this.maxCallSeconds);
+    const amount = Math.min(a.available, rateCall(maxduration, rate).cost);
+    return { amount, maxduration, capped: byCredit > this.maxCallSeconds, available: a.available };
   }
 
   private async refuse(r: ReserveInput, status: number, reason: string, startAt: number): Promise<Reservation> {
@@ -386,7 +427,10 @@ export class LiveCalls {
     const key = keyOf(callid, leg);
     const e = this.calls.get(key);
     if (e) this.drop(e);
-    await this.services.storage.db.deleteFrom('tb_livecalls').where('callid', '=', key).execute();
+    await this.services.storage.db.transaction().execute(async (trx) => {
+      await this.reservations.release(callid, leg, trx);
+      await trx.deleteFrom('tb_livecalls').where('callid', '=', key).execute();
+    });
   }
 
   private drop(e: Entry): void {
@@ -401,9 +445,12 @@ export class LiveCalls {
     }
   }
 
-  /** Refreshes updated_at of every connected call (one UPDATE). */
+  /**
+   * Refreshes updated_at of every call of this process (one UPDATE per 500) and the expiry of its reservations,
+   * so other nodes see the calls alive (recovery bills a connected row up to updated_at, an unanswered one 0).
+   */
   async refresh(): Promise<void> {
-    const keys = [...this.calls.values()].filter((c) => c.state === 'connected').map((c) => c.key);
+    const keys = [...this.calls.keys()];
     const t = this.now();
     for (let i = 0; i < keys.length; i += 500) {
       await this.services.storage.db
@@ -412,55 +459,24 @@ export class LiveCalls {
         .where('callid', 'in', keys.slice(i, i + 500))
         .execute();
     }
+    const held = [...new Set([...this.calls.values()].filter((c) => c.reserved > 0).map((c) => c.callid))];
+    await this.reservations.refresh(held, t + this.staleMs);
   }
 
   /**
-   * Closes every leftover row of a previous run (crash): CDR from connect_at .. updated_at (capped at
-   * maxduration; unanswered → cost 0) and deletes the row. Idempotent (recordCall dedups on callid/leg).
+   * Closes every leftover row of a previous run of this node (crash) and of any node that stopped refreshing its
+   * rows for staleMs, billing each once and releasing its reservation (see recovery.ts). `deadOnly`: only other
+   * nodes' stale rows (a survivor's periodic sweep).
    */
-  async recover(): Promise<{ closed: number; charged: number }> {
-    const rows = await this.services.storage.db.selectFrom('tb_livecalls').selectAll().execute();
-    let closed = 0;
-    let charged = 0;
-    for (const r of rows) {
-      if (this.calls.has(r.callid)) continue; // live in this process
-      const leg = r.leg ?? '';
-      const callid = leg && r.callid.endsWith('/' + leg) ? r.callid.slice(0, -leg.length - 1) : r.callid;
-      let rate: Rate | undefined;
-      try {
-        const j = JSON.parse(r.rate_json || '{}');
-        if (j && typeof j.price === 'number') rate = j as Rate;
-      } catch {
-        rate = undefined;
-      }
-      const connectAt = r.connect_at === null ? null : Number(r.connect_at);
-      const updated = Number(r.updated_at);
-      const duration =
-        connectAt === null ? 0 : Math.min(Number(r.maxduration), Math.max(0, Math.floor((updated - connectAt) / 1000)));
-      try {
-        const rec = await this.services.cdrs.recordCall({
-          callid,
-          leg,
-          userId: Number(r.userid),
-          caller: r.caller,
-          callee: r.callee,
-          route: r.route,
-          startAt: Number(r.start_at),
-          connectAt,
-          endAt: Math.max(updated, Number(r.start_at)),
-          duration,
-          reason: 'recovered after restart',
-          rate,
-        });
-        charged += rec.charged;
-        await this.services.storage.db.deleteFrom('tb_livecalls').where('callid', '=', r.callid).execute();
-        closed++;
-      } catch (e) {
-        this.services.log.error({ err: String(e), callid: r.callid }, 'live call recovery failed; row kept');
-      }
-    }
-    if (closed) this.services.log.warn({ closed, charged }, 'live calls of a previous run recovered and billed');
-    return { closed, charged };
+  recover(o: { deadOnly?: boolean } = {}): Promise<{ closed: number; charged: number }> {
+    const live = (key: string) => this.calls.has(key) || this.pending.has(key);
+    return recoverLeftovers(this.services, this.reservations, {
+      node: this.node,
+      stale: this.now() - this.staleMs,
+      now: this.now(),
+      deadOnly: o.deadOnly ?? false,
+      live,
+    });
   }
 
   stats(): CallStats {

@@ -24,6 +24,14 @@ export type Reservation =
   | { ok: true; maxduration: number; reserved: number; available: number; capped: boolean }
   | { ok: false; status: number; reason: string };
 
+/** What a rated call reserves (micro-units) and may last, sized from the account's available credit. */
+export interface ReservationPlan {
+  amount: number;
+  maxduration: number;
+  capped: boolean;
+  available: number;
+}
+
 export interface LiveCall {
   callid: string;
   leg: string;
@@ -57,6 +65,10 @@ export interface LiveCallsOptions {
   heartbeatMs?: number;
   /** cap of every call, seconds (the max call age that also ends calls whose party vanished); default 7200 */
   maxCallSeconds?: number;
+  /** name of this node in tb_livecalls / tb_reservations (default '': a single node) */
+  node?: string;
+  /** rows another node has not refreshed for this long are a dead node's (default 3 × heartbeatMs) */
+  staleMs?: number;
 }
 
 export interface CallStats {
