@@ -8,7 +8,7 @@
  *  - a call from a gateway to a DID: the DID's owner (the called user; a free on-net call);
  *  - callback / p2p: the requesting account, both legs.
  *
- * Two legs, one reservation per account: leg b when rated (else leg a) "carries" the reservation (it reserves the
+ * Two legs, one reservation for both: leg b when rated (else leg a) "carries" the reservation (it reserves the
  * account's available credit); the other leg is registered free — an on-net leg at the zero rate, a rated number
  * without a rate (its CDR is rated from the number by CdrService) — unless the carrier's reservation was capped by
  * the max call age, then it reserves for itself from what is left. The bridge lasts while
@@ -153,7 +153,7 @@ export interface BridgeInput {
 }
 
 /**
- * Registers both legs of a two-leg call with LiveCalls (rows in tb_livecalls, one reservation per account, see
+ * Registers both legs of a two-leg call with LiveCalls (rows in tb_livecalls, one tb_reservations row for both, see
  * above). Answers the budget of the bridge (the sum reserved), undefined when both legs are free. Throws
  * DomainError (402 …) with both legs on record.
  */
