@@ -10,7 +10,8 @@ const run = (cmd) => execSync(cmd, { cwd: root, stdio: 'inherit' });
 const mtime = (p) => (existsSync(join(root, p)) ? statSync(join(root, p)).mtimeMs : 0);
 
 const installed = mtime('node_modules/.package-lock.json');
-if (!installed || installed < mtime('package-lock.json') || installed < mtime('package.json')) {
+// the lock file decides what is installed (an edit of package.json's scripts needs no new install)
+if (!installed || installed < mtime('package-lock.json')) {
   console.error('[voxswitch] installing dependencies (npm ci)…');
   run('npm ci --no-audit --no-fund');
 }

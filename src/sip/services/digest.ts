@@ -10,6 +10,7 @@
 import * as crypto from 'node:crypto';
 import { createHash, createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 import type { NonceCounts, OnceStore } from '../../state/index.js';
+import { MemoryNonceCounts } from '../../state/noncecount.js';
 
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
 export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['SHA-256', 'MD5'];
@@ -180,15 +181,6 @@ export interface DigestOptions {
 type Replay = { ok: true } | { ok: false; why: 'stale' | 'bad' | 'unavailable'; detail: string };
 const OK: Replay = { ok: true };
 
-interface NonceState {
-  exp: number;
-  /** Highest nc seen and the set of accepted nc values (small: clients count up). */
-  max: number;
-  seen: Set<number>;
-  /** Used without qop (single-use). */
-  plainUsed: boolean;
-}
-
 const NONCE_RAW = 8 + 8 + 16;
 
 /** Random bytes drawn from a pooled buffer (one randomFillSync per 512 draws of 8 bytes). */
@@ -225,11 +217,10 @@ export class DigestAuth {
   readonly accept: readonly DigestAlgorithm[];
   private readonly secret: Buffer;
   private readonly now: () => number;
-  private readonly maxTracked: number;
   private readonly shared?: { nonces: NonceCounts; once: OnceStore };
-  private readonly nonces = new Map<string, NonceState>();
+  /** The replay state when it is not shared: nc values per nonce, bounded by maxTracked. */
+  private readonly local: MemoryNonceCounts;
   private readonly dummy = randomBytes(16).toString('hex');
-  private lastSweep = 0;
 
   constructor(o: DigestOptions) {
     this.ttlMs = o.ttlMs;
@@ -237,8 +228,8 @@ export class DigestAuth {
     this.accept = o.accept ?? DIGEST_ALGORITHMS;
     this.secret = o.secret ?? randomBytes(32);
     this.now = o.now ?? Date.now;
-    this.maxTracked = o.maxTracked ?? 200_000;
     this.shared = o.shared;
+    this.local = new MemoryNonceCounts(this.now, o.maxTracked ?? 200_000);
   }
 
   /** A fresh nonce bound to the realm. */
@@ -334,28 +325,14 @@ export class DigestAuth {
     return { ok: true, username, algorithm: alg };
   }
 
-  /** Replay protection in this process: nc values per nonce, a nonce without qop once. */
+  /** Replay protection in this process: nc values per nonce, a nonce without qop once (as count 0). */
   private localReplay(nonce: string, ncVal: number, qop: object | undefined, exp: number): Replay {
-    this.sweep();
-    let st = this.nonces.get(nonce);
-    if (!st) {
-      if (this.nonces.size >= this.maxTracked) return { ok: false, why: 'stale', detail: 'too many nonces in use' };
-      st = { exp, max: 0, seen: new Set(), plainUsed: false };
-      this.nonces.set(nonce, st);
-    }
-    if (qop) {
-      // a window of 64 counts below the highest one may arrive out of order, each once; older ones are refused
-      if (st.seen.has(ncVal) || ncVal <= st.max - 64) return { ok: false, why: 'bad', detail: 'replayed nonce count' };
-      st.seen.add(ncVal);
-      if (ncVal > st.max) {
-        st.max = ncVal;
-        if (st.seen.size > 128) for (const v of st.seen) if (v <= st.max - 64) st.seen.delete(v);
-      }
-    } else {
-      if (st.plainUsed) return { ok: false, why: 'stale', detail: 'nonce already used without qop' };
-      st.plainUsed = true;
-    }
-    return OK;
+    const v = this.local.acceptSync(nonce, qop ? ncVal : 0, exp - this.now());
+    if (v === 'ok') return OK;
+    if (v === 'full') return { ok: false, why: 'stale', detail: 'too many nonces in use' };
+    return qop
+      ? { ok: false, why: 'bad', detail: 'replayed nonce count' }
+      : { ok: false, why: 'stale', detail: 'nonce already used without qop' };
   }
 
   /**
@@ -381,14 +358,7 @@ export class DigestAuth {
 
   /** Number of nonces whose replay state is held. */
   tracked(): number {
-    return this.nonces.size;
-  }
-
-  private sweep(): void {
-    const t = this.now();
-    if (t - this.lastSweep < 1000) return;
-    this.lastSweep = t;
-    for (const [k, v] of this.nonces) if (v.exp < t) this.nonces.delete(k);
+    return this.local.tracked();
   }
 }
 
