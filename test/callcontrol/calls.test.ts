@@ -7,21 +7,20 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
 import { CallControl, type RouterLike } from '../../src/sip/callcontrol/controller.js';
 import type { RouteDecision, RouteRequest } from '../../src/domain/routing/service.js';
 import { LiveCalls } from '../../src/domain/calls/index.js';
-import { needTool, toolPath } from '../helpers/tools.js';
+import { needTool } from '../helpers/tools.js';
 import { freePort } from '../helpers/ports.js';
-import { startListening, type Listening } from '../helpers/processes.js';
+import type { Listening } from '../helpers/processes.js';
+import { uas as sippUas } from './sipp.js';
 
-const SCEN = resolve(process.cwd(), 'test/callcontrol/scenarios');
-const SIPP = toolPath('sipp');
 const NO_SIPP = needTool('sipp');
 
 let t: TestServer;
@@ -92,40 +91,7 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/**
- * A sipp UAS on a free port (or on `port`), resolved once it listens; `done` resolves with its exit code and output
- * when the one call of the scenario is over.
- */
-async function uas(scenario: string, port?: number): Promise<Listening> {
-  const err = (p: number) => join(work, `${scenario}-${p}.err`);
-  const l = await startListening(
-    SIPP,
-    (p) => [
-      '-sf',
-      join(SCEN, scenario),
-      '-p',
-      String(p),
-      '-i',
-      '127.0.0.1',
-      '-m',
-      '1',
-      '-nostdin',
-      '-timeout',
-      '25s',
-      '-timeout_error',
-      '-trace_err',
-      '-error_file',
-      err(p),
-    ],
-    { cwd: work, port },
-  );
-  const done = l.done.then(({ code, out }) => {
-    const f = err(l.port);
-    if (existsSync(f)) out = readFileSync(f, 'utf8').slice(-2000) + '\n' + out.slice(-1000);
-    return { code, out: out.slice(-3000) };
-  });
-  return { ...l, done };
-}
+const uas = (scenario: string, port?: number): Promise<Listening> => sippUas(work, scenario, port);
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

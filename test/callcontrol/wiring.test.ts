@@ -6,16 +6,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
-import { needTool, toolPath } from '../helpers/tools.js';
+import { needTool } from '../helpers/tools.js';
 import { freePort } from '../helpers/ports.js';
-import { startListening, type Listening } from '../helpers/processes.js';
+import type { Listening } from '../helpers/processes.js';
+import { uas as sippUas } from './sipp.js';
 
-const SCEN = resolve(process.cwd(), 'test/callcontrol/scenarios');
-const SIPP = toolPath('sipp');
 const NO_SIPP = needTool('sipp');
 
 let t: TestServer;
@@ -25,26 +24,7 @@ const REMOTE = src('203.0.113.7');
 const ports: number[] = [];
 
 /** A sipp UAS on the gateway's port, resolved once it listens. */
-function uas(scenario: string, port: number): Promise<Listening> {
-  return startListening(
-    SIPP,
-    (p) => [
-      '-sf',
-      join(SCEN, scenario),
-      '-p',
-      String(p),
-      '-i',
-      '127.0.0.1',
-      '-m',
-      '1',
-      '-nostdin',
-      '-timeout',
-      '25s',
-      '-timeout_error',
-    ],
-    { cwd: work, port },
-  );
-}
+const uas = (scenario: string, port: number): Promise<Listening> => sippUas(work, scenario, port);
 
 before(async () => {
   t = await startTestServer({ defaultcountrycode: '1', apilimituser: '0', apilimitip: '0' });
