@@ -4,18 +4,20 @@
  * is refused on every other.
  */
 import { createHash } from 'node:crypto';
-import type { OnceStore } from '../../state/index.js';
+import { MemoryOnce, type OnceStore } from '../../state/once.js';
 
 export class SaltStore {
-  private seen = new Map<string, number>();
-  private lastSweep = 0;
+  /** Single-use tokens: the shared store, or this process's own. */
+  private readonly once: OnceStore;
 
   constructor(
     private windowMs: number,
-    private readonly now = () => Date.now(),
-    /** Shared single-use tokens; undefined: the map of this process. */
+    now = () => Date.now(),
+    /** Shared single-use tokens; undefined: a map of this process. */
     private readonly shared?: OnceStore,
-  ) {}
+  ) {
+    this.once = shared ?? new MemoryOnce(now);
+  }
 
   setWindow(ms: number): void {
     this.windowMs = ms;
@@ -27,23 +29,8 @@ export class SaltStore {
    */
   async use(authid: string, salt: string): Promise<boolean> {
     const key = `${authid}\u0000${salt}`;
-    if (!this.shared) return this.useLocal(key);
-    // fixed-length keys whatever the salt's length
-    const digest = createHash('sha256').update(key, 'utf8').digest('base64url');
-    return this.shared.claim(`salt:${digest}`, this.windowMs);
-  }
-
-  private useLocal(key: string): boolean {
-    const t = this.now();
-    if (t - this.lastSweep > 10_000 || this.seen.size > 500_000) this.sweep(t);
-    const at = this.seen.get(key);
-    if (at !== undefined && t - at < this.windowMs) return false;
-    this.seen.set(key, t);
-    return true;
-  }
-
-  private sweep(t: number): void {
-    this.lastSweep = t;
-    for (const [k, at] of this.seen) if (t - at >= this.windowMs) this.seen.delete(k);
+    // shared keys have a fixed length whatever the salt's length
+    const id = this.shared ? `salt:${createHash('sha256').update(key, 'utf8').digest('base64url')}` : key;
+    return this.once.claim(id, this.windowMs);
   }
 }
