@@ -25,6 +25,7 @@ import { ApiListeners } from './api/transports/listeners.js';
 import { DbRunner } from './api/customsql/dbrunner.js';
 import { HourlyAttempts } from './api/auth/attempts.js';
 import { SipStack, type SipSource } from './sip/stack.js';
+import type { HandoffOptions } from './sip/transport/handoff.js';
 import { SipServer, type SipApiHandler } from './sip/server.js';
 import { B2bua } from './sip/calls/b2bua.js';
 import { CallControl } from './sip/callcontrol/controller.js';
@@ -48,6 +49,8 @@ export interface ServerOptions {
   statePrefix?: string;
   /** Digest nonce secret shared by the workers of one server (random per process when omitted). */
   sipSecret?: Buffer;
+  /** One worker of `serve --workers N`: SIP messages go to the worker owning their Call-ID (sip/transport/handoff). */
+  handoff?: HandoffOptions;
 }
 
 export interface RunningServer {
@@ -160,7 +163,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (opts.usesip) {
       // API over SIP: the SIP server gets a handler in SIP terms; the API gateway answers it
       const api: SipApiHandler = (text, from) => gateway.message(text, apiSource(from)).then((r) => r.enc.body);
-      sip = createSip(services, dataDir, api, o.sipSecret ?? box.derive('sip digest nonce'));
+      sip = createSip(services, dataDir, api, o.sipSecret ?? box.derive('sip digest nonce'), o.handoff);
       services.sip = sip;
       for (const l of await sip.start())
         services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
@@ -205,7 +208,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 }
 
 /** The SIP stack and services from the sip* options (TLS and secure WebSocket when usetls is on). */
-function createSip(services: Services, dataDir: string, apiHandler: SipApiHandler, secret: Buffer): SipServer {
+function createSip(
+  services: Services,
+  dataDir: string,
+  apiHandler: SipApiHandler,
+  secret: Buffer,
+  handoff?: HandoffOptions,
+): SipServer {
   const o = services.config.options;
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (o.usetls) {
@@ -230,6 +239,7 @@ function createSip(services: Services, dataDir: string, apiHandler: SipApiHandle
     maxConnections: o.sipmaxconnections,
     maxConnectionsPerIp: o.sipmaxconnperip,
     isBanned: (ip) => services.bans.isBanned(ip),
+    handoff,
     log: services.log,
   });
   const shed = () => services.overload?.shed('sip') ?? 0;

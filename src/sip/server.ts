@@ -6,7 +6,7 @@
  * without one. The API commands (src/api/commands/sip.ts) reach it through `services.sip`. See docs/sip.md.
  */
 import { getHeader, mediaType, uriHostPart, validateRequest, type SipRequest } from './message/index.js';
-import type { ServerTransaction, SipSource, SipStackLike, SipTransport } from './stack.js';
+import type { ServerTransaction, SipSource, SipStack, SipStackLike, SipTransport } from './stack.js';
 import type { DomainServices } from '../domain/deps.js';
 import type { AuthUser } from '../domain/accounts/users.js';
 import { DigestAuth, type DigestAlgorithm } from './services/digest.js';
@@ -118,6 +118,7 @@ export class SipServer {
         services.log,
         16,
         this.now,
+        (id) => (stack as Partial<Pick<SipStack, 'ownsConnection'>>).ownsConnection?.(id) ?? true,
       );
     this.ims = new OfflineIms(services.storage.db, this.now);
     this.ctx = new SipContext(services, stack, this.location, this.digest, this.ims, this.calls, this.now);

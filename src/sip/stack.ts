@@ -12,6 +12,7 @@ import type { TimerService } from './transaction/timers.js';
 import { TransactionLayer } from './transaction/layer.js';
 import type { ClientTransaction, ServerTransaction } from './transaction/types.js';
 import { TransportManager, type TransportOptions } from './transport/manager.js';
+import type { HandoffStats } from './transport/handoff.js';
 import { defaultPort, unbracket } from './transport/types.js';
 import type { SipSource, SipTarget, SipTransport } from './transport/types.js';
 
@@ -64,6 +65,7 @@ export class SipStack {
         idleTimeoutMs: opts.idleTimeoutMs,
         silentTimeoutMs: opts.silentTimeoutMs,
         isBanned: opts.isBanned,
+        handoff: opts.handoff,
         warn: this.warn,
         debug: this.debug,
       },
@@ -141,6 +143,16 @@ export class SipStack {
   /** Open stream/WebSocket connections. */
   connections(): number {
     return this.transports.connectionCount();
+  }
+
+  /** False for a connection id another worker of `serve --workers N` holds. */
+  ownsConnection(connId: string): boolean {
+    return this.transports.handoff === null || connId.startsWith(this.transports.handoff.connPrefix);
+  }
+
+  /** The worker hand-off's counters (undefined in a single process). */
+  handoffStats(): HandoffStats | undefined {
+    return this.transports.handoff?.stats;
   }
 
   // ---- extras (additive) ----
