@@ -31,7 +31,11 @@ export type PrimaryMessage = { type: 'peers'; ports: Record<string, number> };
  * Environment of a worker: its index (1…N), the count N and the secret every worker shares (digest nonces; the
  * hand-off token is derived from it).
  */
-export const WORKER_ENV = { index: 'VOXSWITCH_WORKER', count: 'VOXSWITCH_WORKERS', secret: 'VOXSWITCH_SIP_SECRET' } as const;
+export const WORKER_ENV = {
+  index: 'VOXSWITCH_WORKER',
+  count: 'VOXSWITCH_WORKERS',
+  secret: 'VOXSWITCH_SIP_SECRET',
+} as const;
 
 export function runPrimary(o: PrimaryOptions): Promise<number> {
   const secret = randomBytes(32).toString('hex');

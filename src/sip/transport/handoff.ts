@@ -176,7 +176,8 @@ export class Handoff {
     return new Promise((resolve, reject) => {
       const sock = dgram.createSocket('udp4');
       sock.once('error', reject);
-      sock.bind(0, '127.0.0.1', () => {
+      // exclusive: a socket of this process, not a handle shared through the cluster primary
+      sock.bind({ port: 0, address: '127.0.0.1', exclusive: true }, () => {
         sock.off('error', reject);
         sock.on('error', (err) => this.sink.warn({ err: err.message }, 'SIP worker hand-off socket error'));
         sock.on('message', (buf, rinfo) => this.onEnvelope(buf, rinfo.port));

@@ -96,7 +96,10 @@ export class TransportManager {
     this.handoff = o.handoff
       ? new Handoff(o.handoff, {
           deliver: (payload, src) =>
-            this.sink(parseMessage(payload, src.transport === 'tcp' || src.transport === 'tls' ? STREAM : undefined), src),
+            this.sink(
+              parseMessage(payload, src.transport === 'tcp' || src.transport === 'tls' ? STREAM : undefined),
+              src,
+            ),
           sendLocal: (payload, target, onError) => this.sendStream(payload, target, onError),
           warn: o.warn,
         })
@@ -420,7 +423,8 @@ export class TransportManager {
         });
       return;
     }
-    const elsewhere = this.handoff !== null && target.connId !== undefined ? this.handoff.heldElsewhere(target.connId) : 0;
+    const elsewhere =
+      this.handoff !== null && target.connId !== undefined ? this.handoff.heldElsewhere(target.connId) : 0;
     if (elsewhere !== 0) return this.handoff!.sendVia(elsewhere, buf, target, onError);
     this.sendStream(buf, target, onError);
   }
