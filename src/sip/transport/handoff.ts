@@ -18,7 +18,7 @@
  */
 import dgram from 'node:dgram';
 import { hkdfSync, timingSafeEqual } from 'node:crypto';
-import { setCallIdMarker } from '../message/index.js';
+import { parseMessage, setCallIdMarker, type ParseResult } from '../message/index.js';
 import type { SipSource, SipTarget, SipTransport } from './types.js';
 
 export interface HandoffOptions {
@@ -35,8 +35,8 @@ export interface HandoffOptions {
 }
 
 export interface HandoffSink {
-  /** A message another worker received for this one: processed as if it had arrived here from `src`. */
-  deliver(payload: Buffer, src: SipSource): void;
+  /** A message another worker received for this one (parsed here): processed as if it had arrived from `src`. */
+  deliver(result: ParseResult, src: SipSource): void;
   /** Sends on a connection this worker holds (another worker asked); onError when it cannot. */
   sendLocal(payload: Buffer, target: SipTarget, onError: (err: Error) => void): void;
   warn(o: object, m: string): void;
@@ -63,6 +63,7 @@ const HEAD = 4 + 1 + TOKEN_LEN + 2;
 const MAX_DATAGRAM = 65507;
 const TRANSPORTS = new Set<string>(['udp', 'tcp', 'tls', 'ws', 'wss']);
 
+const STREAM = { stream: true } as const;
 const isWs = (c: number | undefined) => c === 32 || c === 9;
 
 /**
@@ -226,8 +227,9 @@ export class Handoff {
     return owner !== this.self && this.forward(owner, raw, src);
   }
 
-  /** True when `connId` is held by another worker of this cluster (sends on it go through sendVia). */
-  heldElsewhere(connId: string): number {
+  /** The other worker of this cluster holding `connId` (sends on it go through sendVia), else 0. */
+  heldElsewhere(connId: string | undefined): number {
+    if (connId === undefined) return 0;
     const k = ownerOfConnection(connId);
     return k !== 0 && k !== this.self ? k : 0;
   }
@@ -291,7 +293,9 @@ export class Handoff {
       };
       if (f[5]) src.connId = f[5];
       this.stats.received++;
-      this.sink.deliver(payload, src);
+      // framed on a TCP/TLS stream: parsed as the framer does (WebSocket messages and datagrams as they are)
+      const stream = src.transport === 'tcp' || src.transport === 'tls';
+      this.sink.deliver(parseMessage(payload, stream ? STREAM : undefined), src);
     } else if (kind === SEND && f.length === 5 && TRANSPORTS.has(f[0]!)) {
       const target: SipTarget = { transport: f[0] as SipTransport, host: f[1]!, port: Number(f[2]) };
       if (f[3]) target.connId = f[3];

@@ -54,7 +54,6 @@ export interface Listening {
 }
 
 const NOOP = (): void => undefined;
-const STREAM = { stream: true } as const;
 /** One address may hold this many inbound connections unless maxConnectionsPerIp says otherwise. */
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 100;
 
@@ -95,11 +94,7 @@ export class TransportManager {
     this.advertised = o.publicHost ?? (isUnspecified(bind) ? (firstInterfaceIPv4() ?? '127.0.0.1') : bind);
     this.handoff = o.handoff
       ? new Handoff(o.handoff, {
-          deliver: (payload, src) =>
-            this.sink(
-              parseMessage(payload, src.transport === 'tcp' || src.transport === 'tls' ? STREAM : undefined),
-              src,
-            ),
+          deliver: sink,
           sendLocal: (payload, target, onError) => this.sendStream(payload, target, onError),
           warn: o.warn,
         })
@@ -423,8 +418,7 @@ export class TransportManager {
         });
       return;
     }
-    const elsewhere =
-      this.handoff !== null && target.connId !== undefined ? this.handoff.heldElsewhere(target.connId) : 0;
+    const elsewhere = this.handoff?.heldElsewhere(target.connId) ?? 0;
     if (elsewhere !== 0) return this.handoff!.sendVia(elsewhere, buf, target, onError);
     this.sendStream(buf, target, onError);
   }
