@@ -124,7 +124,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const services: Services = {
     ...domain,
     routing: new RoutingService(domain),
-    liveCalls: new LiveCalls(domain, { node: config.get('nodeid') }),
+    // each worker owns its live calls: a worker's start recovers only what a previous run of that worker left
+    liveCalls: new LiveCalls(domain, {
+      node: o.handoff ? `${config.get('nodeid') || hostname()}/w${o.handoff.self}` : config.get('nodeid'),
+    }),
     dbRunner: new DbRunner({
       dialect: storage.dialect,
       location: storage.location,
