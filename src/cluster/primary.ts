@@ -44,9 +44,15 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   const byIndex = new Map<number, Worker>();
   const delay = new Map<number, number>();
   const ports = new Map<number, number>();
+  const sayPorts = () => {
+    const hp = [...ports.entries()].sort((a, b) => a[0] - b[0]).map(([, p]) => p);
+    o.say(`workers: SIP hand-off on 127.0.0.1 ports ${hp.join(', ')}`);
+  };
   const tellPeers = () => {
     const m: PrimaryMessage = { type: 'peers', ports: Object.fromEntries(ports) };
     for (const w of byIndex.values()) if (w.isConnected()) w.send(m);
+    // a replacement worker's port, once every worker has one again
+    if (started && ports.size === o.workers) sayPorts();
   };
   let stopping = false;
   let started = false;
@@ -111,8 +117,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
       started = true;
       const pids = [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, w]) => w.process.pid);
       o.say(`workers: ${o.workers} ready (pids ${pids.join(', ')})`);
-      const hp = [...ports.entries()].sort((a, b) => a[0] - b[0]).map(([, p]) => p);
-      if (hp.length) o.say(`workers: SIP hand-off on 127.0.0.1 ports ${hp.join(', ')}`);
+      if (ports.size) sayPorts();
     })();
   });
 }

@@ -4,7 +4,8 @@
  * (INVITE, 180, 200, ACK, re-INVITE, BYE) and 10 cancelled while ringing complete without a failed sipp call, one
  * CDR each; a phone registered over TCP (one connection, held by one worker) is called by a UDP caller and calls set
  * up by both workers reach it and end with BYE; an envelope with a wrong token on a private port is ignored, and
- * logged once.
+ * logged once; after the worker that does not hold the TCP connection is killed and replaced, the phone is still
+ * registered and calls set up by both workers (the replacement included) reach it again.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +21,7 @@ import { freePort } from '../helpers/ports.js';
 import { udpAsk } from '../helpers/clients.js';
 import { eventually } from '../helpers/wait.js';
 import { redisMissing, REDIS_URL } from '../state/redis.js';
-import { startCluster, registerUdp, TcpPhone, headerOf, type Cluster } from './cluster.js';
+import { startCluster, registerUdp, TcpPhone, headerOf, holderOf, type Cluster } from './cluster.js';
 
 const SCEN = resolve(process.cwd(), 'test/calls/scenarios');
 const SIPP = toolPath('sipp');
@@ -202,6 +203,33 @@ describe('calls through serve --workers 2', { skip, timeout: 240_000 }, () => {
       assert.match(await udpAsk(c.sipPort, reg), /^SIP\/2\.0 401 /);
     } finally {
       sock.close();
+    }
+  });
+
+  test('the worker not holding a TCP phone is killed: its replacement takes its share and the phone stays reachable', async () => {
+    const phone = new TcpPhone();
+    await phone.open(c.sipPort);
+    try {
+      await phone.register(tcpUser, `${tcpUser}pw`);
+      const holder = holderOf(c.pids, phone.localPort, c.sipPort);
+      assert.ok(holder, `a worker holds the connection (${c.pids.join()})`);
+      const victim = c.pids.find((p) => p !== holder)!;
+      const index = c.pids.indexOf(victim) + 1;
+      const portLines = () => c.out().match(/SIP hand-off on 127\.0\.0\.1 ports/g)?.length ?? 0;
+      const before = portLines();
+      process.kill(Number(victim), 'SIGKILL');
+      await eventually(() => c.out().includes(`worker ${index} (pid ${victim}) ended (SIGKILL)`), 'restart', 10_000);
+      await eventually(() => portLines() > before, 'the replacement announced its port', 30_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      const mark = phone.received.length;
+      const uac = await sippUac(c, dir, 'uac_auth.xml', caller, `${caller}pw`, tcpUser, 12);
+      assert.equal(uac.code, 0, `sipp UAC: ${uac.out.slice(-3000)}\n${c.out().slice(-2000)}`);
+      const invites = phone.received.slice(mark).filter((m) => m.startsWith('INVITE '));
+      assert.equal(invites.length, 12);
+      const makers = new Set(invites.map((m) => /^w(\d+)\./.exec(headerOf(m, 'Call-ID'))?.[1]));
+      assert.deepEqual([...makers].sort(), ['1', '2'], [...makers].join());
+    } finally {
+      phone.close();
     }
   });
 });

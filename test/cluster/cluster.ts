@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -261,4 +261,28 @@ export class TcpPhone {
       sdp,
     ].join('\r\n');
   }
+}
+
+/** Linux: which of `pids` holds the server side of the TCP connection 127.0.0.1:`clientPort` → :`serverPort`. */
+export function holderOf(pids: string[], clientPort: number, serverPort: number): string | undefined {
+  const hex = (p: number) => p.toString(16).toUpperCase().padStart(4, '0');
+  const row = readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .find((f) => f[1] === `0100007F:${hex(serverPort)}` && f[2] === `0100007F:${hex(clientPort)}`);
+  const inode = row?.[9];
+  if (!inode) return undefined;
+  return pids.find((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`;
+        } catch {
+          return false;
+        }
+      });
+    } catch {
+      return false;
+    }
+  });
 }
