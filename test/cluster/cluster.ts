@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ export const ADMIN_PW = 'cluster-admin-pw';
 
 export interface Cluster {
   child: ChildProcess;
+  dir: string;
   out(): string;
   apiPort: number;
   sipPort: number;
@@ -37,15 +38,20 @@ const exited = (c: ChildProcess) =>
     ? Promise.resolve(c.exitCode)
     : new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
 
-/** `serve --workers N` on a fresh PostgreSQL database and Redis database `redisDb` (one per test file). */
+/**
+ * `serve --workers N` on a fresh PostgreSQL database (or `o.pgUrl`, another node's, not dropped here) and Redis
+ * `redisUrl` (a database per test file); `o.keyFrom`: the data dir whose server.key this node shares.
+ */
 export async function startCluster(
   workers: number,
   redisUrl: string,
   extra: Record<string, string> = {},
+  o: { pgUrl?: string; keyFrom?: string } = {},
 ): Promise<Cluster | { skip: string }> {
-  const pg = await freshPgDatabase();
+  const pg = o.pgUrl ? { url: o.pgUrl, drop: async () => undefined } : await freshPgDatabase();
   if ('skip' in pg) return pg;
   const dir = mkdtempSync(join(tmpdir(), 'vx-cluster-'));
+  if (o.keyFrom) copyFileSync(join(o.keyFrom, 'server.key'), join(dir, 'server.key'));
   const apiPort = await freePort();
   const sipPort = await freePort();
   const sets: Record<string, string> = {
@@ -83,13 +89,15 @@ export async function startCluster(
     await pg.drop();
   };
   try {
-    await eventually(() => /SIP hand-off on/.test(out) || child.exitCode !== null, 'workers ready', 60_000);
+    const up = workers > 1 ? /SIP hand-off on/ : /database: /;
+    await eventually(() => up.test(out) || child.exitCode !== null, 'workers ready', 60_000);
   } catch (e) {
     await stop();
     throw new Error(`${(e as Error).message}\n${out}`);
   }
-  const ready = new RegExp(`workers: ${workers} ready \\(pids ([\\d, ]+)\\)`).exec(out);
-  const hand = /SIP hand-off on 127\.0\.0\.1 ports ([\d, ]+)/.exec(out);
+  const ready =
+    workers > 1 ? new RegExp(`workers: ${workers} ready \\(pids ([\\d, ]+)\\)`).exec(out) : [, String(child.pid)];
+  const hand = workers > 1 ? /SIP hand-off on 127\.0\.0\.1 ports ([\d, ]+)/.exec(out) : [, ''];
   if (!ready || !hand) {
     await stop();
     throw new Error(`the cluster did not start:\n${out}`);
@@ -98,12 +106,13 @@ export async function startCluster(
     httpJson(apiPort, { apientry: entry, authid: 'admin', authpwd: ADMIN_PW, format: 'json', ...params });
   return {
     child,
+    dir,
     out: () => out,
     apiPort,
     sipPort,
     pgUrl: pg.url,
     pids: ready[1]!.split(', '),
-    handoffPorts: hand[1]!.split(', ').map(Number),
+    handoffPorts: hand[1] ? hand[1].split(', ').map(Number) : [],
     api,
     stop,
   };

@@ -27,6 +27,7 @@ const RESTART_OPTIONS = [
   'sipmaxconnections',
   'sipdigest',
   'workers',
+  'siprelayport',
 ];
 
 export const systemCommands: CommandDef[] = [

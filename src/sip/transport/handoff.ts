@@ -19,6 +19,7 @@
 import dgram from 'node:dgram';
 import { hkdfSync, timingSafeEqual } from 'node:crypto';
 import { parseMessage, setCallIdMarker, type ParseResult } from '../message/index.js';
+import { NodeRelay, splitQualified, type RelayOptions } from './relay.js';
 import type { SipSource, SipTarget, SipTransport } from './types.js';
 
 export interface HandoffOptions {
@@ -32,6 +33,8 @@ export interface HandoffOptions {
   announce(port: number): void;
   /** Subscribes to the private ports of the workers (index → port), sent again whenever a worker (re)starts. */
   peers?(listener: (ports: Record<string, number>) => void): void;
+  /** Between nodes too (relay.ts): stream messages and sends for another node go to its relay port. */
+  relay?: RelayOptions;
 }
 
 export interface HandoffSink {
@@ -158,6 +161,8 @@ export class Handoff {
   private seq = 0;
   private warned = false;
   private sweeper: NodeJS.Timeout | null = null;
+  /** With `siprelayport`: envelopes to and from the other nodes. */
+  readonly relay: NodeRelay | null;
 
   constructor(
     private readonly o: HandoffOptions,
@@ -168,8 +173,31 @@ export class Handoff {
     this.count = o.count;
     this.connPrefix = `w${o.self}:`;
     this.token = Buffer.from(hkdfSync('sha256', o.secret, Buffer.alloc(0), 'voxswitch worker hand-off', TOKEN_LEN));
-    setCallIdMarker(`w${o.self}.`);
+    this.relay = o.relay
+      ? new NodeRelay(o.relay, {
+          deliver: (payload, src) => this.deliverHere(payload, src),
+          sendLocal: (payload, target, onError) => this.sendOnThisNode(payload, target, onError),
+          warn: sink.warn,
+        })
+      : null;
+    setCallIdMarker(`w${o.self}.` + (this.relay ? `${this.relay.tag}.` : ''));
     o.peers?.((ports) => this.setPeers(ports));
+  }
+
+  /** A message another node sent to this one: to the worker owning its Call-ID, else processed here. */
+  private deliverHere(payload: Buffer, src: SipSource): void {
+    const at = scanCallId(payload);
+    const owner = at === null ? this.self : ownerOf(payload, at[0], at[1], this.count);
+    if (owner !== this.self && this.forward(owner, payload, src)) return;
+    const stream = src.transport === 'tcp' || src.transport === 'tls';
+    this.sink.deliver(parseMessage(payload, stream ? STREAM : undefined), src);
+  }
+
+  /** A send another node asked for, on a connection of this node (this worker's or another's). */
+  private sendOnThisNode(payload: Buffer, target: SipTarget, onError: (err: Error) => void): void {
+    const k = this.heldElsewhere(target.connId);
+    if (k > 0) this.sendVia(k, payload, target, onError);
+    else this.sink.sendLocal(payload, target, onError);
   }
 
   /** Binds the private socket on 127.0.0.1 (random port) and announces it. */
@@ -192,7 +220,11 @@ export class Handoff {
         this.sweeper.unref();
         const port = sock.address().port;
         this.o.announce(port);
-        resolve(port);
+        if (this.relay === null) return resolve(port);
+        this.relay.start().then(
+          () => resolve(port),
+          (e: unknown) => (sock.close(), reject(e)),
+        );
       });
     });
   }
@@ -203,6 +235,7 @@ export class Handoff {
     this.sock?.close();
     this.sock = null;
     this.pending.clear();
+    this.relay?.stop();
     setCallIdMarker('');
   }
 
@@ -215,6 +248,7 @@ export class Handoff {
 
   /** A raw datagram: true when it was handed to the worker that owns its Call-ID. */
   routeDatagram(buf: Buffer, src: SipSource): boolean {
+    if (this.count === 1) return false;
     const at = scanCallId(buf);
     if (at === null) return false;
     const owner = ownerOf(buf, at[0], at[1], this.count);
@@ -223,19 +257,22 @@ export class Handoff {
 
   /** A message framed on a stream connection (already parsed): true when handed to its owner. */
   routeParsed(callId: string, raw: Buffer, src: SipSource): boolean {
+    if (this.relay !== null && this.relay.routeParsed(callId, raw, src)) return true;
     const owner = ownerOfString(callId, this.count);
     return owner !== this.self && this.forward(owner, raw, src);
   }
 
-  /** The other worker of this cluster holding `connId` (sends on it go through sendVia), else 0. */
+  /** The other worker holding `connId` (sends on it go through sendVia), -1 for another node's (`@node/…`), else 0. */
   heldElsewhere(connId: string | undefined): number {
     if (connId === undefined) return 0;
+    if (connId.charCodeAt(0) === 0x40) return this.relay !== null && splitQualified(connId) !== null ? -1 : 0;
     const k = ownerOfConnection(connId);
     return k !== 0 && k !== this.self ? k : 0;
   }
 
   /** Asks worker `owner` to write `payload` on the connection of `target`. */
   sendVia(owner: number, payload: Buffer, target: SipTarget, onError: (err: Error) => void): void {
+    if (owner === -1) return this.relay!.sendVia(splitQualified(target.connId!)![0], payload, target, onError);
     const port = this.peerPorts.get(owner);
     if (port === undefined || this.sock === null)
       return fail(onError, `worker ${owner} holding connection ${target.connId} is not running`);
