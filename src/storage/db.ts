@@ -33,7 +33,10 @@ export async function openStorage(dburl: string, dataDir: string): Promise<Stora
   let location: string;
   if (dburl.startsWith('postgres://') || dburl.startsWith('postgresql://')) {
     dialect = 'pg';
-    const pool = new pg.Pool({ connectionString: dburl, max: 10 });
+    // a lost connection fails its query (callers refuse new work or queue a CDR), never the process: an idle
+    // client's error is only logged by the pool's users; a connection attempt gives up after 5 s
+    const pool = new pg.Pool({ connectionString: dburl, max: 10, connectionTimeoutMillis: 5000 });
+    pool.on('error', () => undefined);
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const u = new URL(dburl);
     describe = `postgresql ${u.hostname}:${u.port || 5432}${u.pathname}`;
