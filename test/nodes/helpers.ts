@@ -106,6 +106,8 @@ export class Phone {
   readonly inbox: string[] = [];
   port = 0;
   private seq = 0;
+  /** Answer every INVITE 200 with SDP (a gateway). */
+  answerCalls = false;
 
   constructor(
     readonly user: string,
@@ -116,8 +118,16 @@ export class Phone {
     this.sock.on('message', (m, from) => {
       const text = m.toString('utf8');
       this.inbox.push(text);
-      // in-dialog requests of the server (NOTIFY, BYE) are answered 200
+      // in-dialog requests of the server (NOTIFY, BYE) are answered 200; a gateway phone answers INVITEs
       if (/^(NOTIFY|BYE) /.test(text)) this.sock.send(answer(text, '200 OK'), from.port, from.address);
+      else if (this.answerCalls && text.startsWith('INVITE ')) {
+        const ok = answer(text, '200 OK').replace(/^(To: .*)$/m, '$1;tag=gw1');
+        const sdp = `v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\n`;
+        const withSdp = ok
+          .replace('Content-Length: 0\r\n', `Contact: <sip:gw@127.0.0.1:${this.port}>\r\n`)
+          .replace(/\r\n\r\n$/, `\r\nContent-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n\r\n${sdp}`);
+        this.sock.send(withSdp, from.port, from.address);
+      }
     });
     await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', () => r()));
     this.port = this.sock.address().port;
@@ -183,4 +193,87 @@ export class Phone {
     const header = `${st === 401 ? 'Authorization' : 'Proxy-Authorization'}: ${auth}`;
     return this.once(port, method, ruri, { ...o, callId, cseq: ++this.seq, auth: header });
   }
+
+  /** An INVITE with digest (407 answered with ACK), its final answer; a 2xx is acknowledged and gives the dialog. */
+  async invite(port: number, to: string): Promise<{ status: number; res: string; dialog?: Dialog }> {
+    const callId = `call-${Date.now().toString(36)}-${++this.seq}-${this.port}`;
+    const ruri = `sip:${to}@127.0.0.1`;
+    const sdp = `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n`;
+    const headers = ['Content-Type: application/sdp'];
+    let cseq = 1;
+    let res = await this.inviteOnce(port, ruri, callId, cseq, headers, sdp);
+    if (statusOf(res) === 407) {
+      const auth = authorize(headerOf(res, 'Proxy-Authenticate'), this.user, this.password, 'INVITE', ruri, 1);
+      res = await this.inviteOnce(port, ruri, callId, ++cseq, [...headers, `Proxy-Authorization: ${auth}`], sdp);
+    }
+    const status = statusOf(res);
+    if (status < 200 || status >= 300) return { status, res };
+    const toTag = /tag=([^;\s>]+)/.exec(headerOf(res, 'To'))![1]!;
+    const target = /<([^>]+)>/.exec(headerOf(res, 'Contact'))?.[1] ?? ruri;
+    const dialog: Dialog = { callId, toTag, target, to: ruri, cseq, port };
+    this.send(this.inDialog('ACK', dialog, cseq), port);
+    return { status, res, dialog };
+  }
+
+  private async inviteOnce(
+    port: number,
+    ruri: string,
+    callId: string,
+    cseq: number,
+    headers: string[],
+    body: string,
+  ): Promise<string> {
+    const branch = `z9hG4bKi${Date.now().toString(36)}x${++this.seq}`;
+    const via = `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`;
+    const from = `From: <sip:${this.user}@127.0.0.1>;tag=c${this.port}`;
+    const lines = [`INVITE ${ruri} SIP/2.0`, via, 'Max-Forwards: 70', from, `To: <${ruri}>`, `Call-ID: ${callId}`];
+    lines.push(`CSeq: ${cseq} INVITE`, `Contact: <sip:${this.user}@127.0.0.1:${this.port}>`, ...headers);
+    lines.push(`Content-Length: ${Buffer.byteLength(body)}`, '', body);
+    const mark = this.inbox.length;
+    this.send(lines.join('\r\n'), port);
+    const final = (m: string) => /^SIP\/2\.0 [2-6]\d\d/.test(m) && m.includes(branch);
+    const res = await this.waitFor(mark, final, 'INVITE answer', 10_000);
+    if (statusOf(res) >= 300) {
+      const ack = [`ACK ${ruri} SIP/2.0`, via, 'Max-Forwards: 70', from, `To: ${headerOf(res, 'To')}`];
+      ack.push(`Call-ID: ${callId}`, `CSeq: ${cseq} ACK`, 'Content-Length: 0', '', '');
+      this.send(ack.join('\r\n'), port);
+    }
+    return res;
+  }
+
+  private inDialog(method: string, d: Dialog, cseq: number): string {
+    const branch = `z9hG4bKd${Date.now().toString(36)}x${++this.seq}`;
+    return [
+      `${method} ${d.target} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:${this.user}@127.0.0.1>;tag=c${this.port}`,
+      `To: <${d.to}>;tag=${d.toTag}`,
+      `Call-ID: ${d.callId}`,
+      `CSeq: ${cseq} ${method}`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+  }
+
+  /** Ends a call: BYE in its dialog, answered by its final response. */
+  async bye(d: Dialog): Promise<string> {
+    const text = this.inDialog('BYE', d, ++d.cseq);
+    const branch = /branch=([^;\s]+)/.exec(text)![1]!;
+    const mark = this.inbox.length;
+    this.send(text, d.port);
+    return this.waitFor(mark, (m) => /^SIP\/2\.0 [2-6]\d\d/.test(m) && m.includes(branch), 'BYE answer');
+  }
+}
+
+export interface Dialog {
+  callId: string;
+  toTag: string;
+  /** the remote Contact (request URI of in-dialog requests) */
+  target: string;
+  to: string;
+  cseq: number;
+  /** the node's SIP port */
+  port: number;
 }

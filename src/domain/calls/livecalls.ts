@@ -378,7 +378,9 @@ export class LiveCalls {
       .updateTable('tb_livecalls')
       .set({ state: 'connected', connect_at: at, updated_at: at })
       .where('callid', '=', e.key)
-      .execute();
+      .execute()
+      // the database is away: the call goes on (its CDR is written at its end, or queued until the database is back)
+      .catch((err: unknown) => this.services.log.warn({ err: String(err), callid: e.key }, 'connect not stored'));
   }
 
   /**
