@@ -83,7 +83,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       ]),
     );
   const storage = await openStorage(config.get('dburl'), dataDir);
-  const stateOpts = { redisUrl: config.get('redisurl'), nodeId: config.get('nodeid'), log, prefix: o.statePrefix };
+  // VOXSWITCH_STATE_PREFIX: a second switch (a test, a benchmark) on the same Redis keeps to keys of its own
+  const prefix = o.statePrefix ?? (process.env.VOXSWITCH_STATE_PREFIX || undefined);
+  const stateOpts = { redisUrl: config.get('redisurl'), nodeId: config.get('nodeid'), log, prefix };
   const state = await openState(stateOpts).catch(async (e: unknown) => {
     await storage.close();
     throw e;
