@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
+import pgClient from 'pg';
 import { startServer } from '../../src/server.js';
 import { openState } from '../../src/state/index.js';
 import { freshPgDatabase } from '../../test/helpers/pg.js';
@@ -53,6 +54,7 @@ interface SippRun {
 function sipp(args: string[], dir: string, tag: string): Promise<SippRun> {
   const stat = join(dir, `${tag}.stat.csv`);
   const all = [...args, '-i', '127.0.0.1', '-t', 'u1', '-nostdin', '-trace_stat', '-stf', stat, '-fd', '1'];
+  if (process.argv.includes('--trace-err')) all.push('-trace_err', '-error_file', join(dir, `${tag}.err.log`));
   return new Promise((res, rej) => {
     const t0 = process.hrtime.bigint();
     const p = spawn(SIPP, all, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -177,8 +179,8 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 5500));
     for (const n of await state.nodes.list())
       process.stdout.write(
-        `  ${n.id}: pid ${n.pid}, registrations ${n.registrations}, live calls ${n.liveCalls}, ` +
-          `attempted ${n.callsAttempted}\n`,
+        `  ${n.id} (announced ${((Date.now() - n.at) / 1000).toFixed(1)} s ago): pid ${n.pid}, registrations ${n.registrations}, live calls ${n.liveCalls}, ` +
+          `attempted ${n.callsAttempted}, API requests ${n.apiRequests}, overload refusals ${n.overloadRefused}\n`,
       );
     let r = await audit(pg.url);
     for (let i = 0; i < 50 && r.liveRowsLeft; i++) {
@@ -186,6 +188,12 @@ async function main(): Promise<void> {
       r = await audit(pg.url);
     }
     const oneCdrPerCall = r.cdrs === CALLS;
+    const c = new pgClient.Client({ connectionString: pg.url });
+    await c.connect();
+    const reasons = (await c.query(`SELECT reason, COUNT(*)::int AS n FROM tb_cdrs GROUP BY reason ORDER BY 2 DESC`))
+      .rows;
+    await c.end();
+    process.stdout.write(`CDR reasons: ${reasons.map((x) => `${x.reason} ${x.n}`).join(', ')}\n`);
     process.stdout.write(
       `audit: ${r.accounts} accounts, ${r.cdrs} CDRs for ${CALLS} calls (${oneCdrPerCall ? 'one each' : 'MISMATCH'}), ` +
         `balance≠ledger: ${r.balanceMismatches.length}, duplicate CDRs: ${r.duplicateCdrs}, ` +
@@ -195,13 +203,15 @@ async function main(): Promise<void> {
     );
     if (!(r.ok && oneCdrPerCall && call.ok === CALLS && reg.ok === PHONES)) process.exitCode = 1;
   } finally {
+    if (process.argv.includes('--trace-err')) process.stdout.write(`sipp error logs kept in ${work}\n`);
     uas?.stop();
     await a?.stop();
     await b?.stop();
     await state.close();
     await dropPrefix(prefix);
     await pg.drop();
-    for (const d of [dirA, dirB, work]) rmSync(d, { recursive: true, force: true });
+    const keep = process.argv.includes('--trace-err') ? [] : [work];
+    for (const d of [dirA, dirB, ...keep]) rmSync(d, { recursive: true, force: true });
   }
 }
 
