@@ -3,8 +3,21 @@
  * (`state.nodes`) every `intervalMs`, live for `ttlMs` after each announcement: a node (or worker) that stops
  * announcing drops out of every node's view when its last announcement expires; a clean stop removes it at once.
  */
-import type { Services } from '../services.js';
-import type { NodeStats } from '../state/index.js';
+import type { Logger } from 'pino';
+import type { NodeStats, State } from '../state/index.js';
+import type { LiveCalls } from '../domain/calls/livecalls.js';
+import type { SipServer } from '../sip/server.js';
+import type { OverloadGate } from '../overload/monitor.js';
+
+/** What the counters are read from (the services container, read when sampled: SIP is set after the start). */
+export interface NodeSources {
+  state: State;
+  log: Pick<Logger, 'debug'>;
+  startedAt: number;
+  liveCalls: Pick<LiveCalls, 'stats'>;
+  sip?: Pick<SipServer, 'location'>;
+  overload?: Pick<OverloadGate, 'stats'>;
+}
 
 export interface NodeStatsOptions {
   /** Heartbeat of the announcement (default 5 s). */
@@ -33,7 +46,7 @@ export class NodeStatsPublisher {
   private cps = 0;
 
   constructor(
-    private readonly s: Services,
+    private readonly s: NodeSources,
     private readonly o: NodeStatsOptions,
   ) {
     const worker = Number(process.env.VOXSWITCH_WORKER ?? 0) || 0;

@@ -54,11 +54,7 @@ export function connectionFault(e: unknown): string | null {
     return `the database does not answer (${code})`;
   // PostgreSQL: class 08 (connection exception), 57P01-03 (shutting down, cannot connect now)
   if (/^08|^57P0[123]$/.test(code)) return `the database does not answer (${code}: ${msg})`;
-  if (
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
-      msg,
-    )
-  )
-    return `the database does not answer (${msg})`;
+  const lost = /Connection terminated|connection timeout|timeout exceeded when trying to connect|connection error/i;
+  if (lost.test(msg)) return `the database does not answer (${msg})`;
   return null;
 }
