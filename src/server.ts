@@ -38,6 +38,7 @@ import type { Services } from './services.js';
 import type { DomainServices } from './domain/deps.js';
 import { firstStart } from './setup/firststart.js';
 import { OverloadMonitor } from './overload/monitor.js';
+import { NodeStatsPublisher } from './api/nodestats.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -49,6 +50,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** Prefix of the shared state's Redis keys and channels (default "vx:"; tests use one of their own). */
   statePrefix?: string;
+  /** Heartbeat of this process's announced counters (default 5 s; tests use a short one). */
+  nodeStatsMs?: number;
   /** Digest nonce secret shared by the workers of one server (random per process when omitted). */
   sipSecret?: Buffer;
   /** One worker of `serve --workers N`: SIP messages go to the worker owning their Call-ID (sip/transport/handoff). */
@@ -85,7 +88,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       ]),
     );
   const storage = await openStorage(config.get('dburl'), dataDir);
-  const stateOpts = { redisUrl: config.get('redisurl'), nodeId: config.get('nodeid'), log, prefix: o.statePrefix };
+  // VOXSWITCH_STATE_PREFIX: a second switch (a test, a benchmark) on the same Redis keeps to keys of its own
+  const prefix = o.statePrefix ?? (process.env.VOXSWITCH_STATE_PREFIX || undefined);
+  const stateOpts = { redisUrl: config.get('redisurl'), nodeId: config.get('nodeid'), log, prefix };
   const state = await openState(stateOpts).catch(async (e: unknown) => {
     await storage.close();
     throw e;
@@ -126,9 +131,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const services: Services = {
     ...domain,
     routing: new RoutingService(domain),
-    // each worker owns its live calls: a worker's start recovers only what a previous run of that worker left
+    // each worker owns its live calls (named as in the node stats, nodeid/N): a worker's start recovers only what a
+    // previous run of that worker left
     liveCalls: new LiveCalls(domain, {
-      node: o.handoff ? `${config.get('nodeid') || hostname()}/w${o.handoff.self}` : config.get('nodeid'),
+      node: o.handoff && o.handoff.count > 1 ? `${state.nodeId}/${o.handoff.self}` : config.get('nodeid'),
     }),
     dbRunner: new DbRunner({
       dialect: storage.dialect,
@@ -154,6 +160,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const first = await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
   const gateway = new ApiGateway(services, { registry: buildRegistry(), rules });
   await gateway.loadAdmin();
+  const nodeStats = new NodeStatsPublisher(services, {
+    intervalMs: o.nodeStatsMs,
+    apiRequests: () => gateway.requests,
+  });
+  services.nodeStats = nodeStats;
   const listeners = new ApiListeners(services, gateway);
   let sip: SipServer | undefined;
   /** Ends the call layers (BYE and CDRs for the calls still up), then SIP and the live calls. */
@@ -192,6 +203,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   }
   first?.announce();
   overload.start();
+  nodeStats.start();
   const stopReconcile = startReconciliation(ledger, log);
   log.info(
     { listeners: services.listeners, database: storage.describe, state: state.describe, version: VERSION },
@@ -203,6 +215,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     async stop() {
       stopReconcile();
       overload.stop();
+      await nodeStats.stop();
       await stopSip();
       await listeners.stop();
       await gateway.close();

@@ -14,6 +14,7 @@ import type { CallControl } from './sip/callcontrol/controller.js';
 import type { RoutingService } from './domain/routing/service.js';
 import type { LiveCalls } from './domain/calls/livecalls.js';
 import type { OverloadGate } from './overload/monitor.js';
+import type { NodeStatsPublisher } from './api/nodestats.js';
 
 export interface Listener {
   kind: string;
@@ -40,6 +41,8 @@ export interface Services extends DomainServices {
   callControl?: CallControl;
   /** Overload control (event-loop delay): refuses new INVITE/REGISTER/API requests past overloaddelay. */
   overload?: OverloadGate;
+  /** This process's counters, announced to the other nodes (info / quickstat per node and in total). */
+  nodeStats?: NodeStatsPublisher;
   startedAt: number;
   listeners: Listener[];
   /** Re-reads the configuration and applies it to the running services. */

@@ -36,6 +36,8 @@ export class ApiGateway {
   private readonly salts: SaltStore;
   readonly customSql: CustomSqlRunner;
   private admin?: User;
+  /** Requests handled since start (info / quickstat). */
+  requests = 0;
 
   constructor(
     private readonly s: Services,
@@ -83,6 +85,7 @@ export class ApiGateway {
   /** Runs one decoded request through checks, authentication and the command. */
   async handle(req: ApiRequest): Promise<ApiResult> {
     const { s } = this;
+    this.requests++;
     const ip = req.source.ip;
     const wait = req.source.transport === 'console' ? 0 : (s.overload?.shed('api') ?? 0);
     if (wait) return fail(`server overloaded, retry in ${wait} s`, { legacyStatus: 503 });

@@ -41,3 +41,20 @@ export class DomainError extends Error {
     this.legacyStatus = o.legacyStatus ?? 412;
   }
 }
+
+/**
+ * Why a storage error means the database does not answer (connection refused, reset or lost, a timeout), as a
+ * short reason for the log and the refusal; null for every other error (a constraint, a bad statement, a refusal).
+ */
+export function connectionFault(e: unknown): string | null {
+  const err = e as { code?: unknown; message?: unknown } | null;
+  const code = typeof err?.code === 'string' ? err.code : '';
+  const msg = typeof err?.message === 'string' ? err.message : String(e);
+  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code))
+    return `the database does not answer (${code})`;
+  // PostgreSQL: class 08 (connection exception), 57P01-03 (shutting down, cannot connect now)
+  if (/^08|^57P0[123]$/.test(code)) return `the database does not answer (${code}: ${msg})`;
+  const lost = /Connection terminated|connection timeout|timeout exceeded when trying to connect|connection error/i;
+  if (lost.test(msg)) return `the database does not answer (${msg})`;
+  return null;
+}

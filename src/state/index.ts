@@ -11,6 +11,7 @@ import { MemoryLimiters, RedisLimiters, type LimiterFactory } from './limits.js'
 import { MemoryBus, RedisBus, type Bus } from './bus.js';
 import { MemoryHash, MemoryTtl, RedisHash, RedisTtl, type HashStore, type TtlStore } from './kv.js';
 import { RedisLink, type StateLog } from './redis.js';
+import { NodeDirectory } from './nodes.js';
 
 export type { OnceStore } from './once.js';
 export type { NonceCounts, NcVerdict } from './noncecount.js';
@@ -19,6 +20,7 @@ export type { LimiterFactory, LimiterSpec } from './limits.js';
 export type { Bus, BusHandler, Sender } from './bus.js';
 export type { TtlStore, HashStore, HashEntry, HashSnapshot } from './kv.js';
 export { mutate } from './kv.js';
+export { NodeDirectory, type NodeStats } from './nodes.js';
 export { redactUrl, type StateLog } from './redis.js';
 
 export interface StateOptions {
@@ -47,6 +49,8 @@ export interface State {
   ttl(namespace: string): TtlStore;
   /** Hashes with per-field expiry in a namespace (e.g. "location"). */
   hash(namespace: string): HashStore;
+  /** The live nodes (and workers) of the switch with their counters (info, quickstat). */
+  readonly nodes: NodeDirectory;
   /** Null while the state answers; else why not (new calls are refused with this reason). */
   unavailable(): string | null;
   /** The Redis client (shared only), for a store not listed here. */
@@ -88,6 +92,7 @@ export async function openState(o: StateOptions = {}): Promise<State> {
     bus,
     ttl: (ns) => cached(ttls, ns, () => new RedisTtl(r, `${prefix}kv:${ns}:`)),
     hash: (ns) => cached(hashes, ns, () => new RedisHash(r, `${prefix}kv:${ns}:`)),
+    nodes: new NodeDirectory(cached(hashes, 'nodes', () => new RedisHash(r, `${prefix}kv:nodes:`))),
     unavailable: () => link.unavailable(),
     redis: r,
     async close() {
@@ -112,6 +117,7 @@ function memoryState(nodeId: string): State {
     bus,
     ttl: (ns) => cached(ttls, ns, () => new MemoryTtl()),
     hash: (ns) => cached(hashes, ns, () => new MemoryHash()),
+    nodes: new NodeDirectory(cached(hashes, 'nodes', () => new MemoryHash())),
     unavailable: () => null,
     close: () => bus.close(),
   };

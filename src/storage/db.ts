@@ -33,7 +33,12 @@ export async function openStorage(dburl: string, dataDir: string): Promise<Stora
   let location: string;
   if (dburl.startsWith('postgres://') || dburl.startsWith('postgresql://')) {
     dialect = 'pg';
-    const pool = new pg.Pool({ connectionString: dburl, max: 10 });
+    // a lost connection fails its query (callers refuse new work or queue a CDR), never the process: the 'error'
+    // events of idle and busy clients are swallowed here; a connection attempt gives up after 5 s
+    const pool = new pg.Pool({ connectionString: dburl, max: 10, connectionTimeoutMillis: 5000 });
+    pool.on('error', () => undefined);
+    // a client in use whose connection drops emits 'error' too (its query fails with it)
+    pool.on('connect', (client) => client.on('error', () => undefined));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const u = new URL(dburl);
     describe = `postgresql ${u.hostname}:${u.port || 5432}${u.pathname}`;

@@ -1,6 +1,7 @@
 /** Live call commands: disccall, quickstat. */
 import type { CommandDef } from '../registry.js';
 import { ok, fail } from '../types.js';
+import { nodeFields, nodeLine } from '../nodestats.js';
 
 export const callCommands: CommandDef[] = [
   {
@@ -25,7 +26,7 @@ export const callCommands: CommandDef[] = [
     params: [],
     description:
       'Live call counts: live calls, connected calls, attempts and answered calls since start, ASR (%) and ACD (s), ' +
-      'and the list of live calls.',
+      'the list of live calls; the counters of this node, of every live node and the totals of the switch.',
     level: 6,
     async run(ctx) {
       const live = ctx.services.liveCalls;
@@ -41,22 +42,36 @@ export const callCommands: CommandDef[] = [
         duration: c.connectAt === null ? 0 : Math.max(0, Math.floor((now - c.connectAt) / 1000)),
         maxduration: c.maxduration,
       }));
-      return ok(
+      const fields: Record<string, string | number> = {
+        livecalls: s.live,
+        connected: s.connected,
+        attempted: s.attempted,
+        answered: s.answered,
+        asr: s.asr,
+        acd: s.acd,
+      };
+      let text =
         `livecalls=${s.live} connected=${s.connected} attempted=${s.attempted} answered=${s.answered} asr=${s.asr} ` +
-          `acd=${s.acd}`,
-        {
-          fields: {
-            livecalls: s.live,
-            connected: s.connected,
-            attempted: s.attempted,
-            answered: s.answered,
-            asr: s.asr,
-            acd: s.acd,
-          },
-          columns: ['callid', 'userid', 'caller', 'callee', 'route', 'state', 'duration', 'maxduration'],
-          rows,
-        },
-      );
+        `acd=${s.acd}`;
+      const view = await ctx.services.nodeStats?.view();
+      if (view) {
+        const t = view.totals;
+        Object.assign(fields, nodeFields(view));
+        text +=
+          `\r\nnode=${view.self.id} nodes=${t.nodes} total_livecalls=${t.liveCalls} ` +
+          `total_registrations=${t.registrations} total_calls_per_s=${t.callsPerSecond}` +
+          ` total_api_requests=${t.apiRequests} total_overload_refused=${t.overloadRefused}`;
+        for (const n of view.nodes) {
+          fields[`node.${n.id}`] = nodeLine(n, now);
+          text += `\r\nnode.${n.id}: ${nodeLine(n, now)}`;
+        }
+        if (view.error) text += `\r\n${view.error}`;
+      }
+      return ok(text, {
+        fields,
+        columns: ['callid', 'userid', 'caller', 'callee', 'route', 'state', 'duration', 'maxduration'],
+        rows,
+      });
     },
   },
 ];

@@ -1,6 +1,7 @@
 /** Server commands: version, help, keepalive, close/exit/quit, info, reload, apireload, syncusers, apitest. */
 import { ok, fail } from '../types.js';
 import type { CommandDef } from '../registry.js';
+import { NODE_COLUMNS, nodeFields, nodeRow } from '../nodestats.js';
 
 function uptime(ms: number): string {
   const s = Math.floor(ms / 1000);
@@ -112,11 +113,15 @@ export const systemCommands: CommandDef[] = [
         worker: process.env.VOXSWITCH_WORKER ?? 0,
       };
       for (const [k, v] of Object.entries(s.overload?.stats() ?? {})) fields[`overload_${k}`] = String(v);
+      // this process's counters, the switch's totals and one row per live node (and worker)
+      const view = await s.nodeStats?.view();
+      if (view) Object.assign(fields, nodeFields(view));
+      const now = Date.now();
       return ok(
         Object.entries(fields)
           .map(([k, v]) => `${k}: ${v}`)
           .join('\r\n'),
-        { fields },
+        view ? { fields, columns: NODE_COLUMNS, rows: view.nodes.map((n) => nodeRow(n, now)) } : { fields },
       );
     },
   },

@@ -34,7 +34,9 @@ import type { Database } from '../../storage/schema.js';
 import type { DomainServices } from '../deps.js';
 import type { Rate } from '../rating/rate.js';
 import { rateCall } from '../rating/rate.js';
-import type { RecordedCall } from '../billing/cdrs.js';
+import type { CallInput, RecordedCall } from '../billing/cdrs.js';
+import { connectionFault } from '../errors.js';
+import { CdrRetry } from './cdrretry.js';
 import { Reservations, type AccountView, type Refusal } from '../billing/reservations.js';
 import { freeRateFor } from './charging.js';
 import { recoverLeftovers } from './recovery.js';
@@ -64,6 +66,8 @@ export class LiveCalls {
   /** keys being reserved (between the duplicate check and the committed rows) */
   private readonly pending = new Set<string>();
   private readonly reservations: Reservations;
+  /** CDRs the database did not take (it was unreachable), written again until it does */
+  readonly retry: CdrRetry;
   /** name of this node in tb_livecalls / tb_reservations ('' for a single node) */
   readonly node: string;
   /** a row another node has not refreshed for this long belongs to a dead node (recover() bills it) */
@@ -95,6 +99,7 @@ export class LiveCalls {
     this.node = opts.node ?? '';
     this.staleMs = opts.staleMs ?? 3 * this.heartbeatMs;
     this.reservations = new Reservations(services.storage.db, services.ledger);
+    this.retry = new CdrRetry(services, opts.retryMs);
   }
 
   /** Starts the updated_at refresh interval (one for all calls); see recover() for the dead-node sweep. */
@@ -116,6 +121,7 @@ export class LiveCalls {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
     for (const c of this.calls.values()) if (c.timer) clearTimeout(c.timer);
+    this.retry.stop();
   }
 
   /** Total reserved by this process's live calls of an account (micro-units; every node's: ledger.reserved). */
@@ -372,7 +378,9 @@ export class LiveCalls {
       .updateTable('tb_livecalls')
       .set({ state: 'connected', connect_at: at, updated_at: at })
       .where('callid', '=', e.key)
-      .execute();
+      .execute()
+      // the database is away: the call goes on (its CDR is written at its end, or queued until the database is back)
+      .catch((err: unknown) => this.services.log.warn({ err: String(err), callid: e.key }, 'connect not stored'));
   }
 
   /**
@@ -393,28 +401,18 @@ export class LiveCalls {
       this.endedSeconds += duration;
     }
     let rec: RecordedCall | undefined;
+    const input: CallInput = {
+      ...{ callid: e.callid, leg: e.leg, userId: e.userId, caller: e.caller, callee: e.callee, route: e.route },
+      ...{ startAt: e.startAt, connectAt: e.connectAt, rate: e.rate, endAt, duration, reason: o.reason },
+    };
     try {
-      rec = await this.services.cdrs.recordCall({
-        callid: e.callid,
-        leg: e.leg,
-        userId: e.userId,
-        caller: e.caller,
-        callee: e.callee,
-        route: e.route,
-        startAt: e.startAt,
-        connectAt: e.connectAt,
-        endAt,
-        duration,
-        reason: o.reason,
-        rate: e.rate,
-      });
+      rec = await this.services.cdrs.recordCall(input);
       await this.services.storage.db.deleteFrom('tb_livecalls').where('callid', '=', key).execute();
     } catch (err) {
-      // the row stays: recover() at the next start bills it
-      this.services.log.error(
-        { err: String(err), callid: key },
-        'CDR of a finished call not written; left for recovery',
-      );
+      // the database is away: the CDR is written again until it answers; any other failure: recovery bills the row
+      const why = connectionFault(err);
+      if (why) this.retry.add(key, input, why);
+      else this.services.log.error({ err: String(err), callid: key }, 'CDR of a finished call not written');
     } finally {
       this.drop(e);
     }
@@ -450,7 +448,7 @@ export class LiveCalls {
    * so other nodes see the calls alive (recovery bills a connected row up to updated_at, an unanswered one 0).
    */
   async refresh(): Promise<void> {
-    const keys = [...this.calls.keys()];
+    const keys = [...this.calls.keys(), ...this.retry.keys()];
     const t = this.now();
     for (let i = 0; i < keys.length; i += 500) {
       await this.services.storage.db

@@ -69,6 +69,8 @@ export interface LiveCallsOptions {
   node?: string;
   /** rows another node has not refreshed for this long are a dead node's (default 3 × heartbeatMs) */
   staleMs?: number;
+  /** how often a CDR the database did not take is written again (ms), default 2000 */
+  retryMs?: number;
 }
 
 export interface CallStats {

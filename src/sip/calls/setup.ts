@@ -15,6 +15,9 @@ import { dialogIdOf, type Call, type CallCore, type Leg } from './core.js';
 import { inDialogHandler } from './indialog.js';
 import { cancelLeg, endCall } from './teardown.js';
 import { CallDialer } from './failover.js';
+import { connectionFault } from '../../domain/errors.js';
+
+const RETRY = { name: 'Retry-After', value: '5' };
 
 export class CallSetup {
   readonly dialer: CallDialer;
@@ -29,6 +32,12 @@ export class CallSetup {
     const c = req.core!;
     const tooSmall = core.timers.tooSmall(req);
     if (tooSmall) return core.respond(tx, req, 422, 'Session Interval Too Small', tooSmall);
+    // the shared state (Redis) is away: no new call (calls in progress go on), the reason in the log
+    const stateDown = core.services.state.unavailable();
+    if (stateDown) {
+      core.log.warn({ ip: src.ip, why: stateDown }, 'call refused (503): shared state unreachable');
+      return core.respond(tx, req, 503, 'Service Unavailable (shared state unreachable)', [RETRY]);
+    }
     // a request with credentials is a user's, even from a gateway's address; without, a gateway's inbound_ip is trusted
     const hasCreds =
       getHeader(req, 'Proxy-Authorization') !== undefined || getHeader(req, 'Authorization') !== undefined;
@@ -71,9 +80,13 @@ export class CallSetup {
     try {
       await this.routeAndDial(call, called, user ?? undefined, src.ip);
     } catch (e) {
-      core.log.warn({ err: String((e as Error)?.message ?? e), callid: id }, 'call setup failed');
+      // the database does not answer: 503 with Retry-After (the call may be tried again), the cause in the log
+      const down = connectionFault(e);
+      if (down) core.log.error({ callid: id, why: down }, 'call refused (503): the database does not answer');
+      else core.log.warn({ err: String((e as Error)?.message ?? e), callid: id }, 'call setup failed');
       if (call.state !== 'ended') {
-        core.respond(tx, req, 500, 'Server Internal Error', [], undefined, a.localTag);
+        if (down) core.respond(tx, req, 503, 'Service Unavailable', [RETRY], undefined, a.localTag);
+        else core.respond(tx, req, 500, 'Server Internal Error', [], undefined, a.localTag);
         await endCall(core, call, 'setup failed', false);
       }
     }

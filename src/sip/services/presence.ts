@@ -1,6 +1,10 @@
 /**
  * Presence: PUBLISH (RFC 3903) and SUBSCRIBE/NOTIFY (RFC 6665, event package "presence", PIDF bodies) plus the
  * status of a user (offline / online / calling / speaking) and the presence string of presence_set.
+ *
+ * With shared state a published document lives in `state.ttl('publish')` (expiring with the publication) and is
+ * announced on the bus, so a SUBSCRIBE, a NOTIFY or presence_get on any node sees it and a refresh (SIP-If-Match)
+ * may reach any node; each node keeps a copy that the bus keeps in step and reads the store on a miss.
  */
 import { randomBytes } from 'node:crypto';
 import { generateTag, getHeader, getHeaders, mediaType, uriHostPart, uriUser } from '../message/index.js';
@@ -13,7 +17,7 @@ import { buildPidf, parsePidf, PidfError, type PresenceInfo } from './pidf.js';
 import { statusNumber, STATUS_NAMES, type UserStatusNo } from './status.js';
 import { expiresHeader } from './expires.js';
 import type { SipContext } from './context.js';
-import type { Bus } from '../../state/index.js';
+import type { Bus, TtlStore } from '../../state/index.js';
 
 export const PIDF = 'application/pidf+xml';
 
@@ -47,7 +51,10 @@ export class Presence {
   private readonly watchers = new Map<string, Set<Subscription>>();
 
   private bus?: Bus;
+  /** The published documents of every node (shared state only). */
+  private shared?: TtlStore;
   private unsubscribe?: () => void;
+  private unsubscribePub?: () => void;
 
   constructor(private readonly ctx: SipContext) {}
 
@@ -76,8 +83,8 @@ export class Presence {
   async presenceOf(username: string): Promise<string> {
     const n = await this.status(username);
     if (n === 0) return STATUS_NAMES[0];
-    const pub = this.publications.get(username);
-    if (pub && pub.expiresAt > this.ctx.now() && pub.info.note) return pub.info.note;
+    const pub = await this.publication(username).catch(() => undefined);
+    if (pub?.info.note) return pub.info.note;
     return this.presence.get(username) ?? STATUS_NAMES[n];
   }
 
@@ -110,11 +117,49 @@ export class Presence {
       if (!from.self && typeof m.u === 'string' && typeof m.s === 'string') this.applyPresence(m.u, m.s);
     });
     bus.onRejoin(() => void this.load().catch(() => undefined));
+    this.shared = this.ctx.services.state.ttl('publish');
+    this.unsubscribePub = bus.subscribe('publish', (data, from) => {
+      const m = data as { u?: unknown; p?: Publication | null };
+      if (from.self || typeof m.u !== 'string') return;
+      if (m.p && typeof m.p.etag === 'string' && m.p.expiresAt > this.ctx.now()) this.publications.set(m.u, m.p);
+      else this.publications.delete(m.u);
+      this.notifyWatchers(m.u);
+    });
   }
 
   unshare(): void {
     this.unsubscribe?.();
+    this.unsubscribePub?.();
     this.bus = undefined;
+    this.shared = undefined;
+  }
+
+  /**
+   * The live publication of a user: this node's copy, else (shared state) the store's, copied here. `strict`: read
+   * the store even with a copy (a PUBLISH refresh must see another node's newer entity tag); rejects when the
+   * shared store does not answer.
+   */
+  private async publication(username: string, strict = false): Promise<Publication | undefined> {
+    const t = this.ctx.now();
+    const local = this.publications.get(username);
+    if (local && local.expiresAt <= t) this.publications.delete(username);
+    if (!this.shared || (!strict && local && local.expiresAt > t))
+      return local && local.expiresAt > t ? local : undefined;
+    const raw = await this.shared.get(username);
+    const pub = raw ? (JSON.parse(raw) as Publication) : undefined;
+    if (pub && pub.expiresAt > t) this.publications.set(username, pub);
+    else this.publications.delete(username);
+    return pub && pub.expiresAt > t ? pub : undefined;
+  }
+
+  /** Stores (or, with null, ends) a user's publication here and, with shared state, for every node. */
+  private async putPublication(username: string, pub: Publication | null): Promise<void> {
+    if (pub) this.publications.set(username, pub);
+    else this.publications.delete(username);
+    if (!this.shared) return;
+    if (pub) await this.shared.set(username, JSON.stringify(pub), Math.max(1, pub.expiresAt - this.ctx.now()));
+    else await this.shared.delete(username);
+    if (this.bus) void this.bus.publish('publish', { u: username, p: pub }).catch(() => undefined);
   }
 
   private expiresFor(
@@ -148,14 +193,22 @@ export class Presence {
     const e = this.expiresFor(req);
     if (!e.ok) return this.ctx.respond(tx, req, e.status, e.reason, e.headers);
     const ifMatch = getHeader(req, 'SIP-If-Match')?.trim();
-    const cur = this.publications.get(user.username);
-    const live = cur && cur.expiresAt > this.ctx.now() ? cur : undefined;
+    let live: Publication | undefined;
+    try {
+      live = await this.publication(user.username, true);
+    } catch (err) {
+      return this.unreachable(tx, req, err);
+    }
     if (ifMatch !== undefined && (!live || live.etag !== ifMatch))
       return this.ctx.respond(tx, req, 412, 'Conditional Request Failed');
     if (ifMatch === undefined && req.body.length === 0)
       return this.ctx.respond(tx, req, 400, 'PUBLISH without SIP-If-Match needs a body');
     if (e.exp === 0) {
-      this.publications.delete(user.username);
+      try {
+        await this.putPublication(user.username, null);
+      } catch (err) {
+        return this.unreachable(tx, req, err);
+      }
       await this.setPresence(user.id, user.username, '', null);
       return this.ctx.respond(tx, req, 200, 'OK', [{ name: 'Expires', value: '0' }]);
     }
@@ -169,7 +222,11 @@ export class Presence {
       }
     }
     const etag = randomBytes(8).toString('hex');
-    this.publications.set(user.username, { etag, expiresAt: this.ctx.now() + e.exp * 1000, info: info! });
+    try {
+      await this.putPublication(user.username, { etag, expiresAt: this.ctx.now() + e.exp * 1000, info: info! });
+    } catch (err) {
+      return this.unreachable(tx, req, err);
+    }
     if (req.body.length)
       await this.setPresence(
         user.id,
@@ -180,6 +237,15 @@ export class Presence {
     this.ctx.respond(tx, req, 200, 'OK', [
       { name: 'SIP-ETag', value: etag },
       { name: 'Expires', value: String(e.exp) },
+    ]);
+  }
+
+  /** The shared store of publications does not answer: 503 with Retry-After, logged with the reason. */
+  private unreachable(tx: ServerTransaction, req: SipRequest, err: unknown): void {
+    const why = this.ctx.services.state.unavailable() ?? String((err as Error)?.message ?? err);
+    this.ctx.services.log.warn({ method: req.method, why }, 'SIP PUBLISH refused: shared state unreachable');
+    this.ctx.respond(tx, req, 503, 'Service Unavailable (shared state unreachable)', [
+      { name: 'Retry-After', value: '5' },
     ]);
   }
 
@@ -274,8 +340,7 @@ export class Presence {
   /** Presence of a user as a PIDF document (registration, call state, published or set status). */
   async pidfOf(username: string, entity: string): Promise<string> {
     const n = await this.status(username);
-    const pub = this.publications.get(username);
-    const livePub = pub && pub.expiresAt > this.ctx.now() ? pub : undefined;
+    const livePub = await this.publication(username).catch(() => undefined);
     const basic: 'open' | 'closed' = n >= 2 || livePub?.info.basic === 'open' ? 'open' : 'closed';
     let note = livePub?.info.note ?? this.presence.get(username);
     if (n === 3 || n === 4) note = STATUS_NAMES[n];
