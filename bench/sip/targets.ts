@@ -103,7 +103,8 @@ export async function startVoxswitch(o: VoxOptions): Promise<Target> {
       .concat(['sipmaxexpires=3600'])
       .flatMap((s) => ['--set', s]),
     ...(o.sets ?? []).flatMap((s) => ['--set', s]),
-    ...(o.workers ? ['--workers', String(o.workers)] : []),
+    // one process unless asked: with dburl and redisurl the automatic count would be one per core
+    ...['--workers', String(o.workers ?? 1)],
   ];
   const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
