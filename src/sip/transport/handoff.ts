@@ -15,6 +15,9 @@
  * Envelope: "VXH1", a kind byte (1 deliver, 2 send via, 3 send error), a 32-byte token (HKDF of the cluster secret;
  * compared in constant time, a wrong one is dropped and counted), a 16-bit header length, the header (latin1 fields
  * separated by LF), then the SIP bytes unchanged.
+ *
+ * With `siprelayport` the hand-off also carries stream messages and sends between nodes (relay.ts); a single
+ * process then has a hand-off too (worker 1 of 1), for the relay only.
  */
 import dgram from 'node:dgram';
 import { hkdfSync, timingSafeEqual } from 'node:crypto';
