@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { toolPath } from '../helpers/tools.js';
+import { needTool, toolPath } from '../helpers/tools.js';
+import { pgClient } from '../helpers/pg.js';
 import { runTool, startListening } from '../helpers/processes.js';
 import { freePort } from '../helpers/ports.js';
 import { udpAsk } from '../helpers/clients.js';
@@ -25,8 +26,11 @@ import { startCluster, registerUdp, TcpPhone, headerOf, holderOf, type Cluster }
 
 const SCEN = resolve(process.cwd(), 'test/calls/scenarios');
 const SIPP = toolPath('sipp');
+// Redis, PostgreSQL or sipp missing: skipped with the reason (a failure under CI=true)
 const missing = await redisMissing();
-const skip = missing ?? (SIPP ? false : 'sipp not on PATH');
+const pgCheck = missing ? undefined : await pgClient();
+if (pgCheck && 'client' in pgCheck) await pgCheck.client.end();
+const skip = missing ?? (pgCheck && 'skip' in pgCheck ? pgCheck.skip : needTool('sipp'));
 
 const sippCommon = (dir: string, name: string) => [
   '-i',
@@ -45,7 +49,7 @@ const sippCommon = (dir: string, name: string) => [
 /** A sipp UAS on `port` for `calls` calls of `scenario`. */
 function sippUas(dir: string, scenario: string, port: number, calls: number) {
   return startListening(
-    SIPP!,
+    SIPP,
     (p) => ['-sf', join(SCEN, scenario), '-p', String(p), '-m', String(calls), ...sippCommon(dir, `uas-${p}`)],
     { cwd: dir, port, timeoutMs: 90_000 },
   );
@@ -57,7 +61,7 @@ function sippUac(c: Cluster, dir: string, scenario: string, user: string, pw: st
   const line = `${user};[authentication username=${user} password=${pw}];${callee}`;
   writeFileSync(inf, `SEQUENTIAL\n${line}\n`);
   return runTool(
-    SIPP!,
+    SIPP,
     [
       `127.0.0.1:${c.sipPort}`,
       '-sf',
