@@ -12,7 +12,6 @@ import type { TimerService } from './transaction/timers.js';
 import { TransactionLayer } from './transaction/layer.js';
 import type { ClientTransaction, ServerTransaction } from './transaction/types.js';
 import { TransportManager, type TransportOptions } from './transport/manager.js';
-import type { HandoffStats } from './transport/handoff.js';
 import { defaultPort, unbracket } from './transport/types.js';
 import type { SipSource, SipTarget, SipTransport } from './transport/types.js';
 
@@ -150,9 +149,13 @@ export class SipStack {
     return this.transports.handoff === null || connId.startsWith(this.transports.handoff.connPrefix);
   }
 
-  /** The worker hand-off's counters (undefined in a single process). */
-  handoffStats(): HandoffStats | undefined {
-    return this.transports.handoff?.stats;
+  /** The worker hand-off's counters, and the node relay's (`relay_*`); undefined without either. */
+  handoffStats(): Record<string, number> | undefined {
+    const h = this.transports.handoff;
+    if (!h) return undefined;
+    const out: Record<string, number> = { ...h.stats };
+    if (h.relay) for (const [k, v] of Object.entries(h.relay.stats)) out[`relay_${k.toLowerCase()}`] = v;
+    return out;
   }
 
   // ---- extras (additive) ----

@@ -202,6 +202,18 @@ describe('calls through serve --workers 2', { skip, timeout: 240_000 }, () => {
       await eventually(() => (c.out().match(line)?.length ?? 0) >= 2, 'logged by both workers', 5000);
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(c.out().match(line)?.length, 2, 'once per worker, not once per envelope');
+      // and counted: info on each worker (the API connections go to the workers in turn)
+      const rejected = new Map<string, number>();
+      await eventually(
+        async () => {
+          const f = (await c.api('info', {})).fields as Record<string, string | number>;
+          rejected.set(String(f.pid), Number(f.sip_handoff_rejected));
+          return rejected.size === 2;
+        },
+        'info from both workers',
+        20_000,
+      );
+      assert.deepEqual([...rejected.values()], [3, 3]);
       // the cluster still answers
       const reg =
         'REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-after;rport\r\n' +

@@ -218,6 +218,7 @@ test('two stacks as two workers: the owner answers a UDP request and a TCP one o
     assert.deepEqual(viaTcp.map((s) => s.worker).sort(), [1, 2]);
     for (const s of viaTcp) assert.match(s.src.connId!, /^w1:tcp:\d+$/);
     assert.equal(stacks[0]!.handoffStats()!.forwarded, 2);
+    assert.equal(stacks[1]!.handoffStats()!.received, 2);
     assert.equal(stacks[1]!.handoffStats()!.sentVia, 1);
     assert.equal(stacks[1]!.ownsConnection(viaTcp[0]!.src.connId!), false);
     sock.destroy();
