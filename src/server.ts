@@ -2,6 +2,7 @@
  * Composition root: opens the data dir, configuration, storage and services, runs first-start set-up, and
  * starts the API listeners. Used by `voxswitch serve` and by the end-to-end tests.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { networkInterfaces, hostname } from 'node:os';
@@ -25,6 +26,8 @@ import { ApiListeners } from './api/transports/listeners.js';
 import { DbRunner } from './api/customsql/dbrunner.js';
 import { HourlyAttempts } from './api/auth/attempts.js';
 import { SipStack, type SipSource } from './sip/stack.js';
+import type { HandoffOptions } from './sip/transport/handoff.js';
+import { RelayDirectory } from './sip/services/relaydir.js';
 import { SipServer, type SipApiHandler } from './sip/server.js';
 import { B2bua } from './sip/calls/b2bua.js';
 import { CallControl } from './sip/callcontrol/controller.js';
@@ -51,6 +54,8 @@ export interface ServerOptions {
   nodeStatsMs?: number;
   /** Digest nonce secret shared by the workers of one server (random per process when omitted). */
   sipSecret?: Buffer;
+  /** One worker of `serve --workers N`: SIP messages go to the worker owning their Call-ID (sip/transport/handoff). */
+  handoff?: HandoffOptions;
 }
 
 export interface RunningServer {
@@ -126,7 +131,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const services: Services = {
     ...domain,
     routing: new RoutingService(domain),
-    liveCalls: new LiveCalls(domain, { node: config.get('nodeid') }),
+    // each worker owns its live calls (named as in the node stats, nodeid/N): a worker's start recovers only what a
+    // previous run of that worker left
+    liveCalls: new LiveCalls(domain, {
+      node: o.handoff && o.handoff.count > 1 ? `${state.nodeId}/${o.handoff.self}` : config.get('nodeid'),
+    }),
     dbRunner: new DbRunner({
       dialect: storage.dialect,
       location: storage.location,
@@ -170,7 +179,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (opts.usesip) {
       // API over SIP: the SIP server gets a handler in SIP terms; the API gateway answers it
       const api: SipApiHandler = (text, from) => gateway.message(text, apiSource(from)).then((r) => r.enc.body);
-      sip = createSip(services, dataDir, api, o.sipSecret ?? box.derive('sip digest nonce'));
+      const keys = { nonce: o.sipSecret ?? box.derive('sip digest nonce'), relay: box.derive('sip node relay') };
+      sip = createSip(services, dataDir, api, keys, o.handoff);
       services.sip = sip;
       for (const l of await sip.start())
         services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
@@ -217,8 +227,32 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 }
 
 /** The SIP stack and services from the sip* options (TLS and secure WebSocket when usetls is on). */
-function createSip(services: Services, dataDir: string, apiHandler: SipApiHandler, secret: Buffer): SipServer {
+function createSip(
+  services: Services,
+  dataDir: string,
+  apiHandler: SipApiHandler,
+  keys: { nonce: Buffer; relay: Buffer },
+  workers?: HandoffOptions,
+): SipServer {
   const o = services.config.options;
+  // between nodes (siprelayport): a directory over the bus, and the hand-off also in a single process
+  const st = services.state;
+  let relay: { directory: RelayDirectory; port: number } | undefined;
+  if (o.siprelayport > 0) {
+    if (st.kind !== 'redis') throw new Error('siprelayport needs redisurl: the nodes find each other over Redis');
+    relay = { directory: new RelayDirectory(st.bus, st.nodeId, services.log), port: o.siprelayport };
+  }
+  const dir = relay?.directory;
+  const relayOpts = dir && {
+    node: st.nodeId,
+    key: keys.relay,
+    bindAddr: o.sipbindaddr,
+    port: o.siprelayport,
+    addressOf: (n: string) => dir.addressOf(n),
+    nodeOfTag: (t: string) => dir.nodeOfTag(t),
+  };
+  const alone = { self: 1, count: 1, secret: randomBytes(32), announce: () => undefined };
+  const handoff = relayOpts ? { ...(workers ?? alone), relay: relayOpts } : workers;
   let tls: { cert: Buffer; key: Buffer } | undefined;
   if (o.usetls) {
     try {
@@ -242,10 +276,11 @@ function createSip(services: Services, dataDir: string, apiHandler: SipApiHandle
     maxConnections: o.sipmaxconnections,
     maxConnectionsPerIp: o.sipmaxconnperip,
     isBanned: (ip) => services.bans.isBanned(ip),
+    handoff,
     log: services.log,
   });
   const shed = () => services.overload?.shed('sip') ?? 0;
-  return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest, secret, shed });
+  return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest, secret: keys.nonce, shed, relay });
 }
 
 /** The API's view of a request carried in SIP. */

@@ -5,7 +5,7 @@
  *
  *   node dist/bench/sip/register.js [--users 10000] [--start 2000] [--step 2000] [--max 30000] [--seconds 4]
  *       [--workers N] [--no-kamailio] [--kamailio-cfg PATH] [--profile DIR] [--memory 100000]
- *       [--baseline PATH/bin/voxswitch.js] [--bin PATH/bin/voxswitch.js]
+ *       [--baseline PATH/bin/voxswitch.js] [--bin PATH/bin/voxswitch.js] [--set k=v ...]
  *
  * voxswitch runs as `voxswitch serve` (a child process, SQLite data dir in /tmp, users u0..uN with password pw-uN
  * created beforehand); `--workers N` is passed on to `serve`. `--profile DIR` runs the server under
@@ -14,7 +14,8 @@
  * children = cores; it is installed with `apt-get install -y kamailio` when missing. `--memory N` then registers N
  * users on a server in this process and reports heap (after a full GC) and rss, per 100,000 users. `--baseline`
  * also steps another build of voxswitch (e.g. the main branch's) in the same run, on the same data; `--bin` runs
- * another build instead of this tree's (e.g. to profile it).
+ * another build instead of this tree's (e.g. to profile it). `--set k=v` (repeatable) goes to the data dir set-up
+ * and to `serve`: several workers need `--set dburl=postgres://… --set redisurl=redis://…`.
  */
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,6 +47,7 @@ const MEMORY = arg('memory', 0);
 const KCFG = resolve(sarg('kamailio-cfg') ?? KAMAILIO_CFG);
 const BASELINE = sarg('baseline');
 const BIN = sarg('bin');
+const SETS = process.argv.flatMap((a, i) => (a === '--set' && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
 
 function clean(r: StepResult): boolean {
   return r.failed === 0 && r.retransPct < 2 && r.achieved >= 0.9 * r.rate;
@@ -136,10 +138,16 @@ async function main(): Promise<void> {
         'clean = 0 failed, retransmissions < 2%, >= 90% of the offered rate completed',
     );
     const t0 = Date.now();
-    await prepareDataDir(join(dir, 'data'), users);
+    await prepareDataDir(join(dir, 'data'), users, SETS);
     console.log(`created ${USERS} users in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     if (PROFILE) mkdirSync(PROFILE, { recursive: true });
-    const vox = await startVoxswitch({ dataDir: join(dir, 'data'), workers: WORKERS, profileDir: PROFILE, bin: BIN });
+    const vox = await startVoxswitch({
+      dataDir: join(dir, 'data'),
+      workers: WORKERS,
+      profileDir: PROFILE,
+      bin: BIN,
+      sets: SETS,
+    });
     let vbest: StepResult | null;
     try {
       vbest = await stepped(vox, csv, dir);
@@ -153,6 +161,7 @@ async function main(): Promise<void> {
         workers: WORKERS,
         bin: BASELINE,
         label: 'baseline',
+        sets: SETS,
       });
       try {
         bbest = await stepped(b, csv, dir);

@@ -22,11 +22,13 @@ export const KAMAILIO = '/usr/sbin/kamailio';
 export const KAMAILIO_CFG = resolve(process.cwd(), '../shared/bench/kamailio-registrar.cfg');
 
 /** Creates users NAME with password pw-NAME in a fresh data dir (SQLite), through UserService. */
-export async function prepareDataDir(dataDir: string, users: readonly string[]): Promise<void> {
+/** `sets`: `--set k=v` options of the bench (e.g. dburl, redisurl for --workers N), used here and by serve. */
+export async function prepareDataDir(dataDir: string, users: readonly string[], sets: string[] = []): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
+  const extra = Object.fromEntries(sets.map((s) => [s.slice(0, s.indexOf('=')), s.slice(s.indexOf('=') + 1)]));
   const srv = await startServer({
     dataDir,
-    overrides: { usesip: 'false', usemainaport: 'false' },
+    overrides: { ...extra, usesip: 'false', usemainaport: 'false' },
     announce: () => undefined,
     logger: pino({ level: 'silent' }),
   });
@@ -83,6 +85,8 @@ export interface VoxOptions {
   bin?: string;
   /** name in the report */
   label?: string;
+  /** more `--set k=v` options for serve (dburl and redisurl for several workers) */
+  sets?: string[];
 }
 
 /** Runs `voxswitch serve` on the data dir with SIP on a free UDP port of 127.0.0.1, no API listener, quiet log. */
@@ -98,13 +102,15 @@ export async function startVoxswitch(o: VoxOptions): Promise<Target> {
     ...['sipport=' + port, 'sipbindaddr=127.0.0.1', 'usemainaport=false', 'loglevel=warn', 'authfailban=0']
       .concat(['sipmaxexpires=3600'])
       .flatMap((s) => ['--set', s]),
-    ...(o.workers ? ['--workers', String(o.workers)] : []),
+    ...(o.sets ?? []).flatMap((s) => ['--set', s]),
+    // one process unless asked: with dburl and redisurl the automatic count would be one per core
+    ...['--workers', String(o.workers ?? 1)],
   ];
   const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   p.stdout!.on('data', (d) => (out += d));
   p.stderr!.on('data', (d) => (out += d));
-  await waitFor(p, () => out, /listening: sip/i, 30_000);
+  await waitFor(p, () => out, (o.workers ?? 1) > 1 ? /workers: \d+ ready/ : /listening: sip/i, 60_000);
   return {
     name: (o.label ?? 'voxswitch') + (o.workers ? ` --workers ${o.workers}` : ' (1 process)'),
     port,

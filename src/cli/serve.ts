@@ -11,7 +11,7 @@ import { startServer } from '../server.js';
 import { parseSetArgs, ConfigStore } from '../config/store.js';
 import { ConfigError } from '../config/options.js';
 import { planWorkers } from '../cluster/workers.js';
-import { runPrimary, WORKER_ENV, type WorkerMessage } from '../cluster/primary.js';
+import { runPrimary, WORKER_ENV, type PrimaryMessage, type WorkerMessage } from '../cluster/primary.js';
 
 export interface ServeArgs {
   dataDir: string;
@@ -49,8 +49,15 @@ export async function serve(o: ServeArgs, onServing: () => void): Promise<void> 
 /** One server in this process: a single-process server or one worker of the cluster. */
 async function serveOne(dataDir: string, overrides: Record<string, string>): Promise<void> {
   const index = Number(process.env[WORKER_ENV.index] ?? 0);
+  const count = Number(process.env[WORKER_ENV.count] ?? 0);
   const secret = process.env[WORKER_ENV.secret];
-  const srv = await startServer({ dataDir, overrides, sipSecret: secret ? Buffer.from(secret, 'hex') : undefined });
+  const sipSecret = secret ? Buffer.from(secret, 'hex') : undefined;
+  const srv = await startServer({
+    dataDir,
+    overrides,
+    sipSecret,
+    handoff: cluster.isWorker && count > 1 && sipSecret ? handoffThroughPrimary(index, count, sipSecret) : undefined,
+  });
   // workers after the first stay quiet on stdout: the first prints what every worker listens on
   if (index <= 1) {
     for (const l of srv.services.listeners) process.stdout.write(`listening: ${l.kind} on ${l.address}:${l.port}\n`);
@@ -73,4 +80,25 @@ async function serveOne(dataDir: string, overrides: Record<string, string>): Pro
     process.on('disconnect', stop);
     process.send?.({ type: 'ready' } satisfies WorkerMessage);
   }
+}
+
+/** A worker's SIP hand-off: its port goes to the primary, the others' ports come from it (node:cluster IPC). */
+function handoffThroughPrimary(self: number, count: number, secret: Buffer) {
+  let listener: ((ports: Record<string, number>) => void) | undefined;
+  let latest: Record<string, number> | undefined;
+  process.on('message', (m: PrimaryMessage) => {
+    if (m?.type !== 'peers') return;
+    latest = m.ports;
+    listener?.(m.ports);
+  });
+  return {
+    self,
+    count,
+    secret,
+    announce: (port: number) => process.send?.({ type: 'handoff', port } satisfies WorkerMessage),
+    peers: (l: (ports: Record<string, number>) => void) => {
+      listener = l;
+      if (latest) l(latest);
+    },
+  };
 }

@@ -4,6 +4,8 @@
  * UDP sockets share the primary's handle. Worker 1 starts alone first (migrations, first-start admin and its
  * printed credentials happen once), then the others. A worker that dies is forked again after a back-off; SIGTERM
  * and SIGINT stop every worker and then the primary, SIGHUP is passed on (each worker reloads its configuration).
+ * Each worker announces the port of its private hand-off socket (127.0.0.1); the primary sends every worker the
+ * ports of all running workers whenever one (re)starts or ends, so SIP messages reach the worker that owns them.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
@@ -19,11 +21,21 @@ export interface PrimaryOptions {
   stopTimeoutMs?: number;
 }
 
-/** What a worker tells the primary. */
-export type WorkerMessage = { type: 'ready' };
+/** What a worker tells the primary: it listens; the port of its private SIP hand-off socket. */
+export type WorkerMessage = { type: 'ready' } | { type: 'handoff'; port: number };
 
-/** Environment of a worker: its index (1…N) and the digest nonce secret every worker shares. */
-export const WORKER_ENV = { index: 'VOXSWITCH_WORKER', secret: 'VOXSWITCH_SIP_SECRET' } as const;
+/** What the primary tells the workers: the hand-off port of every running worker (index → port). */
+export type PrimaryMessage = { type: 'peers'; ports: Record<string, number> };
+
+/**
+ * Environment of a worker: its index (1…N), the count N and the secret every worker shares (digest nonces; the
+ * hand-off token is derived from it).
+ */
+export const WORKER_ENV = {
+  index: 'VOXSWITCH_WORKER',
+  count: 'VOXSWITCH_WORKERS',
+  secret: 'VOXSWITCH_SIP_SECRET',
+} as const;
 
 export function runPrimary(o: PrimaryOptions): Promise<number> {
   const secret = randomBytes(32).toString('hex');
@@ -31,20 +43,42 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
   const backoffMax = o.backoffMaxMs ?? 10_000;
   const byIndex = new Map<number, Worker>();
   const delay = new Map<number, number>();
+  const ports = new Map<number, number>();
+  const sayPorts = () => {
+    const hp = [...ports.entries()].sort((a, b) => a[0] - b[0]).map(([, p]) => p);
+    o.say(`workers: SIP hand-off on 127.0.0.1 ports ${hp.join(', ')}`);
+  };
+  const tellPeers = () => {
+    const m: PrimaryMessage = { type: 'peers', ports: Object.fromEntries(ports) };
+    for (const w of byIndex.values()) if (w.isConnected()) w.send(m);
+    // a replacement worker's port, once every worker has one again
+    if (started && ports.size === o.workers) sayPorts();
+  };
   let stopping = false;
   let started = false;
 
   return new Promise<number>((resolve) => {
     const fork = (index: number): Promise<boolean> =>
       new Promise((ready) => {
-        const w = cluster.fork({ [WORKER_ENV.index]: String(index), [WORKER_ENV.secret]: secret });
+        const w = cluster.fork({
+          [WORKER_ENV.index]: String(index),
+          [WORKER_ENV.count]: String(o.workers),
+          [WORKER_ENV.secret]: secret,
+        });
         const bornAt = Date.now();
         byIndex.set(index, w);
         w.on('message', (m: WorkerMessage) => {
           if (m?.type === 'ready') ready(true);
+          else if (m?.type === 'handoff' && Number.isInteger(m.port)) {
+            ports.set(index, m.port);
+            tellPeers();
+          }
         });
         w.once('exit', (code, signal) => {
-          if (byIndex.get(index) === w) byIndex.delete(index);
+          if (byIndex.get(index) === w) {
+            byIndex.delete(index);
+            if (ports.delete(index) && !stopping) tellPeers();
+          }
           ready(false);
           if (stopping) return;
           if (!started) return; // a failed first start: the caller stops everything
@@ -83,6 +117,7 @@ export function runPrimary(o: PrimaryOptions): Promise<number> {
       started = true;
       const pids = [...byIndex.entries()].sort((a, b) => a[0] - b[0]).map(([, w]) => w.process.pid);
       o.say(`workers: ${o.workers} ready (pids ${pids.join(', ')})`);
+      if (ports.size) sayPorts();
     })();
   });
 }

@@ -10,18 +10,21 @@ export interface WorkerPlan {
 /**
  * `requested` is --workers (or the workers option; 0 = automatic). Several processes share state only through
  * Redis (registrations, nonces, bans, limits live in each process otherwise) and money only through PostgreSQL
- * (the SQLite ledger keeps a balance cache per process, so one worker could spend what another just spent).
+ * (the SQLite ledger keeps a balance cache per process, so one worker could spend what another just spent). SIP
+ * messages find the worker that owns their dialog through the hand-off (src/sip/transport/handoff.ts), so
+ * automatic is one worker per core when both are configured.
  */
 export function planWorkers(requested: number, o: { redisurl: string; dburl: string }, cores: number): WorkerPlan {
   const pg = /^postgres(ql)?:\/\//.test(o.dburl);
-  // Automatic is one process: over UDP every worker reads the one shared socket, and a request inside a dialog
-  // (ACK, BYE, re-INVITE) may reach a worker that does not hold that dialog. Until dialogs are routed to their
-  // worker, several workers are an explicit choice.
-  if (requested === 0)
+  if (requested === 0) {
+    const n = Math.max(1, cores);
+    if (o.redisurl && pg) return { workers: n, reason: `workers: ${n} (automatic: one per core)` };
+    const missing = [o.redisurl ? '' : 'redisurl', pg ? '' : 'dburl on PostgreSQL'].filter(Boolean).join(' and ');
     return {
       workers: 1,
-      reason: `workers: 1 (automatic; --workers N with redisurl and PostgreSQL runs up to ${Math.max(1, cores)})`,
+      reason: `workers: 1 (automatic; one per core, here ${n}, needs ${missing}: state and money are shared there)`,
     };
+  }
   if (requested > 1 && !o.redisurl)
     throw new ConfigError(
       `--workers ${requested} needs option "redisurl" (redis://host:port): registrations, nonces, bans and limits ` +
@@ -32,12 +35,5 @@ export function planWorkers(requested: number, o: { redisurl: string; dburl: str
       `--workers ${requested} needs option "dburl" on PostgreSQL (postgres://…): on SQLite each process caches ` +
         'balances, so several workers could spend the same credit',
     );
-  if (requested > 1)
-    return {
-      workers: requested,
-      reason:
-        `workers: ${requested} (SIP dialogs over UDP are not yet routed to the worker that holds them: an ACK, BYE ` +
-        'or re-INVITE reaching another worker is answered 481; run one worker for calls over UDP)',
-    };
   return { workers: requested };
 }

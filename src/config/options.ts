@@ -252,6 +252,13 @@ export const optionSchemas = {
     def: '',
     doc: 'name of this node in shared state and logs (empty: the host name; read at start)',
   },
+  siprelayport: {
+    schema: int(0, 65535),
+    def: '0',
+    doc:
+      'UDP port of the SIP relay between nodes on sipbindaddr (0: off; needs redisurl; set on every node): a phone ' +
+      'on a TCP/TLS/WebSocket connection of one node is reached from the others (read at start)',
+  },
   workers: {
     schema: int(0, 1024),
     def: '0',

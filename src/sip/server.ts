@@ -6,7 +6,7 @@
  * without one. The API commands (src/api/commands/sip.ts) reach it through `services.sip`. See docs/sip.md.
  */
 import { getHeader, mediaType, uriHostPart, validateRequest, type SipRequest } from './message/index.js';
-import type { ServerTransaction, SipSource, SipStackLike, SipTransport } from './stack.js';
+import type { ServerTransaction, SipSource, SipStack, SipStackLike, SipTransport } from './stack.js';
 import type { DomainServices } from '../domain/deps.js';
 import type { AuthUser } from '../domain/accounts/users.js';
 import { DigestAuth, type DigestAlgorithm } from './services/digest.js';
@@ -20,6 +20,8 @@ import { Presence, PIDF } from './services/presence.js';
 import { Messaging } from './services/messaging.js';
 import { OptionsService, type SipApiHandler } from './services/options.js';
 import { DialogTable, IN_DIALOG_METHODS } from './dialog/table.js';
+import type { RelayDirectory } from './services/relaydir.js';
+import { qualify } from './transport/relay.js';
 
 export type { SipStackLike } from './stack.js';
 export type { SipApiHandler } from './services/options.js';
@@ -43,6 +45,8 @@ export interface SipServerOptions {
   imWaitMs?: number;
   /** Overload control: seconds for Retry-After when a new INVITE or REGISTER is to be refused (503), 0 to admit. */
   shed?: () => number;
+  /** The node relay's directory (`siprelayport`): announced once the stack listens; other nodes' TCP phones reached. */
+  relay?: { directory: RelayDirectory; port: number };
   now?: () => number;
 }
 
@@ -84,6 +88,7 @@ export class SipServer {
   /** With Redis: every node's registrations, this.location being this node's copy. */
   private readonly shared?: SharedLocation;
   private readonly shed?: () => number;
+  private readonly relay?: { directory: RelayDirectory; port: number };
   /** new INVITEs (the B2BUA); none: INVITE is answered 501 */
   private callHandler?: MethodHandler;
   private timer?: NodeJS.Timeout;
@@ -118,7 +123,10 @@ export class SipServer {
         services.log,
         16,
         this.now,
+        (id) => (stack as Partial<Pick<SipStack, 'ownsConnection'>>).ownsConnection?.(id) ?? true,
       );
+    if (opts.relay) this.location.viaNode = (b) => ({ ...b, connId: qualify(b.node ?? '', b.connId ?? '') });
+    this.relay = opts.relay;
     this.ims = new OfflineIms(services.storage.db, this.now);
     this.ctx = new SipContext(services, stack, this.location, this.digest, this.ims, this.calls, this.now);
     this.registrar = new Registrar(this.ctx);
@@ -151,10 +159,14 @@ export class SipServer {
     this.timer = setInterval(() => this.presence.sweep(), 1000);
     this.timer.unref();
     this.started = true;
-    return this.stack.start();
+    const listening = await this.stack.start();
+    if (this.relay)
+      await this.relay.directory.start(this.stack.localAddress('udp')?.host ?? '127.0.0.1', this.relay.port);
+    return listening;
   }
 
   async stop(): Promise<void> {
+    this.relay?.directory.stop();
     this.shared?.stop();
     this.calls.stop();
     this.presence.unshare();

@@ -64,6 +64,7 @@ export class SipStack {
         idleTimeoutMs: opts.idleTimeoutMs,
         silentTimeoutMs: opts.silentTimeoutMs,
         isBanned: opts.isBanned,
+        handoff: opts.handoff,
         warn: this.warn,
         debug: this.debug,
       },
@@ -141,6 +142,20 @@ export class SipStack {
   /** Open stream/WebSocket connections. */
   connections(): number {
     return this.transports.connectionCount();
+  }
+
+  /** False for a connection id another worker of `serve --workers N` holds. */
+  ownsConnection(connId: string): boolean {
+    return this.transports.handoff === null || connId.startsWith(this.transports.handoff.connPrefix);
+  }
+
+  /** The worker hand-off's counters, and the node relay's (`relay_*`); undefined without either. */
+  handoffStats(): Record<string, number> | undefined {
+    const h = this.transports.handoff;
+    if (!h) return undefined;
+    const out: Record<string, number> = { ...h.stats };
+    if (h.relay) for (const [k, v] of Object.entries(h.relay.stats)) out[`relay_${k.toLowerCase()}`] = v;
+    return out;
   }
 
   // ---- extras (additive) ----

@@ -22,16 +22,18 @@ import { redisMissing, REDIS_URL } from '../state/redis.js';
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const PG = { redisurl: 'redis://127.0.0.1:6379', dburl: 'postgres://u@h/db' };
 
-test('the worker plan: automatic is one process; several only when asked, with Redis and PostgreSQL', () => {
-  assert.deepEqual(planWorkers(0, PG, 4), {
-    workers: 1,
-    reason: 'workers: 1 (automatic; --workers N with redisurl and PostgreSQL runs up to 4)',
-  });
-  assert.equal(planWorkers(0, { ...PG, redisurl: '' }, 4).workers, 1);
+test('the worker plan: automatic is one per core with Redis and PostgreSQL, else one saying why', () => {
+  assert.deepEqual(planWorkers(0, PG, 4), { workers: 4, reason: 'workers: 4 (automatic: one per core)' });
+  assert.equal(planWorkers(0, PG, 0).workers, 1);
+  const noRedis = planWorkers(0, { ...PG, redisurl: '' }, 4);
+  assert.equal(noRedis.workers, 1);
+  assert.match(noRedis.reason!, /needs redisurl:/);
+  const sqlite = planWorkers(0, { redisurl: '', dburl: '' }, 4);
+  assert.equal(sqlite.workers, 1);
+  assert.match(sqlite.reason!, /needs redisurl and dburl on PostgreSQL/);
   assert.deepEqual(planWorkers(1, { redisurl: '', dburl: '' }, 4), { workers: 1 });
-  const three = planWorkers(3, PG, 2);
-  assert.equal(three.workers, 3);
-  assert.match(three.reason!, /not yet routed .* 481/);
+  // several when asked, with no warning: dialogs find their worker
+  assert.deepEqual(planWorkers(3, PG, 2), { workers: 3 });
   assert.throws(
     () => planWorkers(2, { ...PG, redisurl: '' }, 4),
     (e) => e instanceof ConfigError && /redisurl/.test(e.message),

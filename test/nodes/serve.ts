@@ -19,7 +19,11 @@ export async function serve(dataDir: string, sets: Record<string, string>, prefi
   process.env.VOXSWITCH_STATE_PREFIX = prefix;
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const all = { sipport: String(port), sipbindaddr: '127.0.0.1', usemainaport: 'false', loglevel: 'warn', ...sets };
+    // one process per node: on PostgreSQL + Redis the automatic worker count would be one per core
+    const all = {
+      ...{ sipport: String(port), sipbindaddr: '127.0.0.1', usemainaport: 'false', loglevel: 'warn', workers: '1' },
+      ...sets,
+    };
     const args = [resolve(process.cwd(), 'bin/voxswitch.js'), 'serve', '--data-dir', dataDir];
     for (const [k, v] of Object.entries(all)) args.push('--set', `${k}=${v}`);
     const run = spawnTool(process.execPath, args, undefined, 30 * 60_000);

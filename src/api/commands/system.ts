@@ -2,6 +2,7 @@
 import { ok, fail } from '../types.js';
 import type { CommandDef } from '../registry.js';
 import { NODE_COLUMNS, nodeFields, nodeRow } from '../nodestats.js';
+import type { SipStack } from '../../sip/stack.js';
 
 function uptime(ms: number): string {
   const s = Math.floor(ms / 1000);
@@ -28,6 +29,7 @@ const RESTART_OPTIONS = [
   'sipmaxconnections',
   'sipdigest',
   'workers',
+  'siprelayport',
 ];
 
 export const systemCommands: CommandDef[] = [
@@ -112,6 +114,9 @@ export const systemCommands: CommandDef[] = [
         worker: process.env.VOXSWITCH_WORKER ?? 0,
       };
       for (const [k, v] of Object.entries(s.overload?.stats() ?? {})) fields[`overload_${k}`] = String(v);
+      // with workers or the node relay: messages handed on, received, sends via another process, envelopes refused
+      const handoff = (s.sip?.stack as Partial<Pick<SipStack, 'handoffStats'>> | undefined)?.handoffStats?.();
+      for (const [k, v] of Object.entries(handoff ?? {})) fields[`sip_handoff_${k.toLowerCase()}`] = v;
       // this process's counters, the switch's totals and one row per live node (and worker)
       const view = await s.nodeStats?.view();
       if (view) Object.assign(fields, nodeFields(view));

@@ -14,7 +14,7 @@
  * that party already has (session refresh); media changes are not relayed to the other party.
  */
 import { randomBytes } from 'node:crypto';
-import { createResponse, escapeUser, generateTag, type SipRequest } from '../message/index.js';
+import { callIdMarkerOf, createResponse, escapeUser, generateTag, type SipRequest } from '../message/index.js';
 import type { ServerTransaction } from '../stack.js';
 import type { User } from '../../domain/accounts/users.js';
 import type { LiveCalls } from '../../domain/calls/index.js';
@@ -103,7 +103,7 @@ export class CallControl {
   }
 
   private async setUp(kind: CallControlKind, user: User, aNumber: string, bNumber: string): Promise<BridgedCall> {
-    const callid = `3pcc-${randomBytes(10).toString('hex')}`;
+    const callid = `${callIdMarkerOf()}3pcc-${randomBytes(10).toString('hex')}`;
     const startAt = Date.now();
     let a: LegPlan;
     let b: LegPlan;

@@ -10,6 +10,8 @@ export {
   generateTag,
   generateBranch,
   generateCallId,
+  setCallIdMarker,
+  callIdMarkerOf,
   SipSerializeError,
 } from './serializer.js';
 export type { ResponseOptions } from './serializer.js';

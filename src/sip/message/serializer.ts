@@ -157,9 +157,26 @@ export function generateBranch(): string {
   return 'z9hG4bK' + randomHex16();
 }
 
-/** Random Call-ID. */
+/**
+ * Marker put at the start of every Call-ID this process generates (`w2.` in worker 2 of `serve --workers N`, empty
+ * in a single process): a message of a dialog voxswitch created is handed back to the worker that created it
+ * (src/sip/transport/handoff.ts reads it).
+ */
+let callIdMarker = '';
+
+/** Sets the marker of generated Call-IDs (the transport's worker hand-off does, once at start). */
+export function setCallIdMarker(marker: string): void {
+  callIdMarker = marker;
+}
+
+/** The marker generated Call-IDs start with ('' without workers), for ids built elsewhere (3pcc). */
+export function callIdMarkerOf(): string {
+  return callIdMarker;
+}
+
+/** Random Call-ID (96 random bits after the worker marker, if any). */
 export function generateCallId(host?: string): string {
-  const id = randomBytes(12).toString('hex');
+  const id = callIdMarker + randomBytes(12).toString('hex');
   return host ? id + '@' + host : id;
 }
 

@@ -78,6 +78,11 @@ export class LocationStore {
   /** With shared state: where registrations are written, and this node's id (set by the SIP server). */
   writer?: BindingWriter;
   nodeId?: string;
+  /**
+   * With the node relay (`siprelayport`): another node's stream binding, as this node reaches it (its connection id
+   * naming that node); without it such bindings are left out of lookup().
+   */
+  viaNode?: (b: Binding) => Binding;
 
   constructor(
     private readonly maxPerUser = 16,
@@ -96,7 +101,7 @@ export class LocationStore {
 
   /**
    * Live bindings of a user this node can send to (expired ones filtered; with shared state, another node's
-   * stream bindings left out: their connection is not here).
+   * stream bindings left out, their connection is not here, unless the node relay reaches them: see viaNode).
    */
   lookup(username: string): Binding[] {
     const list = this.map.get(username);
@@ -104,6 +109,10 @@ export class LocationStore {
     const t = this.now();
     const node = this.nodeId;
     if (node === undefined) return list.filter((b) => b.expiresAt > t);
+    if (this.viaNode !== undefined)
+      return list
+        .filter((b) => b.expiresAt > t)
+        .map((b) => (b.node === node || b.transport === 'udp' || !b.connId ? b : this.viaNode!(b)));
     return list.filter((b) => b.expiresAt > t && (b.node === node || b.transport === 'udp'));
   }
 

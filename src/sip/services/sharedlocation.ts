@@ -5,7 +5,8 @@
  * announces the user on the bus channel "location"; the other nodes re-read that user into their copy (the
  * LocationStore), so look-ups stay synchronous and in memory. At start, and after the bus was lost, a node reads
  * every user again; at start it also removes the stream bindings a previous run of itself left (their connections
- * died with it).
+ * died with it) — with `serve --workers N`, only those of its own connections (ids `w<k>:`): the other workers'
+ * connections are alive.
  */
 import { mutate, type Bus, type HashEntry, type HashStore } from '../../state/index.js';
 import {
@@ -39,6 +40,8 @@ export class SharedLocation implements BindingWriter {
     private readonly log: SharedLocationLog,
     private readonly maxPerUser = 16,
     private readonly now: () => number = Date.now,
+    /** With workers, the connections of this process (the others' stream bindings are not stale at its start). */
+    private readonly ownsConnection: (connId: string) => boolean = () => true,
   ) {}
 
   /** Subscribes, loads every node's bindings and becomes the store's writer. */
@@ -130,11 +133,12 @@ export class SharedLocation implements BindingWriter {
     }
     for (const [u, bindings] of snaps) {
       if (this.stopped) return;
-      const stale = bindings.some((b) => b.node === this.node && b.transport !== 'udp');
-      if (first && stale)
+      const isStale = (b: Binding) =>
+        b.node === this.node && b.transport !== 'udp' && (b.connId === undefined || this.ownsConnection(b.connId));
+      if (first && bindings.some(isStale))
         await this.write(u, (old) => ({
           ok: true,
-          bindings: old.filter((b) => b.node !== this.node || b.transport === 'udp'),
+          bindings: old.filter((b) => !isStale(b)),
           added: [],
           removed: [],
         }));

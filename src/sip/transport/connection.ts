@@ -11,7 +11,8 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 const MAX_QUEUED = 1 << 20;
 
 export interface ConnHooks {
-  message(result: ParseResult, src: SipSource, conn: Connection): void;
+  /** `raw`: the bytes of the message as framed (handed to another worker unchanged when it owns the message). */
+  message(result: ParseResult, src: SipSource, conn: Connection, raw: Buffer): void;
   closed(conn: Connection): void;
   warn(o: object, m: string): void;
   debug(o: object, m: string): void;
@@ -98,7 +99,7 @@ export class StreamConnection extends Connection {
       const ev = events[i]!;
       if (ev.type === 'message') {
         this.messages++;
-        this.hooks.message(ev.result, this.src, this);
+        this.hooks.message(ev.result, this.src, this, ev.data);
         if (this.closed) return;
       } else if (ev.type === 'keepalive') {
         if (ev.ping) this.write(CRLF); // RFC 5626 §3.5.1: CRLFCRLF ping → CRLF pong
@@ -163,7 +164,7 @@ export class WsConnection extends Connection {
     }
     if (allCrlf) return;
     this.messages++;
-    this.hooks.message(parseMessage(buf), this.src, this);
+    this.hooks.message(parseMessage(buf), this.src, this, buf);
   }
 
   write(buf: Buffer): boolean {

@@ -3,7 +3,6 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { networkInterfaces } from 'node:os';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
@@ -12,6 +11,8 @@ import { parseMessage } from '../message/index.js';
 import type { ParseResult } from '../message/index.js';
 import { Connection, StreamConnection, WsConnection, remoteKey } from './connection.js';
 import type { ConnHooks } from './connection.js';
+import { Handoff, type HandoffOptions } from './handoff.js';
+import { deferError, firstInterfaceIPv4, isUnspecified, wsOnlyHandler } from './netutil.js';
 import { defaultPort, normalizeIp, unbracket } from './types.js';
 import type { SipSource, SipTarget, SipTransport } from './types.js';
 
@@ -38,6 +39,8 @@ export interface TransportOptions {
   /** Close a connection that sent no complete SIP message / kept a partial message for this long. Default 32 000 ms. */
   silentTimeoutMs?: number;
   isBanned?: (ip: string) => boolean;
+  /** One worker of `serve --workers N`: messages go to the worker owning their Call-ID (handoff.ts). */
+  handoff?: HandoffOptions;
   warn(o: object, m: string): void;
   debug(o: object, m: string): void;
 }
@@ -53,17 +56,6 @@ export interface Listening {
 const NOOP = (): void => undefined;
 /** One address may hold this many inbound connections unless maxConnectionsPerIp says otherwise. */
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 100;
-
-function isUnspecified(a: string): boolean {
-  return a === '0.0.0.0' || a === '::' || a === '' || a === '[::]';
-}
-
-function firstInterfaceIPv4(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return i.address;
-  }
-  return undefined;
-}
 
 export class TransportManager {
   private udp: dgram.Socket | null = null;
@@ -87,6 +79,10 @@ export class TransportManager {
   onClosed: ((connId: string, src: SipSource) => void) | null = null;
   private stopping = false;
   private readonly silentMs: number;
+  /** With workers: hand-off to the owner of each message and of each connection; null in a single process. */
+  readonly handoff: Handoff | null;
+  /** Prefix of this process's connection ids (`w2:` in worker 2, else empty). */
+  private readonly idPrefix: string;
 
   constructor(
     private readonly o: TransportOptions,
@@ -96,12 +92,23 @@ export class TransportManager {
     this.silentMs = o.silentTimeoutMs ?? 32_000;
     const bind = unbracket(o.bindAddr || '0.0.0.0');
     this.advertised = o.publicHost ?? (isUnspecified(bind) ? (firstInterfaceIPv4() ?? '127.0.0.1') : bind);
+    this.handoff = o.handoff
+      ? new Handoff(o.handoff, {
+          deliver: sink,
+          sendLocal: (payload, target, onError) => this.sendStream(payload, target, onError),
+          warn: o.warn,
+        })
+      : null;
+    this.idPrefix = this.handoff?.connPrefix ?? '';
     this.hooks = {
-      message: (r, src, conn) => {
+      message: (r, src, conn, raw) => {
         if (o.isBanned?.(src.ip)) {
           conn.close('banned');
           return;
         }
+        const h = this.handoff;
+        const callId = h !== null && r.ok ? r.msg.core?.callId : null;
+        if (callId && h!.routeParsed(callId, raw, src)) return;
         this.sink(r, src);
       },
       closed: (conn) => {
@@ -141,6 +148,7 @@ export class TransportManager {
     const bind = unbracket(o.bindAddr || '0.0.0.0');
     try {
       if (o.udpPort >= 0) await this.startUdp(bind, o.udpPort);
+      await this.handoff?.start();
       if (o.tcpPort >= 0) await this.listen('tcp', net.createServer({ noDelay: true }), bind, o.tcpPort);
       if (o.tlsPort !== undefined || o.wssPort !== undefined) {
         if (!o.tls) throw new Error('SIP TLS/WSS port configured but no certificate/key (tlscert/tlskey)');
@@ -208,6 +216,7 @@ export class TransportManager {
         this.sink({ ok: false, status: 513, reason: 'Message Too Large', partial: r.msg }, src);
       return;
     }
+    if (this.handoff !== null && this.handoff.routeDatagram(buf, src)) return;
     this.sink(parseMessage(buf), src);
   }
 
@@ -320,7 +329,7 @@ export class TransportManager {
       s.once('close', done); // failed handshakes destroy the socket without calling back
       wss.handleUpgrade(req, s, head, (ws: WebSocket) => {
         done();
-        const id = transport + ':' + this.nextId++;
+        const id = this.idPrefix + transport + ':' + this.nextId++;
         const ip = normalizeIp(s.remoteAddress);
         const conn = new WsConnection(
           id,
@@ -350,7 +359,7 @@ export class TransportManager {
     outbound: boolean,
     rk?: { ip: string; port: number },
   ): StreamConnection {
-    const id = transport + ':' + this.nextId++;
+    const id = this.idPrefix + transport + ':' + this.nextId++;
     const ip = rk?.ip ?? normalizeIp(sock.remoteAddress);
     const port = rk?.port ?? sock.remotePort ?? 0;
     const conn = new StreamConnection(
@@ -409,6 +418,15 @@ export class TransportManager {
         });
       return;
     }
+    const elsewhere = this.handoff?.heldElsewhere(target.connId) ?? 0;
+    if (elsewhere !== 0) return this.handoff!.sendVia(elsewhere, buf, target, onError);
+    this.sendStream(buf, target, onError);
+  }
+
+  /** A stream/WebSocket send from this process: its connection by id or remote address, else a new one. */
+  private sendStream(buf: Buffer, target: SipTarget, onError: (err: Error) => void): void {
+    const t = target.transport;
+    if (t === 'udp') return this.send(buf, target, onError);
     const host = unbracket(target.host);
     let conn: Connection | undefined;
     if (target.connId !== undefined) {
@@ -469,17 +487,9 @@ export class TransportManager {
       this.udp = null;
       waits.push(new Promise((r) => u.close(() => r())));
     }
+    this.handoff?.stop();
     this.listening.clear();
     await Promise.all(waits);
     this.stopping = false;
   }
-}
-
-function wsOnlyHandler(_req: http.IncomingMessage, res: http.ServerResponse): void {
-  res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'close' });
-  res.end('SIP over WebSocket only (subprotocol sip)\n');
-}
-
-function deferError(onError: (err: Error) => void, err: Error): void {
-  process.nextTick(onError, err);
 }
