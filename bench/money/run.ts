@@ -3,20 +3,25 @@
  * server child process with the usage limits off. 60 accounts under one reseller send small random amounts
  * to each other over keep-alive connections (autocannon); every answer is checked (OK vs ERROR), and after the
  * run the ledger is audited (balances == sums of entries, total unchanged).
- * Usage: node <build>/bench/money/run.js [seconds] [connections]
+ * Usage: node <build>/bench/money/run.js [seconds] [connections] [--profile DIR]
+ * `--profile DIR` runs the server under `node --cpu-prof` and prints its self time by function (bench/sip/profile.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import autocannon from 'autocannon';
 import { openStorage } from '../../src/storage/db.js';
 import { Ledger } from '../../src/domain/billing/ledger.js';
+import { summarise } from '../sip/profile.js';
 
-const SECONDS = Number(process.argv[2] ?? 10);
-const CONNECTIONS = Number(process.argv[3] ?? 32);
+const pi = process.argv.indexOf('--profile');
+const PROFILE = pi > 0 ? resolve(process.argv[pi + 1]!) : undefined;
+const positional = process.argv.slice(2).filter((_a, i, all) => all[i] !== '--profile' && all[i - 1] !== '--profile');
+const SECONDS = Number(positional[0] ?? 10);
+const CONNECTIONS = Number(positional[1] ?? 32);
 const USERS = 60;
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -50,6 +55,7 @@ async function main(): Promise<void> {
     vox = spawn(
       process.execPath,
       [
+        ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []),
         MAIN,
         'serve',
         '--data-dir',
@@ -138,6 +144,13 @@ async function main(): Promise<void> {
     vox.kill('SIGTERM');
     await new Promise((res2) => vox!.once('exit', res2));
     vox = undefined;
+    if (PROFILE) {
+      const f = readdirSync(PROFILE)
+        .filter((x) => x.endsWith('.cpuprofile'))
+        .sort()
+        .at(-1);
+      if (f) console.log(`profile ${join(PROFILE, f)}, self time by function:\n${summarise(join(PROFILE, f), 30)}`);
+    }
     const s = await openStorage('', dir);
     try {
       const mism = await new Ledger(s.db).audit();

@@ -3,7 +3,8 @@
  * clear password, cached. An entry is fresh for `cacheMs`; look-ups that miss in the same turn of the event loop
  * share one query (under load, a REGISTER burst costs a few queries, not one each); a refreshed entry whose stored
  * password did not change keeps its decrypted password (no AES-GCM per refresh); entries past a few lifetimes are
- * swept when a query runs. `clear()` drops everything, and a query that was under way when it was called does not
+ * swept when a query runs, and by a timer while the cache holds entries (an idle switch keeps no accounts or clear
+ * passwords in memory). `clear()` drops everything, and a query that was under way when it was called does not
  * put its (possibly older) rows back into the cache.
  */
 import type { Kysely } from 'kysely';
@@ -39,6 +40,8 @@ export class AuthLookup<U extends { password: string }> {
   private scheduled = false;
   /** bumped by clear(): results of a query started before are not cached */
   private generation = 0;
+  /** the idle sweep, armed while the cache is not empty */
+  private sweeper?: NodeJS.Timeout;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -48,6 +51,8 @@ export class AuthLookup<U extends { password: string }> {
   ) {}
 
   clear(): void {
+    clearTimeout(this.sweeper);
+    this.sweeper = undefined;
     this.cache.clear();
     this.inflight.clear();
     this.generation++;
@@ -84,6 +89,20 @@ export class AuthLookup<U extends { password: string }> {
       if (e.at >= limit) break;
       this.cache.delete(k);
     }
+  }
+
+  /** Sweeps once a lifetime while something is cached (unref'd: never keeps the process alive). */
+  private armSweeper(): void {
+    if (this.sweeper !== undefined || this.cache.size === 0) return;
+    this.sweeper = setTimeout(
+      () => {
+        this.sweeper = undefined;
+        this.sweep(Date.now());
+        this.armSweeper();
+      },
+      Math.max(1000, this.cacheMs),
+    );
+    this.sweeper.unref();
   }
 
   private async run(waiters: Array<Waiter<U>>): Promise<void> {
@@ -141,5 +160,6 @@ export class AuthLookup<U extends { password: string }> {
       }
       w.resolve(user);
     }
+    this.armSweeper();
   }
 }

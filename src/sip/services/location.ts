@@ -58,6 +58,30 @@ export interface BindingWriter {
 }
 
 /**
+ * A string of its own for a value kept as long as a binding. The parser's header values are slices of the whole
+ * message text (V8 keeps a slice of 13 characters or more as a pointer into its parent), so a Contact or Call-ID
+ * kept as parsed would keep the entire REGISTER alive with it. Short strings are copies already.
+ */
+export function ownString(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
+}
+
+/**
+ * Values that repeat across bindings (source address, user agent, connection id): one string for all of them,
+ * from a table bounded to MAX_SHARED entries (cleared when full, so a stream of distinct values costs nothing).
+ */
+const MAX_SHARED = 4096;
+const shared = new Map<string, string>();
+export function sharedString(s: string): string {
+  const hit = shared.get(s);
+  if (hit !== undefined) return hit;
+  if (shared.size >= MAX_SHARED) shared.clear();
+  const own = ownString(s);
+  shared.set(own, own);
+  return own;
+}
+
+/**
  * Normalised key of a Contact URI for "same binding" (RFC 3261 §10.3 step 7 compares URIs; case of scheme/host only).
  */
 export function contactKey(uri: string): string {
@@ -199,7 +223,8 @@ export class LocationStore {
   private commit(username: string, next: Binding[]): void {
     const prev = this.map.get(username);
     this.count += next.length - (prev?.length ?? 0);
-    if (next.length) this.map.set(username, next);
+    // a copy of exactly its length: a list grown by push() holds room for 16 more bindings
+    if (next.length) this.map.set(username, next.slice());
     else this.map.delete(username);
   }
 
@@ -264,15 +289,15 @@ export function planUpdate(
       continue;
     }
     const b: Binding = {
-      contact: c.contact,
+      contact: ownString(c.contact),
       expiresAt: t + c.expires * 1000,
       transport: c.transport,
-      srcIp: c.srcIp,
+      srcIp: sharedString(c.srcIp),
       srcPort: c.srcPort,
-      connId: c.connId,
-      userAgent: c.userAgent,
+      connId: c.connId === undefined ? undefined : sharedString(c.connId),
+      userAgent: sharedString(c.userAgent),
       q: c.q,
-      callId,
+      callId: cur && cur.callId === callId ? cur.callId : ownString(callId),
       cseq,
       registeredAt: cur && cur.callId === callId ? cur.registeredAt : t,
     };
