@@ -84,8 +84,8 @@ export interface CreditResult {
 }
 
 /** ", of which X is reserved by live calls" when reservations stood in the way of a debit. */
-function reservedPart(e: InsufficientCredit): string {
-  return e.reserved > 0 ? `, of which ${formatAmount(e.reserved)} is reserved by live calls` : '';
+function reservedPart(reserved: number): string {
+  return reserved > 0 ? `, of which ${formatAmount(reserved)} is reserved by live calls` : '';
 }
 
 export class MoneyService {
@@ -152,10 +152,12 @@ export class MoneyService {
       });
     } catch (e) {
       if (e instanceof InsufficientCredit) {
+        // read after the rollback (the refused transaction cannot answer on PostgreSQL)
         const b = await this.ledger.balance(from.id);
+        const reserved = await this.ledger.reserved(from.id);
         throw new MoneyError(
           `insufficient credit: you have ${b ? `${formatAmount(b.credit)} ${b.currency}` : 'nothing'}` +
-            `${reservedPart(e)}, the transfer needs ${formatAmount(amount)}`,
+            `${reservedPart(reserved)}, the transfer needs ${formatAmount(amount)}`,
           'insufficient',
         );
       }
@@ -234,10 +236,11 @@ export class MoneyService {
     } catch (e) {
       if (e instanceof InsufficientCredit) {
         const b = await this.ledger.balance(userId);
+        const reserved = await this.ledger.reserved(userId);
         throw new MoneyError(
           `credit: ${formatAmount(amount)} would take the balance below ` +
-            `${e.reserved > 0 ? 'the credit reserved by live calls' : 'zero'} (balance ` +
-            `${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'}${reservedPart(e)})`,
+            `${reserved > 0 ? 'the credit reserved by live calls' : 'zero'} (balance ` +
+            `${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'}${reservedPart(reserved)})`,
           'insufficient',
         );
       }
