@@ -4,7 +4,7 @@
  * database: an entry is fresh for CACHE_MS, every write through this service invalidates it, and
  * `syncusers`/`reload` clear it for changes made directly in the database.
  */
-import type { Kysely } from 'kysely';
+import type { CompiledQuery, Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 import { SecretBox, safeEqual } from './secrets.js';
 import { normalizeAnswer } from './passwords.js';
@@ -135,7 +135,11 @@ export class UserService {
     opts: { cacheMs?: number } = {},
   ) {
     this.auth = new AuthLookup(db, box, toAuthUser, opts.cacheMs ?? CACHE_MS);
+    this.byUsernameQuery = db.selectFrom('tb_users').selectAll().where('username', '=', '').compile();
   }
+
+  /** `byUsername` is on the API's hot path (every transfer's receiver): compiled once, run with new parameters. */
+  private readonly byUsernameQuery: CompiledQuery;
 
   private clearListeners: Array<() => void> = [];
 
@@ -207,8 +211,8 @@ export class UserService {
   }
 
   async byUsername(username: string): Promise<User | undefined> {
-    const r = await this.db.selectFrom('tb_users').selectAll().where('username', '=', username).executeTakeFirst();
-    return r ? toUser(r as Row) : undefined;
+    const r = (await this.db.executeQuery<Row>({ ...this.byUsernameQuery, parameters: [username] })).rows[0];
+    return r ? toUser(r) : undefined;
   }
 
   /**
