@@ -6,7 +6,7 @@
  *   node dist/bench/sip/register.js [--users 10000] [--start 2000] [--step 2000] [--max 30000] [--seconds 4]
  *       [--workers N] [--no-kamailio] [--kamailio-cfg PATH] [--profile DIR] [--memory 100000]
  *       [--baseline PATH/bin/voxswitch.js] [--bin PATH/bin/voxswitch.js]
- *       [--memory-only] [--memory-data DIR] [--expires S] [--snapshot DIR]
+ *       [--memory-only] [--memory-data DIR] [--memory-rate R] [--expires S] [--snapshot DIR]
  *
  * voxswitch runs as `voxswitch serve` (a child process, SQLite data dir in /tmp, users u0..uN with password pw-uN
  * created beforehand); `--workers N` is passed on to `serve`. `--profile DIR` runs the server under
@@ -17,7 +17,8 @@
  * also steps another build of voxswitch (e.g. the main branch's) in the same run, on the same data; `--bin` runs
  * another build instead of this tree's (e.g. to profile it).
  *
- * `--memory-only` skips the rate steps. `--memory-data DIR` keeps the memory run's data dir (its N users) in DIR and
+ * `--memory-only` skips the rate steps. `--memory-rate R` registers at R/s (default 2000: Timer J then holds
+ * 32 s × 4000 finals, some 60 MB, at the end of the run). `--memory-data DIR` keeps the memory run's data dir (its N users) in DIR and
  * reuses it when it exists (creating 100,000 users takes minutes). `--expires S` registers with Expires: S (and a
  * nonce lifetime of S) and, after the measurement, waits until every registration, nonce and cached account has
  * expired and measures again (what is left is a leak). `--snapshot DIR` writes a heap snapshot after each measurement.
@@ -55,6 +56,7 @@ const BIN = sarg('bin');
 const MEMORY_ONLY = process.argv.includes('--memory-only');
 const MEMORY_DATA = sarg('memory-data');
 const EXPIRES = arg('expires', 0);
+const MEMORY_RATE = arg('memory-rate', 2000);
 const SNAPSHOT = sarg('snapshot');
 
 function clean(r: StepResult): boolean {
@@ -136,8 +138,13 @@ async function memory(dir: string): Promise<void> {
     const scenario = EXPIRES ? scenarioWithExpires(mdir, EXPIRES) : SCENARIO;
     const t1 = Date.now();
     let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 200);
-    const r = await runStep(port, csv, 2000, MEMORY / 2000, mdir, scenario);
+    let peakHeap = 0;
+    const sampler = setInterval(() => {
+      const m = process.memoryUsage();
+      peak = Math.max(peak, m.rss);
+      peakHeap = Math.max(peakHeap, m.heapTotal);
+    }, 200);
+    const r = await runStep(port, csv, MEMORY_RATE, MEMORY / MEMORY_RATE, mdir, scenario);
     await new Promise((res) => setTimeout(res, 34_000));
     const mb = (n: number) => (n / 1048576).toFixed(0);
     const per = (n: number) => ((n * 100_000) / 1048576 / Math.max(1, r.ok)).toFixed(0);
@@ -149,7 +156,8 @@ async function memory(dir: string): Promise<void> {
         `memory ${label}: ${r.ok} of ${MEMORY} registered (${r.failed} failed), ${held?.bindings ?? '?'} bindings ` +
           `held; heap ${mb(before.heapUsed)} → ${mb(m.heapUsed)} MB (+${per(m.heapUsed - before.heapUsed)} MB ` +
           `per 100,000), rss ${mb(before.rss)} → ${mb(m.rss)} MB (+${per(m.rss - before.rss)} MB per ` +
-          `100,000), heap total ${mb(m.heapTotal)} MB, external ${mb(m.external)} MB, rss peak ${mb(peak)} MB; ` +
+          `100,000), heap total ${mb(before.heapTotal)} → ${mb(m.heapTotal)} MB (peak ${mb(peakHeap)}), external ` +
+          `${mb(m.external)} MB, rss peak ${mb(peak)} MB; ` +
           'limit 300 MB per node',
       );
       if (SNAPSHOT) {
