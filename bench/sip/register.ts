@@ -19,9 +19,12 @@
  *
  * `--memory-only` skips the rate steps. `--memory-rate R` registers at R/s (default 2000: Timer J then holds
  * 32 s × 4000 finals, some 60 MB, at the end of the run). `--memory-data DIR` keeps the memory run's data dir (its N users) in DIR and
- * reuses it when it exists (creating 100,000 users takes minutes). `--expires S` registers with Expires: S (and a
- * nonce lifetime of S) and, after the measurement, waits until every registration, nonce and cached account has
- * expired and measures again (what is left is a leak). `--snapshot DIR` writes a heap snapshot after each measurement.
+ * reuses it when it exists (creating 100,000 users takes minutes). The heap and rss are measured once Timer J has
+ * let go of the transactions ("registered"), and again 155 s after the last REGISTER ("settled": the accounts have
+ * left the authentication cache, the bindings are still there). `--expires S` registers with Expires: S (and a
+ * nonce lifetime of S): the second measurement ("expired") then comes after every registration, nonce and cached
+ * account has expired (what is left is a leak). `--snapshot DIR` writes a heap snapshot after each measurement
+ * (and `--snapshot-loaded` one right after the last REGISTER, Timer J's transactions still held).
  */
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -145,6 +148,10 @@ async function memory(dir: string): Promise<void> {
       peakHeap = Math.max(peakHeap, m.heapTotal);
     }, 200);
     const r = await runStep(port, csv, MEMORY_RATE, MEMORY / MEMORY_RATE, mdir, scenario);
+    if (SNAPSHOT && process.argv.includes('--snapshot-loaded')) {
+      mkdirSync(SNAPSHOT, { recursive: true });
+      console.log(`  heap snapshot ${writeHeapSnapshot(join(resolve(SNAPSHOT), `loaded-${Date.now()}.heapsnapshot`))}`);
+    }
     await new Promise((res) => setTimeout(res, 34_000));
     const mb = (n: number) => (n / 1048576).toFixed(0);
     const per = (n: number) => ((n * 100_000) / 1048576 / Math.max(1, r.ok)).toFixed(0);
@@ -169,13 +176,11 @@ async function memory(dir: string): Promise<void> {
     };
     report('registered');
     clearInterval(sampler);
-    if (EXPIRES) {
-      // every binding and nonce has expired EXPIRES s after the last REGISTER; the accounts looked up stay in the
-      // authentication cache up to 4 × 30 s after their last look-up, swept every 30 s
-      const wait = t1 + Math.max(EXPIRES + 3, 155) * 1000 + r.seconds * 1000 - Date.now();
-      await new Promise((res) => setTimeout(res, Math.max(0, wait)));
-      report('expired');
-    }
+    // the authentication cache keeps an account up to 4 × 30 s after its last look-up, swept every 30 s; with
+    // --expires, every binding and nonce has expired EXPIRES s after the last REGISTER
+    const wait = t1 + Math.max(EXPIRES + 3, 155) * 1000 + r.seconds * 1000 - Date.now();
+    await new Promise((res) => setTimeout(res, Math.max(0, wait)));
+    report(EXPIRES ? 'expired' : 'settled');
   } finally {
     await srv.stop();
   }

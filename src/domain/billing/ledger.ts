@@ -91,7 +91,7 @@ export class Ledger {
     this.cacheMs = opts.cacheMs ?? 0;
     this.lockRows = db.getExecutor().adapter instanceof PostgresAdapter;
     this.balanceQuery = db.selectFrom('tb_users').select(['credit', 'currency']).where('id', '=', 0).compile();
-    // parameters: amount, amount, reason, ref, actor, created_at, user id (entryParams)
+    // parameters in this order: amount, amount, reason, ref, actor, created_at, user id (see postIn)
     const entry = (lock: boolean) =>
       sql`insert into tb_ledger (userid, amount, balance_after, currency, reason, ref, actor, created_at)
         select id, cast(${0} as bigint), credit + ${0}, currency, cast(${''} as text), cast(${''} as text),
@@ -150,8 +150,8 @@ export class Ledger {
       throw new RangeError('amount must be a non-zero whole number of micro-units');
     this.cache.delete(e.userId);
     // PostgreSQL: a debit locks the account row before its statement starts, so that statement's snapshot sees
-    // every reservation committed by a transaction that held the lock (a FOR UPDATE inside it would re-read the
-    // row, not the reservations, and the database's check would then refuse the entry with a bare error).
+    // the balance and every reservation committed by a transaction that held the lock (read from an older
+    // snapshot, the entry would not continue the balance and the database would refuse it for that).
     const debit = e.amount < 0;
     if (this.lockRows && debit) await trx.executeQuery({ ...this.lockQuery, parameters: [e.userId] });
     // One statement writes the entry from the current balance; the database's triggers check it (never below
