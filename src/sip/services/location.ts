@@ -11,6 +11,7 @@
  * TCP/TLS/WS bindings while `all`, `isOnline` and `entries` (status, reguser) see every one.
  */
 import type { SipTransport } from '../stack.js';
+import { ownString } from '../message/index.js';
 
 export interface Binding {
   /** Contact URI as sent (without the angle brackets and header params). */
@@ -58,16 +59,8 @@ export interface BindingWriter {
 }
 
 /**
- * A string of its own for a value kept as long as a binding. The parser's header values are slices of the whole
- * message text (V8 keeps a slice of 13 characters or more as a pointer into its parent), so a Contact or Call-ID
- * kept as parsed would keep the entire REGISTER alive with it. Short strings are copies already.
- */
-export function ownString(s: string): string {
-  return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
-}
-
-/**
- * Values that repeat across bindings (source address, user agent, connection id): one string for all of them,
+ * Bindings own their Contact and Call-ID (ownString: not slices keeping the whole REGISTER). Values that repeat
+ * across bindings (source address, user agent, connection id): one string for all of them,
  * from a table bounded to MAX_SHARED entries (cleared when full, so a stream of distinct values costs nothing).
  */
 const MAX_SHARED = 4096;

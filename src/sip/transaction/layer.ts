@@ -1,5 +1,5 @@
 // Transaction layer: matching (RFC 3261 §17.1.3, §17.2.3), creation, and dispatch to the TU.
-import { createResponse, formatVia, generateBranch, nameIs, serialize } from '../message/index.js';
+import { createResponse, formatVia, generateBranch, nameIs, ownString, serialize } from '../message/index.js';
 import type { SipHeader, SipRequest, SipResponse } from '../message/index.js';
 import { bracket, defaultPort, isReliable, viaTransport } from '../transport/types.js';
 import type { SipSource, SipTarget } from '../transport/types.js';
@@ -97,8 +97,10 @@ export class TransactionLayer {
         tx.dialogKey = dialogKey;
         this.acceptedByDialog.set(dialogKey, tx);
       },
-      linger: (key, tx, buf) => {
-        if (this.server.get(key) === tx) this.server.delete(key);
+      linger: (longKey, tx, buf) => {
+        if (this.server.get(longKey) === tx) this.server.delete(longKey);
+        // kept for Timer J (32 s): a key of its own, not a concatenation holding on to the request's text
+        const key = ownString(longKey);
         this.lingering.set(key, buf);
         this.jKeys.push(key);
         this.jBufs.push(buf);
