@@ -60,8 +60,8 @@ export interface BindingWriter {
 
 /**
  * Bindings own their Contact and Call-ID (ownString: not slices keeping the whole REGISTER). Values that repeat
- * across bindings (source address, user agent, connection id): one string for all of them,
- * from a table bounded to MAX_SHARED entries (cleared when full, so a stream of distinct values costs nothing).
+ * across bindings (source address, user agent): one string for all of them, from a table bounded to MAX_SHARED
+ * entries (cleared when full, so a stream of distinct values costs nothing).
  */
 const MAX_SHARED = 4096;
 const shared = new Map<string, string>();
@@ -287,7 +287,7 @@ export function planUpdate(
       transport: c.transport,
       srcIp: sharedString(c.srcIp),
       srcPort: c.srcPort,
-      connId: c.connId === undefined ? undefined : sharedString(c.connId),
+      connId: c.connId,
       userAgent: sharedString(c.userAgent),
       q: c.q,
       callId: cur && cur.callId === callId ? cur.callId : ownString(callId),
