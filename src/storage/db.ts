@@ -34,6 +34,10 @@ export async function openStorage(dburl: string, dataDir: string): Promise<Stora
   if (dburl.startsWith('postgres://') || dburl.startsWith('postgresql://')) {
     dialect = 'pg';
     const pool = new pg.Pool({ connectionString: dburl, max: 10 });
+    // An idle connection the server closed (restart, pg_terminate_backend, a database dropped WITH (FORCE) while
+    // the pool is ending) is reported here after the pool has dropped it; the next query opens a new one. Without
+    // a listener the event would be an uncaught exception that ends the process.
+    pool.on('error', () => undefined);
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const u = new URL(dburl);
     describe = `postgresql ${u.hostname}:${u.port || 5432}${u.pathname}`;
