@@ -3,22 +3,38 @@
  * server child process with the usage limits off. 60 accounts under one reseller send small random amounts
  * to each other over keep-alive connections (autocannon); every answer is checked (OK vs ERROR), and after the
  * run the ledger is audited (balances == sums of entries, total unchanged).
- * Usage: node <build>/bench/money/run.js [seconds] [connections]
+ * Usage: node <build>/bench/money/run.js [seconds] [connections] [--profile DIR]
+ * `--profile DIR` runs the server under `node --cpu-prof` and prints its self time by function (bench/sip/profile.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import autocannon from 'autocannon';
 import { openStorage } from '../../src/storage/db.js';
 import { Ledger } from '../../src/domain/billing/ledger.js';
+import { summarise } from '../sip/profile.js';
 
-const SECONDS = Number(process.argv[2] ?? 10);
-const CONNECTIONS = Number(process.argv[3] ?? 32);
+const pi = process.argv.indexOf('--profile');
+const PROFILE = pi > 0 ? resolve(process.argv[pi + 1]!) : undefined;
+const positional = process.argv.slice(2).filter((_a, i, all) => all[i] !== '--profile' && all[i - 1] !== '--profile');
+const SECONDS = Number(positional[0] ?? 10);
+const CONNECTIONS = Number(positional[1] ?? 32);
 const USERS = 60;
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** CPU time (user + system) a process has used, from /proc (Linux); NaN elsewhere. */
+function cpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return ((Number(v[11]) + Number(v[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
 
 function freePort(): Promise<number> {
   return new Promise((res) => {
@@ -50,6 +66,7 @@ async function main(): Promise<void> {
     vox = spawn(
       process.execPath,
       [
+        ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []),
         MAIN,
         'serve',
         '--data-dir',
@@ -121,16 +138,22 @@ async function main(): Promise<void> {
       requests: [{ setupRequest: (r: any) => ({ ...r, path: path() }) }],
     } as autocannon.Options);
     okAnswers = errAnswers = 0;
+    const cpu0 = cpuMs(vox.pid!);
     const r = await autocannon({
       url: `http://127.0.0.1:${port}`,
       connections: CONNECTIONS,
       duration: SECONDS,
       requests: [{ setupRequest: (q: any) => ({ ...q, path: path() }), onResponse }],
     } as autocannon.Options);
+    const cpu = cpuMs(vox.pid!) - cpu0;
     const l = r.latency as unknown as Record<string, number>;
     const rate = Math.round(okAnswers / SECONDS);
     console.log(
       `transfercredit: ${Math.round(r.requests.average)} calls/s (${rate} OK transfers/s; target >= 2000)   p50 ${l.p50} ms  p99 ${l.p99} ms  max ${l.max} ms`,
+    );
+    console.log(
+      `server CPU: ${((cpu * 1000) / Math.max(1, okAnswers + errAnswers)).toFixed(0)} µs per answer ` +
+        `(${(cpu / 1000).toFixed(1)} s in ${SECONDS} s; on a shared machine this is the figure to compare)`,
     );
     console.log(
       `answers: ${okAnswers} OK, ${errAnswers} ERROR${firstError ? ` (first: ${JSON.stringify(firstError)})` : ''}, errors ${r.errors}, timeouts ${r.timeouts}`,
@@ -138,6 +161,13 @@ async function main(): Promise<void> {
     vox.kill('SIGTERM');
     await new Promise((res2) => vox!.once('exit', res2));
     vox = undefined;
+    if (PROFILE) {
+      const f = readdirSync(PROFILE)
+        .filter((x) => x.endsWith('.cpuprofile'))
+        .sort()
+        .at(-1);
+      if (f) console.log(`profile ${join(PROFILE, f)}, self time by function:\n${summarise(join(PROFILE, f), 30)}`);
+    }
     const s = await openStorage('', dir);
     try {
       const mism = await new Ledger(s.db).audit();

@@ -6,6 +6,7 @@
  *   node dist/bench/sip/register.js [--users 10000] [--start 2000] [--step 2000] [--max 30000] [--seconds 4]
  *       [--workers N] [--no-kamailio] [--kamailio-cfg PATH] [--profile DIR] [--memory 100000]
  *       [--baseline PATH/bin/voxswitch.js] [--bin PATH/bin/voxswitch.js] [--set k=v ...]
+ *       [--memory-only] [--memory-data DIR] [--memory-rate R] [--expires S] [--snapshot DIR]
  *
  * voxswitch runs as `voxswitch serve` (a child process, SQLite data dir in /tmp, users u0..uN with password pw-uN
  * created beforehand); `--workers N` is passed on to `serve`. `--profile DIR` runs the server under
@@ -16,14 +17,23 @@
  * also steps another build of voxswitch (e.g. the main branch's) in the same run, on the same data; `--bin` runs
  * another build instead of this tree's (e.g. to profile it). `--set k=v` (repeatable) goes to the data dir set-up
  * and to `serve`: several workers need `--set dburl=postgres://… --set redisurl=redis://…`.
+ *
+ * `--memory-only` skips the rate steps. `--memory-rate R` registers at R/s (default 2000: Timer J then holds
+ * 32 s × 4000 finals, some 60 MB, at the end of the run). `--memory-data DIR` keeps the memory run's data dir (its N users) in DIR and
+ * reuses it when it exists (creating 100,000 users takes minutes). The heap and rss are measured once Timer J has
+ * let go of the transactions ("registered"), and again 155 s after the last REGISTER ("settled": the accounts have
+ * left the authentication cache, the bindings are still there). `--expires S` registers with Expires: S (and a
+ * nonce lifetime of S): the second measurement ("expired") then comes after every registration, nonce and cached
+ * account has expired (what is left is a leak). `--snapshot DIR` writes a heap snapshot after each measurement
+ * (and `--snapshot-loaded` one right after the last REGISTER, Timer J's transactions still held).
  */
-import { existsSync, mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runStep, writeUsersCsv, SIPP, type StepResult } from './sipp.js';
+import { runStep, writeUsersCsv, SCENARIO, SIPP, type StepResult } from './sipp.js';
 import { prepareDataDir, rssMB, startKamailio, startVoxswitch, KAMAILIO_CFG, type Target } from './targets.js';
 import { summarise } from './profile.js';
-import { setFlagsFromString } from 'node:v8';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { startServer } from '../../src/server.js';
@@ -48,6 +58,11 @@ const KCFG = resolve(sarg('kamailio-cfg') ?? KAMAILIO_CFG);
 const BASELINE = sarg('baseline');
 const BIN = sarg('bin');
 const SETS = process.argv.flatMap((a, i) => (a === '--set' && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
+const MEMORY_ONLY = process.argv.includes('--memory-only');
+const MEMORY_DATA = sarg('memory-data');
+const EXPIRES = arg('expires', 0);
+const MEMORY_RATE = arg('memory-rate', 2000);
+const SNAPSHOT = sarg('snapshot');
 
 function clean(r: StepResult): boolean {
   return r.failed === 0 && r.retransPct < 2 && r.achieved >= 0.9 * r.rate;
@@ -86,19 +101,35 @@ function gc(): void {
   g();
 }
 
+/** register_auth.xml with another Expires value. */
+function scenarioWithExpires(dir: string, seconds: number): string {
+  const f = join(dir, 'register_auth.xml');
+  writeFileSync(f, readFileSync(SCENARIO, 'utf8').replaceAll('Expires: 3600', `Expires: ${seconds}`));
+  return f;
+}
+
 /**
  * Registers MEMORY users on a server in this process (so that the heap can be measured after a full GC), waits
  * until the transactions' Timer J (32 s) has let go of them, and prints heap and rss against the empty server.
  */
 async function memory(dir: string): Promise<void> {
   const users = Array.from({ length: MEMORY }, (_, i) => `m${i}`);
-  const data = join(dir, 'mem-data');
+  const data = MEMORY_DATA ? resolve(MEMORY_DATA) : join(dir, 'mem-data');
   const t0 = Date.now();
-  await prepareDataDir(data, users);
-  console.log(`memory: created ${MEMORY} users in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  if (!MEMORY_DATA || !existsSync(join(data, 'voxswitch.conf'))) {
+    await prepareDataDir(data, users);
+    console.log(`memory: created ${MEMORY} users in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  } else console.log(`memory: reusing the users of ${data}`);
+  const overrides: Record<string, string> = {
+    sipport: '0',
+    sipbindaddr: '127.0.0.1',
+    usemainaport: 'false',
+    authfailban: '0',
+  };
+  if (EXPIRES) Object.assign(overrides, { sipnoncettl: String(EXPIRES), sipminexpires: String(Math.min(60, EXPIRES)) });
   const srv = await startServer({
     dataDir: data,
-    overrides: { sipport: '0', sipbindaddr: '127.0.0.1', usemainaport: 'false', authfailban: '0' },
+    overrides,
     announce: () => undefined,
     logger: pino({ level: 'silent' }),
   });
@@ -106,23 +137,124 @@ async function memory(dir: string): Promise<void> {
     const port = srv.services.listeners.find((l) => l.kind === 'sip udp')!.port;
     gc();
     const before = process.memoryUsage();
-    mkdirSync(join(dir, 'mem'), { recursive: true });
-    const csv = writeUsersCsv(join(dir, 'mem'), users);
-    const r = await runStep(port, csv, 2000, MEMORY / 2000, join(dir, 'mem'));
+    const mdir = join(dir, 'mem');
+    mkdirSync(mdir, { recursive: true });
+    const csv = writeUsersCsv(mdir, users);
+    const scenario = EXPIRES ? scenarioWithExpires(mdir, EXPIRES) : SCENARIO;
+    const t1 = Date.now();
+    let peak = 0;
+    let peakHeap = 0;
+    const sampler = setInterval(() => {
+      const m = process.memoryUsage();
+      peak = Math.max(peak, m.rss);
+      peakHeap = Math.max(peakHeap, m.heapTotal);
+    }, 200);
+    const r = await runStep(port, csv, MEMORY_RATE, MEMORY / MEMORY_RATE, mdir, scenario);
+    if (SNAPSHOT && process.argv.includes('--snapshot-loaded')) {
+      mkdirSync(SNAPSHOT, { recursive: true });
+      console.log(`  heap snapshot ${writeHeapSnapshot(join(resolve(SNAPSHOT), `loaded-${Date.now()}.heapsnapshot`))}`);
+    }
     await new Promise((res) => setTimeout(res, 34_000));
-    gc();
-    const after = process.memoryUsage();
-    const held = srv.services.sip?.location.size();
     const mb = (n: number) => (n / 1048576).toFixed(0);
     const per = (n: number) => ((n * 100_000) / 1048576 / Math.max(1, r.ok)).toFixed(0);
-    console.log(
-      `memory: ${r.ok} of ${MEMORY} registered (${r.failed} failed), ${held?.bindings ?? '?'} bindings held; ` +
-        `heap ${mb(before.heapUsed)} → ${mb(after.heapUsed)} MB (+${per(after.heapUsed - before.heapUsed)} MB ` +
-        `per 100,000), rss ${mb(before.rss)} → ${mb(after.rss)} MB (+${per(after.rss - before.rss)} MB per ` +
-        `100,000); limit 300 MB per node`,
-    );
+    const report = (label: string) => {
+      gc();
+      const m = process.memoryUsage();
+      const held = srv.services.sip?.location.size();
+      console.log(
+        `memory ${label}: ${r.ok} of ${MEMORY} registered (${r.failed} failed), ${held?.bindings ?? '?'} bindings ` +
+          `held; heap ${mb(before.heapUsed)} → ${mb(m.heapUsed)} MB (+${per(m.heapUsed - before.heapUsed)} MB ` +
+          `per 100,000), rss ${mb(before.rss)} → ${mb(m.rss)} MB (+${per(m.rss - before.rss)} MB per ` +
+          `100,000), heap total ${mb(before.heapTotal)} → ${mb(m.heapTotal)} MB (peak ${mb(peakHeap)}), external ` +
+          `${mb(m.external)} MB, rss peak ${mb(peak)} MB; ` +
+          'limit 300 MB per node',
+      );
+      if (SNAPSHOT) {
+        mkdirSync(SNAPSHOT, { recursive: true });
+        console.log(
+          `  heap snapshot ${writeHeapSnapshot(join(resolve(SNAPSHOT), `${label}-${Date.now()}.heapsnapshot`))}`,
+        );
+      }
+    };
+    report('registered');
+    clearInterval(sampler);
+    // the authentication cache keeps an account up to 4 × 30 s after its last look-up, swept every 30 s; with
+    // --expires, every binding and nonce has expired EXPIRES s after the last REGISTER
+    const wait = t1 + Math.max(EXPIRES + 3, 155) * 1000 + r.seconds * 1000 - Date.now();
+    await new Promise((res) => setTimeout(res, Math.max(0, wait)));
+    report(EXPIRES ? 'expired' : 'settled');
   } finally {
     await srv.stop();
+  }
+}
+
+/** The rate steps: voxswitch, the baseline, Kamailio. */
+async function rates(dir: string): Promise<void> {
+  const users = Array.from({ length: USERS }, (_, i) => `u${i}`);
+  const csv = writeUsersCsv(dir, users);
+  console.log(
+    `REGISTER+digest over UDP, ${USERS} users, steps ${START}/s + ${STEP}/s up to ${MAX}/s, ${SECONDS} s each; ` +
+      'clean = 0 failed, retransmissions < 2%, >= 90% of the offered rate completed',
+  );
+  const t0 = Date.now();
+  await prepareDataDir(join(dir, 'data'), users, SETS);
+  console.log(`created ${USERS} users in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (PROFILE) mkdirSync(PROFILE, { recursive: true });
+  const vox = await startVoxswitch({
+    dataDir: join(dir, 'data'),
+    workers: WORKERS,
+    profileDir: PROFILE,
+    bin: BIN,
+    sets: SETS,
+  });
+  let vbest: StepResult | null;
+  try {
+    vbest = await stepped(vox, csv, dir);
+  } finally {
+    await vox.stop();
+  }
+  let bbest: StepResult | null | undefined;
+  if (BASELINE) {
+    const b = await startVoxswitch({
+      dataDir: join(dir, 'data'),
+      workers: WORKERS,
+      bin: BASELINE,
+      label: 'baseline',
+      sets: SETS,
+    });
+    try {
+      bbest = await stepped(b, csv, dir);
+    } finally {
+      await b.stop();
+    }
+  }
+  let kbest: StepResult | null | undefined;
+  if (!process.argv.includes('--no-kamailio')) {
+    const kdir = join(dir, 'kamailio');
+    mkdirSync(kdir);
+    const k = await startKamailio(KCFG, kdir);
+    if (typeof k === 'string') console.log(`kamailio: not run: ${k}`);
+    else
+      try {
+        kbest = await stepped(k, csv, kdir);
+      } finally {
+        await k.stop();
+      }
+  }
+  const fmt = (r: StepResult | null | undefined) => (r ? `${r.achieved.toFixed(0)}/s (step ${r.rate}/s)` : 'none');
+  console.log(`highest clean rate: ${vox.name} ${fmt(vbest)}`);
+  if (bbest !== undefined) console.log(`highest clean rate: baseline ${BASELINE} ${fmt(bbest)}`);
+  if (kbest !== undefined) {
+    console.log(`highest clean rate: kamailio ${fmt(kbest)}`);
+    if (vbest && kbest)
+      console.log(`ratio voxswitch/kamailio: ${((100 * vbest.achieved) / kbest.achieved).toFixed(0)}%`);
+  }
+  if (PROFILE) {
+    const f = readdirSync(PROFILE)
+      .filter((x) => x.endsWith('.cpuprofile'))
+      .sort()
+      .at(-1);
+    if (f) console.log(`profile ${join(PROFILE, f)}, self time by function:\n${summarise(join(PROFILE, f), 25)}`);
   }
 }
 
@@ -131,72 +263,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'voxswitch-bench-reg-'));
   process.env.VOXSWITCH_ADMIN_PASSWORD = 'bench-admin-pw';
   try {
-    const users = Array.from({ length: USERS }, (_, i) => `u${i}`);
-    const csv = writeUsersCsv(dir, users);
-    console.log(
-      `REGISTER+digest over UDP, ${USERS} users, steps ${START}/s + ${STEP}/s up to ${MAX}/s, ${SECONDS} s each; ` +
-        'clean = 0 failed, retransmissions < 2%, >= 90% of the offered rate completed',
-    );
-    const t0 = Date.now();
-    await prepareDataDir(join(dir, 'data'), users, SETS);
-    console.log(`created ${USERS} users in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    if (PROFILE) mkdirSync(PROFILE, { recursive: true });
-    const vox = await startVoxswitch({
-      dataDir: join(dir, 'data'),
-      workers: WORKERS,
-      profileDir: PROFILE,
-      bin: BIN,
-      sets: SETS,
-    });
-    let vbest: StepResult | null;
-    try {
-      vbest = await stepped(vox, csv, dir);
-    } finally {
-      await vox.stop();
-    }
-    let bbest: StepResult | null | undefined;
-    if (BASELINE) {
-      const b = await startVoxswitch({
-        dataDir: join(dir, 'data'),
-        workers: WORKERS,
-        bin: BASELINE,
-        label: 'baseline',
-        sets: SETS,
-      });
-      try {
-        bbest = await stepped(b, csv, dir);
-      } finally {
-        await b.stop();
-      }
-    }
-    let kbest: StepResult | null | undefined;
-    if (!process.argv.includes('--no-kamailio')) {
-      const kdir = join(dir, 'kamailio');
-      mkdirSync(kdir);
-      const k = await startKamailio(KCFG, kdir);
-      if (typeof k === 'string') console.log(`kamailio: not run: ${k}`);
-      else
-        try {
-          kbest = await stepped(k, csv, kdir);
-        } finally {
-          await k.stop();
-        }
-    }
-    const fmt = (r: StepResult | null | undefined) => (r ? `${r.achieved.toFixed(0)}/s (step ${r.rate}/s)` : 'none');
-    console.log(`highest clean rate: ${vox.name} ${fmt(vbest)}`);
-    if (bbest !== undefined) console.log(`highest clean rate: baseline ${BASELINE} ${fmt(bbest)}`);
-    if (kbest !== undefined) {
-      console.log(`highest clean rate: kamailio ${fmt(kbest)}`);
-      if (vbest && kbest)
-        console.log(`ratio voxswitch/kamailio: ${((100 * vbest.achieved) / kbest.achieved).toFixed(0)}%`);
-    }
-    if (PROFILE) {
-      const f = readdirSync(PROFILE)
-        .filter((x) => x.endsWith('.cpuprofile'))
-        .sort()
-        .at(-1);
-      if (f) console.log(`profile ${join(PROFILE, f)}, self time by function:\n${summarise(join(PROFILE, f), 25)}`);
-    }
+    if (!MEMORY_ONLY) await rates(dir);
     if (MEMORY) await memory(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -44,14 +44,21 @@ function lastStatRow(file: string): Map<string, string> {
  * Offers `rate` registrations/s for `seconds` (-m rate×seconds, -r rate -rp 1000, -l rate×4: a registration
  * takes far less than a second, so the limit never caps the offered rate).
  */
-export function runStep(port: number, csv: string, rate: number, seconds: number, dir: string): Promise<StepResult> {
+export function runStep(
+  port: number,
+  csv: string,
+  rate: number,
+  seconds: number,
+  dir: string,
+  scenario = SCENARIO,
+): Promise<StepResult> {
   const calls = Math.round(rate * seconds);
   const tag = `s${rate}-${Date.now()}`;
   const statFile = join(dir, `${tag}.stat.csv`);
   const args = [
     `127.0.0.1:${port}`,
     '-sf',
-    SCENARIO,
+    scenario,
     '-inf',
     csv,
     '-m',

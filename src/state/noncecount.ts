@@ -17,16 +17,26 @@ export interface NonceCounts {
   tracked(): number | undefined;
 }
 
+/**
+ * One nonce's counts: the highest seen and which of the NC_WINDOW values up to it were seen, as a bit set in two
+ * 32-bit halves (bit k: `max - k` was seen), so a nonce costs a small object, not a Set.
+ */
 interface NonceState {
   exp: number;
   max: number;
-  seen: Set<number>;
+  lo: number;
+  hi: number;
 }
 
-/** In-process, the table the SIP digest code keeps: bounded by `maxTracked`, expired nonces swept each second. */
+/**
+ * In-process, the table the SIP digest code keeps: bounded by `maxTracked`, expired nonces swept at most once a
+ * second by the next count, and by a timer while the table holds nonces (an idle switch keeps none past their
+ * lifetime).
+ */
 export class MemoryNonceCounts implements NonceCounts {
   private readonly nonces = new Map<string, NonceState>();
   private lastSweep = 0;
+  private sweeper?: NodeJS.Timeout;
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -43,15 +53,22 @@ export class MemoryNonceCounts implements NonceCounts {
     if (st && st.exp < this.now()) st = undefined; // expired, not swept yet: starts anew, as in Redis
     if (!st) {
       if (this.nonces.size >= this.maxTracked) return 'full';
-      st = { exp: this.now() + ttlMs, max: 0, seen: new Set() };
+      st = { exp: this.now() + ttlMs, max: 0, lo: 0, hi: 0 };
       this.nonces.set(nonce, st);
+      this.armSweeper();
     }
-    if (st.seen.has(nc) || nc <= st.max - NC_WINDOW) return 'replay';
-    st.seen.add(nc);
     if (nc > st.max) {
+      shift(st, nc - st.max);
       st.max = nc;
-      if (st.seen.size > 2 * NC_WINDOW) for (const v of st.seen) if (v <= st.max - NC_WINDOW) st.seen.delete(v);
+      st.lo = (st.lo | 1) >>> 0;
+      return 'ok';
     }
+    const k = st.max - nc;
+    if (k >= NC_WINDOW) return 'replay';
+    const bit = k < 32 ? (st.lo >>> k) & 1 : (st.hi >>> (k - 32)) & 1;
+    if (bit) return 'replay';
+    if (k < 32) st.lo = (st.lo | (1 << k)) >>> 0;
+    else st.hi = (st.hi | (1 << (k - 32))) >>> 0;
     return 'ok';
   }
 
@@ -59,11 +76,36 @@ export class MemoryNonceCounts implements NonceCounts {
     return this.nonces.size;
   }
 
+  /** Every 10 s while nonces are held (unref'd: never keeps the process alive). */
+  private armSweeper(): void {
+    if (this.sweeper !== undefined) return;
+    this.sweeper = setTimeout(() => {
+      this.sweeper = undefined;
+      this.sweep();
+      if (this.nonces.size) this.armSweeper();
+    }, 10_000);
+    this.sweeper.unref();
+  }
+
   private sweep(): void {
     const t = this.now();
     if (t - this.lastSweep < 1000) return;
     this.lastSweep = t;
     for (const [k, v] of this.nonces) if (v.exp < t) this.nonces.delete(k);
+  }
+}
+
+/** Moves a nonce's window up by d (the new highest count is d above the old one). */
+function shift(st: NonceState, d: number): void {
+  if (d >= NC_WINDOW) {
+    st.lo = 0;
+    st.hi = 0;
+  } else if (d >= 32) {
+    st.hi = (st.lo << (d - 32)) >>> 0;
+    st.lo = 0;
+  } else {
+    st.hi = ((st.hi << d) | (st.lo >>> (32 - d))) >>> 0;
+    st.lo = (st.lo << d) >>> 0;
   }
 }
 

@@ -33,8 +33,9 @@ export async function openStorage(dburl: string, dataDir: string): Promise<Stora
   let location: string;
   if (dburl.startsWith('postgres://') || dburl.startsWith('postgresql://')) {
     dialect = 'pg';
-    // a lost connection fails its query (callers refuse new work or queue a CDR), never the process: the 'error'
-    // events of idle and busy clients are swallowed here; a connection attempt gives up after 5 s
+    // a lost connection fails its query (callers refuse new work or queue a CDR), never the process; a connection
+    // attempt gives up after 5 s. An idle connection the server closed (restart, pg_terminate_backend, a database
+    // dropped WITH (FORCE)) is reported on the pool after it was dropped; the next query opens a new one.
     const pool = new pg.Pool({ connectionString: dburl, max: 10, connectionTimeoutMillis: 5000 });
     pool.on('error', () => undefined);
     // a client in use whose connection drops emits 'error' too (its query fails with it)

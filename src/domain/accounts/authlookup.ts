@@ -3,7 +3,8 @@
  * clear password, cached. An entry is fresh for `cacheMs`; look-ups that miss in the same turn of the event loop
  * share one query (under load, a REGISTER burst costs a few queries, not one each); a refreshed entry whose stored
  * password did not change keeps its decrypted password (no AES-GCM per refresh); entries past a few lifetimes are
- * swept when a query runs. `clear()` drops everything, and a query that was under way when it was called does not
+ * swept when a query runs, and by a timer while the cache holds entries (an idle switch keeps no accounts or clear
+ * passwords in memory). `clear()` drops everything, and a query that was under way when it was called does not
  * put its (possibly older) rows back into the cache.
  */
 import type { Kysely } from 'kysely';
@@ -32,6 +33,19 @@ interface Waiter<U> {
   reject: (e: unknown) => void;
 }
 
+/**
+ * A batch's keys repeated up to the next power of two: the query's text then takes one of a few shapes, so the
+ * database keeps a few prepared statements, not one per batch size (400 of them held some 30 MB).
+ */
+function padded<T>(list: T[]): T[] {
+  const len = list.length;
+  if (len < 2) return list;
+  let n = 2;
+  while (n < len) n *= 2;
+  for (let i = len; i < n; i++) list.push(list[i - len]!);
+  return list;
+}
+
 export class AuthLookup<U extends { password: string }> {
   private readonly cache = new Map<string, Entry<U>>();
   private readonly inflight = new Map<string, Promise<U | null>>();
@@ -39,6 +53,8 @@ export class AuthLookup<U extends { password: string }> {
   private scheduled = false;
   /** bumped by clear(): results of a query started before are not cached */
   private generation = 0;
+  /** the idle sweep, armed while the cache is not empty */
+  private sweeper?: NodeJS.Timeout;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -48,6 +64,8 @@ export class AuthLookup<U extends { password: string }> {
   ) {}
 
   clear(): void {
+    clearTimeout(this.sweeper);
+    this.sweeper = undefined;
     this.cache.clear();
     this.inflight.clear();
     this.generation++;
@@ -86,10 +104,24 @@ export class AuthLookup<U extends { password: string }> {
     }
   }
 
+  /** Sweeps once a lifetime while something is cached (unref'd: never keeps the process alive). */
+  private armSweeper(): void {
+    if (this.sweeper !== undefined || this.cache.size === 0) return;
+    this.sweeper = setTimeout(
+      () => {
+        this.sweeper = undefined;
+        this.sweep(Date.now());
+        this.armSweeper();
+      },
+      Math.max(1000, this.cacheMs),
+    );
+    this.sweeper.unref();
+  }
+
   private async run(waiters: Array<Waiter<U>>): Promise<void> {
     const gen = this.generation;
-    const keys = waiters.map((w) => w.authid);
-    const ids = keys.filter((k) => /^\d{1,9}$/.test(k)).map(Number);
+    const keys = padded(waiters.map((w) => w.authid));
+    const ids = padded(keys.filter((k) => /^\d{1,9}$/.test(k)).map(Number));
     let rows: Row[];
     try {
       // one query whatever the outcome, so a known and an unknown authid take the same time
@@ -141,5 +173,6 @@ export class AuthLookup<U extends { password: string }> {
       }
       w.resolve(user);
     }
+    this.armSweeper();
   }
 }

@@ -2,22 +2,32 @@
  * The credit ledger: every change of a balance is one entry (user, amount, balance after, currency, reason,
  * reference, actor), written in the same transaction as the balance itself, so the balance always equals the
  * sum of the user's entries. A debit that would take a balance below zero, or below the credit reserved by the
- * account's live calls (tb_reservations), is refused, atomically; the database refuses it too
- * (src/storage/reservations.ts), so no other path can spend reserved credit.
+ * account's live calls (tb_reservations), is refused, atomically, by the database's triggers
+ * (src/storage/invariants.ts, reservations.ts): the one check, for this path and any other SQL.
  */
 import { PostgresAdapter, sql, type Kysely, type Transaction, type CompiledQuery } from 'kysely';
 import type { Database } from '../../storage/schema.js';
+import { INVARIANT_MESSAGES } from '../../storage/invariants.js';
+import { RESERVATION_MESSAGES } from '../../storage/reservations.js';
 
-/** A debit refused: the balance (or the part of it not reserved by live calls) does not cover it. */
+/**
+ * A debit refused: the balance (or the part of it not reserved by live calls) does not cover it. The transaction
+ * it ran in cannot be used any more (PostgreSQL aborts it): the caller reads the balance and the reserved credit
+ * for its message after the rollback (`balance`, `reserved`).
+ */
 export class InsufficientCredit extends Error {
   constructor(
     message: string,
-    /** the balance and the part of it reserved by live calls when the debit was refused (micro-units) */
-    readonly credit = 0,
-    readonly reserved = 0,
+    readonly userId: number,
   ) {
     super(message);
   }
+}
+
+/** The triggers' refusals of a debit: below zero (the entry check) or into reserved credit. */
+function isDebitRefusal(e: unknown): boolean {
+  const m = (e as { message?: unknown } | null)?.message;
+  return m === RESERVATION_MESSAGES.debit || m === INVARIANT_MESSAGES.entry;
 }
 export class NoSuchAccount extends Error {}
 
@@ -66,6 +76,13 @@ export class Ledger {
   private readonly cacheMs: number;
   /** PostgreSQL: the balance row is locked (FOR UPDATE) while its entry is written; SQLite serialises writers. */
   private readonly lockRows: boolean;
+  /**
+   * The entry statements, compiled once (the hot path of every transfer and charge): the entry from the current
+   * balance; on PostgreSQL a credit's read of the balance locks the row, a debit's row is locked beforehand.
+   */
+  private readonly entryQuery: CompiledQuery;
+  private readonly lockedEntryQuery: CompiledQuery;
+  private readonly lockQuery: CompiledQuery;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -74,6 +91,16 @@ export class Ledger {
     this.cacheMs = opts.cacheMs ?? 0;
     this.lockRows = db.getExecutor().adapter instanceof PostgresAdapter;
     this.balanceQuery = db.selectFrom('tb_users').select(['credit', 'currency']).where('id', '=', 0).compile();
+    // parameters in this order: amount, amount, reason, ref, actor, created_at, user id (see postIn)
+    const entry = (lock: boolean) =>
+      sql`insert into tb_ledger (userid, amount, balance_after, currency, reason, ref, actor, created_at)
+        select id, cast(${0} as bigint), credit + ${0}, currency, cast(${''} as text), cast(${''} as text),
+          cast(${0} as integer), cast(${0} as bigint)
+        from tb_users where id = ${0}${lock ? sql` for update` : sql``}
+        returning balance_after, currency`.compile(db);
+    this.entryQuery = entry(false);
+    this.lockedEntryQuery = entry(this.lockRows);
+    this.lockQuery = db.selectFrom('tb_users').select('id').where('id', '=', 0).forUpdate().compile();
   }
 
   async balance(userId: number): Promise<{ credit: number; currency: string } | undefined> {
@@ -113,62 +140,34 @@ export class Ledger {
     return this.db.transaction().execute((trx) => this.postIn(trx, e));
   }
 
-  /** Applies an entry inside an existing transaction (several entries commit or fail together). */
+  /**
+   * Applies an entry inside an existing transaction (several entries commit or fail together). A debit the
+   * database refuses (below zero, or into credit reserved by live calls) throws InsufficientCredit; the
+   * transaction must then be rolled back (the caller's transaction() does).
+   */
   async postIn(trx: Transaction<Database>, e: Entry): Promise<number> {
     if (!Number.isSafeInteger(e.amount) || e.amount === 0)
       throw new RangeError('amount must be a non-zero whole number of micro-units');
     this.cache.delete(e.userId);
     // PostgreSQL: a debit locks the account row before its statement starts, so that statement's snapshot sees
-    // every reservation committed by a transaction that held the lock (a FOR UPDATE inside it would re-read the
-    // row, not the reservations, and the database's check would then refuse the entry with a bare error).
-    if (this.lockRows && e.amount < 0)
-      await trx.selectFrom('tb_users').select('id').where('id', '=', e.userId).forUpdate().execute();
-    // One statement writes the entry from the current balance (locked on PostgreSQL); the database's trigger
-    // applies balance_after to tb_users.credit, so balance and entry cannot diverge (src/storage/invariants.ts).
-    const row = await trx
-      .insertInto('tb_ledger')
-      .columns(['userid', 'amount', 'balance_after', 'currency', 'reason', 'ref', 'actor', 'created_at'])
-      .expression((eb) => {
-        const q = eb
-          .selectFrom('tb_users')
-          .select((s) => [
-            'id',
-            sql<number>`cast(${e.amount} as bigint)`.as('amount'),
-            s('credit', '+', e.amount).as('balance_after'),
-            'currency',
-            sql<string>`cast(${e.reason} as text)`.as('reason'),
-            sql<string>`cast(${e.ref ?? ''} as text)`.as('ref'),
-            sql<number>`cast(${e.actor ?? 0} as integer)`.as('actor'),
-            sql<number>`cast(${Date.now()} as bigint)`.as('created_at'),
-          ])
-          .where('id', '=', e.userId)
-          .where((w) =>
-            e.amount > 0
-              ? w(w('credit', '+', e.amount), '>=', 0)
-              : w(
-                  w('credit', '+', e.amount),
-                  '>=',
-                  w.fn.coalesce(
-                    w
-                      .selectFrom('tb_reservations')
-                      .select((r) => r.fn.sum<number>('amount').as('s'))
-                      .where('tb_reservations.userid', '=', e.userId),
-                    sql<number>`0`,
-                  ),
-                ),
-          );
-        return this.lockRows ? q.forUpdate() : q;
-      })
-      .returning(['balance_after', 'currency'])
-      .executeTakeFirst();
-    if (!row) {
-      const u = await trx.selectFrom('tb_users').select('credit').where('id', '=', e.userId).executeTakeFirst();
-      if (!u) throw new NoSuchAccount('no such account');
-      const reserved = await this.reserved(e.userId, trx);
-      throw new InsufficientCredit('insufficient credit', Number(u.credit), reserved);
+    // the balance and every reservation committed by a transaction that held the lock (read from an older
+    // snapshot, the entry would not continue the balance and the database would refuse it for that).
+    const debit = e.amount < 0;
+    if (this.lockRows && debit) await trx.executeQuery({ ...this.lockQuery, parameters: [e.userId] });
+    // One statement writes the entry from the current balance; the database's triggers check it (never below
+    // zero, never into reserved credit) and apply balance_after to tb_users.credit, so balance and entry cannot
+    // diverge (src/storage/invariants.ts).
+    const q = debit ? this.entryQuery : this.lockedEntryQuery;
+    const parameters = [e.amount, e.amount, e.reason, e.ref ?? '', e.actor ?? 0, Date.now(), e.userId];
+    let row: { balance_after: number; currency: string } | undefined;
+    try {
+      row = (await trx.executeQuery<{ balance_after: number; currency: string }>({ ...q, parameters })).rows[0];
+    } catch (err) {
+      if (debit && isDebitRefusal(err)) throw new InsufficientCredit('insufficient credit', e.userId);
+      throw err;
     }
-    const after = Number(row.balance_after);
-    return after;
+    if (!row) throw new NoSuchAccount('no such account');
+    return Number(row.balance_after);
   }
 
   /**

@@ -4,7 +4,7 @@
  * PIN marked used, the other side of a transfer), so credit is neither created nor lost by concurrent calls.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { CompiledQuery, Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 import type { ConfigStore } from '../../config/store.js';
 import { InsufficientCredit, NoSuchAccount, type Ledger } from './ledger.js';
@@ -84,8 +84,8 @@ export interface CreditResult {
 }
 
 /** ", of which X is reserved by live calls" when reservations stood in the way of a debit. */
-function reservedPart(e: InsufficientCredit): string {
-  return e.reserved > 0 ? `, of which ${formatAmount(e.reserved)} is reserved by live calls` : '';
+function reservedPart(reserved: number): string {
+  return reserved > 0 ? `, of which ${formatAmount(reserved)} is reserved by live calls` : '';
 }
 
 export class MoneyService {
@@ -94,12 +94,17 @@ export class MoneyService {
   /** How long the HTTP card processor may take. */
   cardTimeoutMs = 10_000;
 
+  /** The currencies of a transfer's two accounts (on every transfer): compiled once. */
+  private readonly currenciesQuery: CompiledQuery;
+
   constructor(
     readonly db: Kysely<Database>,
     readonly ledger: Ledger,
     readonly users: UserService,
     readonly config: ConfigStore,
-  ) {}
+  ) {
+    this.currenciesQuery = db.selectFrom('tb_users').select(['id', 'currency']).where('id', 'in', [0, 0]).compile();
+  }
 
   /**
    * Who may send credit to whom: the `pay` row of the hierarchy rule (accounts/access.ts): admins to anyone,
@@ -125,11 +130,10 @@ export class MoneyService {
     const ref = `tr:${randomUUID()}`;
     try {
       return await this.ledger.transaction(async (trx) => {
-        const rows = await trx
-          .selectFrom('tb_users')
-          .select(['id', 'currency'])
-          .where('id', 'in', [from.id, to.id])
-          .execute();
+        const { rows } = await trx.executeQuery<{ id: number; currency: string }>({
+          ...this.currenciesQuery,
+          parameters: [from.id, to.id],
+        });
         const cur = new Map(rows.map((r) => [Number(r.id), r.currency]));
         const fc = cur.get(from.id);
         const tc = cur.get(to.id);
@@ -152,10 +156,12 @@ export class MoneyService {
       });
     } catch (e) {
       if (e instanceof InsufficientCredit) {
+        // read after the rollback (the refused transaction cannot answer on PostgreSQL)
         const b = await this.ledger.balance(from.id);
+        const reserved = await this.ledger.reserved(from.id);
         throw new MoneyError(
           `insufficient credit: you have ${b ? `${formatAmount(b.credit)} ${b.currency}` : 'nothing'}` +
-            `${reservedPart(e)}, the transfer needs ${formatAmount(amount)}`,
+            `${reservedPart(reserved)}, the transfer needs ${formatAmount(amount)}`,
           'insufficient',
         );
       }
@@ -234,10 +240,11 @@ export class MoneyService {
     } catch (e) {
       if (e instanceof InsufficientCredit) {
         const b = await this.ledger.balance(userId);
+        const reserved = await this.ledger.reserved(userId);
         throw new MoneyError(
           `credit: ${formatAmount(amount)} would take the balance below ` +
-            `${e.reserved > 0 ? 'the credit reserved by live calls' : 'zero'} (balance ` +
-            `${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'}${reservedPart(e)})`,
+            `${reserved > 0 ? 'the credit reserved by live calls' : 'zero'} (balance ` +
+            `${b ? `${formatAmount(b.credit)} ${b.currency}` : '0'}${reservedPart(reserved)})`,
           'insufficient',
         );
       }

@@ -58,3 +58,4 @@ export type { FrameResult, FramerEvent, FramerOptions } from './framer.js';
 export { validateRequest, validateResponse, isUnsafeDestination, aorKey, DEFAULT_METHODS } from './validate.js';
 export type { Role, ValidateOptions, Rejection, ResponseCheck } from './validate.js';
 export { escapeUser, uriHostPart, sipUri, uriUser, uriHost, quoteDisplay } from './sipuri.js';
+export { ownString } from './ownstring.js';

@@ -11,6 +11,7 @@
  * TCP/TLS/WS bindings while `all`, `isOnline` and `entries` (status, reguser) see every one.
  */
 import type { SipTransport } from '../stack.js';
+import { ownString } from '../message/index.js';
 
 export interface Binding {
   /** Contact URI as sent (without the angle brackets and header params). */
@@ -55,6 +56,22 @@ export interface BindingWriter {
   removeAll(username: string, callId: string, cseq: number): Promise<UpdateResult>;
   /** Removes this node's bindings learnt over a connection that closed. */
   dropConnection(connId: string): Promise<void>;
+}
+
+/**
+ * Bindings own their Contact and Call-ID (ownString: not slices keeping the whole REGISTER). Values that repeat
+ * across bindings (source address, user agent): one string for all of them, from a table bounded to MAX_SHARED
+ * entries (cleared when full, so a stream of distinct values costs nothing).
+ */
+const MAX_SHARED = 4096;
+const shared = new Map<string, string>();
+export function sharedString(s: string): string {
+  const hit = shared.get(s);
+  if (hit !== undefined) return hit;
+  if (shared.size >= MAX_SHARED) shared.clear();
+  const own = ownString(s);
+  shared.set(own, own);
+  return own;
 }
 
 /**
@@ -208,7 +225,8 @@ export class LocationStore {
   private commit(username: string, next: Binding[]): void {
     const prev = this.map.get(username);
     this.count += next.length - (prev?.length ?? 0);
-    if (next.length) this.map.set(username, next);
+    // a copy of exactly its length: a list grown by push() holds room for 16 more bindings
+    if (next.length) this.map.set(username, next.slice());
     else this.map.delete(username);
   }
 
@@ -273,15 +291,15 @@ export function planUpdate(
       continue;
     }
     const b: Binding = {
-      contact: c.contact,
+      contact: ownString(c.contact),
       expiresAt: t + c.expires * 1000,
       transport: c.transport,
-      srcIp: c.srcIp,
+      srcIp: sharedString(c.srcIp),
       srcPort: c.srcPort,
       connId: c.connId,
-      userAgent: c.userAgent,
+      userAgent: sharedString(c.userAgent),
       q: c.q,
-      callId,
+      callId: cur && cur.callId === callId ? cur.callId : ownString(callId),
       cseq,
       registeredAt: cur && cur.callId === callId ? cur.registeredAt : t,
     };

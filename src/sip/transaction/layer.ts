@@ -1,11 +1,12 @@
 // Transaction layer: matching (RFC 3261 §17.1.3, §17.2.3), creation, and dispatch to the TU.
-import { createResponse, formatVia, generateBranch, nameIs, serialize } from '../message/index.js';
+import { createResponse, formatVia, generateBranch, nameIs, ownString, serialize } from '../message/index.js';
 import type { SipHeader, SipRequest, SipResponse } from '../message/index.js';
 import { bracket, defaultPort, isReliable, viaTransport } from '../transport/types.js';
 import type { SipSource, SipTarget } from '../transport/types.js';
 import { InviteClientTx, NonInviteClientTx } from './client.js';
 import type { AnyClientTx } from './client.js';
 import { InviteServerTx, NonInviteServerTx, dialogAckKey } from './server.js';
+import { LingeringFinals } from './finals.js';
 import type { AnyServerTx } from './server.js';
 import type { ClientTransaction, ServerTransaction, TxEnv } from './types.js';
 import type { TimerHandle } from './timers.js';
@@ -68,15 +69,11 @@ export class TransactionLayer {
   readonly client = new Map<string, AnyClientTx>();
   private readonly env: TxEnv;
 
-  /** Completed non-INVITE server transactions on UDP: key → final response, until Timer J. */
-  readonly lingering = new Map<string, Buffer>();
+  /** Completed non-INVITE server transactions on UDP: key → final response, until Timer J (finals.ts). */
+  readonly lingering = new LingeringFinals();
   /** INVITE server transactions in Accepted, by Call-ID/CSeq/From-tag (to see the ACK of their 2xx). */
   readonly acceptedByDialog = new Map<string, InviteServerTx>();
-  /** Timer J queue (all entries have the same delay, so FIFO order is expiry order); one timer drives it. */
-  private jKeys: string[] = [];
-  private jBufs: Buffer[] = [];
-  private jAt: number[] = [];
-  private jHead = 0;
+  /** One timer drives Timer J for every lingering final. */
   private jTimer: TimerHandle | null = null;
 
   constructor(
@@ -97,46 +94,26 @@ export class TransactionLayer {
         tx.dialogKey = dialogKey;
         this.acceptedByDialog.set(dialogKey, tx);
       },
-      linger: (key, tx, buf) => {
-        if (this.server.get(key) === tx) this.server.delete(key);
-        this.lingering.set(key, buf);
-        this.jKeys.push(key);
-        this.jBufs.push(buf);
-        this.jAt.push(this.env.timers.now() + 64 * this.env.t.T1);
+      linger: (longKey, tx, buf) => {
+        if (this.server.get(longKey) === tx) this.server.delete(longKey);
+        // kept for Timer J (32 s): a key of its own, not a concatenation holding on to the request's text
+        this.lingering.add(ownString(longKey), buf, this.env.timers.now() + 64 * this.env.t.T1);
         if (this.jTimer === null) this.armJ();
       },
     };
   }
 
   private armJ(): void {
-    if (this.jHead >= this.jKeys.length) return;
-    const delay = Math.max(0, this.jAt[this.jHead]! - this.env.timers.now());
+    const due = this.lingering.nextDue();
+    if (due === undefined) return;
+    const delay = Math.max(0, due - this.env.timers.now());
     this.jTimer = this.env.timers.setCoarse(delay, () => this.drainJ());
   }
 
   /** Timer J for the lingering entries that are due. */
   private drainJ(): void {
     this.jTimer = null;
-    const now = this.env.timers.now();
-    let h = this.jHead;
-    const n = this.jKeys.length;
-    while (h < n && this.jAt[h]! <= now) {
-      const k = this.jKeys[h]!;
-      if (this.lingering.get(k) === this.jBufs[h]) this.lingering.delete(k);
-      h++;
-    }
-    if (h === n) {
-      this.jKeys = [];
-      this.jBufs = [];
-      this.jAt = [];
-      h = 0;
-    } else if (h > 4096 && h > n / 2) {
-      this.jKeys = this.jKeys.slice(h);
-      this.jBufs = this.jBufs.slice(h);
-      this.jAt = this.jAt.slice(h);
-      h = 0;
-    }
-    this.jHead = h;
+    this.lingering.drain(this.env.timers.now());
     this.armJ();
   }
 
@@ -285,10 +262,6 @@ export class TransactionLayer {
     this.jTimer = null;
     this.lingering.clear();
     this.acceptedByDialog.clear();
-    this.jKeys = [];
-    this.jBufs = [];
-    this.jAt = [];
-    this.jHead = 0;
     for (const tx of [...this.server.values()]) tx.terminate();
     for (const tx of [...this.client.values()]) tx.terminate();
     this.server.clear();
