@@ -128,7 +128,9 @@ test('SIGKILL during a transfercredit load: the ledger survives consistent', asy
             return;
           }
           if (r.status === 'OK') acked.push(r.fields!.ref!);
-          else if (!/^insufficient credit/.test(r.text)) throw new Error(`unexpected answer: ${r.text}`);
+          // an overloaded server refuses without moving money (the audit below checks that too)
+          else if (!/^(insufficient credit|server overloaded)/.test(r.text))
+            throw new Error(`unexpected answer: ${r.text}`);
         } catch (e) {
           workerError ??= e;
           return;
