@@ -141,11 +141,12 @@ test('SIGKILL during a transfercredit load: the ledger survives consistent', asy
     const deadline = Date.now() + 15_000;
     while (acked.length < 300 && !workerError && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     child.kill('SIGKILL');
+    // the load goes on until the process has gone (answers already sent before it died still arrive)
+    await exited(child);
     stop = true;
     await Promise.all(workers);
     assert.equal(workerError, undefined);
     assert.ok(acked.length >= 300, `only ${acked.length} transfers acknowledged in 15 s`);
-    await exited(child);
     assert.equal(child.signalCode, 'SIGKILL');
     assert.ok(failedAfterKill > 0, 'requests were in flight when the server died');
 
