@@ -139,8 +139,16 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     },
     ownHosts: () => hosts,
   };
-  const overload = new OverloadMonitor({ thresholdMs: opts.overloaddelay });
-  config.onChange((n) => (overload.thresholdMs = n.overloaddelay));
+  const overload = new OverloadMonitor({
+    thresholdMs: opts.overloaddelay,
+    loadTargetPct: opts.overloadload,
+    minRate: opts.overloadminrate,
+  });
+  config.onChange((n) => {
+    overload.thresholdMs = n.overloaddelay;
+    overload.loadTargetPct = n.overloadload;
+    overload.minRate = n.overloadminrate;
+  });
   services.overload = overload;
 
   const first = await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
@@ -232,7 +240,7 @@ function createSip(services: Services, dataDir: string, apiHandler: SipApiHandle
     isBanned: (ip) => services.bans.isBanned(ip),
     log: services.log,
   });
-  const shed = () => services.overload?.shed('sip') ?? 0;
+  const shed = (continuation: boolean) => services.overload?.shed('sip', continuation) ?? 0;
   return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest, secret, shed });
 }
 

@@ -266,6 +266,18 @@ export const optionSchemas = {
       'event-loop delay (ms, mean of each 250 ms window) past which, two windows in a row, new INVITE/REGISTER get ' +
       '503 + Retry-After and new API requests an ERROR; in-dialog requests always pass (0: never refuse)',
   },
+  overloadload: {
+    schema: int(0, 100),
+    def: '95',
+    doc:
+      'target event-loop utilisation (%) of the rate control of new INVITE/REGISTER: past it their rate is held ' +
+      'to what the process serves at the target and the rest gets 503 + Retry-After (0: off)',
+  },
+  overloadminrate: {
+    schema: int(1, 1_000_000),
+    def: '20',
+    doc: 'lowest rate (new INVITE/REGISTER per second) the overload rate control goes down to',
+  },
   loglevel: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     def: 'info',

@@ -1,9 +1,14 @@
 /**
- * Overload control: measures the event-loop delay over a short window and, past a threshold, tells the SIP
- * server and the API gateway to refuse new work (503 with Retry-After, ERROR) instead of queueing it. In-dialog
- * requests never reach it: the callers only ask for new INVITEs, REGISTERs and API requests.
+ * Overload control: every window measures the event-loop delay and utilisation. Past the delay threshold (two
+ * windows) the SIP server and the API gateway refuse all new work (503 with Retry-After, ERROR) instead of queueing
+ * it; below it, new INVITEs and REGISTERs pass a token bucket whose rate follows the loop's utilisation
+ * (./admission.ts). In-dialog requests never reach it: the callers only ask for new INVITEs, REGISTERs and API
+ * requests.
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
+import { LoopUtilization, RateAdmission, type LoadSource } from './admission.js';
+
+export type { LoadSource } from './admission.js';
 
 /** Event-loop delay (ms) seen since the previous call; undefined when the loop did not turn in between. */
 export interface DelaySource {
@@ -19,11 +24,21 @@ export interface OverloadStats {
   threshold_ms: number;
   refused_sip: number;
   refused_api: number;
+  /** loop utilisation of the last window (%) and the target of the rate control (0: off) */
+  load_pct: number;
+  load_target_pct: number;
+  /** new SIP requests/s admitted while the rate control limits (0: open) */
+  rate_limit: number;
+  /** SIP refusals by the rate control (part of refused_sip) */
+  refused_rate: number;
 }
 
-/** What the SIP server and the gateway see: seconds to wait (Retry-After) when a request is refused, 0 to admit. */
+/**
+ * What the SIP server and the gateway see: seconds to wait (Retry-After) when a request is refused, 0 to admit.
+ * `continuation`: a SIP request answering our digest challenge (the rest of work already admitted).
+ */
 export interface OverloadGate {
-  shed(kind: RefusalKind): number;
+  shed(kind: RefusalKind, continuation?: boolean): number;
   stats(): OverloadStats;
 }
 
@@ -59,7 +74,12 @@ export interface OverloadOptions {
   windowMs?: number;
   /** Seconds announced in Retry-After. */
   retryAfterS?: number;
+  /** Target loop utilisation (%) of the rate control of new SIP requests; 0 disables it. Default 95. */
+  loadTargetPct?: number;
+  /** Lowest rate (new SIP requests/s) the rate control goes down to. Default 20. */
+  minRate?: number;
   source?: DelaySource;
+  load?: LoadSource;
   now?: () => number;
 }
 
@@ -70,11 +90,13 @@ export class OverloadMonitor implements OverloadGate {
   private readonly now: () => number;
   private source?: DelaySource;
   private readonly injected: boolean;
+  private load?: LoadSource;
+  readonly admission: RateAdmission;
   private timer?: NodeJS.Timeout;
   private last = 0;
   private delay = 0;
   private previous = 0;
-  private refused = { sip: 0, api: 0 };
+  private refused = { sip: 0, api: 0, rate: 0 };
 
   constructor(o: OverloadOptions) {
     this.thresholdMs = o.thresholdMs;
@@ -83,11 +105,27 @@ export class OverloadMonitor implements OverloadGate {
     this.now = o.now ?? Date.now;
     this.source = o.source;
     this.injected = !!o.source;
+    this.load = o.load;
+    this.admission = new RateAdmission({
+      target: (o.loadTargetPct ?? 95) / 100,
+      minRate: o.minRate,
+      now: this.now,
+    });
+  }
+
+  /** Target loop utilisation (%) of the rate control; 0 turns it off (applies at once). */
+  set loadTargetPct(pct: number) {
+    this.admission.target = pct / 100;
+  }
+
+  set minRate(rate: number) {
+    this.admission.minRate = rate;
   }
 
   /** Starts sampling (a no-op timer cost when disabled: the threshold can be turned on by a reload). */
   start(): void {
     this.source ??= new EventLoopDelay();
+    this.load ??= new LoopUtilization((a) => performance.eventLoopUtilization(a));
     this.last = this.now();
     this.timer = setInterval(() => this.tick(), this.windowMs);
     this.timer.unref();
@@ -106,6 +144,8 @@ export class OverloadMonitor implements OverloadGate {
     this.last = t;
     this.previous = this.delay;
     this.delay = Math.max(0, this.source?.sample() ?? late);
+    // a window in which the loop did not turn at all was busy throughout
+    this.admission.window(this.load ? (this.load.sample() ?? 1) : undefined);
   }
 
   /** Two windows in a row past the threshold: a lone stall (a GC pause, the process descheduled) sheds nothing. */
@@ -113,8 +153,11 @@ export class OverloadMonitor implements OverloadGate {
     return this.thresholdMs > 0 && Math.min(this.delay, this.previous) > this.thresholdMs;
   }
 
-  shed(kind: RefusalKind): number {
-    if (!this.overloaded) return 0;
+  shed(kind: RefusalKind, continuation = false): number {
+    if (!this.overloaded) {
+      if (kind === 'api' || this.admission.admit(continuation)) return 0;
+      this.refused.rate++;
+    }
     this.refused[kind]++;
     return this.retryAfterS;
   }
@@ -126,6 +169,10 @@ export class OverloadMonitor implements OverloadGate {
       threshold_ms: this.thresholdMs,
       refused_sip: this.refused.sip,
       refused_api: this.refused.api,
+      load_pct: Math.round(this.admission.load * 100),
+      load_target_pct: Math.round(this.admission.target * 100),
+      rate_limit: Number.isFinite(this.admission.rate) ? Math.round(this.admission.rate) : 0,
+      refused_rate: this.refused.rate,
     };
   }
 }
