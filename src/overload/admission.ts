@@ -4,11 +4,12 @@
  * busy). The loop delay alone misses this overload: a saturated loop that reads 32 datagrams per turn stays punctual
  * while the socket buffer behind it grows, so every message (ACK and BYE included) waits and the clients retransmit.
  *
- * - Open (no limit) while the loop is below the target utilisation.
- * - A window at or past the target sets the rate to what was admitted in it scaled by target / utilisation (the
- *   rate the process could have served at the target; at most 10% less per window): the backlog drains.
- * - A window clearly below the target (5 points) that refused something raises the rate by 2% (at least 1/s);
- *   eight windows in a row below it with nothing refused open the gate again.
+ * - Open (no limit) until two windows in a row reach the target utilisation (a lone busy window is a stall).
+ * - Then each window at or past the target sets the rate to what was admitted in it scaled by target / utilisation
+ *   (the rate the process could have served at the target; at most 10% less per window): the backlog drains.
+ * - A window clearly below the target (5 points) that refused something raises the rate by the headroom it shows
+ *   (target / utilisation, between 2% and 25%, at least 1/s); eight windows in a row below it with nothing refused
+ *   open the gate again.
  *
  * A request that continues admitted work (an INVITE or REGISTER answering our digest challenge) may borrow up to one
  * burst of tokens: the second INVITE of a call whose first got its 407 is not refused for lack of tokens a new call
@@ -29,7 +30,8 @@ export interface AdmissionOptions {
 }
 
 const MAX_DECREASE = 0.9;
-const INCREASE = 0.02;
+const MIN_INCREASE = 1.02;
+const MAX_INCREASE = 1.25;
 const HYSTERESIS = 0.05;
 const OPEN_AFTER = 8;
 /** Tokens the bucket holds at most, as seconds of its rate (at least MIN_BURST). */
@@ -49,6 +51,7 @@ export class RateAdmission {
   private refusedInWindow = 0;
   private quiet = 0;
   private lastLoad = 0;
+  private busyWindows = 0;
 
   constructor(o: AdmissionOptions) {
     this.target = o.target;
@@ -103,6 +106,8 @@ export class RateAdmission {
       this.rateLimit = Infinity;
       return;
     }
+    this.busyWindows = load >= this.target ? this.busyWindows + 1 : 0;
+    if (this.rateLimit === Infinity && this.busyWindows < 2) return;
     if (load >= this.target) {
       const served = admittedRate * Math.max(MAX_DECREASE, this.target / Math.max(load, 1e-6));
       const next = Math.max(this.minRate, this.rateLimit === Infinity ? served : Math.min(this.rateLimit, served));
@@ -116,7 +121,8 @@ export class RateAdmission {
     }
     if (this.rateLimit === Infinity || load > this.target - HYSTERESIS) return;
     if (refused > 0) {
-      this.rateLimit += Math.max(1, this.rateLimit * INCREASE);
+      const factor = Math.min(MAX_INCREASE, Math.max(MIN_INCREASE, this.target / Math.max(load, 1e-6)));
+      this.rateLimit = Math.max(this.rateLimit + 1, this.rateLimit * factor);
       this.quiet = 0;
     } else if (++this.quiet >= OPEN_AFTER) {
       this.rateLimit = Infinity;

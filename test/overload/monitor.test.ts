@@ -41,6 +41,10 @@ test('under the threshold everything is admitted; two windows past it refuse new
     threshold_ms: 100,
     refused_sip: 2,
     refused_api: 1,
+    load_pct: 0,
+    load_target_pct: 95,
+    rate_limit: 0,
+    refused_rate: 0,
   });
   // the next quiet window admits again; the counts stay
   src.next = 5;
