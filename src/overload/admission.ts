@@ -6,7 +6,9 @@
  *
  * - Open (no limit) until two windows in a row reach the target utilisation (a lone busy window is a stall).
  * - Then each window at or past the target sets the rate to what was admitted in it scaled by target / utilisation
- *   (the rate the process could have served at the target; at most 10% less per window): the backlog drains.
+ *   (the rate the process could have served at the target; at most 10% less per window): the backlog drains. It
+ *   does not go below 80% of the highest rate recently admitted in a window under the target (decaying by half in
+ *   about 17 s): a loop kept busy by other work (another process taking the CPU) does not spiral the rate down.
  * - A window clearly below the target (5 points) that refused something raises the rate by the headroom it shows
  *   (target / utilisation, between 2% and 25%, at least 1/s); eight windows in a row below it with nothing refused
  *   open the gate again.
@@ -30,6 +32,8 @@ export interface AdmissionOptions {
 }
 
 const MAX_DECREASE = 0.9;
+const GOOD_DECAY = 0.99;
+const GOOD_FLOOR = 0.8;
 const MIN_INCREASE = 1.02;
 const MAX_INCREASE = 1.25;
 const HYSTERESIS = 0.05;
@@ -52,6 +56,8 @@ export class RateAdmission {
   private quiet = 0;
   private lastLoad = 0;
   private busyWindows = 0;
+  /** the highest rate admitted in a window under the target, decaying */
+  private goodRate = 0;
 
   constructor(o: AdmissionOptions) {
     this.target = o.target;
@@ -102,6 +108,7 @@ export class RateAdmission {
     this.refusedInWindow = 0;
     if (load === undefined) return;
     this.lastLoad = load;
+    this.goodRate = Math.max(this.goodRate * GOOD_DECAY, load < this.target ? admittedRate : 0);
     if (this.target <= 0) {
       this.rateLimit = Infinity;
       return;
@@ -110,7 +117,8 @@ export class RateAdmission {
     if (this.rateLimit === Infinity && this.busyWindows < 2) return;
     if (load >= this.target) {
       const served = admittedRate * Math.max(MAX_DECREASE, this.target / Math.max(load, 1e-6));
-      const next = Math.max(this.minRate, this.rateLimit === Infinity ? served : Math.min(this.rateLimit, served));
+      const floor = Math.max(this.minRate, this.goodRate * GOOD_FLOOR);
+      const next = Math.max(floor, this.rateLimit === Infinity ? served : Math.min(this.rateLimit, served));
       if (this.rateLimit === Infinity) {
         this.tokens = 0;
         this.refilled = t;

@@ -54,6 +54,20 @@ test('the rate never goes below minRate', () => {
   assert.equal(a.rate, 50);
 });
 
+test('the rate does not spiral below 80% of what was recently served under the target', () => {
+  const c = clock();
+  const a = new RateAdmission({ target: 0.9, now: c.now });
+  offer(a, c, 250, 2); // 500/s at 60%
+  a.window(0.6);
+  // the loop stays busy whatever the rate (another process takes the CPU)
+  for (let i = 0; i < 20; i++) {
+    offer(a, c, 250, 2);
+    a.window(1);
+  }
+  const floor = 500 * 0.8 * 0.99 ** 20;
+  assert.ok(Math.abs(a.rate - floor) < 1e-6, `rate ${a.rate}, floor ${floor}`);
+});
+
 test('a continuation borrows one burst of tokens a new request may not use', () => {
   const c = clock();
   const a = new RateAdmission({ target: 0.95, minRate: 1, now: c.now });
