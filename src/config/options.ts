@@ -268,10 +268,10 @@ export const optionSchemas = {
   },
   overloadload: {
     schema: int(0, 100),
-    def: '95',
+    def: '0',
     doc:
       'target event-loop utilisation (%) of the rate control of new INVITE/REGISTER: past it their rate is held ' +
-      'to what the process serves at the target and the rest gets 503 + Retry-After (0: off)',
+      'to what the process serves at the target and the rest gets 503 + Retry-After (0: off; 95 is the value measured)',
   },
   overloadminrate: {
     schema: int(1, 1_000_000),

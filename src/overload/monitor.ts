@@ -74,7 +74,7 @@ export interface OverloadOptions {
   windowMs?: number;
   /** Seconds announced in Retry-After. */
   retryAfterS?: number;
-  /** Target loop utilisation (%) of the rate control of new SIP requests; 0 disables it. Default 95. */
+  /** Target loop utilisation (%) of the rate control of new SIP requests; 0 (the default) disables it. */
   loadTargetPct?: number;
   /** Lowest rate (new SIP requests/s) the rate control goes down to. Default 20. */
   minRate?: number;
@@ -107,7 +107,7 @@ export class OverloadMonitor implements OverloadGate {
     this.injected = !!o.source;
     this.load = o.load;
     this.admission = new RateAdmission({
-      target: (o.loadTargetPct ?? 95) / 100,
+      target: (o.loadTargetPct ?? 0) / 100,
       minRate: o.minRate,
       now: this.now,
     });

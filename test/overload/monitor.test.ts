@@ -42,7 +42,7 @@ test('under the threshold everything is admitted; two windows past it refuse new
     refused_sip: 2,
     refused_api: 1,
     load_pct: 0,
-    load_target_pct: 95,
+    load_target_pct: 0,
     rate_limit: 0,
     refused_rate: 0,
   });
