@@ -143,11 +143,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     thresholdMs: opts.overloaddelay,
     loadTargetPct: opts.overloadload,
     minRate: opts.overloadminrate,
+    queueHighBytes: opts.overloadqueue * 1024,
   });
   config.onChange((n) => {
     overload.thresholdMs = n.overloaddelay;
     overload.loadTargetPct = n.overloadload;
     overload.minRate = n.overloadminrate;
+    overload.queueHighBytes = n.overloadqueue * 1024;
   });
   services.overload = overload;
 
@@ -170,8 +172,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       const api: SipApiHandler = (text, from) => gateway.message(text, apiSource(from)).then((r) => r.enc.body);
       sip = createSip(services, dataDir, api, o.sipSecret ?? box.derive('sip digest nonce'));
       services.sip = sip;
-      for (const l of await sip.start())
+      for (const l of await sip.start()) {
         services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
+        if (l.transport === 'udp') overload.watchUdpPort(l.port);
+      }
       const live = services.liveCalls;
       services.calls = new B2bua({ services, sip, router: services.routing, live });
       services.callControl = new CallControl({ services, sip, routing: services.routing, live });

@@ -273,6 +273,14 @@ export const optionSchemas = {
       'target event-loop utilisation (%) of the rate control of new INVITE/REGISTER: past it their rate is held ' +
       'to what the process serves at the target and the rest gets 503 + Retry-After (0: off; 95 is the value measured)',
   },
+  overloadqueue: {
+    schema: int(0, 65536),
+    def: '64',
+    doc:
+      'KB waiting in the kernel receive buffer of the SIP UDP socket (Linux, read every 20 ms) from which new ' +
+      'INVITE/REGISTER get 503 + Retry-After until it is down to a quarter of that; an INVITE/REGISTER answering ' +
+      'our challenge and in-dialog requests pass (0: off)',
+  },
   overloadminrate: {
     schema: int(1, 1_000_000),
     def: '20',
