@@ -131,7 +131,7 @@ export class OverloadMonitor implements OverloadGate {
     this.load = o.load;
     this.queueSource = o.queue;
     this.queueMs = o.queueMs ?? 20;
-    this.queue = new QueueState({ high: 0, low: 0 });
+    this.queue = new QueueState({ high: 0, low: 0, now: this.now });
     this.queueHighBytes = o.queueHighBytes ?? 0;
     if (o.queueLowBytes !== undefined) this.queue.low = o.queueLowBytes;
     this.admission = new RateAdmission({
@@ -154,6 +154,7 @@ export class OverloadMonitor implements OverloadGate {
   set queueHighBytes(bytes: number) {
     this.queue.high = bytes;
     this.queue.low = Math.floor(bytes / 4);
+    this.queue.rearm = Math.floor(bytes / 2);
     if (bytes <= 0) this.queue.behind = false;
   }
 

@@ -7,8 +7,11 @@
  * On Linux `/proc/net/udp` and `/proc/net/udp6` list every UDP socket with its local port and `rx_queue` (hex,
  * bytes, counted as the kernel's buffer memory: a ~1 KB SIP datagram takes about 2 KB). Other systems: no reading.
  *
- * `QueueState` turns the readings into a decision with hysteresis: behind from a reading at or past `high`, caught
- * up again once a reading is at or below `low`.
+ * `QueueState` turns the readings into a decision with hysteresis: behind after `confirm` readings in a row at or
+ * past `high` (the queue did not drain while this process ran: a stall, the process descheduled or a GC pause, leaves
+ * one full reading that the next turns of the loop drain), caught up again once a reading is at or below `low`; a
+ * queue filling again soon after (`rearmMs`) is the same overload, and one reading past `rearm` (half of `high`)
+ * turns the control back on: the bursts admitted between two refusing spells stay short.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 
@@ -108,21 +111,38 @@ export interface QueueStateOptions {
   high: number;
   /** Bytes at or below which refusing stops. */
   low: number;
+  /** Readings in a row at or past `high` that turn the control on (a lone one is a stall: GC, descheduled). */
+  confirm?: number;
+  /** Within this long (ms) after refusing stopped, one reading at or past `rearm` turns it on again. */
+  rearmMs?: number;
+  /** Bytes of that reading. Default half of `high`. */
+  rearm?: number;
+  now?: () => number;
 }
 
 export class QueueState {
   high: number;
   low: number;
+  readonly confirm: number;
+  readonly rearmMs: number;
+  rearm: number;
   behind = false;
   /** The last reading (bytes) and the highest since stats last asked. */
   last = 0;
   peak = 0;
-  /** Readings in which the control turned on. */
+  /** Times the control turned on. */
   episodes = 0;
+  private over = 0;
+  private caughtUpAt = -Infinity;
+  private readonly now: () => number;
 
   constructor(o: QueueStateOptions) {
     this.high = o.high;
     this.low = o.low;
+    this.confirm = o.confirm ?? 3;
+    this.rearmMs = o.rearmMs ?? 1000;
+    this.rearm = o.rearm ?? o.high / 2;
+    this.now = o.now ?? Date.now;
   }
 
   /** One reading (bytes; undefined: none, the state stays). */
@@ -132,11 +152,18 @@ export class QueueState {
     this.peak = Math.max(this.peak, bytes);
     if (this.high <= 0) {
       this.behind = false;
+      this.over = 0;
       return;
     }
-    if (!this.behind && bytes >= this.high) {
+    this.over = bytes >= this.high ? this.over + 1 : 0;
+    if (this.behind) {
+      if (bytes <= this.low) {
+        this.behind = false;
+        this.caughtUpAt = this.now();
+      }
+    } else if (this.over >= this.confirm || (bytes >= this.rearm && this.now() - this.caughtUpAt < this.rearmMs)) {
       this.behind = true;
       this.episodes++;
-    } else if (this.behind && bytes <= this.low) this.behind = false;
+    }
   }
 }
