@@ -41,7 +41,7 @@ export function rxQueue(text: string, ports: ReadonlySet<number>): number | unde
   return found;
 }
 
-/** Reads a /proc file through a descriptor kept open (a read from offset 0 renders it anew: no open/close each time). */
+/** Reads a /proc file through a descriptor kept open (a read from offset 0 renders it anew: no open/close). */
 export function procReader(): { read: (path: string) => string; close: () => void } {
   const fds = new Map<string, number>();
   const buf = Buffer.alloc(64 * 1024);
