@@ -2,7 +2,8 @@
  * Overload control: every window measures the event-loop delay and utilisation. Past the delay threshold (two
  * windows) the SIP server and the API gateway refuse all new work (503 with Retry-After, ERROR) instead of queueing
  * it; below it, new INVITEs and REGISTERs pass a token bucket whose rate follows the loop's utilisation
- * (./admission.ts). In-dialog requests never reach it: the callers only ask for new INVITEs, REGISTERs and API
+ * (./admission.ts). Every 20 ms the kernel receive queue of our UDP socket is read (./queue.ts): while it says this
+ * process is behind, new INVITEs and REGISTERs without credentials are refused first. In-dialog requests never reach it: the callers only ask for new INVITEs, REGISTERs and API
  * requests.
  */
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
