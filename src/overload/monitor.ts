@@ -3,8 +3,8 @@
  * windows) the SIP server and the API gateway refuse all new work (503 with Retry-After, ERROR) instead of queueing
  * it; below it, new INVITEs and REGISTERs pass a token bucket whose rate follows the loop's utilisation
  * (./admission.ts). Every 20 ms the kernel receive queue of our UDP socket is read (./queue.ts): while it says this
- * process is behind, new INVITEs and REGISTERs without credentials are refused first. In-dialog requests never reach it: the callers only ask for new INVITEs, REGISTERs and API
- * requests.
+ * process is behind, new INVITEs and REGISTERs without credentials are refused first. In-dialog requests never
+ * reach it: the callers only ask for new INVITEs, REGISTERs and API requests.
  */
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import { LoopUtilization, RateAdmission, type LoadSource } from './admission.js';
