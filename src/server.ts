@@ -153,8 +153,18 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     },
     ownHosts: () => hosts,
   };
-  const overload = new OverloadMonitor({ thresholdMs: opts.overloaddelay });
-  config.onChange((n) => (overload.thresholdMs = n.overloaddelay));
+  const overload = new OverloadMonitor({
+    thresholdMs: opts.overloaddelay,
+    loadTargetPct: opts.overloadload,
+    minRate: opts.overloadminrate,
+    queueHighBytes: opts.overloadqueue * 1024,
+  });
+  config.onChange((n) => {
+    overload.thresholdMs = n.overloaddelay;
+    overload.loadTargetPct = n.overloadload;
+    overload.minRate = n.overloadminrate;
+    overload.queueHighBytes = n.overloadqueue * 1024;
+  });
   services.overload = overload;
 
   const first = await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
@@ -182,8 +192,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       const keys = { nonce: o.sipSecret ?? box.derive('sip digest nonce'), relay: box.derive('sip node relay') };
       sip = createSip(services, dataDir, api, keys, o.handoff);
       services.sip = sip;
-      for (const l of await sip.start())
+      for (const l of await sip.start()) {
         services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
+        if (l.transport === 'udp') overload.watchUdpPort(l.port);
+      }
       const live = services.liveCalls;
       services.calls = new B2bua({ services, sip, router: services.routing, live });
       services.callControl = new CallControl({ services, sip, routing: services.routing, live });
@@ -279,7 +291,7 @@ function createSip(
     handoff,
     log: services.log,
   });
-  const shed = () => services.overload?.shed('sip') ?? 0;
+  const shed = (continuation: boolean) => services.overload?.shed('sip', continuation) ?? 0;
   return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest, secret: keys.nonce, shed, relay });
 }
 

@@ -273,6 +273,27 @@ export const optionSchemas = {
       'event-loop delay (ms, mean of each 250 ms window) past which, two windows in a row, new INVITE/REGISTER get ' +
       '503 + Retry-After and new API requests an ERROR; in-dialog requests always pass (0: never refuse)',
   },
+  overloadload: {
+    schema: int(0, 100),
+    def: '0',
+    doc:
+      'target event-loop utilisation (%) of the rate control of new INVITE/REGISTER: past it their rate is held ' +
+      'to what the process serves at the target and the rest gets 503 + Retry-After (0: off; 95 is the value measured)',
+  },
+  overloadqueue: {
+    schema: int(0, 65536),
+    def: '0',
+    doc:
+      'KB waiting in the kernel receive buffer of the SIP UDP socket (Linux, read every 20 ms): three readings ' +
+      'in a row at or past it (within 1 s of the last spell: one past half of it) and new INVITE/REGISTER get ' +
+      '503 + Retry-After until it is down to a quarter; an INVITE/REGISTER answering our challenge and in-dialog ' +
+      'requests pass (0: off, the default; 256 is the value measured)',
+  },
+  overloadminrate: {
+    schema: int(1, 1_000_000),
+    def: '20',
+    doc: 'lowest rate (new INVITE/REGISTER per second) the overload rate control goes down to',
+  },
   loglevel: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     def: 'info',

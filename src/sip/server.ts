@@ -43,12 +43,18 @@ export interface SipServerOptions {
   secret?: Buffer;
   /** How long to wait for a phone's 2xx before answering 202 to a MESSAGE (ms). */
   imWaitMs?: number;
-  /** Overload control: seconds for Retry-After when a new INVITE or REGISTER is to be refused (503), 0 to admit. */
-  shed?: () => number;
+  /**
+   * Overload control: seconds for Retry-After when a new INVITE or REGISTER is to be refused (503), 0 to admit.
+   * `continuation`: the request carries credentials (it answers our challenge to work already admitted).
+   */
+  shed?: (continuation: boolean) => number;
   /** The node relay's directory (`siprelayport`): announced once the stack listens; other nodes' TCP phones reached. */
   relay?: { directory: RelayDirectory; port: number };
   now?: () => number;
 }
+
+const hasCredentials = (req: SipRequest) =>
+  getHeader(req, 'Proxy-Authorization') !== undefined || getHeader(req, 'Authorization') !== undefined;
 
 export type MethodHandler = (req: SipRequest, tx: ServerTransaction, src: SipSource) => Promise<void> | void;
 
@@ -87,7 +93,7 @@ export class SipServer {
   private readonly options: OptionsService;
   /** With Redis: every node's registrations, this.location being this node's copy. */
   private readonly shared?: SharedLocation;
-  private readonly shed?: () => number;
+  private readonly shed?: (continuation: boolean) => number;
   private readonly relay?: { directory: RelayDirectory; port: number };
   /** new INVITEs (the B2BUA); none: INVITE is answered 501 */
   private callHandler?: MethodHandler;
@@ -292,7 +298,7 @@ export class SipServer {
     const method = req.method;
     if (method === 'ACK') return;
     const inDialog = IN_DIALOG_METHODS.has(method) && (method !== 'INVITE' || !!req.core?.to?.tag);
-    const wait = !inDialog && (method === 'INVITE' || method === 'REGISTER') ? this.shed?.() : 0;
+    const wait = !inDialog && (method === 'INVITE' || method === 'REGISTER') ? this.shed?.(hasCredentials(req)) : 0;
     if (wait) return this.ctx.respond(tx, req, 503, 'Service Unavailable', [{ name: 'Retry-After', value: `${wait}` }]);
     const allowed = this.allowed;
     let accept: string[] = [];

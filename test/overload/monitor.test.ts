@@ -41,6 +41,15 @@ test('under the threshold everything is admitted; two windows past it refuse new
     threshold_ms: 100,
     refused_sip: 2,
     refused_api: 1,
+    load_pct: 0,
+    load_target_pct: 0,
+    rate_limit: 0,
+    refused_rate: 0,
+    queue_bytes: 0,
+    queue_peak_bytes: 0,
+    queue_threshold_bytes: 0,
+    queue_behind: false,
+    refused_queue: 0,
   });
   // the next quiet window admits again; the counts stay
   src.next = 5;
