@@ -53,6 +53,10 @@ export class TcpProxy {
     await this.listen(this.port);
   }
 
+  async stop(): Promise<void> {
+    await this.cut();
+  }
+
   /** A URL like `url` with its host and port replaced by this proxy's. */
   url(url: string): string {
     const u = new URL(url);

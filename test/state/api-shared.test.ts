@@ -45,7 +45,7 @@ describe('API on Redis that goes away', { skip: missing ?? false, timeout: 30_00
   const LOCAL = src('127.0.0.1');
   const handle = (e: string, p: Record<string, string>, s = src('203.0.113.40')) => srv.gateway.handle(req(e, p, s));
   before(async () => {
-    const url = await proxy.start();
+    const url = await proxy.open();
     dir = mkdtempSync(join(tmpdir(), 'voxswitch-apistate-'));
     process.env.VOXSWITCH_ADMIN_PASSWORD = ADMIN_PASSWORD;
     srv = await startServer({

@@ -87,7 +87,7 @@ describe('Redis lost while running', { skip: missing ?? false, timeout: 30_000 }
   let storage: Storage;
   let dir: string;
   before(async () => {
-    const url = await proxy.start();
+    const url = await proxy.open();
     a = await openState({ redisUrl: url, prefix, nodeId: 'node-a', log, commandTimeoutMs: 500 });
     b = await openState({ redisUrl: REDIS_URL, prefix, nodeId: 'node-b' });
     dir = mkdtempSync(join(tmpdir(), 'voxswitch-state-'));

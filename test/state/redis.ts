@@ -3,7 +3,7 @@
  * run (deleted afterwards), and a TCP proxy in front of Redis that a test can cut and restore to play an outage.
  * Outside CI a missing Redis skips the tests with the printed reason; with CI=true it fails them.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { TcpProxy } from '../helpers/proxy.js';
 import { Redis } from 'ioredis';
 
 export const REDIS_URL = process.env.VOXSWITCH_TEST_REDIS ?? 'redis://127.0.0.1:6379';
@@ -60,53 +60,17 @@ export async function countKeys(prefix: string): Promise<number> {
   return n;
 }
 
-/** A TCP proxy to Redis on a local port; `cut()` drops every connection and refuses new ones until `restore()`. */
-export class RedisProxy {
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  async start(): Promise<string> {
-    await this.listen(0);
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  private listen(port: number): Promise<void> {
+/** A TCP proxy to Redis on a local port (test/helpers/proxy.ts); `open()` answers the URL to give the server. */
+export class RedisProxy extends TcpProxy {
+  constructor() {
     const target = new URL(REDIS_URL);
-    const server = createServer((client) => {
-      const upstream = connect(Number(target.port || 6379), target.hostname);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        this.port = (server.address() as { port: number }).port;
-        resolve();
-      });
-    });
+    super(target.hostname, Number(target.port || 6379));
   }
 
-  async cut(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    for (const sock of this.sockets) sock.destroy();
-    await new Promise<void>((r) => (s ? s.close(() => r()) : r()));
-  }
-
-  async restore(): Promise<void> {
-    await this.listen(this.port);
-  }
-
-  async stop(): Promise<void> {
-    await this.cut();
+  /** Listens on a free port; answers the Redis URL through the proxy. */
+  async open(): Promise<string> {
+    await this.start();
+    return this.url(REDIS_URL);
   }
 }
 

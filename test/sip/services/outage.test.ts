@@ -25,7 +25,7 @@ describe('SIP while Redis is away', { skip: missing ?? false, timeout: 30_000 },
   let sip: SipServer;
   let dir: string;
   before(async () => {
-    const url = await proxy.start();
+    const url = await proxy.open();
     dir = mkdtempSync(join(tmpdir(), 'voxswitch-sipstate-'));
     process.env.VOXSWITCH_ADMIN_PASSWORD = ADMIN_PASSWORD;
     srv = await startServer({
