@@ -138,7 +138,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     ...domain,
     routing: new RoutingService(domain),
     liveCalls,
-    sharedCalls: new SharedLiveCalls(liveCalls, storage.db, state.bus),
+    sharedCalls: new SharedLiveCalls(() => services.liveCalls, storage.db, state.bus),
     dbRunner: new DbRunner({
       dialect: storage.dialect,
       location: storage.location,

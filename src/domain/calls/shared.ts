@@ -2,14 +2,14 @@
  * The live calls of every process and node of the switch: the list from the shared record (tb_livecalls, each row
  * with its owning node) and the disconnection of a call another process holds, asked of its owner over the bus.
  *
- *   const shared = new SharedLiveCalls(live, db, bus);  // one per server (services.sharedCalls), start() subscribes
- *   await shared.list()                               // this process's calls (from memory) + every other node's rows
- *   await shared.disconnect(id, reason)               // local: hangup(); elsewhere: a request on the bus
+ *   const shared = new SharedLiveCalls(() => live, db, bus); // services.sharedCalls; start() subscribes
+ *   await shared.list()                  // this process's calls (from memory) + every other node's rows
+ *   await shared.disconnect(id, reason)  // local: hangup(); elsewhere: a request on the bus
  *
- * A request (`livecalls:hangup`, { r: request id, id, why: the CDR's reason }) is answered (`livecalls:hungup`, { r, legs }) only by the
- * process that holds the call, after it started the hang-up (BYE to both legs; its finish() writes the CDR). The
- * requester waits `timeoutMs` (default 3 s) for that answer. With a single unnamed node (`node` ''), the list is
- * this process's calls only, as it always was.
+ * A request (`livecalls:hangup`, { r: request id, id, why: the CDR's reason }) is answered (`livecalls:hungup`,
+ * { r, legs, node }) only by the process that holds the call, after it started the hang-up (BYE to both legs; its
+ * finish() writes the CDR). The requester waits `timeoutMs` (default 3 s) for that answer. With a single unnamed
+ * node (`node` ''), the list is this process's calls only, as it always was.
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
@@ -48,11 +48,15 @@ export class SharedLiveCalls {
   private unsubscribe: Array<() => void> = [];
 
   constructor(
-    private readonly live: LiveCalls,
+    private readonly liveOf: () => LiveCalls,
     private readonly db: Kysely<Database>,
     private readonly bus: Bus,
     private readonly timeoutMs = 3000,
   ) {}
+
+  private get live(): LiveCalls {
+    return this.liveOf();
+  }
 
   /** Answers the hang-up requests of the other processes for the calls this one holds. */
   async start(): Promise<void> {
