@@ -32,6 +32,7 @@ import { SipServer, type SipApiHandler } from './sip/server.js';
 import { B2bua } from './sip/calls/b2bua.js';
 import { CallControl } from './sip/callcontrol/controller.js';
 import { LiveCalls } from './domain/calls/livecalls.js';
+import { SharedLiveCalls } from './domain/calls/shared.js';
 import { RoutingService } from './domain/routing/service.js';
 import type { Source } from './api/types.js';
 import type { Services } from './services.js';
@@ -128,14 +129,16 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     log,
     version: VERSION,
   };
+  // each worker owns its live calls (named as in the node stats, nodeid/N): a worker's start recovers only what a
+  // previous run of that worker left
+  const liveCalls = new LiveCalls(domain, {
+    node: o.handoff && o.handoff.count > 1 ? `${state.nodeId}/${o.handoff.self}` : config.get('nodeid'),
+  });
   const services: Services = {
     ...domain,
     routing: new RoutingService(domain),
-    // each worker owns its live calls (named as in the node stats, nodeid/N): a worker's start recovers only what a
-    // previous run of that worker left
-    liveCalls: new LiveCalls(domain, {
-      node: o.handoff && o.handoff.count > 1 ? `${state.nodeId}/${o.handoff.self}` : config.get('nodeid'),
-    }),
+    liveCalls,
+    sharedCalls: new SharedLiveCalls(() => services.liveCalls, storage.db, state.bus),
     dbRunner: new DbRunner({
       dialect: storage.dialect,
       location: storage.location,
@@ -182,6 +185,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await services.callControl?.stop();
     await services.calls?.stop();
     await sip?.stop();
+    services.sharedCalls.stop();
     services.liveCalls.stop();
   };
   try {
@@ -203,6 +207,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
     // bills the calls a crash left in tb_livecalls (idempotent), with or without SIP
     await services.liveCalls.recover();
+    // answers the other processes' disccall for the calls of this one
+    await services.sharedCalls.start();
   } catch (e) {
     await first?.rollback().catch(() => undefined);
     await stopSip().catch(() => undefined);

@@ -13,6 +13,7 @@ import type { B2bua } from './sip/calls/b2bua.js';
 import type { CallControl } from './sip/callcontrol/controller.js';
 import type { RoutingService } from './domain/routing/service.js';
 import type { LiveCalls } from './domain/calls/livecalls.js';
+import type { SharedLiveCalls } from './domain/calls/shared.js';
 import type { OverloadGate } from './overload/monitor.js';
 import type { NodeStatsPublisher } from './api/nodestats.js';
 
@@ -35,6 +36,8 @@ export interface Services extends DomainServices {
   routing: RoutingService;
   /** Calls in progress, credit reservations and their CDRs (also with usesip=false: crash recovery, quickstat). */
   liveCalls: LiveCalls;
+  /** The live calls of every process (tb_livecalls) and disccall of a call held elsewhere (over the bus). */
+  sharedCalls: SharedLiveCalls;
   /** The B2BUA; undefined when usesip=false. */
   calls?: B2bua;
   /** Call control (callback / p2p); undefined when usesip=false. */

@@ -3,22 +3,30 @@ import type { CommandDef } from '../registry.js';
 import { ok, fail } from '../types.js';
 import { nodeFields, nodeLine } from '../nodestats.js';
 
+const COLUMNS = ['callid', 'userid', 'caller', 'callee', 'route', 'state', 'duration', 'maxduration'];
+
 export const callCommands: CommandDef[] = [
   {
     name: 'disccall',
     params: ['dbcallid'],
     description:
       'Disconnects a live call (BYE to both legs); the call is billed up to now. dbcallid: the call id shown by ' +
-      'quickstat/info (callid, or callid/leg for one leg of a callback).',
+      'quickstat/info (callid, or callid/leg for one leg of a callback); a call held by another process or node is ' +
+      'ended by its owner, asked over the bus (ERROR naming the node when it does not confirm within 3 s).',
     level: 6,
     async run(ctx, p) {
       const id = String(p.dbcallid ?? p.callid ?? '').trim();
       if (!id) return fail('dbcallid is missing (the id of a live call, see quickstat)');
-      const live = ctx.services.liveCalls;
-      const calls = live.find(id);
-      if (!calls.length) return fail(`no live call with id ${id}`);
-      live.hangup(id, 'disconnected by API (disccall)');
-      return ok(`call ${id} disconnected`, { fields: { callid: id, legs: calls.length } });
+      const r = await ctx.services.sharedCalls.disconnect(id, 'disconnected by API (disccall)');
+      if (!r.ok && r.reason === 'unknown') return fail(`no live call with id ${id}`);
+      if (!r.ok)
+        return fail(
+          `call ${id} is held by node ${r.node}, which did not confirm the disconnection in time ` +
+            '(is it running and connected to Redis?)',
+        );
+      const fields: Record<string, string | number> = { callid: id, legs: r.legs };
+      if (ctx.services.sharedCalls.shared) fields.node = r.node;
+      return ok(`call ${id} disconnected`, { fields });
     },
   },
   {
@@ -26,14 +34,18 @@ export const callCommands: CommandDef[] = [
     params: [],
     description:
       'Live call counts: live calls, connected calls, attempts and answered calls since start, ASR (%) and ACD (s), ' +
-      'the list of live calls; the counters of this node, of every live node and the totals of the switch.',
+      'the list of live calls of every process and node (column node, for named nodes); the counters of this node, ' +
+      'of every live node and the totals of the switch.',
     level: 6,
     async run(ctx) {
       const live = ctx.services.liveCalls;
       const s = live.stats();
       const now = Date.now();
-      const rows = live.list().map((c) => ({
+      const shared = ctx.services.sharedCalls;
+      // every process's calls from tb_livecalls (a named node), marked with the node that holds them
+      const rows = (await shared.list()).map((c) => ({
         callid: c.key,
+        ...(shared.shared ? { node: c.node } : {}),
         userid: c.userId,
         caller: c.caller,
         callee: c.callee,
@@ -69,7 +81,7 @@ export const callCommands: CommandDef[] = [
       }
       return ok(text, {
         fields,
-        columns: ['callid', 'userid', 'caller', 'callee', 'route', 'state', 'duration', 'maxduration'],
+        columns: shared.shared ? [...COLUMNS.slice(0, 1), 'node', ...COLUMNS.slice(1)] : COLUMNS,
         rows,
       });
     },
