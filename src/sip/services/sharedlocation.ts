@@ -7,9 +7,9 @@
  * synchronous and in memory (an announcement without bindings makes them re-read the user). The stamp a node holds
  * for a user is also the version its next write of that user expects: a REGISTER is planned on the copy and written
  * in one compare-and-set, and only when that is refused (the copy was behind) read, planned and written again.
- * At start, and after the bus was lost, a node reads every user again; at start it also removes the stream bindings a previous run of itself left (their connections
- * died with it) — with `serve --workers N`, only those of its own connections (ids `w<k>:`): the other workers'
- * connections are alive.
+ * At start, and after the bus was lost, a node reads every user again; at start it also removes the stream bindings
+ * a previous run of itself left (their connections died with it) — with `serve --workers N`, only those of its own
+ * connections (ids `w<k>:`): the other workers' connections are alive.
  */
 import { type Bus, type HashEntry, type HashStore } from '../../state/index.js';
 import {
