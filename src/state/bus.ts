@@ -16,11 +16,18 @@ export interface Sender {
 
 export type BusHandler = (data: unknown, from: Sender) => void;
 
+export interface SubscribeOptions {
+  othersOnly?: boolean;
+}
+
 export interface Bus {
   readonly nodeId: string;
   publish(channel: string, data: unknown): Promise<void>;
-  /** Returns the function that unsubscribes. */
-  subscribe(channel: string, handler: BusHandler): () => void;
+  /**
+   * Returns the function that unsubscribes. With `othersOnly` the handler is never called for this process's own
+   * messages (over Redis, a channel whose handlers all say so does not even decode them).
+   */
+  subscribe(channel: string, handler: BusHandler, opts?: SubscribeOptions): () => void;
   /** Resolves once the subscriptions made so far are active (a message published after that is received). */
   ready(): Promise<void>;
   /** Called after messages may have been missed (the subscriber connection was lost and is back). */
@@ -37,23 +44,37 @@ interface Envelope {
 /** Dispatches envelopes to the handlers of a channel. */
 class Handlers {
   private readonly byChannel = new Map<string, Set<BusHandler>>();
+  /** Per channel, how many of its handlers also want this process's own messages. */
+  private readonly wantSelf = new Map<string, number>();
 
   constructor(private readonly instance: string) {}
 
-  add(channel: string, h: BusHandler): { first: boolean; remove: () => boolean } {
+  add(channel: string, h: BusHandler, othersOnly = false): { first: boolean; remove: () => boolean } {
     let set = this.byChannel.get(channel);
     const first = !set;
     if (!set) this.byChannel.set(channel, (set = new Set()));
-    set.add(h);
+    const handler: BusHandler = othersOnly ? (d, from) => from.self || h(d, from) : h;
+    set.add(handler);
+    if (!othersOnly) this.wantSelf.set(channel, (this.wantSelf.get(channel) ?? 0) + 1);
+    let removed = false;
     return {
       first,
       remove: () => {
-        set.delete(h);
+        if (removed) return false;
+        removed = true;
+        set.delete(handler);
+        if (!othersOnly) this.wantSelf.set(channel, this.wantSelf.get(channel)! - 1);
         if (set.size) return false;
         this.byChannel.delete(channel);
+        this.wantSelf.delete(channel);
         return true;
       },
     };
+  }
+
+  /** True when no handler of the channel wants this process's own messages. */
+  othersOnly(channel: string): boolean {
+    return !this.wantSelf.get(channel);
   }
 
   channels(): string[] {
@@ -85,8 +106,8 @@ export class MemoryBus implements Bus {
     queueMicrotask(() => this.handlers.deliver(channel, env));
   }
 
-  subscribe(channel: string, handler: BusHandler): () => void {
-    return this.handlers.add(channel, handler).remove;
+  subscribe(channel: string, handler: BusHandler, opts?: SubscribeOptions): () => void {
+    return this.handlers.add(channel, handler, opts?.othersOnly).remove;
   }
 
   async ready(): Promise<void> {}
@@ -110,15 +131,19 @@ export class RedisBus implements Bus {
     private readonly sub: Redis,
     private readonly prefix: string,
   ) {
+    // the start of this process's own envelopes as publish() writes them: skipped undecoded where nobody wants them
+    const own = JSON.stringify({ n: nodeId, i: this.instance }).slice(0, -1) + ',';
     sub.on('message', (ch: string, text: string) => {
       if (!ch.startsWith(prefix)) return;
+      const channel = ch.slice(prefix.length);
+      if (text.startsWith(own) && this.handlers.othersOnly(channel)) return;
       let env: Envelope;
       try {
         env = JSON.parse(text) as Envelope;
       } catch {
         return;
       }
-      this.handlers.deliver(ch.slice(prefix.length), env);
+      this.handlers.deliver(channel, env);
     });
     sub.on('error', () => undefined); // the main connection logs the state of the link
     sub.on('close', () => (this.wasLost = true));
@@ -147,8 +172,8 @@ export class RedisBus implements Bus {
     await this.pub.publish(this.prefix + channel, JSON.stringify(env));
   }
 
-  subscribe(channel: string, handler: BusHandler): () => void {
-    const { first, remove } = this.handlers.add(channel, handler);
+  subscribe(channel: string, handler: BusHandler, opts?: SubscribeOptions): () => void {
+    const { first, remove } = this.handlers.add(channel, handler, opts?.othersOnly);
     if (first) void this.sub.subscribe(this.prefix + channel).catch(() => undefined);
     return () => {
       if (remove()) void this.sub.unsubscribe(this.prefix + channel).catch(() => undefined);

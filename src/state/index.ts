@@ -17,7 +17,7 @@ export type { OnceStore } from './once.js';
 export type { NonceCounts, NcVerdict } from './noncecount.js';
 export type { BanStore, BanEntry } from './bans.js';
 export type { LimiterFactory, LimiterSpec } from './limits.js';
-export type { Bus, BusHandler, Sender } from './bus.js';
+export type { Bus, BusHandler, Sender, SubscribeOptions } from './bus.js';
 export type { TtlStore, HashStore, HashEntry, HashSnapshot } from './kv.js';
 export { mutate } from './kv.js';
 export { NodeDirectory, type NodeStats } from './nodes.js';

@@ -30,6 +30,12 @@ export interface HashStore {
   read(key: string): Promise<HashSnapshot>;
   /** Replaces every field of the key if its version is still `version`; false when another write came first. */
   write(key: string, fields: Map<string, HashEntry>, version: number): Promise<boolean>;
+  /**
+   * As `write`, but resolves to a stamp of the write (0 when another write came first): stamps grow with every
+   * write of any key, an emptied key's included, so readers can order writes; the key's version is the stamp, or 0
+   * once the write left it empty.
+   */
+  put(key: string, fields: Map<string, HashEntry>, version: number): Promise<number>;
   /** Keys that have at least one live field. */
   keys(): Promise<string[]>;
 }
@@ -107,12 +113,17 @@ export class MemoryHash implements HashStore {
   }
 
   async write(key: string, fields: Map<string, HashEntry>, version: number): Promise<boolean> {
+    return (await this.put(key, fields, version)) !== 0;
+  }
+
+  async put(key: string, fields: Map<string, HashEntry>, version: number): Promise<number> {
     // check and set without an await in between: nothing else can write in the meantime
-    if (this.readSync(key).version !== version) return false;
+    if (this.readSync(key).version !== version) return 0;
     const next = live(fields, this.now());
-    if (next.size) this.map.set(key, { version: ++this.versions, fields: next });
+    const stamp = ++this.versions;
+    if (next.size) this.map.set(key, { version: stamp, fields: next });
     else this.map.delete(key);
-    return true;
+    return stamp;
   }
 
   async keys(): Promise<string[]> {
@@ -146,21 +157,23 @@ export class RedisTtl implements TtlStore {
 }
 
 /**
- * Compare-and-set of a whole hash. Fields are stored as "f:" + name → "expiresAt|value" beside a version field "v";
+ * Compare-and-set of a whole hash. Fields are stored as "f:" + name → "expiresAt|value" beside a version field "v"
+ * (the stamp of the write, from one counter of the namespace; the script returns it, 0 when refused);
  * the key expires with its last field, and an index (sorted set, score: latest expiry) lists the keys for `keys()`.
  */
 const WRITE_LUA = `
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
 if v ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
+local stamp = redis.call('INCR', KEYS[3])
 if #ARGV > 3 then
-  redis.call('HSET', KEYS[1], 'v', redis.call('INCR', KEYS[3]), unpack(ARGV, 4))
+  redis.call('HSET', KEYS[1], 'v', stamp, unpack(ARGV, 4))
   redis.call('PEXPIREAT', KEYS[1], ARGV[3])
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 else
   redis.call('ZREM', KEYS[2], ARGV[2])
 end
-return 1
+return stamp
 `;
 
 type WithWrite = Redis & {
@@ -197,6 +210,10 @@ export class RedisHash implements HashStore {
   }
 
   async write(key: string, fields: Map<string, HashEntry>, version: number): Promise<boolean> {
+    return (await this.put(key, fields, version)) !== 0;
+  }
+
+  async put(key: string, fields: Map<string, HashEntry>, version: number): Promise<number> {
     const t = this.now();
     const args: string[] = [];
     let latest = 0;
@@ -214,7 +231,7 @@ export class RedisHash implements HashStore {
       String(latest),
       ...args,
     );
-    return r === 1;
+    return Number(r);
   }
 
   async keys(): Promise<string[]> {

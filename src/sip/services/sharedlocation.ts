@@ -2,13 +2,16 @@
  * Registrations shared by every node of the switch: each user's bindings are one hash in `state.hash('location')`
  * (field: the contact key, value: the binding as JSON, expiring with it), written by compare-and-set so that two
  * nodes registering one user at once keep the CSeq order and the most-bindings limit. After every write the node
- * announces the user on the bus channel "location"; the other nodes re-read that user into their copy (the
- * LocationStore), so look-ups stay synchronous and in memory. At start, and after the bus was lost, a node reads
- * every user again; at start it also removes the stream bindings a previous run of itself left (their connections
- * died with it) — with `serve --workers N`, only those of its own connections (ids `w<k>:`): the other workers'
- * connections are alive.
+ * announces the user, the write's stamp and the bindings on the bus channel "location"; the other nodes take them
+ * into their copy (the LocationStore) unless they already hold that stamp or a later one, so look-ups stay
+ * synchronous and in memory (an announcement without bindings makes them re-read the user). The stamp a node holds
+ * for a user is also the version its next write of that user expects: a REGISTER is planned on the copy and written
+ * in one compare-and-set, and only when that is refused (the copy was behind) read, planned and written again.
+ * At start, and after the bus was lost, a node reads every user again; at start it also removes the stream bindings
+ * a previous run of itself left (their connections died with it) — with `serve --workers N`, only those of its own
+ * connections (ids `w<k>:`): the other workers' connections are alive.
  */
-import { mutate, type Bus, type HashEntry, type HashStore } from '../../state/index.js';
+import { type Bus, type HashEntry, type HashStore } from '../../state/index.js';
 import {
   contactKey,
   planRemoveAll,
@@ -29,6 +32,8 @@ export interface SharedLocationLog {
 export class SharedLocation implements BindingWriter {
   /** Users being re-read; true when another announcement came meanwhile (read again). */
   private readonly reading = new Map<string, boolean>();
+  /** Per user, the stamp of the latest write this copy holds (see HashStore.put). */
+  private readonly stamps = new Map<string, number>();
   private unsubscribe?: () => void;
   private stopped = false;
 
@@ -47,10 +52,16 @@ export class SharedLocation implements BindingWriter {
   /** Subscribes, loads every node's bindings and becomes the store's writer. */
   async start(): Promise<void> {
     this.store.nodeId = this.node;
-    this.unsubscribe = this.bus.subscribe(CHANNEL, (data, from) => {
-      const u = (data as { u?: unknown })?.u;
-      if (!from.self && typeof u === 'string') this.refresh(u);
-    });
+    this.unsubscribe = this.bus.subscribe(
+      CHANNEL,
+      (data) => {
+        const d = data as { u?: unknown; v?: unknown; b?: unknown } | null;
+        if (typeof d?.u !== 'string') return;
+        if (typeof d.v === 'number' && Array.isArray(d.b)) this.apply(d.u, d.v, d.b as Binding[]);
+        else this.refresh(d.u);
+      },
+      { othersOnly: true },
+    );
     this.bus.onRejoin(() => void this.loadAll().catch((e: unknown) => this.warn(e, 'reload')));
     await this.bus.ready();
     await this.loadAll(true);
@@ -85,17 +96,51 @@ export class SharedLocation implements BindingWriter {
     }
   }
 
-  /** Read, plan, compare-and-set; on success this node's copy takes the result and the others are told. */
+  /**
+   * Plan on the copy and compare-and-set against the stamp it holds; when that is refused (or the plan refuses on a
+   * copy that may be behind), read, plan, compare-and-set until no other writer came in between. On success this
+   * node's copy takes the result and the others are told.
+   */
   private async write(username: string, plan: (old: Binding[]) => UpdateResult): Promise<UpdateResult> {
-    const r = await mutate(this.hash, username, (fields) => {
-      const res = plan(decode(fields));
-      return { fields: res.ok ? encode(res.bindings) : null, result: res };
-    });
-    if (!r.ok) return r;
+    const stamp = this.stamps.get(username);
+    if (stamp !== undefined) {
+      const old = this.store.all(username);
+      const res = plan(old);
+      if (res.ok) {
+        const s = await this.hash.put(username, encode(res.bindings), old.length ? stamp : 0);
+        if (s) return this.written(username, s, res);
+      }
+    }
+    for (let i = 0; i < 16; i++) {
+      const snap = await this.hash.read(username);
+      const res = plan(decode(snap.fields));
+      if (!res.ok) {
+        this.apply(username, snap.version, decode(snap.fields));
+        return res;
+      }
+      const s = await this.hash.put(username, encode(res.bindings), snap.version);
+      if (s) return this.written(username, s, res);
+      // another writer came first: back off a little (randomly, so that contenders spread out) and read again
+      await new Promise((r) => setTimeout(r, Math.random() * 2 * (i + 1)));
+    }
+    throw new Error(`too many concurrent writers of "${username}"`);
+  }
+
+  private written(username: string, stamp: number, r: UpdateResult & { ok: true }): UpdateResult {
     if (this.reading.has(username)) this.reading.set(username, true);
+    this.stamps.set(username, Math.max(stamp, this.stamps.get(username) ?? 0));
     this.store.replace(username, r.bindings);
-    void this.bus.publish(CHANNEL, { u: username }).catch((e: unknown) => this.warn(e, 'announce'));
+    void this.bus
+      .publish(CHANNEL, { u: username, v: stamp, b: r.bindings })
+      .catch((e: unknown) => this.warn(e, 'announce'));
     return r;
+  }
+
+  /** Takes a user's bindings as of a write's stamp, unless the copy holds that write or a later one already. */
+  private apply(username: string, stamp: number, bindings: Binding[]): void {
+    if (stamp <= (this.stamps.get(username) ?? 0)) return;
+    this.stamps.set(username, stamp);
+    this.store.replace(username, bindings);
   }
 
   /** Re-reads one user into the copy; announcements that arrive during a read cause one more read. */
@@ -111,7 +156,8 @@ export class SharedLocation implements BindingWriter {
           this.reading.set(username, false);
           const snap = await this.hash.read(username);
           if (this.stopped) return;
-          this.store.replace(username, decode(snap.fields));
+          if (snap.version) this.apply(username, snap.version, decode(snap.fields));
+          else this.store.replace(username, []);
         } while (this.reading.get(username));
       } catch (e) {
         this.warn(e, 'read');
@@ -129,7 +175,11 @@ export class SharedLocation implements BindingWriter {
     for (let i = 0; i < keys.length; i += 256) {
       const batch = keys.slice(i, i + 256);
       const read = await Promise.all(batch.map((u) => this.hash.read(u)));
-      batch.forEach((u, j) => snaps.set(u, decode(read[j]!.fields)));
+      batch.forEach((u, j) => {
+        snaps.set(u, decode(read[j]!.fields));
+        const v = read[j]!.version;
+        if (v > (this.stamps.get(u) ?? 0)) this.stamps.set(u, v);
+      });
     }
     for (const [u, bindings] of snaps) {
       if (this.stopped) return;
