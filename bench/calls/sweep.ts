@@ -2,7 +2,7 @@
  * Offered-rate sweep of call set-ups with overload control (both ends sipp over UDP, the B2BUA of this process):
  *
  *   node dist/bench/calls/sweep.js [--seconds 8] [--from 100] [--step 100] [--overloaddelay 100] [--overloadload 0]
- *     [--overloadqueue 1024]
+ *     [--overloadqueue 4096]
  *
  * Offers `from`, `from+step`, … calls/s for `seconds` each (INVITE → 407 → INVITE with digest → 180 → 200 → ACK →
  * BYE) until a step is not clean (a call not completed); the highest clean rate H is the capacity. Then offers 2·H
@@ -31,7 +31,7 @@ const FROM = arg('from', 100);
 const STEP = arg('step', 100);
 const DELAY = arg('overloaddelay', 100);
 const LOAD = arg('overloadload', 0);
-const QUEUE = arg('overloadqueue', 1024);
+const QUEUE = arg('overloadqueue', 4096);
 const USERS = 200;
 
 function sipp(args: string[], cwd: string): { kill: () => void; done: Promise<number | null> } {

@@ -282,12 +282,12 @@ export const optionSchemas = {
   },
   overloadqueue: {
     schema: int(0, 65536),
-    def: '1024',
+    def: '4096',
     doc:
       'KB waiting in the kernel receive buffer of the SIP UDP socket (Linux, read every 20 ms): three readings ' +
       'in a row at or past it (within 1 s of the last spell: one past half of it) and new INVITE/REGISTER get ' +
       '503 + Retry-After until it is down to a quarter; an INVITE/REGISTER answering our challenge and in-dialog ' +
-      'requests pass (0: off; default 1024)',
+      'requests pass (0: off; default 4096)',
   },
   overloadminrate: {
     schema: int(1, 1_000_000),
