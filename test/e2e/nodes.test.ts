@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { ADMIN_PASSWORD, API_KEY, SALT, authMd5, freshSalt } from '../helpers/server.js';
+import { ADMIN_PASSWORD, API_KEY, TEST_OVERRIDES, authMd5, freshSalt } from '../helpers/server.js';
 import { freshPgDatabase } from '../helpers/pg.js';
 import { req, src } from '../helpers/source.js';
 import { REDIS_URL, redisMissing, testPrefix, dropPrefix, until } from '../state/redis.js';
@@ -30,16 +30,7 @@ async function startNode(dataDir: string, overrides: Record<string, string>, sta
   process.env.VOXSWITCH_ADMIN_PASSWORD = ADMIN_PASSWORD;
   const srv = await startServer({
     dataDir,
-    overrides: {
-      mainaport: '0',
-      apibindaddr: '127.0.0.1',
-      sipport: '0',
-      siptlsport: '0',
-      sipbindaddr: '127.0.0.1',
-      apiv2key: API_KEY,
-      apiv2md5salt: SALT,
-      ...overrides,
-    },
+    overrides: { ...TEST_OVERRIDES, ...overrides },
     announce: () => undefined,
     logger: pino({ level: 'silent' }),
     statePrefix,

@@ -10,6 +10,17 @@ export const ADMIN_PASSWORD = 'Adm1n-Secret-pw';
 export const API_KEY = 'test-api-key-123';
 export const SALT = 'serversalt42';
 
+/** Options of every test server: API and SIP on random loopback ports (no TLS port), the test key and salt. */
+export const TEST_OVERRIDES: Readonly<Record<string, string>> = {
+  mainaport: '0',
+  apibindaddr: '127.0.0.1',
+  sipport: '0',
+  siptlsport: '0',
+  sipbindaddr: '127.0.0.1',
+  apiv2key: API_KEY,
+  apiv2md5salt: SALT,
+};
+
 export interface TestServer {
   srv: RunningServer;
   port: number;
@@ -23,16 +34,7 @@ export async function startTestServer(overrides: Record<string, string> = {}, da
   process.env.VOXSWITCH_ADMIN_PASSWORD = ADMIN_PASSWORD;
   const srv = await startServer({
     dataDir: dir,
-    overrides: {
-      mainaport: '0',
-      apibindaddr: '127.0.0.1',
-      sipport: '0',
-      siptlsport: '0',
-      sipbindaddr: '127.0.0.1',
-      apiv2key: API_KEY,
-      apiv2md5salt: SALT,
-      ...overrides,
-    },
+    overrides: { ...TEST_OVERRIDES, ...overrides },
     announce: () => undefined,
     logger: pino({ level: 'silent' }),
   });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { ADMIN_PASSWORD, API_KEY, SALT } from '../helpers/server.js';
+import { ADMIN_PASSWORD, TEST_OVERRIDES } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 import { until } from '../state/redis.js';
 import { authorize } from '../sip/services/fake.js';
@@ -40,13 +40,7 @@ export async function startNode(o: {
   const srv = await startServer({
     dataDir,
     overrides: {
-      mainaport: '0',
-      apibindaddr: '127.0.0.1',
-      sipport: '0',
-      siptlsport: '0',
-      sipbindaddr: '127.0.0.1',
-      apiv2key: API_KEY,
-      apiv2md5salt: SALT,
+      ...TEST_OVERRIDES,
       authfailban: '0',
       ...o.overrides,
     },
