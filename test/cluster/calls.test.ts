@@ -15,22 +15,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { needTool, toolPath } from '../helpers/tools.js';
-import { pgClient } from '../helpers/pg.js';
+import { toolPath } from '../helpers/tools.js';
 import { runTool, startListening } from '../helpers/processes.js';
 import { freePort } from '../helpers/ports.js';
 import { udpAsk } from '../helpers/clients.js';
 import { eventually } from '../helpers/wait.js';
-import { redisMissing, REDIS_URL } from '../state/redis.js';
-import { startCluster, registerUdp, TcpPhone, headerOf, holderOf, type Cluster } from './cluster.js';
+import { REDIS_URL } from '../state/redis.js';
+import { clusterSkip, startCluster, registerUdp, TcpPhone, headerOf, holderOf, type Cluster } from './cluster.js';
 
 const SCEN = resolve(process.cwd(), 'test/calls/scenarios');
 const SIPP = toolPath('sipp');
 // Redis, PostgreSQL or sipp missing: skipped with the reason (a failure under CI=true)
-const missing = await redisMissing();
-const pgCheck = missing ? undefined : await pgClient();
-if (pgCheck && 'client' in pgCheck) await pgCheck.client.end();
-const skip = missing ?? (pgCheck && 'skip' in pgCheck ? pgCheck.skip : needTool('sipp'));
+const skip = await clusterSkip();
 
 const sippCommon = (dir: string, name: string) => [
   '-i',

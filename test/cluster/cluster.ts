@@ -11,13 +11,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { get } from 'node:http';
-import { freshPgDatabase } from '../helpers/pg.js';
+import { freshPgDatabase, pgClient } from '../helpers/pg.js';
+import { needTool } from '../helpers/tools.js';
+import { redisMissing } from '../state/redis.js';
 import { freePort } from '../helpers/ports.js';
 import { eventually } from '../helpers/wait.js';
 import { authorize } from '../sip/services/fake.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 export const ADMIN_PW = 'cluster-admin-pw';
+
+/** Why the cluster tests cannot run here (Redis, PostgreSQL or sipp missing), or false. */
+export async function clusterSkip(): Promise<string | false> {
+  const missing = await redisMissing();
+  if (missing) return missing;
+  const pgCheck = await pgClient();
+  if ('skip' in pgCheck) return pgCheck.skip;
+  await pgCheck.client.end();
+  return needTool('sipp');
+}
 
 export interface Cluster {
   child: ChildProcess;

@@ -12,22 +12,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { needTool, toolPath } from '../helpers/tools.js';
-import { pgClient } from '../helpers/pg.js';
+import { toolPath } from '../helpers/tools.js';
 import { runTool } from '../helpers/processes.js';
 import { freePort } from '../helpers/ports.js';
 import { eventually } from '../helpers/wait.js';
-import { redisMissing, REDIS_URL } from '../state/redis.js';
+import { REDIS_URL } from '../state/redis.js';
 import { nodeTag } from '../../src/sip/transport/relay.js';
-import { startCluster, TcpPhone, headerOf, type Cluster } from './cluster.js';
+import { clusterSkip, startCluster, TcpPhone, headerOf, type Cluster } from './cluster.js';
 
 const SCEN = resolve(process.cwd(), 'test/calls/scenarios');
 const SIPP = toolPath('sipp');
 // Redis, PostgreSQL or sipp missing: skipped with the reason (a failure under CI=true)
-const missing = await redisMissing();
-const pgCheck = missing ? undefined : await pgClient();
-if (pgCheck && 'client' in pgCheck) await pgCheck.client.end();
-const skip = missing ?? (pgCheck && 'skip' in pgCheck ? pgCheck.skip : needTool('sipp'));
+const skip = await clusterSkip();
 
 describe('two nodes with siprelayport', { skip, timeout: 180_000 }, () => {
   let a: Cluster;
