@@ -129,11 +129,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     log,
     version: VERSION,
   };
-  // each worker owns its live calls (named as in the node stats, nodeid/N): a worker's start recovers only what a
-  // previous run of that worker left
-  const liveCalls = new LiveCalls(domain, {
-    node: o.handoff && o.handoff.count > 1 ? `${state.nodeId}/${o.handoff.self}` : config.get('nodeid'),
-  });
+  // this process's worker index (0: a single process); each worker owns its live calls (named as in the node
+  // stats, nodeid/N): a worker's start recovers only what a previous run of that worker left
+  const worker = o.handoff && o.handoff.count > 1 ? o.handoff.self : 0;
+  const liveCalls = new LiveCalls(domain, { node: worker ? `${state.nodeId}/${worker}` : config.get('nodeid') });
   const services: Services = {
     ...domain,
     routing: new RoutingService(domain),
@@ -156,18 +155,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     },
     ownHosts: () => hosts,
   };
-  const overload = new OverloadMonitor({
-    thresholdMs: opts.overloaddelay,
-    loadTargetPct: opts.overloadload,
-    minRate: opts.overloadminrate,
-    queueHighBytes: opts.overloadqueue * 1024,
+  const overloadOf = (x: typeof opts) => ({
+    thresholdMs: x.overloaddelay,
+    loadTargetPct: x.overloadload,
+    minRate: x.overloadminrate,
+    queueHighBytes: x.overloadqueue * 1024,
   });
-  config.onChange((n) => {
-    overload.thresholdMs = n.overloaddelay;
-    overload.loadTargetPct = n.overloadload;
-    overload.minRate = n.overloadminrate;
-    overload.queueHighBytes = n.overloadqueue * 1024;
-  });
+  const overload = new OverloadMonitor(overloadOf(opts));
+  config.onChange((n) => Object.assign(overload, overloadOf(n)));
   services.overload = overload;
 
   const first = await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
@@ -176,6 +171,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const nodeStats = new NodeStatsPublisher(services, {
     intervalMs: o.nodeStatsMs,
     apiRequests: () => gateway.requests,
+    worker,
   });
   services.nodeStats = nodeStats;
   const listeners = new ApiListeners(services, gateway);

@@ -26,6 +26,8 @@ export interface NodeStatsOptions {
   ttlMs?: number;
   /** API requests handled by this process so far (the gateway's counter). */
   apiRequests: () => number;
+  /** This process's worker index in `serve --workers N` (0: a single process). */
+  worker: number;
 }
 
 export interface NodesView {
@@ -49,8 +51,7 @@ export class NodeStatsPublisher {
     private readonly s: NodeSources,
     private readonly o: NodeStatsOptions,
   ) {
-    const worker = Number(process.env.VOXSWITCH_WORKER ?? 0) || 0;
-    this.id = worker ? `${s.state.nodeId}/${worker}` : s.state.nodeId;
+    this.id = o.worker ? `${s.state.nodeId}/${o.worker}` : s.state.nodeId;
     this.intervalMs = o.intervalMs ?? 5000;
     this.ttlMs = o.ttlMs ?? 3 * this.intervalMs;
     this.last = { at: s.startedAt, attempted: 0 };
@@ -71,7 +72,7 @@ export class NodeStatsPublisher {
     return {
       id: this.id,
       node: s.state.nodeId,
-      worker: Number(process.env.VOXSWITCH_WORKER ?? 0) || 0,
+      worker: this.o.worker,
       pid: process.pid,
       startedAt: s.startedAt,
       at: now,
