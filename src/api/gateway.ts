@@ -8,6 +8,7 @@ import type { ApiDirectory, Caller, CommandContext } from './context.js';
 import type { Services } from '../services.js';
 import { bindParams, type Registry, type UserMode } from './registry.js';
 import type { ApiRules } from './auth/rules.js';
+import { buildOpenApi } from './openapi.js';
 import { fail, ok, type ApiRequest, type ApiResult, type Source } from './types.js';
 import { Authenticator } from './auth/authenticate.js';
 import { UsageLimits } from './auth/limits.js';
@@ -135,6 +136,23 @@ export class ApiGateway {
       s.log.error({ err: e, entry: req.entry }, 'API command failed');
       return fail(`${req.entry} failed: internal error (see the server log)`);
     }
+  }
+
+  /** The OpenAPI 3.1 description of every command under the effective tb_api rules (served at /openapi.json). */
+  openApi(): Record<string, unknown> {
+    const mode = this.s.config.get('apiv2auth') as UserMode;
+    return buildOpenApi({
+      commands: this.registry.all(),
+      rule: (def) =>
+        this.rules.resolve(def.name, this.registry.get(def.name), mode) ?? {
+          reqKey: def.reqKey ?? 1,
+          reqIp: def.reqIp ?? 0,
+          reqUser: def.level,
+          userMode: mode,
+        },
+      version: this.s.version,
+      customOnly: this.rules.customNames().filter((n) => !this.registry.get(n)),
+    });
   }
 
   /** The gateway's own checks, for `help`: rule exists and is enabled, the IP rule passes, the level fits. */

@@ -78,6 +78,12 @@ export function createApiHttpServer(d: HttpDeps): Server {
       res.end();
       return;
     }
+    if (/^\/(mvapireq\/)?openapi\.json(\?|$)/i.test(target) && (method === 'GET' || method === 'HEAD')) {
+      const body = JSON.stringify(d.gateway.openApi());
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...CORS });
+      res.end(method === 'HEAD' ? undefined : body);
+      return;
+    }
     if (!/mvapireq|xmapi\//i.test(target)) {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
       res.end('voxswitch: the API is at /mvapireq/?apientry=NAME (see docs/api.md)\r\nERROR');
