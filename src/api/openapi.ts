@@ -61,8 +61,8 @@ function describe(def: CommandDef, rule: Rule, available: boolean): string {
   const lines = [
     def.description,
     '',
-    `Level (req_user): ${rule.reqUser} (${LEVEL_NAMES[rule.reqUser] ?? rule.reqUser}); API key (req_key): ${rule.reqKey}; ` +
-      `trusted sources only (req_ip): ${rule.reqIp}.`,
+    `Level (req_user): ${rule.reqUser} (${LEVEL_NAMES[rule.reqUser] ?? rule.reqUser}); ` +
+      `API key (req_key): ${rule.reqKey}; trusted sources only (req_ip): ${rule.reqIp}.`,
   ];
   if (def.aliases?.length) lines.push(`Also called: ${def.aliases.join(', ')}.`);
   if (!available) lines.push('', `Not available: the server answers ERROR "${def.unavailable ?? 'not available'}".`);
