@@ -34,6 +34,9 @@ export class SharedLocation implements BindingWriter {
   private readonly reading = new Map<string, boolean>();
   /** Per user, the stamp of the latest write this copy holds (see HashStore.put). */
   private readonly stamps = new Map<string, number>();
+  /** Users whose copy was empty at the last prune; their stamps go at the next one if it still is. */
+  private emptyAtPrune = new Set<string>();
+  private pruneTimer?: NodeJS.Timeout;
   private unsubscribe?: () => void;
   private stopped = false;
 
@@ -47,7 +50,29 @@ export class SharedLocation implements BindingWriter {
     private readonly now: () => number = Date.now,
     /** With workers, the connections of this process (the others' stream bindings are not stale at its start). */
     private readonly ownsConnection: (connId: string) => boolean = () => true,
+    /** How often the stamps of users without bindings are dropped (a user's stamp goes after 1–2 periods empty). */
+    private readonly pruneMs = 30_000,
   ) {}
+
+  /** Stamps held (one per user with bindings, and users emptied within the last two prune periods). */
+  stampCount(): number {
+    return this.stamps.size;
+  }
+
+  /**
+   * Drops the stamps of users whose copy has been empty for a whole prune period: a user who left costs nothing.
+   * A stamp is only an ordering guard against late announcements (they arrive within milliseconds) and the version
+   * a next write expects; without it the next write reads the user first, so dropping it is always safe.
+   */
+  prune(): void {
+    const empty = new Set<string>();
+    for (const u of this.stamps.keys()) {
+      if (this.store.isOnline(u) || this.reading.has(u)) continue;
+      if (this.emptyAtPrune.has(u)) this.stamps.delete(u);
+      else empty.add(u);
+    }
+    this.emptyAtPrune = empty;
+  }
 
   /** Subscribes, loads every node's bindings and becomes the store's writer. */
   async start(): Promise<void> {
@@ -66,10 +91,13 @@ export class SharedLocation implements BindingWriter {
     await this.bus.ready();
     await this.loadAll(true);
     this.store.writer = this;
+    this.pruneTimer = setInterval(() => this.prune(), this.pruneMs);
+    this.pruneTimer.unref();
   }
 
   stop(): void {
     this.stopped = true;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.unsubscribe?.();
     this.store.writer = undefined;
   }

@@ -50,7 +50,7 @@ describe('shared location stamps, two nodes', { skip: missing ?? false, timeout:
     const sl = new SharedLocation(store, c.hash, s.bus, s.nodeId, quiet, 16);
     await sl.start();
     shared.push(sl);
-    return { store, ...c };
+    return { store, ...c, prune: () => sl.prune(), stampCountOf: () => sl.stampCount() };
   };
   before(async () => {
     sa = await openState({ redisUrl: REDIS_URL, prefix, nodeId: 'a' });
@@ -120,6 +120,29 @@ describe('shared location stamps, two nodes', { skip: missing ?? false, timeout:
     await sa.bus.publish('location', { u: 'u4', v: Number.MAX_SAFE_INTEGER, b: [fresh] });
     await until(() => b.store.all('u4').length === 1, 3000, 'B took the fresh one');
     assert.equal(b.store.all('u3').length, 1, 'the stale one changed nothing');
+  });
+
+  test('the stamps of users without bindings are dropped after a whole prune period; a next write still works', async () => {
+    const a = await node(sa);
+    const b = await node(sb);
+    assert.equal((await a.store.register('u5', 'c1', 1, [contact('u5', 5005)])).ok, true);
+    assert.equal((await a.store.register('u6', 'c1', 1, [contact('u6', 5006)])).ok, true);
+    await until(() => b.store.all('u6').length === 1, 3000, 'B has the bindings');
+    assert.equal((await a.store.unregisterAll('u5', 'c1', 2)).ok, true);
+    await until(() => b.store.all('u5').length === 0, 3000, 'B saw the removal');
+    const before = [a.stampCountOf(), b.stampCountOf()];
+    a.prune();
+    b.prune();
+    assert.deepEqual([a.stampCountOf(), b.stampCountOf()], before, 'an emptied user keeps its stamp one period');
+    a.prune();
+    b.prune();
+    assert.deepEqual([a.stampCountOf(), b.stampCountOf()], [before[0]! - 1, before[1]! - 1], 'then it goes');
+    assert.equal(a.store.all('u6').length, 1, 'a user with bindings keeps them (and its stamp)');
+    // without its stamp the next write of u5 reads the user first, and the CSeq rule still holds on what Redis has
+    const reads = a.reads();
+    assert.equal((await a.store.register('u5', 'c1', 3, [contact('u5', 5005)])).ok, true);
+    assert.ok(a.reads() > reads, 'read before writing');
+    await until(() => b.store.all('u5').length === 1, 3000, 'B took the new binding (no stamp held there either)');
   });
 
   test('othersOnly: a process does not receive its own messages, the others do', async () => {
