@@ -8,13 +8,17 @@
  *   relay port (DELIVER) with its source, the connection id qualified with the node (`@A/w1:tcp:3`).
  * - A send on such a qualified connection id is sent to the node holding it (SEND), which writes it on the
  *   connection (through its own worker hand-off when another worker holds it).
- * - Envelope: "VXR1", kind, time (ms, float64), HMAC-SHA256 over everything else with a key derived (HKDF) from
- *   data/server.key, which every node of the switch shares; a bad MAC or a time more than 60 s away is dropped and
- *   counted. Datagrams are not relayed: a node sends to a UDP phone straight at its address.
+ * - A SEND names its sender and a request number; when the holder cannot write it (the connection closed), it
+ *   answers FAILED with the reason, and the sender's transaction learns at once (not after its timer runs out).
+ * - Envelope: "VXR1", kind, time (ms, float64 with sub-millisecond digits), HMAC-SHA256 over everything else with a
+ *   key derived (HKDF) from data/server.key, which every node of the switch shares; a bad MAC, a time more than 60 s
+ *   away or an envelope seen before (its MAC, remembered for two minutes) is dropped and counted. Datagrams are not
+ *   relayed: a node sends to a UDP phone straight at its address.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { SipSource, SipTarget, SipTransport } from './types.js';
 
 export interface RelayOptions {
@@ -41,10 +45,13 @@ export interface RelaySink {
 const MAGIC = 0x56585231; // "VXR1"
 const DELIVER = 1;
 const SEND = 2;
+const FAILED = 3;
 const MAC_AT = 4 + 1 + 8;
 const HEAD = MAC_AT + 32 + 2;
 const MAX_SKEW_MS = 60_000;
 const TRANSPORTS = new Set<string>(['tcp', 'tls', 'ws', 'wss']);
+/** How long a SEND waits for a FAILED answer before its entry is dropped (success is not answered). */
+const FAILED_WAIT_MS = 10_000;
 
 /** The Call-ID tag of a node. */
 export function nodeTag(node: string): string {
@@ -74,9 +81,16 @@ export function tagOfCallId(id: string): string | undefined {
 
 export class NodeRelay {
   readonly tag: string;
-  readonly stats = { delivered: 0, received: 0, sentVia: 0, rejected: 0 };
+  readonly stats = { delivered: 0, received: 0, sentVia: 0, rejected: 0, replayed: 0, failed: 0 };
   private sock: dgram.Socket | null = null;
   private warned = false;
+  /** MACs of the envelopes taken in this and the previous minute (a replay within the time window is refused). */
+  private seen = new Set<string>();
+  private seenBefore = new Set<string>();
+  private rotateTimer?: NodeJS.Timeout;
+  /** SENDs of this node that the holder may still answer FAILED for: number → error callback and when sent. */
+  private readonly pending = new Map<number, { onError: (err: Error) => void; at: number }>();
+  private nextId = 1;
 
   constructor(
     private readonly o: RelayOptions,
@@ -99,14 +113,24 @@ export class NodeRelay {
         sock.on('error', (err) => this.sink.warn({ err: err.message }, 'SIP node relay socket error'));
         sock.on('message', (buf, rinfo) => this.onEnvelope(buf, rinfo.address));
         this.sock = sock;
+        this.rotateTimer = setInterval(() => this.rotate(), MAX_SKEW_MS);
+        this.rotateTimer.unref();
         resolve();
       });
     });
   }
 
   stop(): void {
+    if (this.rotateTimer) clearInterval(this.rotateTimer);
     this.sock?.close();
     this.sock = null;
+  }
+
+  private rotate(): void {
+    this.seenBefore = this.seen;
+    this.seen = new Set();
+    const old = Date.now() - FAILED_WAIT_MS;
+    for (const [id, p] of this.pending) if (p.at < old) this.pending.delete(id);
   }
 
   /** A message framed on a stream whose Call-ID names another node: true when sent there. */
@@ -124,9 +148,11 @@ export class NodeRelay {
 
   /** Sends on a connection another node holds (`@node/connId`). */
   sendVia(node: string, payload: Buffer, target: SipTarget, onError: (err: Error) => void): void {
-    const f = `${target.transport}\n${target.host}\n${target.port}\n${target.connId ?? ''}`;
+    const id = this.nextId++;
+    const f = `${target.transport}\n${target.host}\n${target.port}\n${target.connId ?? ''}\n${this.o.node}\n${id}`;
     if (!this.send(node, SEND, f, payload))
       return void process.nextTick(onError, new Error(`node ${node} (its SIP relay) is not known or not reachable`));
+    this.pending.set(id, { onError, at: Date.now() });
     this.stats.sentVia++;
   }
 
@@ -137,7 +163,8 @@ export class NodeRelay {
     const head = Buffer.allocUnsafe(HEAD + n);
     head.writeUInt32BE(MAGIC, 0);
     head[4] = kind;
-    head.writeDoubleBE(Date.now(), 5);
+    // sub-millisecond time: two envelopes of the same bytes never share a MAC (the replay check keys on it)
+    head.writeDoubleBE(performance.timeOrigin + performance.now(), 5);
     head.writeUInt16BE(n, HEAD - 2);
     head.write(fields, HEAD, 'latin1');
     this.mac(head, payload).copy(head, MAC_AT);
@@ -161,7 +188,19 @@ export class NodeRelay {
     const payload = buf.subarray(end);
     if (!timingSafeEqual(this.mac(head, payload), buf.subarray(MAC_AT, MAC_AT + 32))) return this.reject(from);
     if (Math.abs(Date.now() - buf.readDoubleBE(5)) > MAX_SKEW_MS) return this.reject(from);
+    const mac = buf.toString('latin1', MAC_AT, MAC_AT + 16);
+    if (this.seen.has(mac) || this.seenBefore.has(mac)) {
+      this.stats.replayed++;
+      return this.reject(from);
+    }
+    this.seen.add(mac);
     const f = buf.toString('latin1', HEAD, end).split('\n');
+    if (buf[4] === FAILED && f.length === 2) {
+      const p = this.pending.get(Number(f[0]));
+      this.pending.delete(Number(f[0]));
+      this.stats.failed++;
+      return p?.onError(new Error(f[1]));
+    }
     if (!TRANSPORTS.has(f[0]!)) return this.reject(from);
     const transport = f[0] as SipTransport;
     if (buf[4] === DELIVER && f.length === 6) {
@@ -169,13 +208,16 @@ export class NodeRelay {
       if (f[5]) src.connId = f[5];
       this.stats.received++;
       this.sink.deliver(payload, src);
-    } else if (buf[4] === SEND && f.length === 4) {
+    } else if (buf[4] === SEND && f.length === 6) {
       const q = f[3] ? splitQualified(f[3]) : null;
       const target: SipTarget = { transport, host: f[1]!, port: Number(f[2]) };
       if (q && q[0] === this.o.node) target.connId = q[1];
-      this.sink.sendLocal(payload, target, (err) =>
-        this.sink.warn({ err: err.message, connId: f[3] }, 'SIP node relay: send on a connection failed'),
-      );
+      const [sender, id] = [f[4]!, f[5]!];
+      this.sink.sendLocal(payload, target, (err) => {
+        this.sink.warn({ err: err.message, connId: f[3], sender }, 'SIP node relay: send on a connection failed');
+        // the sender's transaction is told (one line: the reason without line breaks)
+        this.send(sender, FAILED, `${id}\n${err.message.replace(/[\r\n]+/g, ' ')}`, Buffer.alloc(0));
+      });
     } else this.reject(from);
   }
 
@@ -183,6 +225,9 @@ export class NodeRelay {
     this.stats.rejected++;
     if (this.warned) return;
     this.warned = true;
-    this.sink.warn({ from }, 'SIP node relay: envelope with a bad MAC, time or form ignored (further ones counted)');
+    this.sink.warn(
+      { from },
+      'SIP node relay: envelope with a bad MAC, time or form, or a replay, ignored (further ones counted)',
+    );
   }
 }
