@@ -18,6 +18,8 @@ import type { DomainServices } from '../../src/domain/deps.js';
 import type { Services } from '../../src/services.js';
 import type { Rate } from '../../src/domain/rating/rate.js';
 import { setRates } from '../calls/helpers.js';
+import { openState } from '../../src/state/index.js';
+import { REDIS_URL, redisMissing, testPrefix, dropPrefix } from '../state/redis.js';
 
 const UNIT = 1_000_000;
 const pg = usePgTestServer('reservations', { usesip: 'false' });
@@ -253,6 +255,50 @@ test('PostgreSQL, two nodes: a dead node’s call is billed once by a survivor, 
     nodeA.stop();
     nodeB.stop();
   } finally {
+    await b.close();
+  }
+});
+
+test('PostgreSQL + Redis: a node that still announces itself is not dead, however stale its rows', async (c) => {
+  if (pg.skip) return c.skip(pg.skip);
+  const missing = await redisMissing();
+  if (missing) return c.skip(missing);
+  const s = pg.t!.srv.services;
+  const b = await secondNode(s, s.storage.location);
+  const prefix = testPrefix();
+  const state = await openState({ redisUrl: REDIS_URL, prefix, nodeId: 'B2' });
+  try {
+    const payer = await account(s, 'alivepayer', 3 * UNIT);
+    const rate = await rateFor(s, payer);
+    let now = Date.now();
+    const nodeA = new LiveCalls(s, { node: 'A2', now: () => now, heartbeatMs: 1000 });
+    const nodeB = new LiveCalls({ ...b.services, state }, { node: 'B2', now: () => now, heartbeatMs: 1000 });
+    assert.ok((await nodeA.reserve({ callid: 'alive-1', userId: payer, caller: 'x', callee: '4900111', rate })).ok);
+    await nodeA.connected('alive-1', '', { onMaxDuration: () => undefined });
+    // A lost the database (no refresh for a minute) but still announces itself in Redis
+    const stats = { node: 'A2', worker: 0, pid: 1, startedAt: now, registrations: 0, liveCalls: 1 };
+    const counters = { connectedCalls: 1, callsPerSecond: 0, callsAttempted: 1, apiRequests: 0, overloadRefused: 0 };
+    await state.nodes.announce({ id: 'A2', at: Date.now(), ...stats, ...counters }, 60_000);
+    now += 60_000;
+    assert.deepEqual(await nodeB.recover({ deadOnly: true }), { closed: 0, charged: 0 }, 'A2 is alive: not billed');
+    assert.ok((await s.ledger.reserved(payer)) > 0, 'its reservation is kept');
+    // A is back: it ends the call and bills the whole minute itself
+    const done = await nodeA.finish('alive-1');
+    assert.equal(done!.created, true);
+    assert.equal((await s.cdrs.byCallId('alive-1'))[0]!.duration, 60);
+    // a node that no longer announces itself is dead: its stale rows are billed by the survivor
+    assert.ok((await nodeA.reserve({ callid: 'alive-2', userId: payer, caller: 'x', callee: '4900111', rate })).ok);
+    await nodeA.connected('alive-2', '', { onMaxDuration: () => undefined });
+    await state.nodes.remove('A2');
+    now += 30_000;
+    const rec = await nodeB.recover({ deadOnly: true });
+    assert.equal(rec.closed, 1);
+    assert.equal((await s.cdrs.byCallId('alive-2'))[0]!.reason, 'recovered from dead node A2');
+    nodeA.stop();
+    nodeB.stop();
+  } finally {
+    await state.close();
+    await dropPrefix(prefix);
     await b.close();
   }
 });

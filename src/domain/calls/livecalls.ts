@@ -466,14 +466,22 @@ export class LiveCalls {
    * rows for staleMs, billing each once and releasing its reservation (see recovery.ts). `deadOnly`: only other
    * nodes' stale rows (a survivor's periodic sweep).
    */
-  recover(o: { deadOnly?: boolean } = {}): Promise<{ closed: number; charged: number }> {
+  async recover(o: { deadOnly?: boolean } = {}): Promise<{ closed: number; charged: number }> {
     const live = (key: string) => this.calls.has(key) || this.pending.has(key);
+    let alive: Set<string> | undefined;
+    if (this.services.state.kind === 'redis') {
+      // which nodes still announce themselves; when the shared state cannot tell, no other node is judged dead
+      const nodes = await this.services.state.nodes.list().catch(() => undefined);
+      if (nodes === undefined && o.deadOnly) return { closed: 0, charged: 0 };
+      alive = new Set((nodes ?? []).filter((n) => n.id !== this.node).map((n) => n.id));
+    }
     return recoverLeftovers(this.services, this.reservations, {
       node: this.node,
       stale: this.now() - this.staleMs,
       now: this.now(),
       deadOnly: o.deadOnly ?? false,
       live,
+      alive,
     });
   }
 

@@ -3,7 +3,8 @@
  * rows of another node that stopped refreshing them (a dead node). Each is billed once from connect_at ..
  * updated_at (capped at maxduration; unanswered → cost 0) through CdrService.recordCall, which releases the call's
  * credit reservation in the same transaction and dedups on (callid, leg), so a node that comes back, or a second
- * survivor, charges nothing twice. Then reservations no live call stands behind are released.
+ * survivor, charges nothing twice. A node whose announcement is still live (state.nodes) is not dead, however old
+ * its rows: it may have lost only the database. Then reservations no live call stands behind are released.
  */
 import type { DomainServices } from '../deps.js';
 import type { Rate } from '../rating/rate.js';
@@ -19,6 +20,11 @@ export interface RecoveryScope {
   deadOnly: boolean;
   /** true for a row key (callid or callid/leg) live in this process */
   live: (key: string) => boolean;
+  /**
+   * Processes that still announce themselves (state.nodes): their rows are not billed however stale they are — a
+   * node that lost the database but not the shared state still holds its calls and bills them when it is back.
+   */
+  alive?: ReadonlySet<string>;
 }
 
 const keyOf = (callid: string, leg: string) => (leg ? `${callid}/${leg}` : callid);
@@ -51,6 +57,7 @@ export async function recoverLeftovers(
   let charged = 0;
   for (const r of rows) {
     if (s.live(r.callid)) continue;
+    if (r.node !== s.node && s.alive?.has(r.node)) continue;
     const leg = r.leg ?? '';
     const callid = leg && r.callid.endsWith('/' + leg) ? r.callid.slice(0, -leg.length - 1) : r.callid;
     const connectAt = r.connect_at === null ? null : Number(r.connect_at);
