@@ -178,6 +178,20 @@ test(
     });
     assert.equal(again.created, false);
     assert.equal(again.charged, 0);
+    // its progress, by the callid the answer gave: every step in order, completed
+    const st = await t.srv.gateway.handle(req('callstatus', { ...as('carol', 'carolpw'), callid }, REMOTE));
+    assert.equal(st.ok, true, st.text);
+    assert.equal(st.fields?.state, 'completed');
+    assert.equal(st.fields?.cause, 'maxduration reached');
+    assert.deepEqual(
+      (st.rows ?? []).map((h) => `${h.state}${h.leg ? `/${h.leg}` : ''}`),
+      ['initiated', 'ringing/a', 'a-answered/a', 'ringing/b', 'answered', 'completed'],
+    );
+    assert.ok(String(st.fields?.answered) <= String(st.fields?.ended));
+    // another account is not told whether the call exists
+    const other = await t.srv.gateway.handle(req('callstatus', { ...as('dave', 'davepw'), callid }, REMOTE));
+    assert.equal(other.ok, false);
+    assert.match(other.text, /^callstatus: no call/);
   },
 );
 
@@ -223,6 +237,11 @@ test(
     assert.match(cb.reason, /gwBusy: 486 Busy Here/);
     assert.match(ca.reason, /B leg gwBusy: 486 Busy Here/);
     assert.equal(await credit('dave'), before - ca.cost);
+    const st = await t.srv.gateway.handle(req('callstatus', { ...as('dave', 'davepw'), callid }, REMOTE));
+    assert.equal(st.ok, true, st.text);
+    assert.equal(st.text, `${callid} busy (leg b: 486)`);
+    assert.equal(st.fields?.sip_status, 486);
+    assert.equal(st.fields?.a_status, 200, 'leg a answered (on the gateway it failed over to)');
   },
 );
 

@@ -64,7 +64,59 @@ async function place(
   });
 }
 
+/** May the caller see a call placed for `userId`: their own, admins any, owners/resellers their subtree. */
+async function maySeeCall(ctx: CommandContext, userId: number): Promise<boolean> {
+  const caller = ctx.caller.user;
+  if (!caller) return false;
+  if (caller.id === userId || isAdminType(caller.type)) return true;
+  if (caller.type !== UserType.owner && caller.type !== UserType.reseller) return false;
+  return ctx.services.users.isInSubtree(caller.id, userId);
+}
+
+const iso = (t: number | undefined) => (t ? new Date(t).toISOString() : '');
+
 export const callControlCommands: CommandDef[] = [
+  {
+    name: 'callstatus',
+    params: ['callid'],
+    level: 12,
+    description:
+      'progress of a callback/p2p call by the callid its answer gave: initiated, ringing, a-answered, answered, ' +
+      'completed, busy, no-answer, failed (with the SIP status), cancelled; kept an hour after the last change',
+    run: async (ctx, p) => {
+      const control = ctx.services.callControl;
+      if (!control) return fail(SIP_DISABLED, { legacyStatus: 412 });
+      const callid = clean(p.callid);
+      if (!callid) return fail('callstatus needs callid (as answered by callback or p2p)', { legacyStatus: 421 });
+      const pr = await control.progress.get(callid);
+      // a call of another account is answered as unknown: whether it exists is not told
+      if (!pr || !(await maySeeCall(ctx, pr.userId)))
+        return fail(`callstatus: no call ${callid.slice(0, 80)} (unknown, or more than an hour old)`, {
+          legacyStatus: 404,
+        });
+      const detail = pr.leg && pr.sipStatus ? ` (leg ${pr.leg}: ${pr.sipStatus})` : pr.leg ? ` (leg ${pr.leg})` : '';
+      return ok(`${pr.callid} ${pr.state}${detail}`, {
+        fields: {
+          callid: pr.callid,
+          kind: pr.kind,
+          username: pr.username,
+          state: pr.state,
+          leg: pr.leg,
+          sip_status: pr.sipStatus,
+          cause: pr.cause,
+          started: iso(pr.startedAt),
+          answered: iso(pr.answeredAt),
+          ended: iso(pr.endedAt),
+          a_number: pr.a.number,
+          a_status: pr.a.status,
+          b_number: pr.b.number,
+          b_status: pr.b.status,
+        },
+        columns: ['state', 'leg', 'at'],
+        rows: pr.history.map((h) => ({ state: h.state, leg: h.leg, at: iso(h.at) })),
+      });
+    },
+  },
   {
     name: 'callback',
     params: ['num', 'bnum'],

@@ -36,6 +36,7 @@ import {
   type RouterLike,
 } from './types.js';
 import { productToken } from '../product.js';
+import { failureOf, ProgressTracker } from './progress.js';
 
 export * from './types.js';
 
@@ -51,6 +52,8 @@ export class CallControl {
   private readonly planner: LegPlanner;
   private readonly legs: LegCaller;
   private stopped = false;
+  /** Each call's progress by its call id (callstatus; events out through progress.onChange). */
+  readonly progress: ProgressTracker;
 
   constructor(private readonly deps: CallControlDeps) {
     this.live = deps.live;
@@ -62,6 +65,10 @@ export class CallControl {
       this.log,
       () => productToken(deps.services),
       (call, leg) => this.confirmed(call, leg),
+      (call, leg) => this.progress.step(call, 'ringing', leg.name),
+    );
+    this.progress = new ProgressTracker(deps.services.state.ttl('callprogress'), (e) =>
+      this.log.warn({ err: String((e as Error)?.message ?? e) }, 'call progress not stored'),
     );
   }
 
@@ -168,6 +175,7 @@ export class CallControl {
       resolveEnded,
     };
     this.calls.set(callid, call);
+    this.progress.step(call, 'initiated');
     for (const leg of ['a', 'b'] as const)
       this.live.onHangup(callid, leg, (reason) => void this.hangup(callid, reason));
     void this.run(call).catch((e: unknown) => {
@@ -205,6 +213,7 @@ export class CallControl {
       onMaxDuration: () => void this.hangup(call.callid, 'maxduration reached'),
     });
     if (isEnded(call)) return;
+    this.progress.step(call, 'a-answered', 'a');
     if (!hasMedia(a.got)) {
       this.legs.ack(a, undefined);
       return this.end(call, 'A answered without an SDP offer', 'not placed: A answered without an SDP offer');
@@ -227,6 +236,7 @@ export class CallControl {
     a.given = b.got;
     this.legs.ack(a, b.got);
     call.state = 'connected';
+    this.progress.step(call, 'answered');
     this.setState(a, 4);
     this.setState(b, 4);
     await this.live.connected(call.callid, 'b', {
@@ -250,6 +260,7 @@ export class CallControl {
   /** Ends a call: BYE/CANCEL what is up, CDR of each leg (charged once), state cleared. Idempotent. */
   private async end(call: BridgedCall, reason: string, bReason?: string): Promise<void> {
     if (call.state === 'ended') return;
+    const wasConnected = call.state === 'connected';
     call.state = 'ended';
     call.endReason = reason;
     if (call.bridgeTimer) clearTimeout(call.bridgeTimer);
@@ -276,11 +287,24 @@ export class CallControl {
         reason: call.b.connectAt ? reason : (call.b.outcome ?? bReason ?? reason),
       });
     } finally {
+      this.endProgress(call, reason, wasConnected);
       this.calls.delete(call.callid);
       this.forgetLater(call.a);
       this.forgetLater(call.b);
       call.resolveEnded();
     }
+  }
+
+  /** The final step of a call's progress: completed, or why it did not connect (the leg and its SIP status). */
+  private endProgress(call: BridgedCall, reason: string, wasConnected: boolean): void {
+    if (wasConnected) return this.progress.step(call, 'completed', '', reason);
+    // a party that answered without the session description the flow needs
+    const noSdp = /^([AB]) answered without/.exec(reason);
+    if (noSdp) return this.progress.step(call, 'failed', noSdp[1] === 'A' ? 'a' : 'b', reason);
+    const failed = call.a.connectAt ? call.b : call.a;
+    // ended from outside (disccall, shutdown) before a party refused: cancelled
+    if (!failed.outcome) return this.progress.step(call, 'cancelled', failed.name, reason);
+    this.progress.step(call, failureOf(failed.outcome), failed.name, failed.outcome);
   }
 
   /** Keeps an ended leg's dialog a little for late BYEs and 2xx retransmissions, then forgets it. */

@@ -19,6 +19,8 @@ export class LegCaller {
     private readonly userAgent: () => string,
     /** a leg's dialog is confirmed (2xx): the controller registers it in the dialog table */
     private readonly confirmed: (call: BridgedCall, leg: Leg) => void,
+    /** the leg's party is alerted (a 180/183): call progress */
+    private readonly ringing: (call: BridgedCall, leg: Leg) => void = () => undefined,
   ) {}
 
   /** Our Contact on a leg's transport. */
@@ -124,6 +126,7 @@ export class LegCaller {
       ringTimer.unref?.();
       ct.on('provisional', (res: SipResponse) => {
         if (res.status > 100 && leg.state === 'calling') leg.state = 'early';
+        if (res.status > 100 && call.state !== 'ended') this.ringing(call, leg);
       });
       ct.on('final', (res: SipResponse) => {
         if (res.status >= 200 && res.status < 300) {
