@@ -39,7 +39,7 @@ import { connectionFault } from '../errors.js';
 import { CdrRetry } from './cdrretry.js';
 import { Reservations, type AccountView, type Refusal } from '../billing/reservations.js';
 import { freeRateFor } from './charging.js';
-import { recoverLeftovers } from './recovery.js';
+import { aliveNodes, recoverLeftovers } from './recovery.js';
 import type {
   CallStats,
   FinishInput,
@@ -80,10 +80,6 @@ export class LiveCalls {
   private endedSeconds = 0;
   readonly heartbeatMs: number;
   readonly maxCallSeconds: number;
-  /** former name of maxCallSeconds (kept for callers written against the first published interface) */
-  get maxFreeSeconds(): number {
-    return this.maxCallSeconds;
-  }
   /** listeners called when a call ends (after its CDR) */
   onEnded?: (c: LiveCall, r: RecordedCall | undefined) => void;
   /** hang-up hooks by key (the signalling layer registers one per call, used by disccall) */
@@ -468,20 +464,16 @@ export class LiveCalls {
    */
   async recover(o: { deadOnly?: boolean } = {}): Promise<{ closed: number; charged: number }> {
     const live = (key: string) => this.calls.has(key) || this.pending.has(key);
-    let alive: Set<string> | undefined;
-    if (this.services.state.kind === 'redis') {
-      // which nodes still announce themselves; when the shared state cannot tell, no other node is judged dead
-      const nodes = await this.services.state.nodes.list().catch(() => undefined);
-      if (nodes === undefined && o.deadOnly) return { closed: 0, charged: 0 };
-      alive = new Set((nodes ?? []).filter((n) => n.id !== this.node).map((n) => n.id));
-    }
+    // when the shared state cannot tell which nodes are alive, no other node is judged dead
+    const alive = await aliveNodes(this.services, this.node);
+    if (alive === null && o.deadOnly) return { closed: 0, charged: 0 };
     return recoverLeftovers(this.services, this.reservations, {
       node: this.node,
       stale: this.now() - this.staleMs,
       now: this.now(),
       deadOnly: o.deadOnly ?? false,
       live,
-      alive,
+      alive: alive ?? new Set(),
     });
   }
 

@@ -38,6 +38,16 @@ function parseRate(json: string): Rate | undefined {
   }
 }
 
+/**
+ * The other processes that still announce themselves (with `redisurl`; undefined in one process, where no other
+ * announces), or null when the shared state does not answer.
+ */
+export async function aliveNodes(services: DomainServices, self: string): Promise<Set<string> | undefined | null> {
+  if (services.state.kind !== 'redis') return undefined;
+  const nodes = await services.state.nodes.list().catch(() => null);
+  return nodes && new Set(nodes.filter((n) => n.id !== self).map((n) => n.id));
+}
+
 export async function recoverLeftovers(
   services: DomainServices,
   reservations: Reservations,
