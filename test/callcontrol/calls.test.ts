@@ -196,6 +196,34 @@ test(
 );
 
 test(
+  'p2p: a hold re-INVITE of one party reaches the other and its answer comes back; a DTMF INFO is passed on',
+  { skip: NO_SIPP },
+  async () => {
+    const a = await uas('a_holds.xml');
+    const b = await uas('b_held.xml');
+    router.routes.set('+15550031', [{ name: 'gwHoldA', port: a.port }]);
+    router.routes.set('+15550032', [{ name: 'gwHoldB', port: b.port }]);
+    const r = await t.srv.gateway.handle(
+      req('p2p', { ...as('dave', 'davepw'), bnum: '+15550031', cnum: '+15550032' }, REMOTE),
+    );
+    assert.equal(r.ok, true, r.text);
+    const callid = String(r.fields?.callid);
+    // A's sipp checks that B's a=recvonly answer came back to its re-INVITE; B's that the a=sendonly offer and the
+    // INFO (Signal=5) reached it
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    assert.equal(ra.code, 0, `sipp A: ${ra.out}`);
+    assert.equal(rb.code, 0, `sipp B: ${rb.out}`);
+    await waitEnded(callid);
+    const rows = await cdrs(callid);
+    assert.equal(rows.length, 2);
+    assert.ok(
+      rows.every((c) => c.reason === 'A hung up'),
+      JSON.stringify(rows.map((c) => c.reason)),
+    );
+  },
+);
+
+test(
   'callback: failover from a 503 gateway to the next for A; B busy → A answered, hung up; CDRs say why',
   { skip: NO_SIPP },
   async () => {

@@ -7,15 +7,14 @@
  * account through LiveCalls: leg 'a' and leg 'b' with the same callid, one CDR each, charged once, rows in
  * tb_livecalls so a crash leaves nothing unbilled. The two-leg reservation and the bridge time are the billing
  * policy's (src/domain/calls/charging.ts: reserveBridge, bridgeSeconds). The confirmed dialogs of both legs are in
- * the SIP server's dialog table, which routes the parties' BYE and re-INVITE here.
+ * the SIP server's dialog table, which routes the parties' BYE, re-INVITE, UPDATE and INFO to ./indialog.ts (a new
+ * session description — hold, resume, codec change — and INFO go to the other party; a refresh is answered here).
  *
  * Limits of flow I: A's 200 is not ACKed until B answers, and A gives up after 64×T1 (32 s) without ACK, so B may
- * ring at most `bRingMs` (default 28 s). Re-INVITEs from either party are answered 200 with the session description
- * that party already has (session refresh); media changes are not relayed to the other party.
+ * ring at most `bRingMs` (default 28 s).
  */
 import { randomBytes } from 'node:crypto';
-import { callIdMarkerOf, createResponse, escapeUser, generateTag, type SipRequest } from '../message/index.js';
-import type { ServerTransaction } from '../stack.js';
+import { callIdMarkerOf, escapeUser, generateTag } from '../message/index.js';
 import type { User } from '../../domain/accounts/users.js';
 import type { LiveCalls } from '../../domain/calls/index.js';
 import { bridgeSeconds, reserveBridge } from '../../domain/calls/charging.js';
@@ -37,6 +36,7 @@ import {
 } from './types.js';
 import { productToken } from '../product.js';
 import { failureOf, ProgressTracker } from './progress.js';
+import { InDialog } from './indialog.js';
 
 export * from './types.js';
 
@@ -54,6 +54,7 @@ export class CallControl {
   private stopped = false;
   /** Each call's progress by its call id (callstatus; events out through progress.onChange). */
   readonly progress: ProgressTracker;
+  private readonly inDialog: InDialog;
 
   constructor(private readonly deps: CallControlDeps) {
     this.live = deps.live;
@@ -67,6 +68,7 @@ export class CallControl {
       (call, leg) => this.confirmed(call, leg),
       (call, leg) => this.progress.step(call, 'ringing', leg.name),
     );
+    this.inDialog = new InDialog(deps.sip.stack, this.legs, this.log, (call, reason) => void this.end(call, reason));
     this.progress = new ProgressTracker(deps.services.state.ttl('callprogress'), (e) =>
       this.log.warn({ err: String((e as Error)?.message ?? e) }, 'call progress not stored'),
     );
@@ -351,41 +353,8 @@ export class CallControl {
 
   /** A leg's dialog is confirmed: the parties' requests in it are routed here by the dialog table. */
   private confirmed(call: BridgedCall, leg: Leg): void {
-    this.deps.sip.dialogs.add(idOf(leg), (req, tx) => (tx ? this.inDialog(call, leg, req, tx) : undefined));
+    this.deps.sip.dialogs.add(idOf(leg), (req, tx) => (tx ? this.inDialog.handle(call, leg, req, tx) : undefined));
     if (call.state === 'ended') this.forgetLater(leg);
-  }
-
-  /** A request inside one of our dialogs: BYE, re-INVITE / UPDATE (answered with what the party has), INFO. */
-  private inDialog(call: BridgedCall, leg: Leg, req: SipRequest, tx: ServerTransaction): void {
-    if (req.method === 'BYE') {
-      tx.respond(createResponse(req, 200, 'OK'));
-      if (leg.state === 'confirmed') {
-        leg.state = 'ended';
-        void this.end(call, leg.name === 'a' ? 'A hung up' : 'B hung up');
-      }
-      return;
-    }
-    if (req.method === 'INFO') {
-      tx.respond(createResponse(req, 200, 'OK')); // nothing to pass it on to in flow I
-      return;
-    }
-    if (req.method === 'INVITE' || req.method === 'UPDATE') {
-      // session refresh: answer with the description this party already holds (media changes are not relayed)
-      if (leg.state !== 'confirmed' || !leg.given) {
-        tx.respond(createResponse(req, 491, 'Request Pending'));
-        return;
-      }
-      const headers = [{ name: 'Contact', value: this.legs.contact(leg.target) }];
-      if (req.method === 'UPDATE' && !req.body.length)
-        return void tx.respond(createResponse(req, 200, 'OK', { headers }));
-      tx.respond(createResponse(req, 200, 'OK', { headers, body: leg.given, contentType: 'application/sdp' }));
-      return;
-    }
-    if (req.method === 'CANCEL') {
-      tx.respond(createResponse(req, tx.cancels ? 200 : 481, tx.cancels ? 'OK' : 'Call/Transaction Does Not Exist'));
-      return;
-    }
-    tx.respond(createResponse(req, 501, 'Not Implemented'));
   }
 }
 

@@ -113,6 +113,8 @@ export interface BridgedCall {
   /** credit reserved for both legs together (micro-units); undefined when both legs are free */
   available?: number;
   endReason?: string;
+  /** a re-INVITE / UPDATE of one party is being passed to the other (one offer at a time) */
+  offering?: boolean;
   bridgeTimer?: NodeJS.Timeout;
   ended: Promise<void>;
   resolveEnded: () => void;
