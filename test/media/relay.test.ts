@@ -57,6 +57,34 @@ test('forwarding both ways through the relay; each side sees the relay socket fa
   B.s.close();
 });
 
+test("RTCP beside RTP: from each side to the other side's RTCP port (a=rtcp: or RTP + 1), rewritten in the SDP", async () => {
+  const min = base();
+  const relay = new RtpRelay({ min, max: min + 100, bindAddr: '127.0.0.1', timeoutSeconds: 0 });
+  const A = await udp();
+  const B = await udp();
+  const Artcp = await udp();
+  const Brtcp = await udp();
+  const s = await relay.open('127.0.0.1');
+  // A names its RTCP port (RFC 3605); B's RTCP is at its RTP port + 1 by convention: a socket there
+  const offer = Buffer.from(sdp(A.port).toString() + `a=rtcp:${Artcp.port} IN IP4 127.0.0.1\r\n`);
+  const toB = s.sdp('a', offer);
+  assert.match(toB.toString(), new RegExp(`a=rtcp:${s.ports('b')[0]! + 1} IN IP4 127\\.0\\.0\\.1`));
+  const bPort = Brtcp.port - 1; // B's RTP port: the one below its RTCP socket
+  s.sdp('b', sdp(bPort));
+  const relayA = s.ports('a')[0]!;
+  const relayB = s.ports('b')[0]!;
+  Artcp.s.send('rtcp from A', relayA + 1, '127.0.0.1');
+  await until(() => Brtcp.got.length > 0);
+  assert.deepEqual(Brtcp.got[0], { data: 'rtcp from A', port: relayB + 1 }, 'B gets it from the relay RTCP socket');
+  Brtcp.s.send('rtcp from B', relayB + 1, '127.0.0.1');
+  await until(() => Artcp.got.length > 0);
+  assert.deepEqual(Artcp.got[0], { data: 'rtcp from B', port: relayA + 1 });
+  assert.equal(A.got.length + B.got.length, 0, 'nothing on the RTP sockets');
+  assert.equal(s.received('a'), 0, 'RTCP is not counted as media');
+  s.release();
+  for (const x of [A, B, Artcp, Brtcp]) x.s.close();
+});
+
 test('NAT latching: A announces a private address, its packets come from elsewhere; B reaches the real source, a third party is ignored', async () => {
   const min = base();
   const relay = new RtpRelay({ min, max: min + 100, bindAddr: '127.0.0.1', timeoutSeconds: 0 });

@@ -24,8 +24,23 @@ const OFFER = [
 test('parseSdp: streams with their port, connection address (session or media level) and direction', () => {
   const s = parseSdp(Buffer.from(OFFER));
   assert.equal(s.length, 3);
-  assert.deepEqual(s[0], { index: 0, media: 'audio', port: 49170, address: '192.168.1.20', direction: 'sendrecv' });
-  assert.deepEqual(s[1], { index: 1, media: 'video', port: 51372, address: '192.168.1.21', direction: 'sendonly' });
+  const rtcp = (port: number, address: string) => ({ rtcp: { port, address }, rtcpMux: false });
+  assert.deepEqual(s[0], {
+    index: 0,
+    media: 'audio',
+    port: 49170,
+    address: '192.168.1.20',
+    direction: 'sendrecv',
+    ...rtcp(49171, '192.168.1.20'),
+  });
+  assert.deepEqual(s[1], {
+    index: 1,
+    media: 'video',
+    port: 51372,
+    address: '192.168.1.21',
+    direction: 'sendonly',
+    ...rtcp(51373, '192.168.1.21'),
+  });
   assert.equal(s[2]!.port, 0);
   assert.equal(parseSdp(Buffer.from('hello')).length, 0);
 });
@@ -78,4 +93,25 @@ test('looksLikeSdp: by content type and v= start', () => {
   assert.equal(looksLikeSdp(Buffer.from('v=0\r\n'), undefined), true);
   assert.equal(looksLikeSdp(Buffer.from('v=0\r\n'), 'text/plain'), false);
   assert.equal(looksLikeSdp(Buffer.alloc(0), 'application/sdp'), false);
+});
+
+test('a=rtcp: (RFC 3605) and a=rtcp-mux are read; a=rtcp: follows the relay port + 1', () => {
+  const body = Buffer.from(
+    'v=0\r\no=x 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n' +
+      'm=audio 4000 RTP/AVP 0\r\na=rtcp:4011 IN IP4 10.0.0.6\r\nm=video 5000 RTP/AVP 96\r\na=rtcp-mux\r\n' +
+      'm=audio 6000 RTP/AVP 0\r\na=rtcp:6005\r\n',
+  );
+  const st = parseSdp(body);
+  assert.deepEqual(
+    st.map((x) => [x.index, x.rtcp, x.rtcpMux]),
+    [
+      [0, { port: 4011, address: '10.0.0.6' }, false],
+      [1, { port: 5001, address: '10.0.0.5' }, true],
+      [2, { port: 6005, address: '10.0.0.5' }, false],
+    ],
+  );
+  const out = rewriteSdp(body, '192.0.2.1', [30000, 30002, 30004]).toString();
+  assert.match(out, /a=rtcp:30001 IN IP4 192\.0\.2\.1\r\n/);
+  assert.match(out, /a=rtcp:30005\r\n/);
+  assert.match(out, /a=rtcp-mux\r\n/);
 });

@@ -1,7 +1,8 @@
 /**
- * UDP port allocation for the RTP relay: even ports (RTP; port+1 stays free for RTCP) from [min, max], handed out
- * round robin so a port just released is not reused at once (late packets of the old call). A port another program
- * holds (EADDRINUSE on bind) is skipped. Every socket is bound here and closed by `release`.
+ * UDP port allocation for the RTP relay: pairs of an even port (RTP) and the odd port above it (RTCP) from
+ * [min, max], handed out round robin so a port just released is not reused at once (late packets of the old call).
+ * A pair of which another program holds either port (EADDRINUSE on bind) is skipped. Every socket is bound here and
+ * closed by `release`.
  */
 import { createSocket, type Socket } from 'node:dgram';
 
@@ -11,11 +12,27 @@ export class PortsExhaustedError extends Error {
   }
 }
 
+/** An RTP socket on an even port and the RTCP socket on the port above it. */
+export interface BoundPair {
+  socket: Socket;
+  port: number;
+  rtcp: Socket;
+}
+
+function closeQuietly(socket: Socket): void {
+  try {
+    socket.close();
+  } catch {
+    /* already closed */
+  }
+}
+
 export class PortPool {
   private readonly used = new Set<number>();
   private next: number;
   readonly min: number;
   readonly max: number;
+  private readonly last: number;
 
   constructor(
     min: number,
@@ -24,63 +41,65 @@ export class PortPool {
   ) {
     this.min = min % 2 ? min + 1 : min;
     this.max = max;
-    if (this.min > this.max) throw new Error(`RTP port range ${min}-${max} holds no even port`);
+    // the highest even port whose RTCP port (+1) is still in the range
+    this.last = max % 2 ? max - 1 : max - 2;
+    if (this.min > this.last) throw new Error(`RTP port range ${min}-${max} holds no even port with its RTCP port`);
     this.next = this.min;
   }
 
-  /** Number of even ports in the range. */
+  /** Number of RTP/RTCP port pairs in the range. */
   get capacity(): number {
-    return Math.floor((this.max - this.min) / 2) + 1;
+    return (this.last - this.min) / 2 + 1;
   }
 
   get inUse(): number {
     return this.used.size;
   }
 
-  /** Binds a UDP socket on the next free even port of the range; rejects with PortsExhaustedError. */
-  async bind(): Promise<{ socket: Socket; port: number }> {
-    const family = this.bindAddr.includes(':') ? 'udp6' : 'udp4';
+  /** Binds RTP (the next free even port) and RTCP (the port above it); rejects with PortsExhaustedError. */
+  async bind(): Promise<BoundPair> {
     for (let tries = 0; tries < this.capacity; tries++) {
       const port = this.take();
       if (port === undefined) break;
-      const socket = createSocket({ type: family });
-      try {
-        await new Promise<void>((resolve, reject) => {
-          socket.once('error', reject);
-          socket.bind({ port, address: this.bindAddr, exclusive: true }, () => {
-            socket.off('error', reject);
-            resolve();
-          });
-        });
-        return { socket, port };
-      } catch {
-        // held by someone else: skip it (it stays marked until the pool wraps around to it again)
-        this.used.delete(port);
-        try {
-          socket.close();
-        } catch {
-          /* not open */
-        }
-      }
+      const socket = await this.open(port);
+      const rtcp = socket && (await this.open(port + 1));
+      if (socket && rtcp) return { socket, port, rtcp };
+      // held by someone else: skip the pair (it stays marked until the pool wraps around to it again)
+      if (socket) closeQuietly(socket);
+      this.used.delete(port);
     }
     throw new PortsExhaustedError(this.min, this.max);
   }
 
-  /** Closes the socket and returns its port to the pool. */
-  release(socket: Socket, port: number): void {
+  private async open(port: number): Promise<Socket | null> {
+    const socket = createSocket({ type: this.bindAddr.includes(':') ? 'udp6' : 'udp4' });
     try {
-      socket.close();
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind({ port, address: this.bindAddr, exclusive: true }, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+      return socket;
     } catch {
-      /* already closed */
+      closeQuietly(socket);
+      return null;
     }
-    this.used.delete(port);
+  }
+
+  /** Closes both sockets of a pair and returns its ports to the pool. */
+  release(pair: BoundPair): void {
+    closeQuietly(pair.socket);
+    closeQuietly(pair.rtcp);
+    this.used.delete(pair.port);
   }
 
   private take(): number | undefined {
     for (let i = 0; i < this.capacity; i++) {
       const p = this.next;
       this.next += 2;
-      if (this.next > this.max) this.next = this.min;
+      if (this.next > this.last) this.next = this.min;
       if (!this.used.has(p)) {
         this.used.add(p);
         return p;

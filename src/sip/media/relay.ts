@@ -12,10 +12,14 @@
  * RTP timeout: once the session is armed (call connected), a side that is expected to send (its SDP direction is
  * sendrecv/sendonly on an active stream) and has sent nothing for `timeoutSeconds` makes the session call
  * `onTimeout` once (a vanished caller whose phone is gone, even while the other side still streams). A side on
- * hold (recvonly/inactive) is not expected to send. 0 disables the check. RTCP is not relayed.
+ * hold (recvonly/inactive) is not expected to send. 0 disables the check.
+ *
+ * RTCP rides beside RTP: each relay socket has an RTCP socket on the port above it, and RTCP from a side goes to the
+ * other side's RTCP address (its a=rtcp: line, else its RTP port + 1), latched on the first packet the same way.
+ * With a=rtcp-mux the party sends RTCP on the RTP port, which the RTP sockets carry as they are.
  */
 import type { Socket, RemoteInfo } from 'node:dgram';
-import { PortPool } from './ports.js';
+import { PortPool, type BoundPair } from './ports.js';
 import { parseSdp, rewriteSdp, type SdpStream } from './sdp.js';
 
 export type Side = 'a' | 'b';
@@ -27,9 +31,12 @@ interface Peer {
 }
 
 interface Stream {
+  pair: Record<Side, BoundPair>;
   sock: Record<Side, Socket>;
   port: Record<Side, number>;
   peer: Record<Side, Peer | null>;
+  /** where each side's RTCP goes (announced, then latched) */
+  rtcpPeer: Record<Side, Peer | null>;
   /** the address each side's last SDP announced */
   announced: Record<Side, { host: string; port: number } | null>;
   /** whether that side is expected to send on this stream (by its last SDP) */
@@ -61,12 +68,14 @@ export class RelaySession {
     readonly address: string,
   ) {}
 
-  /** @internal adds a stream with its two bound sockets */
-  addStream(a: { socket: Socket; port: number }, b: { socket: Socket; port: number }): void {
+  /** @internal adds a stream with its two bound socket pairs */
+  addStream(a: BoundPair, b: BoundPair): void {
     const s: Stream = {
+      pair: { a, b },
       sock: { a: a.socket, b: b.socket },
       port: { a: a.port, b: b.port },
       peer: { a: null, b: null },
+      rtcpPeer: { a: null, b: null },
       announced: { a: null, b: null },
       sends: { a: true, b: true },
       packets: { a: 0, b: 0 },
@@ -74,6 +83,25 @@ export class RelaySession {
     this.streams.push(s);
     this.listen(s, 'a');
     this.listen(s, 'b');
+    this.listenRtcp(s, 'a');
+    this.listenRtcp(s, 'b');
+  }
+
+  /** RTCP of `side` to the other side's RTCP address (latched like RTP; not counted as media for the timeout). */
+  private listenRtcp(s: Stream, side: Side): void {
+    const other: Side = side === 'a' ? 'b' : 'a';
+    const sock = s.pair[side].rtcp;
+    sock.on('message', (msg: Buffer, r: RemoteInfo) => {
+      let p = s.rtcpPeer[side];
+      if (!p || !p.latched) {
+        p = { host: r.address, port: r.port, latched: true };
+        s.rtcpPeer[side] = p;
+      } else if (p.port !== r.port || p.host !== r.address) return;
+      const to = s.rtcpPeer[other];
+      if (!to || !to.port) return;
+      s.pair[other].rtcp.send(msg, to.port, to.host);
+    });
+    sock.on('error', () => undefined);
   }
 
   private listen(s: Stream, side: Side): void {
@@ -138,6 +166,7 @@ export class RelaySession {
     if (prev && prev.host === st.address && prev.port === st.port && s.peer[side]) return;
     // announced address; replaced by the first packet's source (symmetric RTP)
     s.peer[side] = { host: st.address, port: st.port, latched: false };
+    s.rtcpPeer[side] = { host: st.rtcp.address, port: st.rtcp.port, latched: false };
   }
 
   /** Starts the RTP timeout (call connected). */
@@ -168,8 +197,8 @@ export class RelaySession {
     this.closed = true;
     this.onTimeout = undefined;
     for (const s of this.streams) {
-      this.relay.pool.release(s.sock.a, s.port.a);
-      this.relay.pool.release(s.sock.b, s.port.b);
+      this.relay.pool.release(s.pair.a);
+      this.relay.pool.release(s.pair.b);
     }
     this.relay.forget(this);
   }
@@ -189,10 +218,10 @@ export class RtpRelay {
     return this.sessions.size;
   }
 
-  /** Opens a session with `streams` media streams (2 ports each). Frees what it bound when the range runs out. */
+  /** Opens a session with `streams` media streams (2 port pairs each). Frees what it bound when the range runs out. */
   async open(address: string, streams = 1): Promise<RelaySession> {
     const s = new RelaySession(this, address);
-    const got: Array<{ socket: Socket; port: number }> = [];
+    const got: BoundPair[] = [];
     try {
       for (let i = 0; i < Math.max(1, streams); i++) {
         const a = await this.pool.bind();
@@ -202,7 +231,7 @@ export class RtpRelay {
         s.addStream(a, b);
       }
     } catch (e) {
-      for (const g of got) this.pool.release(g.socket, g.port);
+      for (const g of got) this.pool.release(g);
       throw e;
     }
     this.sessions.add(s);

@@ -1,6 +1,7 @@
 /**
- * Minimal SDP (RFC 8866) reading and rewriting for the RTP relay: only the connection address (c=) and the media
- * ports (m=) are touched; every other line, the line order and the line endings are kept verbatim.
+ * Minimal SDP (RFC 8866) reading and rewriting for the RTP relay: only the connection address (c=), the media
+ * ports (m=) and the RTCP port (a=rtcp:, RFC 3605) are touched; every other line, the line order and the line
+ * endings are kept verbatim.
  */
 
 export interface SdpStream {
@@ -13,6 +14,10 @@ export interface SdpStream {
   address: string;
   /** direction attribute in effect (media-level, else session-level, else sendrecv) */
   direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+  /** where RTCP goes: a=rtcp:PORT [IN IP4 ADDR] (RFC 3605), else the RTP port + 1 (0 when the stream is off) */
+  rtcp: { port: number; address: string };
+  /** a=rtcp-mux (RFC 5761): RTCP shares the RTP port */
+  rtcpMux: boolean;
 }
 
 const DIRS = new Set(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
@@ -24,23 +29,32 @@ export function parseSdp(body: Buffer | string): SdpStream[] {
   let sessionAddr = '';
   let sessionDir: SdpStream['direction'] = 'sendrecv';
   const out: SdpStream[] = [];
-  let cur: (SdpStream & { dirSet?: boolean; addrSet?: boolean }) | null = null;
+  type Parsed = Omit<SdpStream, 'rtcp'> & { rtcpLine?: { port: number; address: string } };
+  let cur: Parsed | null = null;
+  const parsed: Parsed[] = [];
   for (const line of lines) {
     if (line.startsWith('m=')) {
       const f = line.slice(2).split(' ');
       cur = {
-        index: out.length,
+        index: parsed.length,
         media: f[0] ?? '',
         port: Number.parseInt(f[1] ?? '0', 10) || 0,
         address: sessionAddr,
         direction: sessionDir,
+        rtcpMux: false,
       };
-      out.push(cur);
+      parsed.push(cur);
     } else if (line.startsWith('c=')) {
       const f = line.slice(2).trim().split(/\s+/);
       const addr = (f[2] ?? '').split('/')[0] ?? '';
       if (cur) cur.address = addr;
       else sessionAddr = addr;
+    } else if (cur && line.startsWith('a=rtcp:')) {
+      const f = line.slice(7).trim().split(/\s+/);
+      const port = Number.parseInt(f[0] ?? '', 10);
+      if (port > 0 && port < 65536) cur.rtcpLine = { port, address: f[3] ?? '' };
+    } else if (cur && line.trim() === 'a=rtcp-mux') {
+      cur.rtcpMux = true;
     } else if (line.startsWith('a=') && DIRS.has(line.slice(2).trim())) {
       const d = line.slice(2).trim() as SdpStream['direction'];
       if (cur) cur.direction = d;
@@ -48,7 +62,13 @@ export function parseSdp(body: Buffer | string): SdpStream[] {
     }
   }
   // a session-level c=/a= after an m= line is not valid SDP; streams seen before it keep what they had
-  return out.map(({ index, media, port, address, direction }) => ({ index, media, port, address, direction }));
+  for (const { rtcpLine, ...st } of parsed) {
+    const rtcp = st.port === 0 ? { port: 0, address: st.address } : { port: st.port + 1, address: st.address };
+    if (rtcpLine && st.port !== 0)
+      Object.assign(rtcp, { port: rtcpLine.port, address: rtcpLine.address || st.address });
+    out.push({ ...st, rtcp });
+  }
+  return out;
 }
 
 export function looksLikeSdp(body: Buffer, contentType?: string): boolean {
@@ -60,8 +80,9 @@ export function looksLikeSdp(body: Buffer, contentType?: string): boolean {
 /**
  * Rewrites an SDP body so its media go to `address` and the ports in `ports` (by m= line index): every c= line
  * (session and media level) gets `address`; each m= line whose index has a port in `ports` gets that port (disabled
- * streams, port 0, stay 0; a stream without a port in `ports` keeps its own port). IN IP4 / IN IP6 follows the
- * family of `address`. Everything else, including the line endings, is kept verbatim.
+ * streams, port 0, stay 0; a stream without a port in `ports` keeps its own port); its a=rtcp: line, if any, gets that
+ * port + 1 (and `address` when it names one). IN IP4 / IN IP6 follows the family of `address`. Everything else,
+ * including the line endings, is kept verbatim.
  */
 export function rewriteSdp(body: Buffer, address: string, ports: ReadonlyArray<number | undefined>): Buffer {
   const text = body.toString('utf8');
@@ -81,6 +102,10 @@ export function rewriteSdp(body: Buffer, address: string, ports: ReadonlyArray<n
         f[1] = String(port) + (slash >= 0 ? cur.slice(slash) : '');
         parts[i] = f.join(' ');
       }
+    } else if (line.startsWith('a=rtcp:') && m >= 0 && ports[m] !== undefined) {
+      const f = line.slice(7).trim().split(/\s+/);
+      const rest = f.length >= 4 ? ` ${f[1]} ${family} ${address}` : '';
+      parts[i] = `a=rtcp:${ports[m]! + 1}${rest}`;
     } else if (line.startsWith('c=')) {
       // a stream this relay does not carry keeps its own connection address
       if (m >= 0 && ports[m] === undefined) continue;
