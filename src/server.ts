@@ -198,7 +198,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       }
       const live = services.liveCalls;
       services.calls = new B2bua({ services, sip, router: services.routing, live });
-      services.callControl = new CallControl({ services, sip, routing: services.routing, live });
+      const media = services.calls.media;
+      services.callControl = new CallControl({ services, sip, routing: services.routing, live, media });
       services.calls.start();
     }
     // bills the calls a crash left in tb_livecalls (idempotent), with or without SIP

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
-import { CallControl, type RouterLike } from '../../src/sip/callcontrol/controller.js';
-import type { RouteDecision, RouteRequest } from '../../src/domain/routing/service.js';
+import { CallControl } from '../../src/sip/callcontrol/controller.js';
+import { TestRouter } from './router.js';
 import { LiveCalls } from '../../src/domain/calls/index.js';
 import { needTool } from '../helpers/tools.js';
 import { freePort } from '../helpers/ports.js';
@@ -30,34 +30,7 @@ const REMOTE = src('203.0.113.7');
 const LOCAL = src('127.0.0.1');
 const as = (user: string, pw: string) => ({ authkey: API_KEY, authid: user, authpwd: pw });
 
-/** Sends each dialled number to the sipp peers listed for it, rated by the real RatingService. */
-class TestRouter implements RouterLike {
-  readonly routes = new Map<string, Array<{ name: string; port: number; username?: string; password?: string }>>();
-  async route(r: RouteRequest): Promise<RouteDecision> {
-    const gws = this.routes.get(r.called);
-    const user = gws ? undefined : await t.srv.services.users.byUsername(r.called);
-    if (user) return { kind: 'user', user, number: user.username };
-    if (!gws) return { kind: 'reject', status: 404, reason: `no route to ${r.called}` };
-    const q = await t.srv.services.rating.quote({ id: r.user!.id, country: r.user!.country }, r.called);
-    return {
-      kind: 'gateways',
-      number: q.number,
-      rate: q.rate,
-      quote: q,
-      candidates: gws.map((g, i) => ({
-        id: i + 1,
-        name: g.name,
-        host: '127.0.0.1',
-        port: g.port,
-        transport: 'udp' as const,
-        username: g.username ?? '',
-        password: g.password ?? '',
-        number: q.number,
-      })),
-    };
-  }
-}
-const router = new TestRouter();
+const router = new TestRouter(() => t.srv.services);
 
 before(async () => {
   t = await startTestServer({ defaultcountrycode: '1', apilimituser: '0', apilimitip: '0' });

@@ -68,7 +68,10 @@ export class CallControl {
       (call, leg) => this.confirmed(call, leg),
       (call, leg) => this.progress.step(call, 'ringing', leg.name),
     );
-    this.inDialog = new InDialog(deps.sip.stack, this.legs, this.log, (call, reason) => void this.end(call, reason));
+    this.inDialog = new InDialog(deps.sip.stack, this.legs, this.log, {
+      end: (call, reason) => void this.end(call, reason),
+      sdp: (call, from, body) => this.sdpFor(call, from, body),
+    });
     this.progress = new ProgressTracker(deps.services.state.ttl('callprogress'), (e) =>
       this.log.warn({ err: String((e as Error)?.message ?? e) }, 'call progress not stored'),
     );
@@ -220,24 +223,37 @@ export class CallControl {
       this.legs.ack(a, undefined);
       return this.end(call, 'A answered without an SDP offer', 'not placed: A answered without an SDP offer');
     }
+    // the RTP relay decides on A's offer and where both parties are (rtprelay: off / nat / always)
+    await this.deps.media?.prepareParties(
+      call,
+      [
+        { signalIp: a.target.host, contact: a.remoteTarget, sdp: a.got },
+        { signalIp: b.target.host, contact: b.remoteTarget },
+      ],
+      a.got,
+      this.deps.sip.stack.localAddress(a.target.transport)?.host,
+    );
+    if (isEnded(call)) return;
     call.state = 'calling-b';
     this.setState(b, 3);
-    const rb = await this.legs.invite(call, b, a.got, this.opts.bRingMs);
+    const offer = this.sdpFor(call, 'a', a.got);
+    const rb = await this.legs.invite(call, b, offer, this.opts.bRingMs);
     if (isEnded(call)) return;
     if (!rb) {
       this.legs.ack(a, rejectingAnswer(a.got));
       return this.end(call, `B leg ${b.outcome ?? 'failed'}`);
     }
     b.got = Buffer.from(rb.body);
-    b.given = a.got;
+    b.given = offer;
     this.legs.ack(b, undefined);
     if (!hasMedia(b.got)) {
       this.legs.ack(a, rejectingAnswer(a.got));
       return this.end(call, 'B answered without an SDP answer');
     }
-    a.given = b.got;
-    this.legs.ack(a, b.got);
+    a.given = this.sdpFor(call, 'b', b.got);
+    this.legs.ack(a, a.given);
     call.state = 'connected';
+    this.deps.media?.connected(call, () => void this.hangup(call.callid, 'rtp timeout'));
     this.progress.step(call, 'answered');
     this.setState(a, 4);
     this.setState(b, 4);
@@ -253,6 +269,11 @@ export class CallControl {
     call.bridgeTimer.unref?.();
   }
 
+  /** A session description `from` gave, as the other party gets it (through the RTP relay when the call has one). */
+  private sdpFor(call: BridgedCall, from: 'a' | 'b', body: Buffer): Buffer {
+    return this.deps.media ? this.deps.media.sdp(call, from, body, 'application/sdp') : body;
+  }
+
   private setState(leg: Leg, s: 3 | 4 | null): void {
     if (leg.plan.username) this.deps.sip.setCallState(leg.plan.username, s);
   }
@@ -266,6 +287,7 @@ export class CallControl {
     call.state = 'ended';
     call.endReason = reason;
     if (call.bridgeTimer) clearTimeout(call.bridgeTimer);
+    this.deps.media?.release(call);
     const endAt = Date.now();
     for (const leg of [call.a, call.b]) {
       if (leg.state === 'confirmed') {

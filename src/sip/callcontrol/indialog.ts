@@ -15,8 +15,12 @@ export class InDialog {
     private readonly stack: StackLike,
     private readonly legs: LegCaller,
     private readonly log: Log,
-    /** ends the call (both legs, the CDRs) */
-    private readonly end: (call: BridgedCall, reason: string) => void,
+    private readonly call: {
+      /** ends the call (both legs, the CDRs) */
+      end: (call: BridgedCall, reason: string) => void;
+      /** a description `from` gave, as the other party gets it (the RTP relay rewrites it when the call has one) */
+      sdp: (call: BridgedCall, from: 'a' | 'b', body: Buffer) => Buffer;
+    },
   ) {}
 
   /**
@@ -29,7 +33,7 @@ export class InDialog {
       tx.respond(createResponse(req, 200, 'OK'));
       if (leg.state === 'confirmed') {
         leg.state = 'ended';
-        this.end(call, leg.name === 'a' ? 'A hung up' : 'B hung up');
+        this.call.end(call, leg.name === 'a' ? 'A hung up' : 'B hung up');
       }
       return;
     }
@@ -68,7 +72,8 @@ export class InDialog {
     if (offer && call.offering) return void tx.respond(createResponse(req, 491, 'Request Pending'));
     const other = leg.name === 'a' ? call.b : call.a;
     const type = getHeader(req, 'Content-Type');
-    const body = req.body.length && type ? { type, data: req.body } : undefined;
+    const data = offer ? this.call.sdp(call, leg.name, req.body) : req.body;
+    const body = req.body.length && type ? { type, data } : undefined;
     const extra = offer ? [{ name: 'Contact', value: this.legs.contact(other.target) }] : [];
     const ct = sendInDialog(this.stack, other, req.method, body, extra, this.log);
     if (!ct) return void tx.respond(createResponse(req, 500, 'Server Internal Error'));
@@ -82,19 +87,21 @@ export class InDialog {
       if (offer) call.offering = false;
       const rtype = res && getHeader(res, 'Content-Type');
       const rbody = res?.body.length && rtype ? res.body : undefined;
+      let back = rbody;
       if (offer && status >= 200 && status < 300) {
-        // the new descriptions: what each party gave and was given
+        // the new descriptions: what each party gave and was given (as the relay rewrote them)
         leg.got = Buffer.from(req.body);
-        other.given = leg.got;
+        other.given = data;
         if (rbody) {
           other.got = Buffer.from(rbody);
-          leg.given = other.got;
+          back = this.call.sdp(call, other.name, other.got);
+          leg.given = back;
         }
       }
       tx.respond(
         createResponse(req, status, reason, {
           headers: mineContact,
-          ...(rbody && rtype ? { body: rbody, contentType: rtype } : {}),
+          ...(back && rtype ? { body: back, contentType: rtype } : {}),
         }),
       );
     };

@@ -1,4 +1,5 @@
 /** The types of call control (callback / p2p): what it is built from, its calls and legs, and its refusal. */
+import type { CallMedia } from '../media/index.js';
 import type { SipRequest, SipResponse } from '../message/index.js';
 import type { ClientTransaction, SipStack, SipTarget } from '../stack.js';
 import type { DomainServices } from '../../domain/deps.js';
@@ -44,6 +45,8 @@ export interface CallControlDeps {
   routing: RouterLike;
   /** the live calls of the server (services.liveCalls) */
   live: LiveCalls;
+  /** the RTP relay the B2BUA uses (one port pool): callback/p2p media under the same rtprelay rule */
+  media?: CallMedia;
   options?: CallControlOptions;
 }
 

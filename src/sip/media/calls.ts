@@ -101,12 +101,35 @@ export class CallMedia {
   async prepare(call: object, aReq: SipRequest, aSrc: SipSource, callees: CalleeHint[] = []): Promise<void> {
     if (this.sessions.has(call) || this.gone.has(call)) return;
     if (!this.wants(aReq, aSrc, callees)) return;
-    const o = this.services.config.options;
-    const address = o.rtpaddress || localMediaAddress(aSrc.localIp);
     const n = looksLikeSdp(aReq.body, getHeader(aReq, 'Content-Type')) ? parseSdp(aReq.body).length : 1;
+    await this.open(call, aSrc.localIp, n);
+  }
+
+  /**
+   * The same decision for a call whose parties voxswitch called itself (callback/p2p): relayed with
+   * rtprelay=always, or with nat when a party's Contact or SDP address is private and differs from the address its
+   * signalling goes to. `offer` is the first session description (its m= lines are the streams).
+   */
+  async prepareParties(
+    call: object,
+    parties: Array<{ signalIp: string; contact: string; sdp?: Buffer }>,
+    offer: Buffer,
+    localIp: string | undefined,
+  ): Promise<void> {
+    if (this.sessions.has(call) || this.gone.has(call)) return;
+    const mode = this.services.config.options.rtprelay;
+    if (mode === 'off') return;
+    const behind = (p: (typeof parties)[0]) =>
+      behindNat(p.signalIp, [uriHost(p.contact), ...(p.sdp ? parseSdp(p.sdp).map((x) => x.address) : [])]);
+    if (mode !== 'always' && !parties.some(behind)) return;
+    await this.open(call, localIp, Math.max(1, parseSdp(offer).length));
+  }
+
+  private async open(call: object, localIp: string | undefined, streams: number): Promise<void> {
+    const address = this.services.config.options.rtpaddress || localMediaAddress(localIp);
     let s: RelaySession;
     try {
-      s = await this.relayFor().open(address.replace(/^::ffff:/, ''), Math.max(1, n));
+      s = await this.relayFor().open(address.replace(/^::ffff:/, ''), Math.max(1, streams));
     } catch (e) {
       this.services.log.warn(
         { err: String((e as Error)?.message ?? e) },
