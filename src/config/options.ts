@@ -222,6 +222,13 @@ export const optionSchemas = {
     doc: 'RFC 4028 Min-SE (s): smaller Session-Expires get 422 (RFC minimum 90; smaller values for tests only)',
   },
   sipapi: { schema: bool, def: 'false', doc: 'answer API requests carried in SIP (X-MVAPI header in MESSAGE/OPTIONS)' },
+  pinless: {
+    schema: z.enum(['off', 'gateways']),
+    def: 'gateways',
+    doc:
+      'pin-less calling: a call from a gateway inbound_ip whose caller number is a CLI of an account (cli) is ' +
+      'placed and billed as that account (gateways), or never (off)',
+  },
   rtprelay: {
     schema: z.enum(['off', 'nat', 'always']),
     def: 'nat',

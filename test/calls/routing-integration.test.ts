@@ -315,3 +315,76 @@ test('negative control: with the wrong gateway password the gateway (sipp verify
   const cdr = await s.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', '4812345').executeTakeFirst();
   assert.equal(cdr ? Number(cdr.cost) : 0, 0, 'nothing charged');
 });
+
+test("pin-less: a call from the gateway's inbound_ip whose caller number is ivy's CLI is placed and billed as ivy", async (c) => {
+  if (skipWithout(c, 'sipp')) return;
+  await s.numbers.addCli(ivy, '4915550003');
+  const before = (await s.ledger.balance(ivy))!.credit;
+  const gw = await uas(work, 'uas_auth.xml', [], gwPort);
+  const a = await runTool(
+    SIPP,
+    [
+      '127.0.0.1:' + udpPort,
+      '-sf',
+      join(SCEN, 'uac_plain.xml'),
+      '-inf',
+      uacCsv(work, 'pinless.csv', [['4915550003', 'x', '4912399']]),
+      '-m',
+      '1',
+      '-i',
+      '127.0.0.2',
+      '-nostdin',
+      '-timeout',
+      '20s',
+      '-timeout_error',
+      '-t',
+      'u1',
+      '-d',
+      '1000',
+    ],
+    work,
+  );
+  const g = await gw.done;
+  assert.equal(a.code, 0, 'caller through the trunk: ' + a.out.slice(-1500));
+  assert.equal(g.code, 0, 'outbound gateway: ' + g.out.slice(-1500));
+  const cdr = await waitFor(
+    () => s.storage.db.selectFrom('tb_cdrs').selectAll().where('callee', '=', '4912399').executeTakeFirst(),
+    (r) => r !== undefined,
+  );
+  assert.equal(cdr!.userid, ivy, 'billed to the account of the CLI');
+  assert.equal(cdr!.caller, '4915550003');
+  assert.equal(cdr!.route, 'gw:gwauth');
+  assert.ok(Number(cdr!.cost) > 0);
+  assert.equal((await s.ledger.balance(ivy))!.credit, before - Number(cdr!.cost));
+  // the CLI of a disabled account is not pin-less: the call from the trunk may only reach DIDs (404)
+  await s.storage.db.updateTable('tb_users').set({ enabled: 0 }).where('id', '=', ivy).execute();
+  s.users.clearCache();
+  try {
+    const refused = await runTool(
+      SIPP,
+      [
+        '127.0.0.1:' + udpPort,
+        '-sf',
+        join(SCEN, 'uac_plain.xml'),
+        '-inf',
+        uacCsv(work, 'pinless-off.csv', [['4915550003', 'x', '4912398']]),
+        '-m',
+        '1',
+        '-i',
+        '127.0.0.2',
+        '-nostdin',
+        '-timeout',
+        '10s',
+        '-timeout_error',
+        '-t',
+        'u1',
+      ],
+      work,
+    );
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.out, /404/);
+  } finally {
+    await s.storage.db.updateTable('tb_users').set({ enabled: 1 }).where('id', '=', ivy).execute();
+    s.users.clearCache();
+  }
+});

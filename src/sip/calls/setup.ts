@@ -47,6 +47,8 @@ export class CallSetup {
       user = await core.sip.authenticate(req, tx, src, true);
       if (!user) return;
     }
+    // pin-less: the gateway vouches for the caller number; a CLI of an account makes the call that account's
+    const pinless = gw ? await this.pinlessAccount(uriUser(c.from?.uri) ?? '', gw.name) : undefined;
     if (tx.cancelled) return core.respond(tx, req, 487, 'Request Terminated');
     const called = uriUser(req.ruri) ?? uriUser(c.to?.uri) ?? '';
     const callerName = user?.username ?? uriUser(c.from?.uri) ?? '';
@@ -64,7 +66,7 @@ export class CallSetup {
     };
     const call: Call = {
       id,
-      payer: payerOf({ caller: user?.id }),
+      payer: payerOf({ caller: user?.id ?? pinless?.id }),
       callerName,
       calleeName: called,
       parties: user ? [user.username] : [],
@@ -78,7 +80,7 @@ export class CallSetup {
     core.byCallId.set(a.callId, { call, side: 'a' });
     core.dialogs.add(dialogIdOf(a), inDialogHandler(core, call, 'a'));
     try {
-      await this.routeAndDial(call, called, user ?? undefined, src.ip);
+      await this.routeAndDial(call, called, user ?? pinless, src.ip);
     } catch (e) {
       // the database does not answer: 503 with Retry-After (the call may be tried again), the cause in the log
       const down = connectionFault(e);
@@ -90,6 +92,17 @@ export class CallSetup {
         await endCall(core, call, 'setup failed', false);
       }
     }
+  }
+
+  /** The enabled account whose pin-less caller number (cli) this is, when the option allows pin-less calls. */
+  private async pinlessAccount(callerNumber: string, gateway: string): Promise<User | undefined> {
+    const core = this.core;
+    if (core.services.config.get('pinless') === 'off' || !/^\+?\d{3,32}$/.test(callerNumber)) return undefined;
+    const id = await core.services.numbers.cliOwner(callerNumber);
+    const user = id === undefined ? undefined : await core.services.users.byId(id);
+    if (!user?.enabled) return undefined;
+    core.log.info({ cli: callerNumber, user: user.username, gateway }, 'pin-less call: the caller number is a CLI');
+    return user;
   }
 
   private async routeAndDial(
