@@ -40,6 +40,10 @@ import type { DomainServices } from './domain/deps.js';
 import { firstStart } from './setup/firststart.js';
 import { OverloadMonitor } from './overload/monitor.js';
 import { NodeStatsPublisher } from './api/nodestats.js';
+import { SmsGatewayStore } from './domain/messaging/sms/store.js';
+import { SmsService } from './domain/messaging/sms/service.js';
+import { SmsWorker } from './domain/messaging/sms/worker.js';
+import { SmppPool } from './domain/messaging/smpp/pool.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -132,11 +136,25 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // this process's worker index (0: a single process); each worker owns its live calls (named as in the node
   // stats, nodeid/N): a worker's start recovers only what a previous run of that worker left
   const worker = o.handoff && o.handoff.count > 1 ? o.handoff.self : 0;
-  const liveCalls = new LiveCalls(domain, { node: worker ? `${state.nodeId}/${worker}` : config.get('nodeid') });
+  const processId = worker ? `${state.nodeId}/${worker}` : config.get('nodeid');
+  const liveCalls = new LiveCalls(domain, { node: processId });
+  const smsGateways = new SmsGatewayStore(storage.db, box);
+  const sms = new SmsService({ ...domain, db: storage.db, dialect: storage.dialect, gateways: smsGateways });
+  // one SMPP session per enabled gateway; the worker submits the queue (tb_sms) through them
+  const smpp = new SmppPool(box, {
+    enquireLinkMs: opts.smsenquirelink * 1000,
+    backoffMinMs: 500,
+    backoffMaxMs: 30_000,
+    responseTimeoutMs: 30_000,
+    log: (level, obj, msg) => log[level](obj, msg),
+  });
+  const smsWorker = new SmsWorker(sms, smsGateways, smpp, config, log, { owner: processId });
+  sms.attach(smpp, smsWorker);
   const services: Services = {
     ...domain,
     routing: new RoutingService(domain),
     liveCalls,
+    sms,
     sharedCalls: new SharedLiveCalls(() => services.liveCalls, storage.db, state.bus),
     dbRunner: new DbRunner({
       dialect: storage.dialect,
@@ -205,7 +223,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await services.liveCalls.recover();
     // answers the other processes' disccall for the calls of this one
     await services.sharedCalls.start();
+    // settles the SMS a stop left in submitting (at most once), binds the gateways, submits the queue
+    await smsWorker.start();
   } catch (e) {
+    await smsWorker.stop().catch(() => undefined);
+    await smpp.stop().catch(() => undefined);
     await first?.rollback().catch(() => undefined);
     await stopSip().catch(() => undefined);
     await listeners.stop();
@@ -230,6 +252,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       stopReconcile();
       overload.stop();
       await nodeStats.stop();
+      await smsWorker.stop();
+      await smpp.stop();
       await stopSip();
       await listeners.stop();
       await gateway.close();
