@@ -148,7 +148,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     responseTimeoutMs: 30_000,
     log: (level, obj, msg) => log[level](obj, msg),
   });
-  const smsWorker = new SmsWorker(sms, smsGateways, smpp, config, log, { owner: processId });
+  // the queue rows this process claims carry its name: at its next start it settles what it left (nodeid per node)
+  const smsOwner = worker ? processId : state.nodeId;
+  const smsWorker = new SmsWorker(sms, smsGateways, smpp, config, log, { owner: smsOwner });
   sms.attach(smpp, smsWorker);
   const services: Services = {
     ...domain,

@@ -20,6 +20,8 @@ export interface Submitted {
 }
 
 export interface SmscOptions {
+  /** listen port (default: an ephemeral one) */
+  port?: number;
   systemId?: string;
   password?: string;
   /** ms before each submit_sm_resp */
@@ -56,7 +58,7 @@ export class TestSmsc {
   static async start(opts: SmscOptions = {}): Promise<TestSmsc> {
     const server = smpp.createServer({}, (s) => smsc.session(s));
     const smsc = new TestSmsc(server, opts);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => server.listen(opts.port ?? 0, '127.0.0.1', r));
     smsc.port = (server.address() as AddressInfo).port;
     return smsc;
   }

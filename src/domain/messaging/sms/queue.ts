@@ -87,6 +87,8 @@ export interface SmsPart {
 
 export class SmsQueue {
   private readonly group: GroupCommit;
+  /** acknowledgements not yet committed, by gateway and message id: a receipt can overtake its own submit_sm_resp */
+  private readonly settling = new Map<string, Promise<void>>();
 
   constructor(
     readonly db: Kysely<Database>,
@@ -107,7 +109,7 @@ export class SmsQueue {
   /** Claims up to `n` due rows for `owner` (state accepted → submitting with a lease), atomically. */
   async claim(n: number, owner: string, leaseMs: number, now = Date.now()): Promise<SmsRow[]> {
     if (n <= 0) return [];
-    let due = this.db
+    const due = this.db
       .selectFrom('tb_sms')
       .select('id')
       .where('state', '=', 'accepted')
@@ -115,14 +117,27 @@ export class SmsQueue {
       .orderBy('next_try_at')
       .orderBy('id')
       .limit(n);
-    if (this.dialect === 'pg') due = due.forUpdate().skipLocked();
-    const rows = await this.db
-      .updateTable('tb_sms')
-      .set({ state: 'submitting', owner, lease_until: now + leaseMs, updated_at: now })
-      .where('id', 'in', due)
-      .where('state', '=', 'accepted')
-      .returningAll()
-      .execute();
+    const set = { state: 'submitting', owner, lease_until: now + leaseMs, updated_at: now };
+    // PostgreSQL: the due rows are locked as they are picked, and rows another claimer holds are skipped; SQLite
+    // has one writer at a time, and the state check in the UPDATE keeps a row from being claimed twice either way
+    const rows =
+      this.dialect === 'pg'
+        ? await this.db
+            .with('due', () => due.forUpdate().skipLocked())
+            .updateTable('tb_sms')
+            .from('due')
+            .set(set)
+            .whereRef('tb_sms.id', '=', 'due.id')
+            .where('tb_sms.state', '=', 'accepted')
+            .returningAll('tb_sms')
+            .execute()
+        : await this.db
+            .updateTable('tb_sms')
+            .set(set)
+            .where('id', 'in', due)
+            .where('state', '=', 'accepted')
+            .returningAll()
+            .execute();
     return rows.map((r) => smsFromRow(r as Raw)).sort((a, b) => a.id - b.id);
   }
 
@@ -139,7 +154,8 @@ export class SmsQueue {
 
   /** Part `part` settled at the SMSC (state submitted, or unconfirmed without a message id). */
   settlePart(id: number, p: Omit<SmsPart, 'smsid'>, last: boolean, now = Date.now()): Promise<void> {
-    return this.group.run(async (trx) => {
+    const key = `${p.gateway}\n${p.messageId}`;
+    const done = this.group.run(async (trx) => {
       await trx
         .insertInto('tb_smsparts')
         .values({
@@ -162,6 +178,13 @@ export class SmsQueue {
         .where('id', '=', id)
         .execute();
     });
+    if (!p.messageId) return done;
+    this.settling.set(key, done);
+    const forget = () => {
+      if (this.settling.get(key) === done) this.settling.delete(key);
+    };
+    done.then(forget, forget);
+    return done;
   }
 
   /**
@@ -298,6 +321,7 @@ export class SmsQueue {
   /** The part a receipt names: by the SMSC's message id on that gateway (also in the other base, hex ↔ decimal). */
   async partByMessageId(gateway: string, messageId: string): Promise<SmsPart | undefined> {
     if (!messageId) return undefined;
+    await this.settling.get(`${gateway}\n${messageId}`)?.catch(() => undefined);
     const ids = [messageId];
     if (/^[0-9a-f]{1,13}$/i.test(messageId)) ids.push(String(parseInt(messageId, 16)));
     if (/^\d{1,15}$/.test(messageId)) ids.push(Number(messageId).toString(16));

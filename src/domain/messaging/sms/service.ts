@@ -240,7 +240,10 @@ export class SmsService {
     const id = m.receiptedId || parsed?.id || '';
     const outcome = receiptOutcome(m.messageState, parsed?.stat);
     if (!id || !outcome) return;
-    const part = await this.queue.partByMessageId(m.gateway, id);
+    let part = await this.queue.partByMessageId(m.gateway, id);
+    // another process may still be committing the acknowledgement the receipt overtook
+    if (!part)
+      part = await new Promise((r) => setTimeout(r, 500)).then(() => this.queue.partByMessageId(m.gateway, id));
     if (!part) {
       this.d.log.info({ gateway: m.gateway, messageId: id }, 'delivery receipt for an unknown message id');
       return;
