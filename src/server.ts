@@ -217,6 +217,15 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         if (l.transport === 'udp') overload.watchUdpPort(l.port);
       }
       const live = services.liveCalls;
+      // an SMS to a user's DID reaches the user as a SIP MESSAGE (or the offline IM store)
+      const sipServer = sip;
+      sms.onMobileOriginated(async (m) => {
+        const user = await services.routing.localUser(m.to);
+        if (!user || !user.enabled) return false;
+        const body = Buffer.from(m.text, 'utf8');
+        await sipServer.deliverIm(m.from, user.username, body, 'text/plain;charset=utf-8', 3000);
+        return true;
+      });
       services.calls = new B2bua({ services, sip, router: services.routing, live });
       services.callControl = new CallControl({ services, sip, routing: services.routing, live });
       services.calls.start();

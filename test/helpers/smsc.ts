@@ -131,6 +131,28 @@ export class TestSmsc {
     });
   }
 
+  /**
+   * A mobile-originated message to every bound session: one deliver_sm, or with `parts` > 1 a concatenated one
+   * (UDH 05 00 03 ref total seq, the text cut in `parts` pieces). Resolves with the deliver_sm_resp statuses.
+   */
+  async mo(from: string, to: string, text: string, parts = 1, ref = 42): Promise<number[]> {
+    const size = Math.ceil(text.length / parts);
+    const out: Promise<number>[] = [];
+    for (const s of this.sessions)
+      for (let i = 0; i < parts; i++) {
+        const piece = text.slice(i * size, (i + 1) * size);
+        const short_message = parts > 1 ? { udh: Buffer.from([5, 0, 3, ref, parts, i + 1]), message: piece } : piece;
+        out.push(
+          new Promise((r) =>
+            s.deliver_sm({ source_addr: from, destination_addr: to, esm_class: 0, short_message }, (p: Pdu) =>
+              r(p.command_status),
+            ),
+          ),
+        );
+      }
+    return Promise.all(out);
+  }
+
   /** Drops every connection (as an SMSC restart would). */
   drop(): void {
     for (const s of this.sessions) s.destroy();

@@ -56,11 +56,12 @@ before(async () => {
     smsrefundfailed: '1',
   });
   const h = (e: string, p: Record<string, string>) => t.srv.gateway.handle(req(e, p, LOCAL));
-  for (const p of [
+  const users: Record<string, string>[] = [
     { u_username: 'bob', u_password: 'bobpw', u_credit: '5.00' },
     { u_username: 'poor', u_password: 'poorpw', u_credit: '0.01' },
-  ])
-    assert.equal((await h('newuseri', { u_currency: 'USD', ...p })).ok, true);
+    { u_username: 'alice', u_password: 'alicepw', u_did: '15557770000' },
+  ];
+  for (const p of users) assert.equal((await h('newuseri', { u_currency: 'USD', ...p })).ok, true);
   const csv =
     'prefix,destination,price,connectfee,minduration,increment,currency\n' +
     '1,USA,0.01,0.05,60,60,USD\n44,UK,0.02,0.07,60,60,USD\n';
@@ -273,4 +274,21 @@ test('the window: never more submit_sm outstanding than the gateway window; pref
     await handle('delsmsgateway', { ...admin, name: 'uk' });
     await slow.close();
   }
+});
+
+test('mobile-originated SMS to a user DID reach the user (offline: the IM store), concatenated parts reassembled', async () => {
+  await until('bound', async () => (await gwState('main'))?.state === 'bound');
+  assert.deepEqual(await smsc.mo('15559990000', '15557770000', 'hello alice'), [0]);
+  const long = 'A long incoming message that came in two parts. '.repeat(5);
+  assert.deepEqual(await smsc.mo('15559990001', '15557770000', long, 2), [0, 0]);
+  assert.deepEqual(await smsc.mo('15559990002', '15550000000', 'to nobody'), [0]);
+  const db = t.srv.services.storage.db;
+  const rows = await until('stored', async () => {
+    const r = await db.selectFrom('tb_imessages').select(['fromuser', 'body']).where('touser', '=', 'alice').execute();
+    return r.length >= 2 && r;
+  });
+  assert.deepEqual(rows.map((r) => [r.fromuser, r.body]).sort(), [
+    ['15559990000', 'hello alice'],
+    ['15559990001', long],
+  ]);
 });

@@ -9,6 +9,7 @@ import type { Session, Pdu } from 'smpp';
 import type { BindMode } from '../sms/gateways.js';
 import type { GatewayLinkState, GatewayStatus, InboundSms, OutPart, SubmitOutcome } from '../sms/transport.js';
 import { statusName } from './status.js';
+import { readConcat } from '../sms/encoding.js';
 
 export interface SessionConfig {
   name: string;
@@ -180,7 +181,10 @@ export class SmppSession {
   }
 
   private deliver(s: Session, pdu: Pdu): void {
-    const sm = pdu.short_message as { message?: unknown } | undefined;
+    const sm = pdu.short_message as { message?: unknown; udh?: Buffer[] } | undefined;
+    // the package hands the UDH's information elements; readConcat takes the UDH with its length octet
+    const ies = Buffer.concat(sm?.udh ?? []);
+    const concat = ies.length ? readConcat(Buffer.concat([Buffer.from([ies.length]), ies])) : undefined;
     const payload = pdu.message_payload as { message?: unknown } | undefined;
     const text = String(sm?.message ?? payload?.message ?? '');
     const m: InboundSms = {
@@ -191,6 +195,7 @@ export class SmppSession {
       text,
       receiptedId: pdu.receipted_message_id ? String(pdu.receipted_message_id) : undefined,
       messageState: pdu.message_state === undefined ? undefined : Number(pdu.message_state),
+      concat,
     };
     this.events.inbound(m).then(
       () => s.send(pdu.response()),

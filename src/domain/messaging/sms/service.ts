@@ -21,6 +21,7 @@ import type { SmsGatewayStore } from './store.js';
 import { SmsQueue, type SmsRow } from './queue.js';
 import type { InboundSms, SmsTransport } from './transport.js';
 import { parseReceipt, receiptOutcome } from './receipts.js';
+import { Reassembly, type MobileOriginated } from './inbound.js';
 
 /** A refused SMS (bad input, no gateway or route, credit short): nothing charged, nothing queued. */
 export class SmsError extends DomainError {}
@@ -67,6 +68,8 @@ export class SmsService {
   private transport: SmsTransport | undefined;
   private accepted: () => void = () => undefined;
   private changed: () => Promise<void> = async () => undefined;
+  private readonly reassembly = new Reassembly();
+  private mo: ((m: MobileOriginated) => Promise<boolean>) | undefined;
 
   constructor(private readonly d: SmsDeps) {
     this.queue = new SmsQueue(d.db, d.dialect);
@@ -78,6 +81,14 @@ export class SmsService {
     this.accepted = () => worker.kick();
     this.changed = () => worker.resync();
     transport.onInbound((m) => this.inbound(m));
+  }
+
+  /**
+   * Where mobile-originated messages go (wired by the composition root: to a user's DID over SIP); it answers
+   * whether a user took it.
+   */
+  onMobileOriginated(handler: (m: MobileOriginated) => Promise<boolean>): void {
+    this.mo = handler;
   }
 
   gateways(): Promise<SmsGateway[]> {
@@ -233,7 +244,10 @@ export class SmsService {
   async inbound(m: InboundSms): Promise<void> {
     const receipt = (m.esmClass & 0x3c) === 0x04 || (m.esmClass & 0x3c) === 0x08;
     if (!receipt) {
-      this.d.log.info({ gateway: m.gateway, from: m.source, to: m.destination }, 'mobile-originated SMS not handled');
+      const whole = this.reassembly.add(m);
+      if (!whole) return;
+      const taken = this.mo ? await this.mo(whole) : false;
+      this.d.log.info({ gateway: m.gateway, to: m.destination, taken }, 'mobile-originated SMS');
       return;
     }
     const parsed = parseReceipt(m.text);

@@ -32,6 +32,8 @@ export interface InboundSms {
   text: string;
   receiptedId?: string;
   messageState?: number;
+  /** the concatenation header of one part of a long message */
+  concat?: { ref: number; total: number; seq: number };
 }
 
 export type GatewayLinkState = 'connecting' | 'bound' | 'down' | 'refused' | 'stopped';
