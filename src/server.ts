@@ -23,6 +23,7 @@ import { ApiRules } from './api/auth/rules.js';
 import { buildRegistry } from './api/commands/index.js';
 import { ApiGateway } from './api/gateway.js';
 import { ApiListeners } from './api/transports/listeners.js';
+import { answerSms } from './api/transports/sms.js';
 import { DbRunner } from './api/customsql/dbrunner.js';
 import { HourlyAttempts } from './api/auth/attempts.js';
 import { SipStack, type SipSource } from './sip/stack.js';
@@ -188,6 +189,21 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const first = await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
   const gateway = new ApiGateway(services, { registry: buildRegistry(), rules });
   await gateway.loadAdmin();
+  // incoming SMS: to a user's DID it reaches the user as a SIP MESSAGE (or the offline IM store); to any other number
+  // (the service number) an API command in the text runs through the gateway and is answered by SMS
+  sms.onMobileOriginated(async (m) => {
+    const sip = services.sip;
+    const user = await services.routing.localUser(m.to);
+    if (user) {
+      if (!user.enabled || !sip) return false;
+      await sip.deliverIm(m.from, user.username, Buffer.from(m.text, 'utf8'), 'text/plain;charset=utf-8', 3000);
+      return true;
+    }
+    const answer = await answerSms(gateway, config.options.apiv2key || config.options.httpapikey, m.text);
+    if (answer === undefined) return false;
+    await sms.reply(m.from, m.to, answer).catch((e) => log.warn({ err: e, to: m.from }, 'SMS API answer not sent'));
+    return true;
+  });
   const nodeStats = new NodeStatsPublisher(services, {
     intervalMs: o.nodeStatsMs,
     apiRequests: () => gateway.requests,
@@ -217,15 +233,6 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         if (l.transport === 'udp') overload.watchUdpPort(l.port);
       }
       const live = services.liveCalls;
-      // an SMS to a user's DID reaches the user as a SIP MESSAGE (or the offline IM store)
-      const sipServer = sip;
-      sms.onMobileOriginated(async (m) => {
-        const user = await services.routing.localUser(m.to);
-        if (!user || !user.enabled) return false;
-        const body = Buffer.from(m.text, 'utf8');
-        await sipServer.deliverIm(m.from, user.username, body, 'text/plain;charset=utf-8', 3000);
-        return true;
-      });
       services.calls = new B2bua({ services, sip, router: services.routing, live });
       services.callControl = new CallControl({ services, sip, routing: services.routing, live });
       services.calls.start();

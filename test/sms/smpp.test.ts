@@ -292,3 +292,20 @@ test('mobile-originated SMS to a user DID reach the user (offline: the IM store)
     ['15559990001', long],
   ]);
 });
+
+test('the API over SMS: "balance USER PASSWORD" to the service number is answered by SMS; a wrong password too', async () => {
+  const before = smsc.submits.length;
+  assert.deepEqual(await smsc.mo('15559990005', '15550001111', 'balance bob bobpw'), [0]);
+  assert.deepEqual(await smsc.mo('15559990006', '15550001111', 'BALANCE bob wrong'), [0]);
+  assert.deepEqual(await smsc.mo('15559990007', '15550001111', 'rating bob bobpw 15551234567'), [0]);
+  await until('three answers', () => smsc.submits.length >= before + 3);
+  const to = (n: string) => smsc.submits.find((s) => s.destination === n);
+  const bal = (await t.srv.services.ledger.balance(await userId('bob')))!.credit;
+  assert.match(to('15559990005')!.text, new RegExp(`^${(bal / 1e6).toFixed(2).replace('.', '\\.')}\\d* USD`));
+  assert.equal(to('15559990005')!.source, '15550001111');
+  assert.match(to('15559990006')!.text, /^ERROR: /);
+  assert.match(to('15559990007')!.text, /0\.01/);
+  // answers are the switch's own messages: not charged to anybody
+  const answers = await t.srv.services.storage.db.selectFrom('tb_sms').select('cost').where('userid', '=', 0).execute();
+  assert.ok(answers.length >= 3 && answers.every((a) => Number(a.cost) === 0));
+});

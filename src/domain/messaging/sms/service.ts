@@ -38,8 +38,8 @@ export interface SmsDeps {
 }
 
 export interface SendRequest {
-  /** who sends and, unless `free`, pays */
-  user: User;
+  /** who sends and, unless an operator's message, pays (undefined: the switch itself, operator messages only) */
+  user: User | undefined;
   sender: string;
   destination: string;
   text: string;
@@ -117,8 +117,17 @@ export class SmsService {
     return (await this.d.numbers.cliOwner(raw).catch(() => undefined)) === user.id;
   }
 
+  /** An answer of the switch itself (the API over SMS): not charged, UCS-2 when the text needs it. */
+  async reply(to: string, from: string, text: string): Promise<Accepted> {
+    const encoding = nonGsmChars(text).length ? 'ucs2' : 'gsm7';
+    const sender = SENDER_RE.test(from) ? from : '';
+    return this.send({ user: undefined, sender, destination: to, text, encoding, operator: true });
+  }
+
   async send(r: SendRequest): Promise<Accepted> {
     const o = this.d.config.options;
+    const user = r.user;
+    if (!user && !r.operator) throw new SmsError('an account is needed to send SMS', 'denied');
     const all = await this.d.gateways.list();
     if (all.length === 0)
       throw new SmsError(
@@ -137,7 +146,7 @@ export class SmsService {
             .join(', ')}): send it with sendsmsunicode (UCS-2, 70 characters a message)`,
         );
     }
-    const number = this.d.rating.normalize(r.destination.trim() || '', r.user.country);
+    const number = this.d.rating.normalize(r.destination.trim() || '', user?.country ?? '');
     const routed = orderSmsGateways(all, number);
     if (routed.length === 0)
       throw new SmsError(`bnum: no SMS route to ${number}: no enabled SMS gateway serves this prefix`, 'notfound', {
@@ -148,7 +157,7 @@ export class SmsService {
       if (!SENDER_RE.test(sender))
         throw new SmsError('anum: the sender is up to 20 digits (optional +) or up to 11 letters and digits');
       const listed = routed.some((g) => g.allowedSenders.length > 0 && senderAllowed(g, sender));
-      if (!r.operator && !listed && !(await this.ownsNumber(r.user, sender)))
+      if (!r.operator && !listed && !(user && (await this.ownsNumber(user, sender))))
         throw new SmsError(
           `anum: sender "${sender}" is neither one of your numbers (your DID, phone or addcli numbers) nor a ` +
             'sender the SMS gateway allows',
@@ -173,13 +182,13 @@ export class SmsService {
     }
     let cost = 0;
     let currency = '';
-    if (!r.operator) {
-      const q = await this.d.rating.quote(r.user, number);
+    if (!r.operator && user) {
+      const q = await this.d.rating.quote(user, number);
       cost = q.rate.connectfee * enc.parts.length;
       currency = q.rate.currency;
     }
     const row = {
-      userid: r.user.id,
+      userid: user?.id ?? 0,
       sender,
       destination: number,
       text,
@@ -192,21 +201,21 @@ export class SmsService {
     try {
       id = await this.d.ledger.transaction(async (trx) => {
         const smsid = await this.queue.insertIn(trx, row);
-        if (cost > 0)
-          await this.d.ledger.postIn(trx, { userId: r.user.id, amount: -cost, reason: 'sms', ref: `sms:${smsid}` });
+        if (cost > 0 && user)
+          await this.d.ledger.postIn(trx, { userId: user.id, amount: -cost, reason: 'sms', ref: `sms:${smsid}` });
         return smsid;
       });
     } catch (e) {
       if (!(e instanceof InsufficientCredit)) throw e;
-      const bal = (await this.d.ledger.balance(r.user.id))?.credit ?? 0;
-      const free = bal - (await this.d.ledger.reserved(r.user.id));
+      const bal = (await this.d.ledger.balance(user!.id))?.credit ?? 0;
+      const free = bal - (await this.d.ledger.reserved(user!.id));
       throw new SmsError(
         `insufficient credit: the message costs ${formatAmount(cost)} ${currency} (${enc.parts.length} part(s)), ` +
           `${formatAmount(Math.max(0, free))} available`,
         'insufficient',
       );
     }
-    this.d.log.info({ sms: id, user: r.user.id, to: number, parts: enc.parts.length, cost }, 'SMS accepted');
+    this.d.log.info({ sms: id, user: user?.id ?? 0, to: number, parts: enc.parts.length, cost }, 'SMS accepted');
     this.accepted();
     return {
       id,
