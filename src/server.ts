@@ -23,6 +23,7 @@ import { ApiRules } from './api/auth/rules.js';
 import { buildRegistry } from './api/commands/index.js';
 import { ApiGateway } from './api/gateway.js';
 import { ApiListeners } from './api/transports/listeners.js';
+import { answerSms } from './api/transports/sms.js';
 import { DbRunner } from './api/customsql/dbrunner.js';
 import { HourlyAttempts } from './api/auth/attempts.js';
 import { SipStack, type SipSource } from './sip/stack.js';
@@ -40,6 +41,10 @@ import type { DomainServices } from './domain/deps.js';
 import { firstStart } from './setup/firststart.js';
 import { OverloadMonitor } from './overload/monitor.js';
 import { NodeStatsPublisher } from './api/nodestats.js';
+import { SmsGatewayStore } from './domain/messaging/sms/store.js';
+import { SmsService } from './domain/messaging/sms/service.js';
+import { SmsWorker } from './domain/messaging/sms/worker.js';
+import { SmppPool } from './domain/messaging/smpp/pool.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -132,11 +137,27 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // this process's worker index (0: a single process); each worker owns its live calls (named as in the node
   // stats, nodeid/N): a worker's start recovers only what a previous run of that worker left
   const worker = o.handoff && o.handoff.count > 1 ? o.handoff.self : 0;
-  const liveCalls = new LiveCalls(domain, { node: worker ? `${state.nodeId}/${worker}` : config.get('nodeid') });
+  const processId = worker ? `${state.nodeId}/${worker}` : config.get('nodeid');
+  const liveCalls = new LiveCalls(domain, { node: processId });
+  const smsGateways = new SmsGatewayStore(storage.db, box);
+  const sms = new SmsService({ ...domain, db: storage.db, dialect: storage.dialect, gateways: smsGateways });
+  // one SMPP session per enabled gateway; the worker submits the queue (tb_sms) through them
+  const smpp = new SmppPool(box, {
+    enquireLinkMs: opts.smsenquirelink * 1000,
+    backoffMinMs: 500,
+    backoffMaxMs: 30_000,
+    responseTimeoutMs: 30_000,
+    log: (level, obj, msg) => log[level](obj, msg),
+  });
+  // the queue rows this process claims carry its name: at its next start it settles what it left (nodeid per node)
+  const smsOwner = worker ? processId : state.nodeId;
+  const smsWorker = new SmsWorker(sms, smsGateways, smpp, config, log, { owner: smsOwner });
+  sms.attach(smpp, smsWorker);
   const services: Services = {
     ...domain,
     routing: new RoutingService(domain),
     liveCalls,
+    sms,
     sharedCalls: new SharedLiveCalls(() => services.liveCalls, storage.db, state.bus),
     dbRunner: new DbRunner({
       dialect: storage.dialect,
@@ -168,6 +189,21 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const first = await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
   const gateway = new ApiGateway(services, { registry: buildRegistry(), rules });
   await gateway.loadAdmin();
+  // incoming SMS: to a user's DID it reaches the user as a SIP MESSAGE (or the offline IM store); to any other number
+  // (the service number) an API command in the text runs through the gateway and is answered by SMS
+  sms.onMobileOriginated(async (m) => {
+    const sip = services.sip;
+    const user = await services.routing.localUser(m.to);
+    if (user) {
+      if (!user.enabled || !sip) return false;
+      await sip.deliverIm(m.from, user.username, Buffer.from(m.text, 'utf8'), 'text/plain;charset=utf-8', 3000);
+      return true;
+    }
+    const answer = await answerSms(gateway, config.options.apiv2key || config.options.httpapikey, m.text);
+    if (answer === undefined) return false;
+    await sms.reply(m.from, m.to, answer).catch((e) => log.warn({ err: e, to: m.from }, 'SMS API answer not sent'));
+    return true;
+  });
   const nodeStats = new NodeStatsPublisher(services, {
     intervalMs: o.nodeStatsMs,
     apiRequests: () => gateway.requests,
@@ -206,7 +242,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await services.liveCalls.recover();
     // answers the other processes' disccall for the calls of this one
     await services.sharedCalls.start();
+    // settles the SMS a stop left in submitting (at most once), binds the gateways, submits the queue
+    await smsWorker.start();
   } catch (e) {
+    await smsWorker.stop().catch(() => undefined);
+    await smpp.stop().catch(() => undefined);
     await first?.rollback().catch(() => undefined);
     await stopSip().catch(() => undefined);
     await listeners.stop();
@@ -231,6 +271,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       stopReconcile();
       overload.stop();
       await nodeStats.stop();
+      await smsWorker.stop();
+      await smpp.stop();
       await stopSip();
       await listeners.stop();
       await gateway.close();

@@ -16,6 +16,7 @@ import type { LiveCalls } from './domain/calls/livecalls.js';
 import type { SharedLiveCalls } from './domain/calls/shared.js';
 import type { OverloadGate } from './overload/monitor.js';
 import type { NodeStatsPublisher } from './api/nodestats.js';
+import type { SmsService } from './domain/messaging/sms/service.js';
 
 export interface Listener {
   kind: string;
@@ -38,6 +39,8 @@ export interface Services extends DomainServices {
   liveCalls: LiveCalls;
   /** The live calls of every process (tb_livecalls) and disccall of a call held elsewhere (over the bus). */
   sharedCalls: SharedLiveCalls;
+  /** SMS over SMPP: gateways, the durable outbound queue (its worker and sessions are built by server.ts). */
+  sms: SmsService;
   /** The B2BUA; undefined when usesip=false. */
   calls?: B2bua;
   /** Call control (callback / p2p); undefined when usesip=false. */

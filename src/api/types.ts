@@ -4,7 +4,7 @@ import { DomainError } from '../domain/errors.js';
 export const FORMATS = ['text', 'cleartext', 'html', 'xml', 'soap', 'json', 'jsonp'] as const;
 export type Format = (typeof FORMATS)[number];
 
-export type TransportKind = 'http' | 'https' | 'ws' | 'wss' | 'tcp' | 'tls' | 'udp' | 'sip' | 'console';
+export type TransportKind = 'http' | 'https' | 'ws' | 'wss' | 'tcp' | 'tls' | 'udp' | 'sip' | 'sms' | 'console';
 
 export interface Source {
   transport: TransportKind;

@@ -301,6 +301,32 @@ export const optionSchemas = {
     def: '20',
     doc: 'lowest rate (new INVITE/REGISTER per second) the overload rate control goes down to',
   },
+  // --- SMS (SMPP gateways: addsmsgateway) ---
+  smsmaxparts: {
+    schema: int(1, 255),
+    def: '6',
+    doc: 'most parts of one concatenated SMS (153 GSM / 67 UCS-2 characters a part); longer messages are refused',
+  },
+  smsrefundfailed: {
+    schema: bool,
+    def: 'false',
+    doc: 'refund the charge of an SMS that fails for good (an SMSC refusal, a failed receipt, retries exhausted)',
+  },
+  smsmaxattempts: {
+    schema: int(1, 1000),
+    def: '10',
+    doc: 'submission attempts of an SMS (no bind, throttled, queue full) before it fails',
+  },
+  smsretrydelay: {
+    schema: int(10, 3_600_000),
+    def: '5000',
+    doc: 'ms before the first retry of an SMS after a temporary failure (doubling each time, at most 10 min)',
+  },
+  smsenquirelink: {
+    schema: int(1, 3600),
+    def: '30',
+    doc: 'seconds between enquire_link keepalives of each SMPP session (a missing answer drops and rebinds it)',
+  },
   loglevel: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     def: 'info',

@@ -276,5 +276,67 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await installReservations(db, dialect);
       },
     },
+    '0009_sms': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('tb_smsgateways')
+          .addColumn('id', idType, id)
+          .addColumn('name', 'varchar(64)', (c) => c.notNull().unique())
+          .addColumn('host', 'varchar(256)', (c) => c.notNull())
+          .addColumn('port', 'integer', (c) => c.notNull().defaultTo(2775))
+          .addColumn('system_id', 'varchar(16)', (c) => c.notNull())
+          .addColumn('password_enc', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('system_type', 'varchar(13)', (c) => c.notNull().defaultTo(''))
+          .addColumn('bindmode', 'varchar(16)', (c) => c.notNull().defaultTo('transceiver'))
+          .addColumn('prefixes', 'varchar(512)', (c) => c.notNull().defaultTo(''))
+          .addColumn('priority', 'integer', (c) => c.notNull().defaultTo(10))
+          .addColumn('default_sender', 'varchar(21)', (c) => c.notNull().defaultTo(''))
+          .addColumn('allowed_senders', 'varchar(512)', (c) => c.notNull().defaultTo(''))
+          .addColumn('throughput', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('window_size', 'integer', (c) => c.notNull().defaultTo(10))
+          .addColumn('tls', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('maxparts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('tb_sms')
+          .addColumn('id', idType, id)
+          .addColumn('userid', 'integer', (c) => c.notNull())
+          .addColumn('sender', 'varchar(21)', (c) => c.notNull().defaultTo(''))
+          .addColumn('destination', 'varchar(32)', (c) => c.notNull())
+          .addColumn('text', 'text', (c) => c.notNull())
+          .addColumn('encoding', 'varchar(8)', (c) => c.notNull())
+          .addColumn('parts', 'integer', (c) => c.notNull())
+          .addColumn('sent', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('acked', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('ref', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('gateway', 'varchar(64)', (c) => c.notNull().defaultTo(''))
+          .addColumn('state', 'varchar(16)', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_try_at', 'bigint', (c) => c.notNull())
+          .addColumn('owner', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .addColumn('lease_until', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('error', 'varchar(512)', (c) => c.notNull().defaultTo(''))
+          .addColumn('cost', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('refunded', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ix_sms_due').on('tb_sms').columns(['state', 'next_try_at']).execute();
+        await db.schema.createIndex('ix_sms_user').on('tb_sms').columns(['userid', 'id']).execute();
+        await db.schema
+          .createTable('tb_smsparts')
+          .addColumn('smsid', 'integer', (c) => c.notNull())
+          .addColumn('part', 'integer', (c) => c.notNull())
+          .addColumn('gateway', 'varchar(64)', (c) => c.notNull())
+          .addColumn('message_id', 'varchar(65)', (c) => c.notNull())
+          .addColumn('state', 'varchar(16)', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('pk_smsparts', ['smsid', 'part'])
+          .execute();
+        await db.schema.createIndex('ix_smsparts_msgid').on('tb_smsparts').columns(['gateway', 'message_id']).execute();
+      },
+    },
   };
 }

@@ -236,6 +236,76 @@ export interface ReservationsTable {
   expires_at: number;
 }
 
+/** SMPP connections to SMSCs (addsmsgateway); the password is encrypted with the server key. */
+export interface SmsGatewaysTable {
+  id: Generated<number>;
+  name: string;
+  host: string;
+  port: number;
+  system_id: string;
+  password_enc: string;
+  system_type: string;
+  /** transmitter | receiver | transceiver */
+  bindmode: string;
+  /** comma-separated destination prefixes ('' = any) */
+  prefixes: string;
+  priority: number;
+  default_sender: string;
+  /** comma-separated senders this SMSC accepts (an entry ending in * is a prefix; '' = any the user may use) */
+  allowed_senders: string;
+  /** submit_sm per second (0: no limit) */
+  throughput: number;
+  /** submit_sm outstanding at once */
+  window_size: number;
+  tls: number;
+  maxparts: number;
+  enabled: number;
+  created_at: number;
+}
+
+/** The durable outbound SMS queue: one row per message (accepted → submitting → submitted → delivered/failed). */
+export interface SmsTable {
+  id: Generated<number>;
+  userid: number;
+  sender: string;
+  destination: string;
+  text: string;
+  /** gsm7 | ucs2 */
+  encoding: string;
+  parts: number;
+  /** parts whose submit_sm write has begun (marked before the write: the at-most-once mark) */
+  sent: Generated<number>;
+  /** parts settled: acknowledged by the SMSC, refused, or left unconfirmed by a crash (never resent) */
+  acked: Generated<number>;
+  /** 8-bit concatenation reference (0-255) shared by the parts */
+  ref: number;
+  /** the gateway of the last submission attempt ('' before any) */
+  gateway: Generated<string>;
+  state: string;
+  attempts: Generated<number>;
+  next_try_at: number;
+  /** the process holding the row in `submitting`, and until when */
+  owner: Generated<string>;
+  lease_until: Generated<number>;
+  error: Generated<string>;
+  /** micro-units charged (once, at acceptance) */
+  cost: number;
+  refunded: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One submitted part of an SMS: the SMSC's message id, matched by delivery receipts. */
+export interface SmsPartsTable {
+  smsid: number;
+  part: number;
+  gateway: string;
+  message_id: string;
+  /** submitted | delivered | failed */
+  state: string;
+  updated_at: number;
+}
+
 export interface Database {
   tb_users: UsersTable;
   tb_api: ApiTable;
@@ -256,4 +326,7 @@ export interface Database {
   tb_gateways: GatewaysTable;
   tb_livecalls: LiveCallsTable;
   tb_reservations: ReservationsTable;
+  tb_smsgateways: SmsGatewaysTable;
+  tb_sms: SmsTable;
+  tb_smsparts: SmsPartsTable;
 }

@@ -134,7 +134,7 @@ test('old API xmapi answers OK:… / ERROR:…', async () => {
   const r = await curl([t.url(`/xmapi/balance?key=${API_KEY}&username=bob&password=bobpw&now`)]);
   assert.equal(r.body, 'OK:7.25 EUR');
   const e = await curl([t.url(`/xmapi/sms?key=${API_KEY}&username=bob&password=bobpw&number=123&txt=hi&now`)]);
-  assert.match(e.body, /^ERROR:sms needs an SMS\/e-mail gateway/);
+  assert.match(e.body, /^ERROR:no SMS gateway is configured: an admin adds one with addsmsgateway/);
 });
 
 test('JSONP: format=jsonp with callback, and jppget', async () => {

@@ -52,6 +52,8 @@ export class Authenticator {
     const ip = req.source.ip;
     // a datagram's source address can be forged from the LAN: over UDP (and SIP) only loopback is trusted
     if (req.source.transport === 'udp' || req.source.transport === 'sip') return isLoopback(ip);
+    // the API over SMS is never a trusted source: the sender number proves nothing
+    if (req.source.transport === 'sms') return false;
     let t = this.trustMemo.get(ip);
     if (t === undefined) {
       t = isLoopback(ip) || (this.opts.trustlanip && isPrivate(ip)) || this.trusted.has(ip);

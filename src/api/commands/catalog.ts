@@ -21,9 +21,6 @@ const rows: Row[] = [
   // user commands
   ['sendfax', 12, 'from,to,filename', 'send fax', 'needs a fax gateway (T.38), which voxswitch does not have'],
   ['sendmail', 12, 'from,to,subject,message', 'send e-mail', LATER.gateways],
-  ['sms', 12, 'anum,bnum,txt', 'send sms message', LATER.gateways],
-  ['sendsms', 12, 'telnumber,message', 'send sms message', LATER.gateways],
-  ['sendsmsunicode', 12, 'telnumber,message', 'send sms message (unicode)', LATER.gateways],
   // admin commands
   ['deviceid', 6, '', 'show device id', LATER.ops],
   ['fastusers', 6, '', 'list cached users', LATER.ops],
@@ -37,7 +34,6 @@ const rows: Row[] = [
   ['showcfg', 6, '', 'show the config files', LATER.ops],
   ['cmd', 4, 'txt', 'exec shell command', NEVER.shell],
   ['asendemail', 6, 'from,to,subject,message', 'send e-mail (admin)', LATER.gateways],
-  ['asendsms', 6, 'telnumber,message', 'send sms message (admin)', LATER.gateways],
   [
     'voicehere',
     6,
