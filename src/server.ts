@@ -40,6 +40,9 @@ import type { DomainServices } from './domain/deps.js';
 import { firstStart } from './setup/firststart.js';
 import { OverloadMonitor } from './overload/monitor.js';
 import { NodeStatsPublisher } from './api/nodestats.js';
+import { WebhookService } from './domain/events/webhooks.js';
+import { Mailer } from './domain/mail/mailer.js';
+import { FaxService } from './domain/fax/service.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -132,6 +135,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // this process's worker index (0: a single process); each worker owns its live calls (named as in the node
   // stats, nodeid/N): a worker's start recovers only what a previous run of that worker left
   const worker = o.handoff && o.handoff.count > 1 ? o.handoff.self : 0;
+  // events out (signed webhooks), the e-mail queue and faxes; their queue loops start once the server is up
+  const webhooks = new WebhookService(domain, box);
+  const mailer = new Mailer(domain, webhooks);
+  const fax = new FaxService(domain, mailer, webhooks);
+  const queues = [mailer.loop, fax.loop, webhooks.loop];
   const liveCalls = new LiveCalls(domain, { node: worker ? `${state.nodeId}/${worker}` : config.get('nodeid') });
   const services: Services = {
     ...domain,
@@ -143,6 +151,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       location: storage.location,
       maxRows: () => config.get('dbmaxrows'),
     }),
+    mailer,
+    fax,
+    webhooks,
     signups: new HourlyAttempts(),
     forgotFailures: new HourlyAttempts(),
     startedAt: Date.now(),
@@ -216,6 +227,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     throw e;
   }
   first?.announce();
+  for (const q of queues) q.start();
   overload.start();
   nodeStats.start();
   const stopReconcile = startReconciliation(ledger, log);
@@ -228,6 +240,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     gateway,
     async stop() {
       stopReconcile();
+      for (const q of queues) await q.stop();
       overload.stop();
       await nodeStats.stop();
       await stopSip();

@@ -6,6 +6,7 @@ import { type Kysely, type Migration, sql } from 'kysely';
 import type { Dialect } from './dialect.js';
 import { installInvariants } from './invariants.js';
 import { installReservations } from './reservations.js';
+import { installMailWebhooks } from './mailtables.js';
 
 export function migrations(dialect: Dialect): Record<string, Migration> {
   const idType = dialect === 'pg' ? 'serial' : 'integer';
@@ -274,6 +275,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '0008_credit_reservations': {
       async up(db: Kysely<any>) {
         await installReservations(db, dialect);
+      },
+    },
+    '0010_mail_webhooks': {
+      async up(db: Kysely<any>) {
+        await installMailWebhooks(db, idType, id);
       },
     },
   };

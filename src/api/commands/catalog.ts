@@ -19,8 +19,6 @@ type Row = [name: string, level: Level, params: string, description: string, why
 
 const rows: Row[] = [
   // user commands
-  ['sendfax', 12, 'from,to,filename', 'send fax', 'needs a fax gateway (T.38), which voxswitch does not have'],
-  ['sendmail', 12, 'from,to,subject,message', 'send e-mail', LATER.gateways],
   ['sms', 12, 'anum,bnum,txt', 'send sms message', LATER.gateways],
   ['sendsms', 12, 'telnumber,message', 'send sms message', LATER.gateways],
   ['sendsmsunicode', 12, 'telnumber,message', 'send sms message (unicode)', LATER.gateways],
@@ -36,7 +34,6 @@ const rows: Row[] = [
   ['file', 6, 'filename', 'send the requested file', LATER.ops],
   ['showcfg', 6, '', 'show the config files', LATER.ops],
   ['cmd', 4, 'txt', 'exec shell command', NEVER.shell],
-  ['asendemail', 6, 'from,to,subject,message', 'send e-mail (admin)', LATER.gateways],
   ['asendsms', 6, 'telnumber,message', 'send sms message (admin)', LATER.gateways],
   [
     'voicehere',
@@ -127,7 +124,6 @@ const rows: Row[] = [
     'no more credit check',
     'is not offered: every call is authorised against credit and cut at its maxduration',
   ],
-  ['checkmails', 6, '', 'check email jobs', LATER.gateways],
   ['pputfile', 6, 'filename,filedata', 'save a file under the web file storage (base64)', LATER.ops],
   ['pgetfile', 6, 'filename', 'load a file from the web file storage', LATER.ops],
 ];

@@ -16,6 +16,9 @@ import { sipCommands } from './sip.js';
 import { routingCommands } from './routing.js';
 import { callCommands } from './calls.js';
 import { callControlCommands } from './callcontrol.js';
+import { mailCommands } from './mail.js';
+import { faxCommands } from './fax.js';
+import { webhookCommands } from './webhooks.js';
 import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
@@ -35,6 +38,9 @@ export function buildRegistry(): Registry {
     ...routingCommands,
     ...callCommands,
     ...callControlCommands,
+    ...mailCommands,
+    ...faxCommands,
+    ...webhookCommands,
   );
   // the catalog declares only names no module implements: the registry refuses a name declared twice
   return r.add(...catalogCommands);
