@@ -193,6 +193,21 @@ test('mailstatus shows only what the caller may see; bad ids are refused', async
   await checkmails();
 });
 
+test('a forgotten-password reset sends the account a notice (never the password)', async () => {
+  const bobUser = (await t.srv.services.users.byUsername('bob'))!;
+  await t.srv.services.users.setForgot(bobUser.id, 'Pet?', 'Rex');
+  const r = await t.srv.gateway.handle(
+    req('forgotpasswordanswer', { authkey: API_KEY, email: 'bob@example.com', forgotpasswordanswer: 'rex' }, LOCAL),
+  );
+  assert.equal(r.ok, true, r.text);
+  assert.equal(await checkmails(), 'sent 1, failed 0, retry 0, queued 0');
+  const got = smtp.received.at(-1)!;
+  assert.deepEqual(got.rcpt, ['bob@example.com']);
+  assert.equal(got.mail.subject, 'Your password was reset');
+  assert.match(got.mail.text ?? '', /The password of the account bob was reset/);
+  assert.ok(!(got.mail.text ?? '').includes(String(r.fields!.password)), 'the new password is not mailed');
+});
+
 test('without smtphost every e-mail command answers an ERROR naming the options', async () => {
   const bare = await startTestServer({ usesip: 'false' });
   try {
