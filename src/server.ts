@@ -45,6 +45,9 @@ import { SmsGatewayStore } from './domain/messaging/sms/store.js';
 import { SmsService } from './domain/messaging/sms/service.js';
 import { SmsWorker } from './domain/messaging/sms/worker.js';
 import { SmppPool } from './domain/messaging/smpp/pool.js';
+import { WebhookService } from './domain/events/webhooks.js';
+import { Mailer } from './domain/mail/mailer.js';
+import { FaxService } from './domain/fax/service.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -153,6 +156,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const smsOwner = worker ? processId : state.nodeId;
   const smsWorker = new SmsWorker(sms, smsGateways, smpp, config, log, { owner: smsOwner });
   sms.attach(smpp, smsWorker);
+  // events out (signed webhooks), the e-mail queue and faxes; their queue loops start once the server is up
+  const webhooks = new WebhookService(domain, box);
+  const mailer = new Mailer(domain, webhooks);
+  const fax = new FaxService(domain, mailer, webhooks);
+  const queues = [mailer.loop, fax.loop, webhooks.loop];
   const services: Services = {
     ...domain,
     routing: new RoutingService(domain),
@@ -164,6 +172,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       location: storage.location,
       maxRows: () => config.get('dbmaxrows'),
     }),
+    mailer,
+    fax,
+    webhooks,
     signups: new HourlyAttempts(),
     forgotFailures: new HourlyAttempts(),
     startedAt: Date.now(),
@@ -257,6 +268,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     throw e;
   }
   first?.announce();
+  for (const q of queues) q.start();
   overload.start();
   nodeStats.start();
   const stopReconcile = startReconciliation(ledger, log);
@@ -269,6 +281,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     gateway,
     async stop() {
       stopReconcile();
+      for (const q of queues) await q.stop();
       overload.stop();
       await nodeStats.stop();
       await smsWorker.stop();

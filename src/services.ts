@@ -17,6 +17,9 @@ import type { SharedLiveCalls } from './domain/calls/shared.js';
 import type { OverloadGate } from './overload/monitor.js';
 import type { NodeStatsPublisher } from './api/nodestats.js';
 import type { SmsService } from './domain/messaging/sms/service.js';
+import type { Mailer } from './domain/mail/mailer.js';
+import type { FaxService } from './domain/fax/service.js';
+import type { WebhookService } from './domain/events/webhooks.js';
 
 export interface Listener {
   kind: string;
@@ -49,6 +52,12 @@ export interface Services extends DomainServices {
   overload?: OverloadGate;
   /** This process's counters, announced to the other nodes (info / quickstat per node and in total). */
   nodeStats?: NodeStatsPublisher;
+  /** The e-mail queue (tb_mail) and its SMTP relay: `mailer.enqueue({...})` for any notice. */
+  mailer: Mailer;
+  /** sendfax: faxes (tb_fax) through the configured e-mail or HTTP fax service. */
+  fax: FaxService;
+  /** Signed webhooks (tb_webhooks, tb_webhook_deliveries); `webhooks.emit(kind, data)` announces an event. */
+  webhooks: WebhookService;
   startedAt: number;
   listeners: Listener[];
   /** Re-reads the configuration and applies it to the running services. */

@@ -11,7 +11,15 @@ import { tariffsCommand } from './tariffs.js';
 import { serve, type ServeArgs } from './serve.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-const SECRET_OPTIONS = new Set(['apiv2key', 'httpapikey', 'apiv2md5salt', 'httpapiencryptkey', 'cardprocessorkey']);
+const SECRET_OPTIONS = new Set([
+  'apiv2key',
+  'httpapikey',
+  'apiv2md5salt',
+  'httpapiencryptkey',
+  'cardprocessorkey',
+  'smtppassword',
+  'faxhttpauth',
+]);
 let serving = false;
 // A reader that goes away (`voxswitch config | head`) ends a command quietly; a running server ignores it.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {

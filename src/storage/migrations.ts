@@ -6,6 +6,7 @@ import { type Kysely, type Migration, sql } from 'kysely';
 import type { Dialect } from './dialect.js';
 import { installInvariants } from './invariants.js';
 import { installReservations } from './reservations.js';
+import { installMailWebhooks } from './mailtables.js';
 
 export function migrations(dialect: Dialect): Record<string, Migration> {
   const idType = dialect === 'pg' ? 'serial' : 'integer';
@@ -336,6 +337,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addPrimaryKeyConstraint('pk_smsparts', ['smsid', 'part'])
           .execute();
         await db.schema.createIndex('ix_smsparts_msgid').on('tb_smsparts').columns(['gateway', 'message_id']).execute();
+      },
+    },
+    '0010_mail_webhooks': {
+      async up(db: Kysely<any>) {
+        await installMailWebhooks(db, idType, id);
       },
     },
   };

@@ -306,6 +306,79 @@ export interface SmsPartsTable {
   updated_at: number;
 }
 
+/** A column with a default: optional on insert. */
+type Def<T> = ColumnType<T, T | undefined, T>;
+
+/** The e-mail queue (domain/mail): queued → sending → sent | failed; temporary errors back to queued later. */
+export interface MailTable {
+  id: Generated<number>;
+  userid: Def<number>;
+  from_addr: string;
+  to_addr: string;
+  subject: Def<string>;
+  body: Def<string>;
+  /** JSON {path, name, type} of a file attached from the confined file storage (fax by e-mail), or NULL */
+  attachment: ColumnType<string | null, string | null | undefined, string | null>;
+  /** what the message belongs to ("fax:12"), '' for a plain e-mail */
+  ref: Def<string>;
+  state: string;
+  attempts: Def<number>;
+  next_try_at: number;
+  error: Def<string>;
+  message_id: Def<string>;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Faxes (domain/fax): queued → sending → sent | failed; charged once when accepted (ledger ref fax:<id>). */
+export interface FaxTable {
+  id: Generated<number>;
+  userid: Def<number>;
+  from_num: Def<string>;
+  to_num: string;
+  filename: string;
+  pages: Def<number>;
+  cost: Def<number>;
+  currency: Def<string>;
+  mode: string;
+  state: string;
+  attempts: Def<number>;
+  next_try_at: number;
+  error: Def<string>;
+  mailid: ColumnType<number | null, number | null | undefined, number | null>;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Webhook subscriptions (domain/events); the signing secret is encrypted with the server key. */
+export interface WebhooksTable {
+  id: Generated<number>;
+  url: string;
+  /** comma separated event kinds or patterns (sms.*, *) */
+  events: string;
+  secret_enc: string;
+  enabled: Def<number>;
+  created_at: number;
+}
+
+/** One row per delivery attempt of an event to a hook: pending → sending → done | retried | failed. */
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  event_id: string;
+  hookid: number;
+  kind: string;
+  /** the exact JSON body, the same on every attempt */
+  body: Def<string>;
+  attempt: number;
+  state: string;
+  status_code: Def<number>;
+  latency_ms: Def<number>;
+  error: Def<string>;
+  next_try_at: number;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   tb_users: UsersTable;
   tb_api: ApiTable;
@@ -326,6 +399,10 @@ export interface Database {
   tb_gateways: GatewaysTable;
   tb_livecalls: LiveCallsTable;
   tb_reservations: ReservationsTable;
+  tb_mail: MailTable;
+  tb_fax: FaxTable;
+  tb_webhooks: WebhooksTable;
+  tb_webhook_deliveries: WebhookDeliveriesTable;
   tb_smsgateways: SmsGatewaysTable;
   tb_sms: SmsTable;
   tb_smsparts: SmsPartsTable;

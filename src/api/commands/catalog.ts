@@ -5,7 +5,6 @@
 import type { CommandDef, Level } from '../registry.js';
 
 const LATER = {
-  gateways: 'needs an SMS/e-mail gateway, which is not part of voxswitch yet',
   ops: 'arrives with the operations commands (logs, files, maintenance jobs), not yet in this version',
 };
 const NEVER = {
@@ -19,8 +18,6 @@ type Row = [name: string, level: Level, params: string, description: string, why
 
 const rows: Row[] = [
   // user commands
-  ['sendfax', 12, 'from,to,filename', 'send fax', 'needs a fax gateway (T.38), which voxswitch does not have'],
-  ['sendmail', 12, 'from,to,subject,message', 'send e-mail', LATER.gateways],
   // admin commands
   ['deviceid', 6, '', 'show device id', LATER.ops],
   ['fastusers', 6, '', 'list cached users', LATER.ops],
@@ -33,7 +30,6 @@ const rows: Row[] = [
   ['file', 6, 'filename', 'send the requested file', LATER.ops],
   ['showcfg', 6, '', 'show the config files', LATER.ops],
   ['cmd', 4, 'txt', 'exec shell command', NEVER.shell],
-  ['asendemail', 6, 'from,to,subject,message', 'send e-mail (admin)', LATER.gateways],
   [
     'voicehere',
     6,
@@ -123,7 +119,6 @@ const rows: Row[] = [
     'no more credit check',
     'is not offered: every call is authorised against credit and cut at its maxduration',
   ],
-  ['checkmails', 6, '', 'check email jobs', LATER.gateways],
   ['pputfile', 6, 'filename,filedata', 'save a file under the web file storage (base64)', LATER.ops],
   ['pgetfile', 6, 'filename', 'load a file from the web file storage', LATER.ops],
 ];

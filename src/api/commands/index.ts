@@ -17,6 +17,9 @@ import { routingCommands } from './routing.js';
 import { callCommands } from './calls.js';
 import { callControlCommands } from './callcontrol.js';
 import { smsCommands } from './sms.js';
+import { mailCommands } from './mail.js';
+import { faxCommands } from './fax.js';
+import { webhookCommands } from './webhooks.js';
 import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
@@ -37,6 +40,9 @@ export function buildRegistry(): Registry {
     ...callCommands,
     ...callControlCommands,
     ...smsCommands,
+    ...mailCommands,
+    ...faxCommands,
+    ...webhookCommands,
   );
   // the catalog declares only names no module implements: the registry refuses a name declared twice
   return r.add(...catalogCommands);

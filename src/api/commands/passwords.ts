@@ -93,9 +93,26 @@ async function forgotAnswer(ctx: CommandContext, p: Record<string, string>): Pro
   while (passwordProblem(password, acct.username, 'password')) password = randomPassword();
   await s.users.setPassword(acct.id, password);
   s.log.info({ user: acct.username, ip: ctx.req.source.ip }, 'password reset by the forgotten-password answer');
+  await resetNotice(ctx, acct, email);
   return ok(`password reset for ${acct.username}: new password ${password}`, {
     fields: { username: acct.username, password },
   });
+}
+
+/**
+ * With e-mail configured (smtphost, smtpfrom), the account's e-mail learns that its password was reset (never the
+ * password): a reset the owner did not ask for is noticed. A notice that cannot be queued does not undo the reset.
+ */
+async function resetNotice(ctx: CommandContext, acct: { id: number; username: string }, email: string) {
+  const s = ctx.services;
+  const from = s.config.options.smtpfrom;
+  if (!s.mailer.configured || !from) return;
+  const body =
+    `The password of the account ${acct.username} was reset with the forgotten-password answer ` +
+    `(from ${ctx.req.source.ip}, ${new Date().toISOString()}).\nIf you did not do this, contact your provider.`;
+  await s.mailer
+    .enqueue({ userId: acct.id, from, to: email, subject: 'Your password was reset', body, ref: 'password-reset' })
+    .catch((e: unknown) => s.log.warn({ user: acct.username, err: (e as Error).message }, 'reset notice not queued'));
 }
 
 export const passwordCommands: CommandDef[] = [
