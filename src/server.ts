@@ -23,6 +23,7 @@ import { ApiRules } from './api/auth/rules.js';
 import { buildRegistry } from './api/commands/index.js';
 import { ApiGateway } from './api/gateway.js';
 import { ApiListeners } from './api/transports/listeners.js';
+import { WebConsole } from './api/console/routes.js';
 import { DbRunner } from './api/customsql/dbrunner.js';
 import { HourlyAttempts } from './api/auth/attempts.js';
 import { SipStack, type SipSource } from './sip/stack.js';
@@ -174,7 +175,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     worker,
   });
   services.nodeStats = nodeStats;
-  const listeners = new ApiListeners(services, gateway);
+  // the web console (/console on the API ports): sessions in the state layer, commands through the gateway
+  const webConsole = new WebConsole(services, gateway);
+  const listeners = new ApiListeners(services, gateway, webConsole);
   let sip: SipServer | undefined;
   /** Ends the call layers (BYE and CDRs for the calls still up), then SIP and the live calls. */
   const stopSip = async () => {
@@ -208,6 +211,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   } catch (e) {
     await first?.rollback().catch(() => undefined);
     await stopSip().catch(() => undefined);
+    webConsole.close();
     await listeners.stop();
     await gateway.close();
     await services.dbRunner.close();
@@ -231,6 +235,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       overload.stop();
       await nodeStats.stop();
       await stopSip();
+      webConsole.close();
       await listeners.stop();
       await gateway.close();
       await services.dbRunner.close();
