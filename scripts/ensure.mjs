@@ -1,6 +1,6 @@
 // Makes a fresh clone runnable: installs dependencies when missing or stale, then compiles TypeScript.
 // `npm start` and `npm test` run this first, so those two commands are the whole set-up.
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative } from 'node:path';
@@ -36,3 +36,21 @@ for (const top of ['src', 'test', 'bench']) dropStale(join(root, 'dist', top));
 
 if (!existsSync(join(root, 'dist', '.tsbuildinfo'))) console.error('[voxswitch] compiling TypeScript (tsc)…');
 run('npx --no-install tsc -p tsconfig.json');
+
+// The web console (console/, served at /console): built with Vite into dist/console when a source is newer.
+function newest(dir) {
+  let t = 0;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    t = Math.max(t, st.isDirectory() ? newest(p) : st.mtimeMs);
+  }
+  return t;
+}
+const stamp = 'dist/console/.built';
+if (Math.max(newest(join(root, 'console')), mtime('package-lock.json')) > mtime(stamp)) {
+  console.error('[voxswitch] building the web console (vite)…');
+  run('npx --no-install vite build --config console/vite.config.mjs');
+  writeFileSync(join(root, stamp), new Date().toISOString() + '\n');
+  console.error('[voxswitch] web console built into dist/console');
+}

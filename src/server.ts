@@ -24,6 +24,7 @@ import { buildRegistry } from './api/commands/index.js';
 import { ApiGateway } from './api/gateway.js';
 import { ApiListeners } from './api/transports/listeners.js';
 import { answerSms } from './api/transports/sms.js';
+import { WebConsole } from './api/console/routes.js';
 import { DbRunner } from './api/customsql/dbrunner.js';
 import { HourlyAttempts } from './api/auth/attempts.js';
 import { SipStack, type SipSource } from './sip/stack.js';
@@ -221,7 +222,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     worker,
   });
   services.nodeStats = nodeStats;
-  const listeners = new ApiListeners(services, gateway);
+  // the web console (/console on the API ports): sessions in the state layer, commands through the gateway
+  const webConsole = new WebConsole(services, gateway);
+  const listeners = new ApiListeners(services, gateway, webConsole);
   let sip: SipServer | undefined;
   /** Ends the call layers (BYE and CDRs for the calls still up), then SIP and the live calls. */
   const stopSip = async () => {
@@ -260,6 +263,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await smpp.stop().catch(() => undefined);
     await first?.rollback().catch(() => undefined);
     await stopSip().catch(() => undefined);
+    webConsole.close();
     await listeners.stop();
     await gateway.close();
     await services.dbRunner.close();
@@ -287,6 +291,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       await smsWorker.stop();
       await smpp.stop();
       await stopSip();
+      webConsole.close();
       await listeners.stop();
       await gateway.close();
       await services.dbRunner.close();

@@ -8,7 +8,7 @@ export interface Caller {
   /** The account the request acts as (undefined for public APIs called anonymously). */
   user?: User;
   /** How the caller was authenticated. */
-  via: 'password' | 'md5' | 'pin' | 'username' | 'trusted-ip' | 'console' | 'none';
+  via: 'password' | 'md5' | 'pin' | 'username' | 'trusted-ip' | 'console' | 'session' | 'none';
   /** The source address is trusted (local, LAN, trustediplist) and not a web page. */
   trustedIp: boolean;
 }

@@ -7,9 +7,10 @@ import { isIP } from 'node:net';
 import type { ApiDirectory, Caller, CommandContext } from './context.js';
 import type { Services } from '../services.js';
 import { bindParams, type Registry, type UserMode } from './registry.js';
-import type { ApiRules } from './auth/rules.js';
+import type { ApiRules, Rule } from './auth/rules.js';
+import type { CommandDecl } from './declaration.js';
 import { buildOpenApi } from './openapi.js';
-import { fail, ok, type ApiRequest, type ApiResult, type Source } from './types.js';
+import { fail, ok, type ApiRequest, type ApiResult, type Format, type Source } from './types.js';
 import { Authenticator } from './auth/authenticate.js';
 import { UsageLimits } from './auth/limits.js';
 import { SaltStore } from './auth/salts.js';
@@ -108,7 +109,98 @@ export class ApiGateway {
       if (a.failure) await s.bans.recordFailure(ip, 'API authentication');
       return fail(a.message, { legacyStatus: a.legacyStatus });
     }
-    const caller: Caller = a.caller;
+    return this.dispatch(req, def, rule, a.caller);
+  }
+
+  /**
+   * A web console session's command: runs as `user` (re-read, so a disabled account stops at once) with that user's
+   * levels, without authentication but with every other check (bans, usage limits, disabled rules, req_user). The
+   * console grants no address trust: a req_ip=1 rule passes only for an address listed in apiv2ipauth or
+   * trustediplist, never because the browser is local.
+   */
+  async handleAs(userId: number, entry: string, params: Record<string, string>, source: Source): Promise<ApiResult> {
+    const { s } = this;
+    this.requests++;
+    const wait = s.overload?.shed('api') ?? 0;
+    if (wait) return fail(`server overloaded, retry in ${wait} s`, { legacyStatus: 503 });
+    if (s.bans.isBanned(source.ip))
+      return fail('your address is banned after repeated authentication failures; ask the operator (delbanned)', {
+        legacyStatus: 403,
+      });
+    const limited = await this.limits.checkSource(source.ip);
+    if (limited) return fail(limited, { legacyStatus: 412 });
+    const user = await s.users.byId(userId);
+    if (!user || !user.enabled) return fail('your account is disabled or gone: log in again', { legacyStatus: 403 });
+    const name = entry.trim().toLowerCase();
+    if (!name) return fail('no API entry given: send apientry=NAME (see help)', { legacyStatus: 406 });
+    const def = this.registry.get(name);
+    const rule = this.rules.resolve(name, def, s.config.get('apiv2auth') as UserMode);
+    if (!rule) return fail(`unknown API "${name}": see help for the list`, { legacyStatus: 406 });
+    const why = this.consoleRefusal(rule, user, source);
+    if (why) return fail(why, { legacyStatus: 403 });
+    const req: ApiRequest = { entry: name, params, positional: [], format: 'json', source };
+    return this.dispatch(req, def, rule, { user, via: 'session', trustedIp: false });
+  }
+
+  /** Why a console session may not call a rule's API (undefined: it may). */
+  private consoleRefusal(rule: Rule, user: User, source: Source): string | undefined {
+    if (rule.reqUser === 2) return 'this API is disabled';
+    if (rule.reqIp === 1 && !this.auth.listedForConsole(source.ip))
+      return (
+        `this API is allowed only from listed addresses: add ${source.ip} to apiv2ipauth ` +
+        '(the console grants no address trust)'
+      );
+    if (rule.reqUser !== 14 && rankOf(user.type) > rule.reqUser) return 'this API is not allowed for your user type';
+    return undefined;
+  }
+
+  /** The declared commands a console session's user may call from this address (the console's completion). */
+  consoleCommands(user: User, source: Source): Array<CommandDecl & { available: boolean; reqUser: number }> {
+    const mode = this.s.config.get('apiv2auth') as UserMode;
+    const out: Array<CommandDecl & { available: boolean; reqUser: number }> = [];
+    for (const d of this.registry.all()) {
+      const rule = this.rules.resolve(d.name, d, mode);
+      if (!rule || this.consoleRefusal(rule, user, source)) continue;
+      const { run: _run, ...decl } = d;
+      out.push({ ...decl, available: Boolean(d.run) && !rule.refused, reqUser: rule.reqUser });
+    }
+    return out;
+  }
+
+  /**
+   * A console log-in: a user name with its password, or authmd5+authsalt as the API computes it, checked by the API's
+   * own authentication (a web page is never trusted by address). A failure counts toward the address's ban.
+   */
+  async login(params: Record<string, string>, source: Source): Promise<{ user: User } | { error: string }> {
+    const { s } = this;
+    if (s.bans.isBanned(source.ip))
+      return { error: 'your address is banned after repeated authentication failures; ask the operator (delbanned)' };
+    const limited = await this.limits.checkSource(source.ip);
+    if (limited) return { error: limited };
+    const req: ApiRequest = {
+      entry: 'login',
+      params,
+      positional: [],
+      format: 'json',
+      source: { ...source, browser: true },
+    };
+    const a = await this.auth.authenticate(req, { reqKey: 0, reqIp: 0, reqUser: 12, userMode: 6 });
+    if (!a.ok) {
+      if (a.failure) await s.bans.recordFailure(source.ip, 'console log-in');
+      return { error: a.message };
+    }
+    if (!a.caller.user) return { error: 'authentication required: username with password' };
+    return { user: a.caller.user };
+  }
+
+  /** The command itself, once the caller is known: usage limit per user, custom SQL or the handler. */
+  private async dispatch(
+    req: ApiRequest,
+    def: ReturnType<Registry['get']>,
+    rule: Rule,
+    caller: Caller,
+  ): Promise<ApiResult> {
+    const { s } = this;
     if (caller.user && req.source.transport !== 'console') {
       const limited = await this.limits.checkUser(caller.user.id);
       if (limited) return fail(limited, { legacyStatus: 412 });
@@ -185,6 +277,11 @@ export class ApiGateway {
       r.truncated ? `${r.rows.length} rows (more rows matched: answers are limited to 100)` : `${r.rows.length} rows`,
       { columns: r.columns, rows: r.rows },
     );
+  }
+
+  /** A result in one of the document's formats (the web console shows answers as the API would send them). */
+  encodeAs(r: ApiResult, format: Format): Encoded {
+    return this.encodeFor({ format, callback: format === 'jsonp' ? 'callback' : undefined }, r);
   }
 
   private decodeOpts() {

@@ -96,6 +96,17 @@ export const optionSchemas = {
     def: '3600',
     doc: 'seconds a used authsalt is remembered (replays refused)',
   },
+  webconsole: { schema: bool, def: 'true', doc: 'serve the web console at /console on the API ports' },
+  consoleidle: {
+    schema: int(60, 86400),
+    def: '1800',
+    doc: 'seconds a web console session lives without a request',
+  },
+  consolesession: {
+    schema: int(60, 86400 * 7),
+    def: '43200',
+    doc: 'seconds a web console session lives at most after its log-in',
+  },
   apilimitip: { schema: int(0, 10_000_000), def: '200', doc: 'API requests per second from one IP (0: unlimited)' },
   apilimituser: { schema: int(0, 10_000_000), def: '100', doc: 'API requests per second by one user (0: unlimited)' },
   apilimitglobal: { schema: int(0, 10_000_000), def: '20000', doc: 'API requests per second in all (0: unlimited)' },

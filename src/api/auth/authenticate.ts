@@ -69,6 +69,11 @@ export class Authenticator {
     return this.ipauth.has(req.source.ip) && !req.source.browser;
   }
 
+  /** An address the operator listed (apiv2ipauth, trustediplist): what a req_ip=1 rule needs from the web console. */
+  listedForConsole(ip: string): boolean {
+    return this.ipauth.has(ip) || this.trusted.has(ip);
+  }
+
   async authenticate(req: ApiRequest, rule: Rule): Promise<AuthOutcome> {
     const p = req.params;
     const trustedIp = req.source.transport === 'console' || this.isTrustedSource(req);

@@ -71,12 +71,12 @@ export const moneyCommands: CommandDef[] = [
   },
   {
     name: 'addcredit',
-    params: ['pin', 'username', 'credit'],
+    params: ['pin', 'username', 'credit', 'reason'],
     level: 6,
     reqIp: 1,
     description:
       'add credit (only from trusted IP by default): username (or bnum/anum) and credit (negative to correct, never ' +
-      'below zero), or pin to apply a recharge PIN to username',
+      'below zero), or pin to apply a recharge PIN to username; reason is kept in the ledger entry',
     run: async (ctx, p) => {
       const caller = callerOf(ctx, 'addcredit');
       let name = (p.username ?? p.bnum ?? p.anum ?? p.u_username ?? '').trim();
@@ -94,7 +94,12 @@ export const moneyCommands: CommandDef[] = [
         throw new ApiError(`you may not add credit to ${target.username}`, 403);
       const r = pin
         ? await ctx.services.money.chargePin(target.id, pin, 'addcredit', caller.id)
-        : await ctx.services.money.addCredit(target.id, parseMoneyAmount('credit', p.credit, true), caller.id);
+        : await ctx.services.money.addCredit(
+            target.id,
+            parseMoneyAmount('credit', p.credit, true),
+            caller.id,
+            ledgerReason(p.reason),
+          );
       const a = formatAmount(r.amount);
       const bal = formatAmount(r.balance);
       ctx.services.log.info(
@@ -193,3 +198,12 @@ export const moneyCommands: CommandDef[] = [
     },
   },
 ];
+
+/** The ledger reason of an addcredit: `addcredit`, or `addcredit: ` and the caller's words (one line, 120 chars). */
+function ledgerReason(reason: string | undefined): string {
+  const words = (reason ?? '')
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .trim()
+    .slice(0, 120);
+  return words ? `addcredit: ${words}` : 'addcredit';
+}

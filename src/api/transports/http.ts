@@ -15,6 +15,8 @@ export interface HttpDeps {
   /** Time to receive the request line and headers, and the whole request (ms). */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** The web console (src/api/console), answering every path below /console. */
+  console?: { handle(req: IncomingMessage, res: ServerResponse): Promise<void> };
 }
 
 function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-large'> {
@@ -73,6 +75,7 @@ export function createApiHttpServer(d: HttpDeps): Server {
     const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
     const target = req.url ?? '/';
     const method = req.method ?? 'GET';
+    if (d.console && /^\/console(\/|\?|$)/.test(target)) return d.console.handle(req, res);
     if (method === 'OPTIONS') {
       res.writeHead(204, { ...CORS, 'access-control-max-age': '600' });
       res.end();

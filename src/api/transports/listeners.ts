@@ -12,6 +12,7 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import type { ApiGateway } from '../gateway.js';
 import type { Services, Listener } from '../../services.js';
 import { createApiHttpServer } from './http.js';
+import type { WebConsole } from '../console/routes.js';
 import { attachLineSession } from './line.js';
 import { createUdpApi } from './udp.js';
 import { repairRequestLine, sniff } from './sniff.js';
@@ -46,9 +47,11 @@ export class ApiListeners {
   constructor(
     private readonly s: Services,
     private readonly gateway: ApiGateway,
+    webConsole?: WebConsole,
   ) {
     this.http = createApiHttpServer({
       gateway,
+      console: webConsole,
       maxBody: () => s.config.get('maxrequestsize'),
       ownHosts: () => s.ownHosts(),
       onError: (e) => s.log.error({ err: e }, 'API transport error'),
