@@ -16,12 +16,29 @@ import type { LiveCalls } from './domain/calls/livecalls.js';
 import type { SharedLiveCalls } from './domain/calls/shared.js';
 import type { OverloadGate } from './overload/monitor.js';
 import type { NodeStatsPublisher } from './api/nodestats.js';
+import type { OpsServices } from './ops/index.js';
 
 export interface Listener {
   kind: string;
   address: string;
   port: number;
 }
+
+/** Restarts that the API can ask for (sipreset/vsiprst, servicerst); built by the composition root. */
+export interface ServerControl {
+  /** Stops the SIP stack and its call layers (live calls are ended with BYE and billed) and builds them again. */
+  restartSip(): Promise<string>;
+  /**
+   * Graceful restart: new calls refused, live calls given up to servicerstwait seconds, then the server stops and
+   * the process exits with RESTART_EXIT_CODE for the service manager to start it again. Answers at once.
+   */
+  restart(): string;
+  /** True once a restart has begun (new INVITE/REGISTER are refused with 503). */
+  readonly draining: boolean;
+}
+
+/** Exit code of servicerst: systemd's unit restarts on it (RestartForceExitStatus=75, EX_TEMPFAIL). */
+export const RESTART_EXIT_CODE = 75;
 
 export interface Services extends DomainServices {
   /** The SIP core; undefined when usesip=false. */
@@ -46,6 +63,10 @@ export interface Services extends DomainServices {
   overload?: OverloadGate;
   /** This process's counters, announced to the other nodes (info / quickstat per node and in total). */
   nodeStats?: NodeStatsPublisher;
+  /** Backups, maintenance jobs, runtime figures, the installation id. */
+  ops: OpsServices;
+  /** sipreset / servicerst. */
+  control: ServerControl;
   startedAt: number;
   listeners: Listener[];
   /** Re-reads the configuration and applies it to the running services. */

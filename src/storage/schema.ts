@@ -236,6 +236,25 @@ export interface ReservationsTable {
   expires_at: number;
 }
 
+/** A maintenance job's lease: held by `node` until `lease_until` (epoch ms; 0 or past: free). */
+export interface JobsTable {
+  name: string;
+  node: string;
+  started_at: number | null;
+  lease_until: number;
+}
+
+/** One run of a maintenance job: what it did (result, JSON) or where it failed (error). */
+export interface JobRunsTable {
+  id: Generated<number>;
+  job: string;
+  node: string;
+  started_at: number;
+  ended_at: number | null;
+  result: string;
+  error: string;
+}
+
 export interface Database {
   tb_users: UsersTable;
   tb_api: ApiTable;
@@ -256,4 +275,6 @@ export interface Database {
   tb_gateways: GatewaysTable;
   tb_livecalls: LiveCallsTable;
   tb_reservations: ReservationsTable;
+  tb_jobs: JobsTable;
+  tb_jobruns: JobRunsTable;
 }

@@ -16,6 +16,9 @@ import { sipCommands } from './sip.js';
 import { routingCommands } from './routing.js';
 import { callCommands } from './calls.js';
 import { callControlCommands } from './callcontrol.js';
+import { opsCommands } from './ops.js';
+import { introspectCommands } from './introspect.js';
+import { controlCommands } from './control.js';
 import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
@@ -35,6 +38,9 @@ export function buildRegistry(): Registry {
     ...routingCommands,
     ...callCommands,
     ...callControlCommands,
+    ...opsCommands,
+    ...introspectCommands,
+    ...controlCommands,
   );
   // the catalog declares only names no module implements: the registry refuses a name declared twice
   return r.add(...catalogCommands);
