@@ -37,9 +37,10 @@ import { LiveCalls } from './domain/calls/livecalls.js';
 import { SharedLiveCalls } from './domain/calls/shared.js';
 import { RoutingService } from './domain/routing/service.js';
 import type { Source } from './api/types.js';
-import type { Services } from './services.js';
+import { RESTART_EXIT_CODE, type Services, type ServerControl } from './services.js';
 import type { DomainServices } from './domain/deps.js';
 import { firstStart } from './setup/firststart.js';
+import { DomainError } from './domain/errors.js';
 import { OverloadMonitor } from './overload/monitor.js';
 import { NodeStatsPublisher } from './api/nodestats.js';
 import { SmsGatewayStore } from './domain/messaging/sms/store.js';
@@ -49,6 +50,11 @@ import { SmppPool } from './domain/messaging/smpp/pool.js';
 import { WebhookService } from './domain/events/webhooks.js';
 import { Mailer } from './domain/mail/mailer.js';
 import { FaxService } from './domain/fax/service.js';
+import { BackupService } from './ops/backup/backup.js';
+import { Maintenance } from './ops/maintenance/scheduler.js';
+import { RuntimeProbe } from './ops/runtime.js';
+import { deviceId } from './ops/deviceid.js';
+import type { DailyReport } from './ops/reports/daily.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -66,6 +72,10 @@ export interface ServerOptions {
   sipSecret?: Buffer;
   /** One worker of `serve --workers N`: SIP messages go to the worker owning their Call-ID (sip/transport/handoff). */
   handoff?: HandoffOptions;
+  /** A daily report was written (the e-mail hook: the composition root's caller wires a mailer here). */
+  onReport?: (report: DailyReport, files: { text: string; html: string }) => void;
+  /** How servicerst ends the process once the server has stopped (default process.exit). */
+  exit?: (code: number) => void;
 }
 
 export interface RunningServer {
@@ -162,6 +172,31 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const mailer = new Mailer(domain, webhooks);
   const fax = new FaxService(domain, mailer, webhooks);
   const queues = [mailer.loop, fax.loop, webhooks.loop];
+  const node = processId || state.nodeId;
+  const ops = {
+    backups: new BackupService({ storage, dataDir, log, node, version: VERSION, options: () => config.options }),
+    maintenance: new Maintenance({
+      storage,
+      ledger,
+      dataDir,
+      log,
+      node,
+      options: () => config.options,
+      onReport: o.onReport,
+    }),
+    runtime: new RuntimeProbe(),
+    deviceId: deviceId(dataDir),
+    node,
+  };
+  let draining = false;
+  // filled in below, once the SIP part and stop() exist
+  const control: ServerControl = {
+    restartSip: async () => 'not started',
+    restart: () => 'not started',
+    get draining() {
+      return draining;
+    },
+  };
   const services: Services = {
     ...domain,
     routing: new RoutingService(domain),
@@ -178,6 +213,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     webhooks,
     signups: new HourlyAttempts(),
     forgotFailures: new HourlyAttempts(),
+    ops,
+    control,
     startedAt: Date.now(),
     listeners: [],
     async reload() {
@@ -225,33 +262,43 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // the web console (/console on the API ports): sessions in the state layer, commands through the gateway
   const webConsole = new WebConsole(services, gateway);
   const listeners = new ApiListeners(services, gateway, webConsole);
-  let sip: SipServer | undefined;
-  /** Ends the call layers (BYE and CDRs for the calls still up), then SIP and the live calls. */
-  const stopSip = async () => {
+  // API over SIP: the SIP server gets a handler in SIP terms; the API gateway answers it
+  const sipApi: SipApiHandler = (text, from) => gateway.message(text, apiSource(from)).then((r) => r.enc.body);
+  const sipKeys = { nonce: o.sipSecret ?? box.derive('sip digest nonce'), relay: box.derive('sip node relay') };
+  // while servicerst drains, new INVITEs and REGISTERs are refused with 503 and a Retry-After
+  const shed = (continuation: boolean) => (draining ? 30 : (services.overload?.shed('sip', continuation) ?? 0));
+  /** Builds and starts the SIP stack, the SIP server, the B2BUA and call control from the current options. */
+  const startSip = async () => {
+    const sip = createSip(services, dataDir, sipApi, sipKeys, shed, o.handoff);
+    services.sip = sip;
+    for (const l of await sip.start()) {
+      services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
+      if (l.transport === 'udp') overload.watchUdpPort(l.port);
+    }
+    const live = services.liveCalls;
+    services.calls = new B2bua({ services, sip, router: services.routing, live });
+    const media = services.calls.media;
+    services.callControl = new CallControl({ services, sip, routing: services.routing, live, media });
+    services.calls.start();
+  };
+  /** Ends the call layers (BYE and CDRs for the calls still up), then the SIP server and stack. */
+  const stopSipLayers = async () => {
     await services.callControl?.stop();
     await services.calls?.stop();
-    await sip?.stop();
+    await services.sip?.stop();
+    services.callControl = undefined;
+    services.calls = undefined;
+    services.sip = undefined;
+    services.listeners = services.listeners.filter((l) => !l.kind.startsWith('sip '));
+  };
+  const stopSip = async () => {
+    await stopSipLayers();
     services.sharedCalls.stop();
     services.liveCalls.stop();
   };
   try {
     services.listeners = await listeners.start();
-    if (opts.usesip) {
-      // API over SIP: the SIP server gets a handler in SIP terms; the API gateway answers it
-      const api: SipApiHandler = (text, from) => gateway.message(text, apiSource(from)).then((r) => r.enc.body);
-      const keys = { nonce: o.sipSecret ?? box.derive('sip digest nonce'), relay: box.derive('sip node relay') };
-      sip = createSip(services, dataDir, api, keys, o.handoff);
-      services.sip = sip;
-      for (const l of await sip.start()) {
-        services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
-        if (l.transport === 'udp') overload.watchUdpPort(l.port);
-      }
-      const live = services.liveCalls;
-      services.calls = new B2bua({ services, sip, router: services.routing, live });
-      const media = services.calls.media;
-      services.callControl = new CallControl({ services, sip, routing: services.routing, live, media });
-      services.calls.start();
-    }
+    if (opts.usesip) await startSip();
     // bills the calls a crash left in tb_livecalls (idempotent), with or without SIP
     await services.liveCalls.recover();
     // answers the other processes' disccall for the calls of this one
@@ -275,30 +322,45 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   for (const q of queues) q.start();
   overload.start();
   nodeStats.start();
+  ops.runtime.start();
+  ops.maintenance.start();
   const stopReconcile = startReconciliation(ledger, log);
   log.info(
     { listeners: services.listeners, database: storage.describe, state: state.describe, version: VERSION },
     'voxswitch started',
   );
-  return {
+  let stopped: Promise<void> | undefined;
+  const running: RunningServer = {
     services,
     gateway,
-    async stop() {
-      stopReconcile();
-      for (const q of queues) await q.stop();
-      overload.stop();
-      await nodeStats.stop();
-      await smsWorker.stop();
-      await smpp.stop();
-      await stopSip();
-      webConsole.close();
-      await listeners.stop();
-      await gateway.close();
-      await services.dbRunner.close();
-      await storage.close();
-      await state.close();
+    stop() {
+      stopped ??= stopAll();
+      return stopped;
     },
   };
+  const stopAll = async () => {
+    ops.maintenance.stop();
+    ops.runtime.stop();
+    stopReconcile();
+    for (const q of queues) await q.stop();
+    overload.stop();
+    await nodeStats.stop();
+    await smsWorker.stop();
+    await smpp.stop();
+    await stopSip();
+    webConsole.close();
+    await listeners.stop();
+    await gateway.close();
+    await services.dbRunner.close();
+    await storage.close();
+    await state.close();
+    log.info({ node }, 'voxswitch stopped');
+  };
+  Object.assign(
+    control,
+    controlOf(services, { startSip, stopSipLayers, running, exit: o.exit }, (d) => (draining = d)),
+  );
+  return running;
 }
 
 /** The SIP stack and services from the sip* options (TLS and secure WebSocket when usetls is on). */
@@ -307,6 +369,7 @@ function createSip(
   dataDir: string,
   apiHandler: SipApiHandler,
   keys: { nonce: Buffer; relay: Buffer },
+  shed: (continuation: boolean) => number,
   workers?: HandoffOptions,
 ): SipServer {
   const o = services.config.options;
@@ -354,8 +417,74 @@ function createSip(
     handoff,
     log: services.log,
   });
-  const shed = (continuation: boolean) => services.overload?.shed('sip', continuation) ?? 0;
   return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest, secret: keys.nonce, shed, relay });
+}
+
+interface ControlParts {
+  startSip: () => Promise<void>;
+  stopSipLayers: () => Promise<void>;
+  running: RunningServer;
+  exit?: (code: number) => void;
+}
+
+/** sipreset/vsiprst and servicerst over the parts of the running server. */
+function controlOf(
+  services: Services,
+  parts: ControlParts,
+  setDraining: (on: boolean) => void,
+): Pick<ServerControl, 'restartSip' | 'restart'> {
+  const log = services.log;
+  let sipBusy = false;
+  let restarting = false;
+  return {
+    async restartSip() {
+      if (!services.config.options.usesip)
+        throw new DomainError('the SIP stack is off (usesip=false): set usesip=true and restart voxswitch', 'config');
+      if (restarting) throw new DomainError('a service restart is under way', 'conflict');
+      if (sipBusy) throw new DomainError('a SIP restart is already under way', 'conflict');
+      sipBusy = true;
+      const calls = services.liveCalls.list().length;
+      try {
+        await parts.stopSipLayers();
+        await parts.startSip();
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'SIP stack restart failed: SIP is down, the API still answers');
+        throw new DomainError(
+          `SIP stack not started again: ${(e as Error).message} (the API still answers; run sipreset again)`,
+          'unavailable',
+        );
+      } finally {
+        sipBusy = false;
+      }
+      const sip = services.listeners.filter((l) => l.kind.startsWith('sip '));
+      log.info({ endedCalls: calls, listeners: sip }, 'SIP stack restarted');
+      return (
+        `SIP stack restarted: ${calls} live calls were ended (BYE) and billed; registrations kept; listening on ` +
+        sip.map((l) => `${l.kind} ${l.address}:${l.port}`).join(', ')
+      );
+    },
+    restart() {
+      const waitS = services.config.options.servicerstwait;
+      if (restarting) return 'a restart is already under way';
+      restarting = true;
+      setDraining(true);
+      const live = services.liveCalls.list().length;
+      log.warn({ liveCalls: live, waitS }, 'servicerst: draining, then exiting for the service manager to restart');
+      void (async () => {
+        const until = Date.now() + waitS * 1000;
+        // the answer goes out first
+        await new Promise((r) => setTimeout(r, 200));
+        while (services.liveCalls.list().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+        await parts.running.stop().catch((e: unknown) => log.error({ err: String(e) }, 'servicerst: stop failed'));
+        (parts.exit ?? ((c: number) => process.exit(c)))(RESTART_EXIT_CODE);
+      })();
+      return (
+        `restarting: new calls are refused; ${live} live calls have up to ${waitS} s to end (the rest are ended ` +
+        `and billed), then voxswitch stops and exits with code ${RESTART_EXIT_CODE} for the service manager to ` +
+        'start it again'
+      );
+    },
+  };
 }
 
 /** The API's view of a request carried in SIP. */

@@ -20,12 +20,29 @@ import type { SmsService } from './domain/messaging/sms/service.js';
 import type { Mailer } from './domain/mail/mailer.js';
 import type { FaxService } from './domain/fax/service.js';
 import type { WebhookService } from './domain/events/webhooks.js';
+import type { OpsServices } from './ops/index.js';
 
 export interface Listener {
   kind: string;
   address: string;
   port: number;
 }
+
+/** Restarts that the API can ask for (sipreset/vsiprst, servicerst); built by the composition root. */
+export interface ServerControl {
+  /** Stops the SIP stack and its call layers (live calls are ended with BYE and billed) and builds them again. */
+  restartSip(): Promise<string>;
+  /**
+   * Graceful restart: new calls refused, live calls given up to servicerstwait seconds, then the server stops and
+   * the process exits with RESTART_EXIT_CODE for the service manager to start it again. Answers at once.
+   */
+  restart(): string;
+  /** True once a restart has begun (new INVITE/REGISTER are refused with 503). */
+  readonly draining: boolean;
+}
+
+/** Exit code of servicerst: systemd's unit restarts on it (RestartForceExitStatus=75, EX_TEMPFAIL). */
+export const RESTART_EXIT_CODE = 75;
 
 export interface Services extends DomainServices {
   /** The SIP core; undefined when usesip=false. */
@@ -58,6 +75,10 @@ export interface Services extends DomainServices {
   fax: FaxService;
   /** Signed webhooks (tb_webhooks, tb_webhook_deliveries); `webhooks.emit(kind, data)` announces an event. */
   webhooks: WebhookService;
+  /** Backups, maintenance jobs, runtime figures, the installation id. */
+  ops: OpsServices;
+  /** sipreset / servicerst. */
+  control: ServerControl;
   startedAt: number;
   listeners: Listener[];
   /** Re-reads the configuration and applies it to the running services. */

@@ -63,6 +63,21 @@ test('domain code imports nothing from src/sip/; SIP and domain never import the
   assert.deepEqual(bad, []);
 });
 
+test('src/ops (backups, maintenance, reports) imports nothing from the API, SIP or the container; nothing below it imports it', () => {
+  const bad: string[] = [];
+  for (const [f, deps] of graph) {
+    const r = rel(f);
+    for (const d of deps) {
+      const t = rel(d);
+      if (r.startsWith('src/ops/') && (t.startsWith('src/api/') || t.startsWith('src/sip/') || t === 'src/services.ts'))
+        bad.push(`${r} → ${t}`);
+      const below = ['src/domain/', 'src/sip/', 'src/state/', 'src/storage/', 'src/config/'];
+      if (below.some((b) => r.startsWith(b)) && t.startsWith('src/ops/')) bad.push(`${r} → ${t}`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});
+
 test('no import cycle in src/', () => {
   const state = new Map<string, 1 | 2>();
   const cycles: string[] = [];

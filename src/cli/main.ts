@@ -9,6 +9,7 @@ import { numbersCommand } from './numbers.js';
 import { pinsCommand } from './pins.js';
 import { tariffsCommand } from './tariffs.js';
 import { serve, type ServeArgs } from './serve.js';
+import { backupCommand, restoreCommand } from './backup.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const SECRET_OPTIONS = new Set([
@@ -80,5 +81,7 @@ program
 program.addCommand(numbersCommand());
 program.addCommand(pinsCommand());
 program.addCommand(tariffsCommand());
+program.addCommand(backupCommand());
+program.addCommand(restoreCommand());
 
 await program.parseAsync(process.argv);

@@ -326,6 +326,41 @@ export const optionSchemas = {
     def: '60',
     doc: 'seconds without RTP from a sending party before a relayed call is ended (0: never)',
   },
+  // --- backups and maintenance ---
+  backupkeep: { schema: int(1, 1000), def: '7', doc: 'backups kept in <datadir>/backups (the oldest go first)' },
+  backuptarget: {
+    schema: str,
+    def: '',
+    doc: 'the "second server": a folder (e.g. a mount of another host) each backup is also copied to (empty: none)',
+  },
+  cdrretentiondays: {
+    schema: int(0, 36500),
+    def: '0',
+    doc: 'dailymaint deletes CDRs that ended more than this many days ago (0: keep them all)',
+  },
+  jobretentiondays: {
+    schema: int(1, 36500),
+    def: '90',
+    doc: 'monthlymaint deletes maintenance run records and reports older than this many days',
+  },
+  lowcredit: {
+    schema: z.union([z.number(), z.string()]).transform((v, ctx) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) {
+        ctx.addIssue({ code: 'custom', message: `expected a non-negative amount, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+    def: '1',
+    doc: 'accounts with less credit than this (in their currency) are listed by checkcredits and dailyreport',
+  },
+  usemaint: { schema: bool, def: 'true', doc: 'run hourlymaint/dailymaint/weeklymaint/monthlymaint on their schedule' },
+  servicerstwait: {
+    schema: int(0, 86400),
+    def: '300',
+    doc: 'seconds servicerst waits for live calls to end before it restarts (the calls left are ended and billed)',
+  },
   // --- TLS ---
   usetls: { schema: bool, def: 'false', doc: 'enable HTTPS / secure WebSocket / TLS lines on tlsport' },
   tlsport: { schema: int(0, 65535), def: '443', doc: 'TLS port' },

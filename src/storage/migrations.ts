@@ -344,5 +344,29 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await installMailWebhooks(db, idType, id);
       },
     },
+    '0011_operations': {
+      async up(db: Kysely<any>) {
+        // one row per maintenance job: the lease a process holds while it runs it (src/ops/maintenance/lock.ts)
+        await db.schema
+          .createTable('tb_jobs')
+          .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('node', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .addColumn('started_at', 'bigint')
+          .addColumn('lease_until', 'bigint', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createTable('tb_jobruns')
+          .addColumn('id', idType, id)
+          .addColumn('job', 'varchar(64)', (c) => c.notNull())
+          .addColumn('node', 'varchar(128)', (c) => c.notNull())
+          .addColumn('started_at', 'bigint', (c) => c.notNull())
+          .addColumn('ended_at', 'bigint')
+          .addColumn('result', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('error', 'text', (c) => c.notNull().defaultTo(''))
+          .execute();
+        await db.schema.createIndex('ix_jobruns_job').on('tb_jobruns').columns(['job', 'started_at']).execute();
+        await db.schema.createIndex('ix_cdrs_end').on('tb_cdrs').column('end_at').execute();
+      },
+    },
   };
 }

@@ -379,6 +379,25 @@ export interface WebhookDeliveriesTable {
   updated_at: number;
 }
 
+/** A maintenance job's lease: held by `node` until `lease_until` (epoch ms; 0 or past: free). */
+export interface JobsTable {
+  name: string;
+  node: string;
+  started_at: number | null;
+  lease_until: number;
+}
+
+/** One run of a maintenance job: what it did (result, JSON) or where it failed (error). */
+export interface JobRunsTable {
+  id: Generated<number>;
+  job: string;
+  node: string;
+  started_at: number;
+  ended_at: number | null;
+  result: string;
+  error: string;
+}
+
 export interface Database {
   tb_users: UsersTable;
   tb_api: ApiTable;
@@ -406,4 +425,6 @@ export interface Database {
   tb_smsgateways: SmsGatewaysTable;
   tb_sms: SmsTable;
   tb_smsparts: SmsPartsTable;
+  tb_jobs: JobsTable;
+  tb_jobruns: JobRunsTable;
 }

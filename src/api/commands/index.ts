@@ -20,6 +20,9 @@ import { smsCommands } from './sms.js';
 import { mailCommands } from './mail.js';
 import { faxCommands } from './fax.js';
 import { webhookCommands } from './webhooks.js';
+import { opsCommands } from './ops.js';
+import { introspectCommands } from './introspect.js';
+import { controlCommands } from './control.js';
 import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
@@ -43,6 +46,9 @@ export function buildRegistry(): Registry {
     ...mailCommands,
     ...faxCommands,
     ...webhookCommands,
+    ...opsCommands,
+    ...introspectCommands,
+    ...controlCommands,
   );
   // the catalog declares only names no module implements: the registry refuses a name declared twice
   return r.add(...catalogCommands);

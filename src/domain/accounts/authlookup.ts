@@ -71,6 +71,21 @@ export class AuthLookup<U extends { password: string }> {
     this.generation++;
   }
 
+  /** The cached look-ups (authid, the account or null for a miss, its age in ms), without their passwords. */
+  entries(): Array<{ authid: string; user: Omit<U, 'password'> | null; ageMs: number }> {
+    const now = Date.now();
+    const out: Array<{ authid: string; user: Omit<U, 'password'> | null; ageMs: number }> = [];
+    for (const [authid, e] of this.cache) {
+      let user: Omit<U, 'password'> | null = null;
+      if (e.user) {
+        const { password: _password, ...rest } = e.user;
+        user = rest;
+      }
+      out.push({ authid, user, ageMs: now - e.at });
+    }
+    return out;
+  }
+
   get(authid: string): Promise<U | null> {
     const hit = this.cache.get(authid);
     if (hit !== undefined && Date.now() - hit.at < this.cacheMs) return Promise.resolve(hit.user);

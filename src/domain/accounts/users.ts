@@ -148,6 +148,11 @@ export class UserService {
     this.clearListeners.push(fn);
   }
 
+  /** The accounts held by the authentication cache (fastusers), without passwords. */
+  cachedUsers() {
+    return this.auth.entries();
+  }
+
   clearCache(): void {
     this.auth.clear();
     for (const fn of this.clearListeners) fn();

@@ -1,0 +1,44 @@
+/** Control: servicerst (graceful restart through the service manager), sipreset/vsiprst, gwrst. */
+import { ok } from '../types.js';
+import { ApiError } from '../types.js';
+import type { CommandDef } from '../registry.js';
+import { pingGateway } from '../../sip/services/gwping.js';
+
+export const controlCommands: CommandDef[] = [
+  {
+    name: 'servicerst',
+    params: [],
+    level: 4,
+    description: 'restart the main service (drain calls, exit 75 for the service manager to start it again)',
+    run: (ctx) => ok(ctx.services.control.restart()),
+  },
+  {
+    name: 'sipreset',
+    aliases: ['vsiprst'],
+    params: [],
+    level: 6,
+    description: 'restart the SIP stack in-process (the API keeps answering; live calls are ended and billed)',
+    run: async (ctx) => ok(await ctx.services.control.restartSip()),
+  },
+  {
+    name: 'gwrst',
+    params: [],
+    level: 6,
+    description: 're-check gateways: an OPTIONS ping to each enabled SIP gateway, with its answer',
+    run: async (ctx) => {
+      const s = ctx.services;
+      if (!s.sip) throw new ApiError('gwrst needs the SIP stack: it is off (usesip=false)');
+      const gws = (await s.routing.gateways()).filter((g) => g.enabled);
+      if (!gws.length) return ok('no enabled gateways (add one with addgateway)');
+      const stack = s.sip.stack;
+      const rows = await Promise.all(gws.map((g) => pingGateway(stack, g)));
+      const up = rows.filter((r) => r.reachable).length;
+      for (const r of rows)
+        if (!r.reachable) s.log.warn({ gateway: r.gateway, target: r.target }, 'gateway not reachable');
+      return ok(`${up} of ${rows.length} gateways answer`, {
+        columns: ['gateway', 'target', 'reachable', 'status', 'reason', 'ms'],
+        rows: rows.map((r) => ({ ...r, reachable: r.reachable ? 'yes' : 'no', status: r.status ?? '' })),
+      });
+    },
+  },
+];
