@@ -16,6 +16,7 @@ import { sipCommands } from './sip.js';
 import { routingCommands } from './routing.js';
 import { callCommands } from './calls.js';
 import { callControlCommands } from './callcontrol.js';
+import { conferenceCommands } from './conference.js';
 import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
@@ -35,6 +36,7 @@ export function buildRegistry(): Registry {
     ...routingCommands,
     ...callCommands,
     ...callControlCommands,
+    ...conferenceCommands,
   );
   // the catalog declares only names no module implements: the registry refuses a name declared twice
   return r.add(...catalogCommands);
