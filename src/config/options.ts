@@ -174,6 +174,11 @@ export const optionSchemas = {
     def: '8000',
     doc: 'first conference room number handed out by getconfroom',
   },
+  confmaxparticipants: {
+    schema: int(1, 1000),
+    def: '20',
+    doc: 'participants of one conference room at most (the next caller gets 486 Busy Here)',
+  },
   cardprocessorurl: {
     schema: str,
     def: '',

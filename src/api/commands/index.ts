@@ -23,6 +23,7 @@ import { webhookCommands } from './webhooks.js';
 import { opsCommands } from './ops.js';
 import { introspectCommands } from './introspect.js';
 import { controlCommands } from './control.js';
+import { conferenceCommands } from './conference.js';
 import { catalogCommands } from './catalog.js';
 
 export function buildRegistry(): Registry {
@@ -49,6 +50,7 @@ export function buildRegistry(): Registry {
     ...opsCommands,
     ...introspectCommands,
     ...controlCommands,
+    ...conferenceCommands,
   );
   // the catalog declares only names no module implements: the registry refuses a name declared twice
   return r.add(...catalogCommands);

@@ -273,4 +273,11 @@ export class NumberService extends NumberPool {
     }
     throw new NumberServiceError('could not allocate a conference room (busy), try again');
   }
+
+  /** The owner (user id) of a conference room number, or undefined when the number is no room. */
+  async confRoomOwner(room: string): Promise<number | undefined> {
+    if (!/^\d{1,32}$/.test(room)) return undefined;
+    const r = await this.db.selectFrom('tb_confrooms').select('userid').where('room', '=', room).executeTakeFirst();
+    return r?.userid;
+  }
 }

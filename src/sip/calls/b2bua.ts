@@ -29,6 +29,7 @@ import { CallSetup } from './setup.js';
 import { endCall } from './teardown.js';
 import type { SessionTimers } from './sessiontimer.js';
 import type { CallMedia } from '../media/index.js';
+import type { Conference } from '../conference/service.js';
 
 export type { B2buaDeps, B2buaOptions, Router } from './core.js';
 
@@ -66,6 +67,7 @@ export class B2bua {
     this.core.sip.setCallHandler(undefined);
     const calls = new Set([...this.core.byCallId.values()].map((x) => x.call));
     await Promise.allSettled([...calls].map((c) => endCall(this.core, c, 'server shutdown', true)));
+    await this.core.conference.stop();
   }
 
   /** Closes the calls a crash left in tb_livecalls (billing them once). */
@@ -94,6 +96,11 @@ export class B2bua {
       maxduration: c.maxduration,
       route: c.route,
     }));
+  }
+
+  /** Conference rooms (src/sip/conference): participants, the mixer worker. */
+  get conference(): Conference {
+    return this.core.conference;
   }
 
   size(): number {

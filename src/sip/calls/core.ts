@@ -15,6 +15,7 @@ import type { DialogId, DialogTable } from '../dialog/table.js';
 import { SessionTimers } from './sessiontimer.js';
 import { CallMedia } from '../media/index.js';
 import { respondTo } from '../product.js';
+import { Conference } from '../conference/service.js';
 
 export interface Router {
   route(r: RouteRequest): Promise<RouteDecision>;
@@ -98,6 +99,8 @@ export class CallCore {
   readonly dialogs: DialogTable;
   readonly router: Router;
   readonly live: LiveCalls;
+  /** conference rooms (src/sip/conference): calls to a room number are answered there */
+  readonly conference: Conference;
 
   constructor(deps: B2buaDeps, opts: B2buaOptions = {}) {
     this.services = deps.services;
@@ -119,6 +122,7 @@ export class CallCore {
       { log: this.services.log },
     );
     this.media = new CallMedia(this.services);
+    this.conference = new Conference(this);
   }
 
   get log() {

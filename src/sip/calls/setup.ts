@@ -51,6 +51,8 @@ export class CallSetup {
     const pinless = gw ? await this.pinlessAccount(uriUser(c.from?.uri) ?? '', gw.name) : undefined;
     if (tx.cancelled) return core.respond(tx, req, 487, 'Request Terminated');
     const called = uriUser(req.ruri) ?? uriUser(c.to?.uri) ?? '';
+    // a SIP user calling a conference room number joins it (src/sip/conference); other numbers are routed
+    if (user && (await core.conference.handle(req, tx, src, user, called))) return;
     const callerName = user?.username ?? uriUser(c.from?.uri) ?? '';
     const id = generateCallId();
     const a: Leg = {

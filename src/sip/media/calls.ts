@@ -166,6 +166,23 @@ export class CallMedia {
     s.release();
   }
 
+  /**
+   * A local media endpoint's RTP/RTCP pair from the relay's pool (one pool for every RTP port of the process),
+   * for a socket owner that binds it itself (the conference mixer): the port, the address to bind and the address
+   * to write into SDP. `release` returns the pair. Rejects when the range is exhausted.
+   */
+  async localPair(localIp: string | undefined): Promise<{ port: number; bindAddr: string; address: string }> {
+    const relay = this.relayFor();
+    const port = await relay.pool.reserve();
+    const address = (this.services.config.options.rtpaddress || localMediaAddress(localIp)).replace(/^::ffff:/, '');
+    return { port, bindAddr: relayBindAddr(this.services.config.options.sipbindaddr), address };
+  }
+
+  /** Returns a pair handed out by `localPair`. */
+  releaseLocalPair(port: number): void {
+    this.relay?.pool.unreserve(port);
+  }
+
   /** Open relay sessions. */
   get size(): number {
     return this.relay?.size ?? 0;

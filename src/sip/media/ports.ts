@@ -88,6 +88,23 @@ export class PortPool {
     }
   }
 
+  /**
+   * Reserves a free pair for a socket owner outside this thread (the conference mixer worker binds it itself):
+   * the pair is checked by binding both ports, the sockets are closed again and the ports stay taken until
+   * `unreserve`. Rejects with PortsExhaustedError.
+   */
+  async reserve(): Promise<number> {
+    const pair = await this.bind();
+    closeQuietly(pair.socket);
+    closeQuietly(pair.rtcp);
+    return pair.port;
+  }
+
+  /** Returns a reserved pair's ports to the pool. */
+  unreserve(port: number): void {
+    this.used.delete(port);
+  }
+
   /** Closes both sockets of a pair and returns its ports to the pool. */
   release(pair: BoundPair): void {
     closeQuietly(pair.socket);
