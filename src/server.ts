@@ -31,6 +31,7 @@ import { RelayDirectory } from './sip/services/relaydir.js';
 import { SipServer, type SipApiHandler } from './sip/server.js';
 import { B2bua } from './sip/calls/b2bua.js';
 import { CallControl } from './sip/callcontrol/controller.js';
+import { TrunkRegistrar } from './sip/trunks/registrar.js';
 import { LiveCalls } from './domain/calls/livecalls.js';
 import { SharedLiveCalls } from './domain/calls/shared.js';
 import { RoutingService } from './domain/routing/service.js';
@@ -178,6 +179,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   let sip: SipServer | undefined;
   /** Ends the call layers (BYE and CDRs for the calls still up), then SIP and the live calls. */
   const stopSip = async () => {
+    await services.trunks?.stop(); // unregisters (Expires: 0) while the stack still runs
     await services.callControl?.stop();
     await services.calls?.stop();
     await sip?.stop();
@@ -200,6 +202,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       services.calls = new B2bua({ services, sip, router: services.routing, live });
       services.callControl = new CallControl({ services, sip, routing: services.routing, live });
       services.calls.start();
+      services.trunks = buildTrunks(services, sip, worker);
+      await services.trunks.start();
     }
     // bills the calls a crash left in tb_livecalls (idempotent), with or without SIP
     await services.liveCalls.recover();
@@ -238,6 +242,26 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       await state.close();
     },
   };
+}
+
+/** The trunk registrar (gateways with register=1); its lease owner names this process (node, worker). */
+function buildTrunks(services: Services, sip: SipServer, worker: number): TrunkRegistrar {
+  const o = services.config.options;
+  const retry = (x: typeof o) => ({ retryMinMs: x.trunkretry * 1000, retryMaxMs: x.trunkretrymax * 1000 });
+  const trunks = new TrunkRegistrar(
+    {
+      trunks: () => services.routing.trunks(),
+      trust: (id, ips) => services.routing.trustAddresses(id, ips),
+      stack: sip.stack,
+      resolver: sip.resolver,
+      log: services.log,
+      leases: services.state.hash('trunks'),
+      owner: `${services.state.nodeId}/${worker}`,
+    },
+    retry(o),
+  );
+  services.config.onChange((n) => Object.assign(trunks.o, retry(n)));
+  return trunks;
 }
 
 /** The SIP stack and services from the sip* options (TLS and secure WebSocket when usetls is on). */

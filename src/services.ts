@@ -16,6 +16,7 @@ import type { LiveCalls } from './domain/calls/livecalls.js';
 import type { SharedLiveCalls } from './domain/calls/shared.js';
 import type { OverloadGate } from './overload/monitor.js';
 import type { NodeStatsPublisher } from './api/nodestats.js';
+import type { TrunkRegistrar } from './sip/trunks/registrar.js';
 
 export interface Listener {
   kind: string;
@@ -42,6 +43,8 @@ export interface Services extends DomainServices {
   calls?: B2bua;
   /** Call control (callback / p2p); undefined when usesip=false. */
   callControl?: CallControl;
+  /** Trunk registration of the gateways with register=1 (states, re-register); undefined when usesip=false. */
+  trunks?: TrunkRegistrar;
   /** Overload control (event-loop delay): refuses new INVITE/REGISTER/API requests past overloaddelay. */
   overload?: OverloadGate;
   /** This process's counters, announced to the other nodes (info / quickstat per node and in total). */

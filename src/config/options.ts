@@ -259,6 +259,29 @@ export const optionSchemas = {
       'UDP port of the SIP relay between nodes on sipbindaddr (0: off; needs redisurl; set on every node): a phone ' +
       'on a TCP/TLS/WebSocket connection of one node is reached from the others (read at start)',
   },
+  dnsservers: {
+    schema: str.transform((v, ctx) => {
+      const items = v.split(/[\s,;]+/).filter(Boolean);
+      for (const it of items)
+        if (!/^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|\[[0-9a-fA-F:]+\](:\d{1,5})?|[0-9a-fA-F:]+)$/.test(it)) {
+          ctx.addIssue({ code: 'custom', message: `"${it}" is not ip, ip:port or [ipv6]:port` });
+          return z.NEVER;
+        }
+      return items;
+    }),
+    def: '',
+    doc:
+      'DNS servers asked for gateway host names (RFC 3263 NAPTR/SRV/A/AAAA), as ip or ip:port, comma separated ' +
+      "(empty: the system's resolver)",
+  },
+  trunkretry: {
+    schema: int(1, 3600),
+    def: '30',
+    doc:
+      'seconds before a failed trunk registration is tried again; doubled on each failure up to trunkretrymax, ' +
+      'with jitter',
+  },
+  trunkretrymax: { schema: int(1, 86400), def: '600', doc: 'longest wait between trunk registration attempts' },
   workers: {
     schema: int(0, 1024),
     def: '0',

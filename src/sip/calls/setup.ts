@@ -16,6 +16,7 @@ import { inDialogHandler } from './indialog.js';
 import { cancelLeg, endCall } from './teardown.js';
 import { CallDialer } from './failover.js';
 import { connectionFault } from '../../domain/errors.js';
+import { trunkContactUser } from '../../domain/routing/gateways.js';
 
 const RETRY = { name: 'Retry-After', value: '5' };
 
@@ -48,7 +49,9 @@ export class CallSetup {
       if (!user) return;
     }
     if (tx.cancelled) return core.respond(tx, req, 487, 'Request Terminated');
-    const called = uriUser(req.ruri) ?? uriUser(c.to?.uri) ?? '';
+    let called = uriUser(req.ruri) ?? uriUser(c.to?.uri) ?? '';
+    // a registered trunk's call to the Contact it registered: the number dialled is in To
+    if (gw && called !== '' && called === trunkContactUser(gw)) called = uriUser(c.to?.uri) ?? called;
     const callerName = user?.username ?? uriUser(c.from?.uri) ?? '';
     const id = generateCallId();
     const a: Leg = {
