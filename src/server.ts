@@ -2,7 +2,6 @@
  * Composition root: opens the data dir, configuration, storage and services, runs first-start set-up, and
  * starts the API listeners. Used by `voxswitch serve` and by the end-to-end tests.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { networkInterfaces, hostname } from 'node:os';
@@ -27,12 +26,12 @@ import { answerSms } from './api/transports/sms.js';
 import { WebConsole } from './api/console/routes.js';
 import { DbRunner } from './api/customsql/dbrunner.js';
 import { HourlyAttempts } from './api/auth/attempts.js';
-import { SipStack, type SipSource } from './sip/stack.js';
+import type { SipSource } from './sip/stack.js';
 import type { HandoffOptions } from './sip/transport/handoff.js';
-import { RelayDirectory } from './sip/services/relaydir.js';
-import { SipServer, type SipApiHandler } from './sip/server.js';
+import type { SipApiHandler } from './sip/server.js';
 import { B2bua } from './sip/calls/b2bua.js';
 import { CallControl } from './sip/callcontrol/controller.js';
+import { buildTrunks, createSip } from './sipbuild.js';
 import { LiveCalls } from './domain/calls/livecalls.js';
 import { SharedLiveCalls } from './domain/calls/shared.js';
 import { RoutingService } from './domain/routing/service.js';
@@ -280,9 +279,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     const media = services.calls.media;
     services.callControl = new CallControl({ services, sip, routing: services.routing, live, media });
     services.calls.start();
+    services.trunks = buildTrunks(services, sip, worker);
+    await services.trunks.start();
   };
   /** Ends the call layers (BYE and CDRs for the calls still up), then the SIP server and stack. */
   const stopSipLayers = async () => {
+    await services.trunks?.stop(); // unregisters (Expires: 0) while the stack still runs
     await services.callControl?.stop();
     await services.calls?.stop();
     await services.sip?.stop();
@@ -361,63 +363,6 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     controlOf(services, { startSip, stopSipLayers, running, exit: o.exit }, (d) => (draining = d)),
   );
   return running;
-}
-
-/** The SIP stack and services from the sip* options (TLS and secure WebSocket when usetls is on). */
-function createSip(
-  services: Services,
-  dataDir: string,
-  apiHandler: SipApiHandler,
-  keys: { nonce: Buffer; relay: Buffer },
-  shed: (continuation: boolean) => number,
-  workers?: HandoffOptions,
-): SipServer {
-  const o = services.config.options;
-  // between nodes (siprelayport): a directory over the bus, and the hand-off also in a single process
-  const st = services.state;
-  let relay: { directory: RelayDirectory; port: number } | undefined;
-  if (o.siprelayport > 0) {
-    if (st.kind !== 'redis') throw new Error('siprelayport needs redisurl: the nodes find each other over Redis');
-    relay = { directory: new RelayDirectory(st.bus, st.nodeId, services.log), port: o.siprelayport };
-  }
-  const dir = relay?.directory;
-  const relayOpts = dir && {
-    node: st.nodeId,
-    key: keys.relay,
-    bindAddr: o.sipbindaddr,
-    port: o.siprelayport,
-    addressOf: (n: string) => dir.addressOf(n),
-    nodeOfTag: (t: string) => dir.nodeOfTag(t),
-  };
-  const alone = { self: 1, count: 1, secret: randomBytes(32), announce: () => undefined };
-  const handoff = relayOpts ? { ...(workers ?? alone), relay: relayOpts } : workers;
-  let tls: { cert: Buffer; key: Buffer } | undefined;
-  if (o.usetls) {
-    try {
-      tls = { cert: readFileSync(resolve(dataDir, o.tlscert)), key: readFileSync(resolve(dataDir, o.tlskey)) };
-    } catch (e) {
-      throw new Error(
-        `usetls is on but the certificate or key cannot be read (${(e as Error).message}); set tlscert/tlskey or ` +
-          `run "voxswitch gencert"`,
-      );
-    }
-  }
-  const stack = new SipStack({
-    bindAddr: o.sipbindaddr,
-    udpPort: o.sipport,
-    tcpPort: o.sipport,
-    tlsPort: o.usetls ? o.siptlsport : undefined,
-    wsPort: o.sipwsport && !o.usetls ? o.sipwsport : undefined,
-    wssPort: o.sipwsport && o.usetls ? o.sipwsport : undefined,
-    tls,
-    maxMessageSize: o.sipmaxmessage,
-    maxConnections: o.sipmaxconnections,
-    maxConnectionsPerIp: o.sipmaxconnperip,
-    isBanned: (ip) => services.bans.isBanned(ip),
-    handoff,
-    log: services.log,
-  });
-  return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest, secret: keys.nonce, shed, relay });
 }
 
 interface ControlParts {

@@ -21,6 +21,7 @@ import type { Mailer } from './domain/mail/mailer.js';
 import type { FaxService } from './domain/fax/service.js';
 import type { WebhookService } from './domain/events/webhooks.js';
 import type { OpsServices } from './ops/index.js';
+import type { TrunkRegistrar } from './sip/trunks/registrar.js';
 
 export interface Listener {
   kind: string;
@@ -65,6 +66,8 @@ export interface Services extends DomainServices {
   calls?: B2bua;
   /** Call control (callback / p2p); undefined when usesip=false. */
   callControl?: CallControl;
+  /** Trunk registration of the gateways with register=1 (states, re-register); undefined when usesip=false. */
+  trunks?: TrunkRegistrar;
   /** Overload control (event-loop delay): refuses new INVITE/REGISTER/API requests past overloaddelay. */
   overload?: OverloadGate;
   /** This process's counters, announced to the other nodes (info / quickstat per node and in total). */

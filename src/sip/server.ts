@@ -22,6 +22,7 @@ import { OptionsService, type SipApiHandler } from './services/options.js';
 import { DialogTable, IN_DIALOG_METHODS } from './dialog/table.js';
 import type { RelayDirectory } from './services/relaydir.js';
 import { qualify } from './transport/relay.js';
+import { SipResolver } from './trunks/resolve.js';
 
 export type { SipStackLike } from './stack.js';
 export type { SipApiHandler } from './services/options.js';
@@ -85,6 +86,8 @@ export class SipServer {
   readonly calls = new CallStates();
   /** The dialogs of the call layers; in-dialog requests are routed by it. */
   readonly dialogs = new DialogTable();
+  /** RFC 3263: gateway host names to hops (the servers of the `dnsservers` option). */
+  readonly resolver: SipResolver;
   private readonly now: () => number;
   private readonly ctx: SipContext;
   private readonly registrar: Registrar;
@@ -141,7 +144,13 @@ export class SipServer {
     this.options = new OptionsService(this.ctx, () => this.allowed, opts.apiHandler);
     this.registrar.onRegistered = (u, b) => void this.ctx.track(this.messaging.deliverOffline(u, b));
     this.location.onChange = (c) => this.presence.notifyWatchers(c.username);
-    services.config.onChange((o) => (this.digest.ttlMs = o.sipnoncettl * 1000));
+    this.resolver = new SipResolver({ servers: services.config.options.dnsservers });
+    let dnsServers = services.config.options.dnsservers.join(',');
+    services.config.onChange((o) => {
+      this.digest.ttlMs = o.sipnoncettl * 1000;
+      if (o.dnsservers.join(',') !== dnsServers) this.resolver.setServers(o.dnsservers);
+      dnsServers = o.dnsservers.join(',');
+    });
   }
 
   /** Loads stored state, attaches to the stack and starts it. Returns the stack's listeners. */

@@ -368,5 +368,24 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('ix_cdrs_end').on('tb_cdrs').column('end_at').execute();
       },
     },
+    '0014_trunks': {
+      async up(db: Kysely<any>) {
+        // trunk registration (REGISTER with digest, refreshed) and how a host name is resolved (RFC 3263)
+        const cols: Array<[string, 'integer' | 'varchar(128)' | 'varchar(8)', number | string]> = [
+          ['register', 'integer', 0],
+          ['register_expires', 'integer', 3600],
+          ['register_user', 'varchar(128)', ''],
+          ['auth_user', 'varchar(128)', ''],
+          ['realm', 'varchar(128)', ''],
+          ['register_contact', 'varchar(128)', ''],
+          ['dns', 'varchar(8)', ''],
+        ];
+        for (const [name, type, def] of cols)
+          await db.schema
+            .alterTable('tb_gateways')
+            .addColumn(name, type, (c) => c.notNull().defaultTo(def))
+            .execute();
+      },
+    },
   };
 }

@@ -201,6 +201,20 @@ export interface GatewaysTable {
   inbound_ip: string;
   enabled: number;
   created_at: number;
+  /** 1: voxswitch registers at the gateway (trunk registration) */
+  register: Generated<number>;
+  /** the Expires asked for in the trunk's REGISTER (seconds) */
+  register_expires: Generated<number>;
+  /** the registration's address-of-record user ('' = username) */
+  register_user: Generated<string>;
+  /** the digest user name ('' = register_user, else username) */
+  auth_user: Generated<string>;
+  /** the digest realm the credentials are for ('' = any realm the registrar names) */
+  realm: Generated<string>;
+  /** the Contact user registered ('' = the AOR user); INVITEs to it are the trunk's inbound calls */
+  register_contact: Generated<string>;
+  /** RFC 3263 look-ups of a host name: '' A/AAAA only, 'srv', 'naptr' */
+  dns: Generated<string>;
 }
 
 /** Calls in progress, persisted at each state change so a crash leaves nothing unbilled (recovered at start). */

@@ -30,6 +30,8 @@ function gw(name: string, over: Partial<Gateway> = {}): Gateway {
     inboundIp: '',
     enabled: true,
     createdAt: 0,
+    dns: '',
+    registration: { register: false, expires: 3600, user: '', authUser: '', realm: '', contact: '' },
     ...over,
   };
 }
@@ -134,6 +136,30 @@ test('validateGatewayInput: defaults, normalisation and clear errors', () => {
     weight: 1,
     inboundIp: '',
     enabled: true,
+    dns: '',
+    registration: { register: false, expires: 3600, user: '', authUser: '', realm: '', contact: '' },
+  });
+  // RFC 3263: a name without port is looked up by NAPTR (no transport) or SRV (transport given); with a port, A only
+  assert.equal(validateGatewayInput({ name: 'n', host: 'sip.example' }).dns, 'naptr');
+  assert.equal(validateGatewayInput({ name: 'n', host: 'sip.example', transport: 'tcp' }).dns, 'srv');
+  assert.equal(validateGatewayInput({ name: 'n', host: 'sip.example', port: '5070' }).dns, '');
+  const r = validateGatewayInput({
+    name: 'trunk',
+    host: 'sip.example',
+    username: 'acct',
+    register: '1',
+    register_expires: '120',
+    auth_user: 'auth1',
+    realm: 'sip.example',
+    register_contact: 'in42',
+  });
+  assert.deepEqual(r.registration, {
+    register: true,
+    expires: 120,
+    user: '',
+    authUser: 'auth1',
+    realm: 'sip.example',
+    contact: 'in42',
   });
   const t = validateGatewayInput({
     name: 'tls-gw',
@@ -167,6 +193,11 @@ test('validateGatewayInput: defaults, normalisation and clear errors', () => {
     [{ name: 'g', host: 'x', weight: '1.5' }, /^weight:/],
     [{ name: 'g', host: 'x', inbound_ip: '192.0.2.1,gw.example' }, /^inbound_ip: "gw.example" is not an IP address/],
     [{ name: 'g', host: 'x', password: 'a\nb' }, /^password: at most 128 printable/],
+    [{ name: 'g', host: 'x', register: 'maybe' }, /^register: expected 1 or 0/],
+    [{ name: 'g', host: 'x', register: '1' }, /^register_user: registering needs the trunk account/],
+    [{ name: 'g', host: 'x', register: '1', username: 'u', register_expires: '5' }, /^register_expires: expected/],
+    [{ name: 'g', host: 'x', register: '1', register_user: 'a b' }, /^register_user: at most 128 characters/],
+    [{ name: 'g', host: 'x', register: '1', username: 'u', realm: 'a"b' }, /^realm: at most 128 printable/],
   ];
   for (const [p, re] of bad) {
     assert.throws(

@@ -14,6 +14,7 @@ import {
   type Gateway,
   type RouteDecision,
 } from '../../domain/routing/service.js';
+import type { TrunkState } from '../../sip/trunks/registrar.js';
 
 async function guarded(fn: () => Promise<ApiResult>): Promise<ApiResult> {
   try {
@@ -39,10 +40,47 @@ const GATEWAY_COLUMNS = [
   'weight',
   'inbound_ip',
   'enabled',
+  'register',
+  'register_expires',
+  'register_user',
+  'auth_user',
+  'realm',
+  'register_contact',
+  'dns',
+  'reg_status',
+  'reg_cause',
+  'reg_expires',
+  'reg_at',
+  'reg_next',
+  'reg_registrar',
+  'reg_owner',
 ];
 
+const iso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : '');
+
+/** The registration columns of a gateway: its settings, and its state when it registers. */
+function registrationRow(g: Gateway, st: TrunkState | undefined): Record<string, string | number> {
+  const r = g.registration;
+  return {
+    register: r.register ? 1 : 0,
+    register_expires: r.expires,
+    register_user: r.user,
+    auth_user: r.authUser,
+    realm: r.realm,
+    register_contact: r.contact,
+    dns: g.dns,
+    reg_status: st?.status ?? (r.register && g.enabled ? 'pending' : ''),
+    reg_cause: st?.cause ?? '',
+    reg_expires: st?.expires ?? 0,
+    reg_at: iso(st?.registeredAt ?? 0),
+    reg_next: iso(st?.nextTry ?? 0),
+    reg_registrar: st?.registrar ?? '',
+    reg_owner: st?.owner ?? '',
+  };
+}
+
 /** A gateway as the API shows it: never the password, only whether one is set. */
-function gatewayRow(g: Gateway): Record<string, string | number> {
+function gatewayRow(g: Gateway, st?: TrunkState): Record<string, string | number> {
   return {
     id: g.id,
     name: g.name,
@@ -58,6 +96,7 @@ function gatewayRow(g: Gateway): Record<string, string | number> {
     weight: g.weight,
     inbound_ip: g.inboundIp,
     enabled: g.enabled ? 1 : 0,
+    ...registrationRow(g, st),
   };
 }
 
@@ -157,17 +196,27 @@ export const routingCommands: CommandDef[] = [
       'priority',
       'weight',
       'inbound_ip',
+      'register',
+      'register_expires',
+      'register_user',
+      'auth_user',
+      'realm',
+      'register_contact',
     ],
     level: 6,
     description:
       'add a SIP gateway (outbound trunk): name, host, port (5060), transport udp|tcp|tls, username/password ' +
       '(digest auth, stored encrypted), prefix (normalised numbers it serves, empty = all), strip (leading digits ' +
       'removed) and addprefix (prepended), priority (lower first, default 10), weight (share among equal priority, ' +
-      'default 1), inbound_ip (addresses whose calls to DIDs are trusted), enabled (1)',
+      'default 1), inbound_ip (addresses whose calls to DIDs are trusted), enabled (1); register=1 registers the ' +
+      'trunk at host (REGISTER with the password, refreshed): register_expires (3600), register_user (the AOR user, ' +
+      'default username), auth_user (digest user), realm (the only realm answered), register_contact (Contact user; ' +
+      'INVITEs to it dial the To number); a host name without port is resolved by NAPTR/SRV (RFC 3263)',
     run: (ctx, p) =>
       guarded(async () => {
         const input = validateGatewayInput(p);
         const g = await ctx.services.routing.addGateway(input);
+        if (g.registration.register) await ctx.services.trunks?.sync();
         ctx.services.log.info(
           {
             gateway: g.name,
@@ -196,6 +245,8 @@ export const routingCommands: CommandDef[] = [
     run: (ctx, p) =>
       guarded(async () => {
         const g = await ctx.services.routing.deleteGateway(p.name ?? p.id ?? '');
+        // a registered trunk is unregistered (Expires: 0) before the answer
+        if (g.registration.register) await ctx.services.trunks?.sync();
         ctx.services.log.info({ gateway: g.name, by: ctx.caller.user?.username }, 'gateway deleted');
         return ok(`gateway ${g.name} deleted`, { fields: { id: g.id, name: g.name } });
       }),
@@ -204,13 +255,16 @@ export const routingCommands: CommandDef[] = [
     name: 'gateways',
     params: [],
     level: 6,
-    description: 'list the SIP gateways (passwords are never shown, only whether one is set)',
+    description:
+      'list the SIP gateways (passwords are never shown, only whether one is set) with the state of their trunk ' +
+      'registration (reg_status registered|registering|failed|standby, reg_cause, reg_expires granted, reg_next)',
     run: async (ctx) => {
       const list = await ctx.services.routing.gateways();
+      const states = new Map((await ctx.services.trunks?.states())?.map((st) => [st.id, st]));
       return ok(`${list.length} gateway(s)${list.length ? ': ' + list.map((g) => g.name).join(',') : ''}`, {
         fields: { count: list.length },
         columns: GATEWAY_COLUMNS,
-        rows: list.map(gatewayRow),
+        rows: list.map((g) => gatewayRow(g, states.get(g.id))),
       });
     },
   },

@@ -1,7 +1,7 @@
 /** Gateway input validation, failover order and address helpers (pure functions, unit-tested). */
 import { isIP } from 'node:net';
 import { DomainError } from '../errors.js';
-import type { Gateway, GatewayTransport, NewGateway } from './types.js';
+import type { Gateway, GatewayDns, GatewayTransport, NewGateway, TrunkRegistration } from './types.js';
 import { GATEWAY_TRANSPORTS } from './types.js';
 
 /**
@@ -99,6 +99,7 @@ export function validateGatewayInput(p: Record<string, string | undefined>): New
     throw new GatewayError(
       `host: "${host.slice(0, 60)}" is neither an IP address nor a host name (give the port in port=, not in host)`,
     );
+  const transportGiven = (p.transport ?? '').trim() !== '';
   const transportRaw = (p.transport ?? '').trim().toLowerCase() || 'udp';
   if (!(GATEWAY_TRANSPORTS as readonly string[]).includes(transportRaw))
     throw new GatewayError(`transport: expected udp, tcp or tls, got "${transportRaw.slice(0, 20)}"`);
@@ -137,6 +138,11 @@ export function validateGatewayInput(p: Record<string, string | undefined>): New
   if (en && !/^(0|1|true|false|yes|no|on|off)$/.test(en))
     throw new GatewayError(`enabled: expected 1 or 0, got "${en.slice(0, 20)}"`);
   const enabled = en === '' || /^(1|true|yes|on)$/.test(en);
+  const portGiven = (p.port ?? '').trim() !== '';
+  const dns: GatewayDns = isIP(host) || portGiven ? '' : transportGiven ? 'srv' : 'naptr';
+  const registration = validateRegistration(p, username);
+  if (registration.register && !(registration.user || username))
+    throw new GatewayError('register_user: registering needs the trunk account (register_user or username)', 421);
   return {
     name,
     host,
@@ -151,5 +157,46 @@ export function validateGatewayInput(p: Record<string, string | undefined>): New
     weight,
     inboundIp,
     enabled,
+    dns,
+    registration,
   };
+}
+
+const USER_RE = /^[A-Za-z0-9_.!~*'()&=+$,;?/%+-]{0,128}$/;
+
+function userField(p: Record<string, string | undefined>, name: string): string {
+  const v = (p[name] ?? '').trim();
+  if (!USER_RE.test(v)) throw new GatewayError(`${name}: at most 128 characters allowed in a SIP user part`);
+  return v;
+}
+
+/** The trunk registration parameters of addgateway (register, register_expires, register_user, …). */
+export function validateRegistration(p: Record<string, string | undefined>, username: string): TrunkRegistration {
+  const r = (p.register ?? '').trim().toLowerCase();
+  if (r && !/^(0|1|true|false|yes|no|on|off)$/.test(r))
+    throw new GatewayError(`register: expected 1 or 0, got "${r.slice(0, 20)}"`);
+  const realm = (p.realm ?? '').trim();
+  if (realm.length > 128 || !PRINTABLE_RE.test(realm) || realm.includes('"'))
+    throw new GatewayError('realm: at most 128 printable characters (no quotes)');
+  const authUser = (p.auth_user ?? '').trim();
+  if (authUser.length > 128 || !PRINTABLE_RE.test(authUser) || authUser.includes('"'))
+    throw new GatewayError('auth_user: at most 128 printable characters (no quotes)');
+  const user = userField(p, 'register_user');
+  const register = /^(1|true|yes|on)$/.test(r);
+  if (register && !user && !USER_RE.test(username))
+    throw new GatewayError('register_user: the username is not a SIP user part, give register_user');
+  return {
+    register,
+    expires: intIn(p.register_expires, 'register_expires', 10, 86400, 3600),
+    user,
+    authUser,
+    realm,
+    contact: userField(p, 'register_contact'),
+  };
+}
+
+/** The Contact user a registering gateway registers ('' when it does not register). */
+export function trunkContactUser(g: Pick<Gateway, 'registration' | 'username'>): string {
+  const r = g.registration;
+  return r.register ? r.contact || r.user || g.username : '';
 }

@@ -35,8 +35,17 @@ import {
   type NewGateway,
   type RouteDecision,
   type RouteRequest,
+  type TrunkConfig,
 } from './types.js';
-import { GatewayError, PRINTABLE_RE, dialNumber, inboundIps, normalizeIp, orderGateways } from './gateways.js';
+import {
+  GatewayError,
+  PRINTABLE_RE,
+  dialNumber,
+  inboundIps,
+  normalizeIp,
+  orderGateways,
+  trunkContactUser,
+} from './gateways.js';
 
 export * from './types.js';
 export * from './gateways.js';
@@ -63,6 +72,15 @@ function toGateway(r: GatewayRow): Gateway {
     inboundIp: r.inbound_ip ?? '',
     enabled: Number(r.enabled) !== 0,
     createdAt: Number(r.created_at),
+    dns: r.dns === 'srv' || r.dns === 'naptr' ? r.dns : '',
+    registration: {
+      register: Number(r.register ?? 0) === 1,
+      expires: Number(r.register_expires ?? 3600),
+      user: r.register_user ?? '',
+      authUser: r.auth_user ?? '',
+      realm: r.realm ?? '',
+      contact: r.register_contact ?? '',
+    },
   };
 }
 
@@ -86,6 +104,8 @@ export class RoutingService {
   private static generation = 0;
   private cache?: { gen: number; at: number; list: Gateway[]; byIp: Map<string, Gateway> };
   private boxInstance?: SecretBox;
+  /** address → id of the registering gateway whose host resolved to it */
+  private readonly trusted = new Map<string, number>();
   rng: () => number;
 
   constructor(
@@ -155,6 +175,13 @@ export class RoutingService {
       inbound_ip: g.inboundIp,
       enabled: g.enabled ? 1 : 0,
       created_at: Date.now(),
+      dns: g.dns,
+      register: g.registration.register ? 1 : 0,
+      register_expires: g.registration.expires,
+      register_user: g.registration.user,
+      auth_user: g.registration.authUser,
+      realm: g.registration.realm,
+      register_contact: g.registration.contact,
     };
     try {
       await this.db.insertInto('tb_gateways').values(row).execute();
@@ -184,11 +211,71 @@ export class RoutingService {
     return toGateway(r as unknown as GatewayRow);
   }
 
-  /** The enabled gateway whose inbound_ip is this address (a trusted source of DID calls), if any. */
+  /**
+   * The enabled gateway whose inbound_ip is this address (a trusted source of DID calls), if any; else the
+   * registering gateway whose host resolved to it (`trustAddresses`).
+   */
   async gatewayForIp(ip: string): Promise<Gateway | undefined> {
     const n = normalizeIp(ip);
     if (!n) return undefined;
-    return (await this.load()).byIp.get(n);
+    const c = await this.load();
+    const byIp = c.byIp.get(n);
+    if (byIp) return byIp;
+    const id = this.trusted.get(n);
+    return id === undefined ? undefined : c.list.find((g) => g.id === id && g.enabled && g.registration.register);
+  }
+
+  /**
+   * The addresses a registering gateway's host resolves to (the trunk registrar tells them): calls from there are
+   * the trunk's inbound calls, as from its inbound_ip. Replaces what was told before for that gateway.
+   */
+  trustAddresses(gatewayId: number, ips: readonly string[]): void {
+    for (const [ip, id] of this.trusted) if (id === gatewayId) this.trusted.delete(ip);
+    for (const raw of ips) {
+      const n = normalizeIp(raw);
+      if (n && !this.trusted.has(n)) this.trusted.set(n, gatewayId);
+    }
+  }
+
+  /** The enabled gateways that register (register=1), with their credentials decrypted. */
+  async trunks(): Promise<TrunkConfig[]> {
+    const out: TrunkConfig[] = [];
+    for (const g of (await this.load()).list) {
+      if (!g.enabled || !g.registration.register) continue;
+      const password = this.password(g);
+      if (password === undefined) continue;
+      const r = g.registration;
+      const aor = r.user || g.username;
+      out.push({
+        id: g.id,
+        name: g.name,
+        host: g.host,
+        port: g.port,
+        transport: g.transport,
+        dns: g.dns,
+        aor,
+        authUser: r.authUser || r.user || g.username,
+        password,
+        realm: r.realm,
+        contact: trunkContactUser(g),
+        expires: r.expires,
+      });
+    }
+    return out;
+  }
+
+  /** A gateway's clear password ('' none); undefined (logged) when it cannot be decrypted. */
+  private password(g: Gateway): string | undefined {
+    if (!g.passwordEnc) return '';
+    try {
+      return this.box.decrypt(g.passwordEnc);
+    } catch {
+      this.services.log.warn(
+        { gateway: g.name },
+        'gateway password cannot be decrypted (server.key changed?): gateway skipped',
+      );
+      return undefined;
+    }
   }
 
   /** The ordered, dialable candidates for a normalised number (passwords decrypted). */
@@ -198,18 +285,8 @@ export class RoutingService {
     for (const g of ordered) {
       const dial = dialNumber(g, number);
       if (dial === undefined) continue;
-      let password = '';
-      if (g.passwordEnc) {
-        try {
-          password = this.box.decrypt(g.passwordEnc);
-        } catch {
-          this.services.log.warn(
-            { gateway: g.name },
-            'gateway password cannot be decrypted (server.key changed?): gateway skipped',
-          );
-          continue;
-        }
-      }
+      const password = this.password(g);
+      if (password === undefined) continue;
       out.push({
         id: g.id,
         name: g.name,
@@ -219,6 +296,7 @@ export class RoutingService {
         username: g.username,
         password,
         number: dial,
+        dns: g.dns,
       });
     }
     return out;

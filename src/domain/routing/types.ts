@@ -3,6 +3,13 @@ import type { User } from '../accounts/users.js';
 import type { Rate, Quote } from '../rating/service.js';
 
 export type GatewayTransport = 'udp' | 'tcp' | 'tls';
+
+/**
+ * How a gateway's host is resolved (RFC 3263 §4): '' the host is an IP, or a name with a port given (A/AAAA only);
+ * 'srv' a name without a port but with a transport (SRV of that transport, then A/AAAA); 'naptr' a name with neither
+ * (NAPTR picks the transport, then SRV, then A/AAAA with the default transport and port).
+ */
+export type GatewayDns = '' | 'srv' | 'naptr';
 export const GATEWAY_TRANSPORTS: readonly GatewayTransport[] = ['udp', 'tcp', 'tls'];
 
 export interface RouteRequest {
@@ -32,6 +39,8 @@ export interface GatewayCandidate {
   password: string;
   /** The number to send to this gateway (after strip/addprefix). */
   number: string;
+  /** RFC 3263 look-ups of the host ('' or absent: A/AAAA of a name, an IP as is). */
+  dns?: GatewayDns;
 }
 
 export type RouteDecision =
@@ -70,6 +79,42 @@ export interface Gateway {
   inboundIp: string;
   enabled: boolean;
   createdAt: number;
+  dns: GatewayDns;
+  /** Trunk registration (see TrunkRegistration). */
+  registration: TrunkRegistration;
+}
+
+/** How a gateway registers itself at its host (RFC 3261 §10 client side); `register` false: it does not. */
+export interface TrunkRegistration {
+  register: boolean;
+  /** Expires asked for, in seconds. */
+  expires: number;
+  /** The address-of-record user ('' = the gateway's username). */
+  user: string;
+  /** The digest user name ('' = user, else username). */
+  authUser: string;
+  /** The digest realm the credentials may answer ('' = any). */
+  realm: string;
+  /** The Contact user ('' = the AOR user): INVITEs to it are the trunk's inbound calls. */
+  contact: string;
+}
+
+/** A registering gateway with everything its REGISTER needs (the password decrypted). */
+export interface TrunkConfig {
+  id: number;
+  name: string;
+  host: string;
+  port: number;
+  transport: GatewayTransport;
+  /** RFC 3263 look-ups of a host name (see GatewayDns). */
+  dns: GatewayDns;
+  /** The address-of-record user. */
+  aor: string;
+  authUser: string;
+  password: string;
+  realm: string;
+  contact: string;
+  expires: number;
 }
 
 /** What addgateway takes (already validated by validateGatewayInput). */
@@ -87,4 +132,6 @@ export interface NewGateway {
   weight: number;
   inboundIp: string;
   enabled: boolean;
+  dns: GatewayDns;
+  registration: TrunkRegistration;
 }

@@ -16,6 +16,7 @@ import { inDialogHandler } from './indialog.js';
 import { cancelLeg, endCall } from './teardown.js';
 import { CallDialer } from './failover.js';
 import { connectionFault } from '../../domain/errors.js';
+import { trunkContactUser } from '../../domain/routing/gateways.js';
 
 const RETRY = { name: 'Retry-After', value: '5' };
 
@@ -50,7 +51,9 @@ export class CallSetup {
     // pin-less: the gateway vouches for the caller number; a CLI of an account makes the call that account's
     const pinless = gw ? await this.pinlessAccount(uriUser(c.from?.uri) ?? '', gw.name) : undefined;
     if (tx.cancelled) return core.respond(tx, req, 487, 'Request Terminated');
-    const called = uriUser(req.ruri) ?? uriUser(c.to?.uri) ?? '';
+    let called = uriUser(req.ruri) ?? uriUser(c.to?.uri) ?? '';
+    // a registered trunk's call to the Contact it registered: the number dialled is in To
+    if (gw && called !== '' && called === trunkContactUser(gw)) called = uriUser(c.to?.uri) ?? called;
     // a SIP user calling a conference room number joins it (src/sip/conference); other numbers are routed
     if (user && (await core.conference.handle(req, tx, src, user, called))) return;
     const callerName = user?.username ?? uriUser(c.from?.uri) ?? '';
