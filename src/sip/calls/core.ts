@@ -12,10 +12,14 @@ import type { RouteDecision, RouteRequest, GatewayCandidate, Gateway } from '../
 import type { LiveCalls } from '../../domain/calls/livecalls.js';
 import type { DialogLeg } from '../dialog/uac.js';
 import type { DialogId, DialogTable } from '../dialog/table.js';
+import type { SipHop } from '../trunks/resolve.js';
 import { SessionTimers } from './sessiontimer.js';
 import { CallMedia } from '../media/index.js';
 import { respondTo } from '../product.js';
 import { Conference } from '../conference/service.js';
+
+/** A gateway to try; `hop` once its host was resolved (RFC 3263: one entry per address of each SRV target). */
+export type GatewayHop = GatewayCandidate & { hop?: SipHop };
 
 export interface Router {
   route(r: RouteRequest): Promise<RouteDecision>;
@@ -75,7 +79,8 @@ export interface Call {
   aAcked?: boolean;
   busy?: boolean;
   /** the gateways still to try (failover order) */
-  gwQueue?: GatewayCandidate[];
+  /** The gateways (and, once resolved, each one's RFC 3263 hops) still to try, in order. */
+  gwQueue?: GatewayHop[];
 }
 
 export type Side = 'a' | 'b';

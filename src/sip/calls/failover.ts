@@ -12,7 +12,8 @@ import type { AuthUser, User } from '../../domain/accounts/users.js';
 import type { GatewayCandidate } from '../../domain/routing/service.js';
 import { answerChallenge, confirmLeg, newLeg, sendAck } from '../dialog/uac.js';
 import { bodyOf } from './sessiontimer.js';
-import { dialogIdOf, type Call, type CallCore, type Leg } from './core.js';
+import { dialogIdOf, type Call, type CallCore, type GatewayHop, type Leg } from './core.js';
+import type { SipHop } from '../trunks/resolve.js';
 import { inDialogHandler } from './indialog.js';
 import { bye, cancelLeg, endCall } from './teardown.js';
 
@@ -46,19 +47,38 @@ export class CallDialer {
     this.dialNextGateway(call, call.gwQueue);
   }
 
-  private dialNextGateway(call: Call, queue: GatewayCandidate[]): void {
+  private dialNextGateway(call: Call, queue: GatewayHop[]): void {
     const g = queue.shift()!;
-    const uri = sipUri(g.number, g.host, g.port, g.transport);
+    if (!g.hop) return void this.resolveAndDial(call, g, queue);
+    // a name resolved by SRV/NAPTR keeps the name (no port) in the Request-URI; the hop is where it goes
+    const uri = sipUri(g.number, g.host, g.dns ? undefined : g.port, g.hop.transport);
     // the route recorded in the CDR: the gateway tried last (and who forwarded, when the forwarding user pays)
     const route = `gw:${g.name}${call.forwarded && call.forwarder ? ` fwd:${call.forwarder.username}` : ''}`;
     this.core.live.setRoute(call.id, '', route);
     this.dial(call, {
       uri,
       to: uri,
-      target: { transport: g.transport, host: g.host, port: g.port },
+      target: { transport: g.hop.transport, host: g.hop.host, port: g.hop.port },
       from: call.callerName,
       gateway: g,
     });
+  }
+
+  /** RFC 3263: the gateway's hops go first in the queue (failover across them as across gateways). */
+  private async resolveAndDial(call: Call, g: GatewayHop, queue: GatewayHop[]): Promise<void> {
+    const core = this.core;
+    let hops: SipHop[];
+    try {
+      hops = await core.sip.resolver.resolve(g.host, g.port, g.transport, g.dns ?? '');
+    } catch (e) {
+      core.log.warn({ gateway: g.name, host: g.host, err: (e as Error).message }, 'gateway host not resolved');
+      if (call.state !== 'calling') return;
+      if (queue.length) return this.dialNextGateway(call, queue);
+      return this.giveUp(call, 503, 'Service Unavailable');
+    }
+    if (call.state !== 'calling') return;
+    queue.unshift(...hops.map((hop) => ({ ...g, hop })));
+    this.dialNextGateway(call, queue);
   }
 
   private dial(
