@@ -278,6 +278,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     services.calls = new B2bua({ services, sip, router: services.routing, live });
     const media = services.calls.media;
     services.callControl = new CallControl({ services, sip, routing: services.routing, live, media });
+    // every step of a callback/p2p call goes out as a signed webhook event (call.progress)
+    services.callControl.progress.onChange = (p) =>
+      void services.webhooks
+        .emit('call.progress', { ...p })
+        .catch((e) => log.warn({ err: e }, 'call event not queued'));
     services.calls.start();
     services.trunks = buildTrunks(services, sip, worker);
     await services.trunks.start();

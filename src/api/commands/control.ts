@@ -24,19 +24,27 @@ export const controlCommands: CommandDef[] = [
     name: 'gwrst',
     params: [],
     level: 6,
-    description: 're-check gateways: an OPTIONS ping to each enabled SIP gateway, with its answer',
+    description:
+      're-check gateways: an OPTIONS ping to each enabled SIP gateway, with its answer; registering trunks REGISTER ' +
+      'again (their state in the registration column)',
     run: async (ctx) => {
       const s = ctx.services;
       if (!s.sip) throw new ApiError('gwrst needs the SIP stack: it is off (usesip=false)');
       const gws = (await s.routing.gateways()).filter((g) => g.enabled);
       if (!gws.length) return ok('no enabled gateways (add one with addgateway)');
       const stack = s.sip.stack;
-      const rows = await Promise.all(gws.map((g) => pingGateway(stack, g)));
+      // trunks that register do it again now (this process registers the ones it holds the lease of)
+      const trunks = new Map((await (s.trunks?.reregisterAll() ?? Promise.resolve([]))).map((t) => [t.name, t]));
+      const pinged = await Promise.all(gws.map((g) => pingGateway(stack, g)));
+      const rows = pinged.map((r) => {
+        const t = trunks.get(r.gateway);
+        return { ...r, registration: t ? `${t.status}${t.cause ? `: ${t.cause}` : ''}` : '' };
+      });
       const up = rows.filter((r) => r.reachable).length;
       for (const r of rows)
         if (!r.reachable) s.log.warn({ gateway: r.gateway, target: r.target }, 'gateway not reachable');
       return ok(`${up} of ${rows.length} gateways answer`, {
-        columns: ['gateway', 'target', 'reachable', 'status', 'reason', 'ms'],
+        columns: ['gateway', 'target', 'reachable', 'status', 'reason', 'ms', 'registration'],
         rows: rows.map((r) => ({ ...r, reachable: r.reachable ? 'yes' : 'no', status: r.status ?? '' })),
       });
     },
