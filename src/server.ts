@@ -28,7 +28,7 @@ import { DbRunner } from './api/customsql/dbrunner.js';
 import { HourlyAttempts } from './api/auth/attempts.js';
 import type { SipSource } from './sip/stack.js';
 import type { HandoffOptions } from './sip/transport/handoff.js';
-import type { SipApiHandler } from './sip/server.js';
+import type { SipApiHandler, SipServer } from './sip/server.js';
 import { B2bua } from './sip/calls/b2bua.js';
 import { CallControl } from './sip/callcontrol/controller.js';
 import { buildTrunks, createSip } from './sipbuild.js';
@@ -267,9 +267,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   // while servicerst drains, new INVITEs and REGISTERs are refused with 503 and a Retry-After
   const shed = (continuation: boolean) => (draining ? 30 : (services.overload?.shed('sip', continuation) ?? 0));
   /** Builds and starts the SIP stack, the SIP server, the B2BUA and call control from the current options. */
+  // the SIP server this server started (stopped by stopSipLayers even if services.sip was replaced meanwhile)
+  let ownSip: SipServer | undefined;
   const startSip = async () => {
     const sip = createSip(services, dataDir, sipApi, sipKeys, shed, o.handoff);
     services.sip = sip;
+    ownSip = sip;
     for (const l of await sip.start()) {
       services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });
       if (l.transport === 'udp') overload.watchUdpPort(l.port);
@@ -292,7 +295,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await services.trunks?.stop(); // unregisters (Expires: 0) while the stack still runs
     await services.callControl?.stop();
     await services.calls?.stop();
-    await services.sip?.stop();
+    await ownSip?.stop();
+    ownSip = undefined;
     services.callControl = undefined;
     services.calls = undefined;
     services.sip = undefined;

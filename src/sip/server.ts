@@ -144,8 +144,8 @@ export class SipServer {
     this.options = new OptionsService(this.ctx, () => this.allowed, opts.apiHandler);
     this.registrar.onRegistered = (u, b) => void this.ctx.track(this.messaging.deliverOffline(u, b));
     this.location.onChange = (c) => this.presence.notifyWatchers(c.username);
-    this.resolver = new SipResolver({ servers: services.config.options.dnsservers });
-    let dnsServers = services.config.options.dnsservers.join(',');
+    this.resolver = new SipResolver({ servers: services.config.options.dnsservers ?? [] });
+    let dnsServers = (services.config.options.dnsservers ?? []).join(',');
     services.config.onChange((o) => {
       this.digest.ttlMs = o.sipnoncettl * 1000;
       if (o.dnsservers.join(',') !== dnsServers) this.resolver.setServers(o.dnsservers);
