@@ -55,7 +55,17 @@ export class CallSetup {
     // a registered trunk's call to the Contact it registered: the number dialled is in To
     if (gw && called !== '' && called === trunkContactUser(gw)) called = uriUser(c.to?.uri) ?? called;
     // a SIP user calling a conference room number joins it (src/sip/conference); other numbers are routed
-    if (user && (await core.conference.handle(req, tx, src, user, called))) return;
+    try {
+      if (user && (await core.conference.handle(req, tx, src, user, called))) return;
+    } catch (e) {
+      // the room look-up needs the database: when it does not answer, 503 with Retry-After as for any call
+      const down = connectionFault(e);
+      core.log.warn(
+        { err: String((e as Error)?.message ?? e), why: down },
+        'call refused: the conference look-up failed',
+      );
+      return core.respond(tx, req, down ? 503 : 500, down ? 'Service Unavailable' : 'Server Internal Error', [RETRY]);
+    }
     const callerName = user?.username ?? uriUser(c.from?.uri) ?? '';
     const id = generateCallId();
     const a: Leg = {
