@@ -12,8 +12,8 @@ import { validateSmsGatewayInput, type SmsGateway } from '../../domain/messaging
 import type { SmsEncoding } from '../../domain/messaging/sms/encoding.js';
 import type { SmsRow } from '../../domain/messaging/sms/queue.js';
 
-const GATEWAY_COLUMNS = [
-  'id',
+/** addsmsgateway's parameters in the documented order; smsgateways shows them between id and the state. */
+const GATEWAY_PARAMS = [
   'name',
   'host',
   'port',
@@ -29,10 +29,8 @@ const GATEWAY_COLUMNS = [
   'window',
   'tls',
   'maxparts',
-  'enabled',
-  'state',
-  'error',
 ];
+const GATEWAY_COLUMNS = ['id', ...GATEWAY_PARAMS, 'enabled', 'state', 'error'];
 
 /** A gateway as the API shows it: never the password, only whether one is set; with its session's state. */
 function gatewayRow(ctx: CommandContext, g: SmsGateway): Record<string, string | number> {
@@ -187,23 +185,7 @@ export const smsCommands: CommandDef[] = [
   },
   {
     name: 'addsmsgateway',
-    params: [
-      'name',
-      'host',
-      'port',
-      'system_id',
-      'password',
-      'system_type',
-      'bindmode',
-      'prefix',
-      'priority',
-      'default_sender',
-      'allowed_senders',
-      'throughput',
-      'window',
-      'tls',
-      'maxparts',
-    ],
+    params: GATEWAY_PARAMS,
     level: 6,
     description:
       'add an SMPP gateway (SMSC): name, host, port (2775; 3550 with tls=1), system_id, password (stored encrypted), ' +

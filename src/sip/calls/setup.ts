@@ -5,9 +5,9 @@
  * every registered contact of the callee in parallel (first 2xx wins) or the gateways in failover order
  * (./failover.ts).
  */
-import { generateCallId, generateTag, getHeader, getHeaders, uriUser, type SipRequest } from '../message/index.js';
+import { generateCallId, generateTag, getHeader, uriUser, type SipRequest } from '../message/index.js';
 import type { ServerTransaction, SipSource } from '../stack.js';
-import { targetOf } from '../transport/types.js';
+import { incomingLeg } from '../dialog/uas.js';
 import type { AuthUser, User } from '../../domain/accounts/users.js';
 import type { Rate } from '../../domain/rating/rate.js';
 import { freeRateFor, payerOf } from '../../domain/calls/charging.js';
@@ -68,17 +68,7 @@ export class CallSetup {
     }
     const callerName = user?.username ?? uriUser(c.from?.uri) ?? '';
     const id = generateCallId();
-    const a: Leg = {
-      callId: c.callId!,
-      localTag: generateTag(),
-      remoteTag: c.from?.tag ?? null,
-      localUri: c.to!.uri.raw,
-      remoteUri: c.from!.uri.raw,
-      remoteTarget: c.contact[0]?.uri.raw ?? c.from!.uri.raw,
-      routes: getHeaders(req, 'Record-Route'),
-      target: targetOf(src),
-      cseq: 0,
-    };
+    const a: Leg = incomingLeg(req, src, generateTag());
     const call: Call = {
       id,
       payer: payerOf({ caller: user?.id ?? pinless?.id }),

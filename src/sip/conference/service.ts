@@ -6,16 +6,9 @@
  * "left conference"). In-dialog: ACK, BYE (the participant leaves), CANCEL (200, nothing else: the call is
  * answered), re-INVITE (answered with the same SDP). Rooms live in this process only.
  */
-import {
-  generateCallId,
-  generateTag,
-  getHeader,
-  getHeaders,
-  type SipHeader,
-  type SipRequest,
-} from '../message/index.js';
+import { generateCallId, generateTag, getHeader, type SipHeader, type SipRequest } from '../message/index.js';
 import type { ServerTransaction, SipSource } from '../stack.js';
-import { targetOf } from '../transport/types.js';
+import { incomingLeg } from '../dialog/uas.js';
 import { sendBye, type DialogLeg } from '../dialog/uac.js';
 import type { AuthUser } from '../../domain/accounts/users.js';
 import { freeRateFor } from '../../domain/calls/charging.js';
@@ -97,7 +90,6 @@ export class Conference {
     const core = this.core;
     const owner = await core.services.numbers.confRoomOwner(called);
     if (owner === undefined) return false;
-    const c = req.core!;
     const localTag = generateTag();
     const answer = (status: number, reason: string, body?: { type: string; data: Buffer }, headers: SipHeader[] = []) =>
       core.respond(tx, req, status, reason, headers, body, localTag);
@@ -153,17 +145,7 @@ export class Conference {
       await fail(487, 'Request Terminated', 'cancelled');
       return true;
     }
-    const leg: DialogLeg = {
-      callId: c.callId!,
-      localTag,
-      remoteTag: c.from?.tag ?? null,
-      localUri: c.to!.uri.raw,
-      remoteUri: c.from!.uri.raw,
-      remoteTarget: c.contact[0]?.uri.raw ?? c.from!.uri.raw,
-      routes: getHeaders(req, 'Record-Route'),
-      target: targetOf(src),
-      cseq: 0,
-    };
+    const leg = incomingLeg(req, src, localTag);
     const p: Participant = {
       callid,
       room: called,
