@@ -24,6 +24,7 @@ import { ApiGateway } from './api/gateway.js';
 import { ApiListeners } from './api/transports/listeners.js';
 import { answerSms } from './api/transports/sms.js';
 import { WebConsole } from './api/console/routes.js';
+import { buildProbes } from './api/probes/index.js';
 import { DbRunner } from './api/customsql/dbrunner.js';
 import { HourlyAttempts } from './api/auth/attempts.js';
 import type { SipSource } from './sip/stack.js';
@@ -260,7 +261,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   services.nodeStats = nodeStats;
   // the web console (/console on the API ports): sessions in the state layer, commands through the gateway
   const webConsole = new WebConsole(services, gateway);
-  const listeners = new ApiListeners(services, gateway, webConsole);
+  const listeners = new ApiListeners(services, gateway, webConsole, buildProbes(services, gateway));
   // API over SIP: the SIP server gets a handler in SIP terms; the API gateway answers it
   const sipApi: SipApiHandler = (text, from) => gateway.message(text, apiSource(from)).then((r) => r.enc.body);
   const sipKeys = { nonce: o.sipSecret ?? box.derive('sip digest nonce'), relay: box.derive('sip node relay') };

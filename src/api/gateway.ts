@@ -40,6 +40,8 @@ export class ApiGateway {
   private admin?: User;
   /** Requests handled since start (info / quickstat). */
   requests = 0;
+  /** Called with each answer of handle() and its time in seconds (the metrics). */
+  onAnswered?: (entry: string, result: ApiResult, seconds: number) => void;
 
   constructor(
     private readonly s: Services,
@@ -86,6 +88,14 @@ export class ApiGateway {
 
   /** Runs one decoded request through checks, authentication and the command. */
   async handle(req: ApiRequest): Promise<ApiResult> {
+    if (!this.onAnswered) return this.run(req);
+    const t0 = process.hrtime.bigint();
+    const r = await this.run(req);
+    this.onAnswered(req.entry, r, Number(process.hrtime.bigint() - t0) / 1e9);
+    return r;
+  }
+
+  private async run(req: ApiRequest): Promise<ApiResult> {
     const { s } = this;
     this.requests++;
     const ip = req.source.ip;

@@ -35,6 +35,11 @@ export const optionSchemas = {
     def: '',
     doc: 'addresses trusted like localhost (bulk callers such as a web server)',
   },
+  metricsallow: {
+    schema: ipList,
+    def: '',
+    doc: 'addresses and ranges allowed to read /metrics and /health (loopback always is)',
+  },
   trustlanip: { schema: bool, def: 'true', doc: 'trust private/LAN addresses' },
   serverhost: {
     schema: nameList,

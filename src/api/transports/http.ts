@@ -17,6 +17,8 @@ export interface HttpDeps {
   requestTimeoutMs?: number;
   /** The web console (src/api/console), answering every path below /console. */
   console?: { handle(req: IncomingMessage, res: ServerResponse): Promise<void> };
+  /** /metrics and /health (src/api/probes): answers true when it took the request. */
+  probes?: { handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> };
 }
 
 function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-large'> {
@@ -76,6 +78,7 @@ export function createApiHttpServer(d: HttpDeps): Server {
     const target = req.url ?? '/';
     const method = req.method ?? 'GET';
     if (d.console && /^\/console(\/|\?|$)/.test(target)) return d.console.handle(req, res);
+    if (d.probes && /^\/(metrics|health)(\?|$)/.test(target) && (await d.probes.handle(req, res))) return;
     if (method === 'OPTIONS') {
       res.writeHead(204, { ...CORS, 'access-control-max-age': '600' });
       res.end();

@@ -13,6 +13,7 @@ import type { ApiGateway } from '../gateway.js';
 import type { Services, Listener } from '../../services.js';
 import { createApiHttpServer } from './http.js';
 import type { WebConsole } from '../console/routes.js';
+import type { ProbeRoutes } from '../probes/routes.js';
 import { attachLineSession } from './line.js';
 import { createUdpApi } from './udp.js';
 import { repairRequestLine, sniff } from './sniff.js';
@@ -48,10 +49,12 @@ export class ApiListeners {
     private readonly s: Services,
     private readonly gateway: ApiGateway,
     webConsole?: WebConsole,
+    probes?: ProbeRoutes,
   ) {
     this.http = createApiHttpServer({
       gateway,
       console: webConsole,
+      probes,
       maxBody: () => s.config.get('maxrequestsize'),
       ownHosts: () => s.ownHosts(),
       onError: (e) => s.log.error({ err: e }, 'API transport error'),
