@@ -1,0 +1,53 @@
+/**
+ * Calls to an access number (option `accessnumber`): the IVR dialogue of src/sip/ivr/access.ts in early media, then
+ * the call goes on as a call of the identified account to the number dialled by DTMF (routed, reserved and billed by
+ * setup.ts like any call). A refused dialogue (timeouts, wrong PINs) ends the INVITE with its reason; nothing is
+ * billed (no reservation was made).
+ */
+import type { SipRequest } from '../message/index.js';
+import type { ServerTransaction, SipSource } from '../stack.js';
+import type { User } from '../../domain/accounts/users.js';
+import { earlyIvr } from '../ivr/early.js';
+import { accessDialogue } from '../ivr/access.js';
+import type { CallCore } from './core.js';
+
+/** Whether `called` is one of the configured access numbers. */
+export function isAccessNumber(core: CallCore, called: string): boolean {
+  const list = core.services.config.options.accessnumber;
+  if (!list || !called) return false;
+  const bare = called.replace(/^\+/, '');
+  return list.split(/[\s,;]+/).some((n) => n !== '' && n.replace(/^\+/, '') === bare);
+}
+
+/** Runs the dialogue; the account and destination to route, or undefined when the INVITE was answered here. */
+export async function accessCall(
+  core: CallCore,
+  req: SipRequest,
+  tx: ServerTransaction,
+  src: SipSource,
+  known: User | undefined,
+  localTag: string,
+): Promise<{ user: User; destination: string } | undefined> {
+  const o = core.services.config.options;
+  const out = await earlyIvr(core, req, tx, src, localTag, (ivr) =>
+    accessDialogue(ivr, {
+      known,
+      byPin: (pin) => core.services.users.byPin(pin),
+      firstDigitMs: o.ivrtimeout * 1000,
+      interDigitMs: o.ivrinterdigit * 1000,
+      pinTries: o.ivrpintries,
+    }),
+  );
+  if (out.kind !== 'done') return undefined;
+  const d = out.value;
+  if (d.kind === 'end') {
+    core.log.info({ callid: req.core?.callId, cause: d.cause }, 'access number call ended by the IVR');
+    if (d.status !== 487 || !tx.cancelled) core.respond(tx, req, d.status, d.reason, [], undefined, localTag);
+    return undefined;
+  }
+  core.log.info(
+    { callid: req.core?.callId, user: d.user.username, via: d.via, destination: d.destination },
+    'access number call: routing the number dialled',
+  );
+  return { user: d.user, destination: d.destination };
+}
