@@ -100,7 +100,11 @@ export const optionSchemas = {
     def: '',
     doc: 'country calling code for national numbers of users without a country (e.g. 1, 36)',
   },
-  callbackaccessnumber: { schema: str, def: '', doc: 'the number users call for callback (callbackaccessnumber API)' },
+  callbackaccessnumber: {
+    schema: str,
+    def: '',
+    doc: 'the number users call for callback: asks for a destination, refuses 486, calls back',
+  },
   accessnumber: {
     schema: str,
     def: '',

@@ -138,6 +138,8 @@ export interface UacPlan {
   /** the final answer expected: 200 (the routed call: ACK, hold, BYE) or a refusal status */
   final: number;
   holdMs?: number;
+  /** false: refused before any early media (no 183 expected) */
+  early?: boolean;
 }
 
 /** A sipp UAC scenario for a call to the access number ([service]; field0 the caller, field1 the credentials). */
@@ -165,10 +167,11 @@ ${OFFER}
   }
   const inviteAt = out.length;
   out.push(invite(cseq, p.auth), '<recv response="100" optional="true"/>');
-  out.push(
-    '<recv response="183"><action><ereg regexp="telephone-event/8000" search_in="body" check_it="true" ' +
-      'assign_to="te"/></action></recv>',
-  );
+  if (p.early !== false)
+    out.push(
+      '<recv response="183"><action><ereg regexp="telephone-event/8000" search_in="body" check_it="true" ' +
+        'assign_to="te"/></action></recv>',
+    );
   if (p.pcap) out.push(`<nop><action><exec play_pcap_audio="${p.pcap}"/></action></nop>`);
   const inviteCseq = cseq;
   for (const d of p.info ?? '') {
@@ -201,7 +204,8 @@ Duration=160
     out.push(ackOf(inviteAt, inviteCseq, false));
   }
   const head = ['<?xml version="1.0" encoding="ISO-8859-1" ?>', '<scenario name="access number caller">'];
-  writeFileSync(file, [...head, ...out, '<Reference variables="te"/>', '</scenario>'].join('\n'));
+  const tail = p.early !== false ? ['<Reference variables="te"/>', '</scenario>'] : ['</scenario>'];
+  writeFileSync(file, [...head, ...out, ...tail].join('\n'));
 }
 
 /** The injection file: `caller;[authentication …]`. */

@@ -141,6 +141,22 @@ export class NumberService extends NumberPool {
     }
   }
 
+  /**
+   * The account whose callback number this is (the callback access number's caller); undefined when it is none's,
+   * or when several accounts registered it (who would pay is then unknown).
+   */
+  async callbackNumberOwner(raw: string): Promise<number | undefined> {
+    const number = phoneDigits(raw);
+    if (!number) return undefined;
+    const rows = await this.db
+      .selectFrom('tb_callbacknumbers')
+      .select('userid')
+      .where('number', '=', number)
+      .limit(2)
+      .execute();
+    return rows.length === 1 ? Number(rows[0]!.userid) : undefined;
+  }
+
   async listCallbackNumbers(userId: number): Promise<OwnedNumber[]> {
     const rows = await this.db
       .selectFrom('tb_callbacknumbers')

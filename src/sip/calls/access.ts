@@ -51,3 +51,66 @@ export async function accessCall(
   );
   return { user: d.user, destination: d.destination };
 }
+
+/** Whether `called` is the callback access number (option callbackaccessnumber). */
+export function isCallbackAccessNumber(core: CallCore, called: string): boolean {
+  const n = core.services.config.options.callbackaccessnumber.replace(/^\+/, '');
+  return n !== '' && called.replace(/^\+/, '') === n;
+}
+
+/**
+ * A call to the callback access number: the caller's number (From) must be a callback number of one account
+ * (addcallbacknumber), else 403. The IVR asks in early media for the number to call; then the INVITE is refused
+ * (486 Busy Here: the caller's call is never answered, so it costs the caller nothing) and the server calls the caller
+ * back and bridges to that number (CallControl 'callback', billed to the account). The INVITE is always answered here.
+ */
+export async function callbackAccessCall(
+  core: CallCore,
+  req: SipRequest,
+  tx: ServerTransaction,
+  src: SipSource,
+  callerNumber: string,
+  localTag: string,
+): Promise<void> {
+  const start = core.startCallback;
+  if (!start) {
+    core.respond(tx, req, 503, 'Service Unavailable (callback is not available here)', [], undefined, localTag);
+    return;
+  }
+  const owner = await core.services.numbers.callbackNumberOwner(callerNumber);
+  const user = owner === undefined ? undefined : await core.services.users.byId(owner);
+  if (!user?.enabled) {
+    core.log.info({ caller: callerNumber }, 'callback access number: the caller number is no callback number');
+    core.respond(tx, req, 403, 'Forbidden (not a registered callback number)', [], undefined, localTag);
+    return;
+  }
+  const o = core.services.config.options;
+  const out = await earlyIvr(core, req, tx, src, localTag, (ivr) =>
+    accessDialogue(ivr, {
+      known: user,
+      byPin: async () => undefined,
+      firstDigitMs: o.ivrtimeout * 1000,
+      interDigitMs: o.ivrinterdigit * 1000,
+      pinTries: 1,
+    }),
+  );
+  if (out.kind !== 'done') return;
+  const d = out.value;
+  if (d.kind === 'end') {
+    if (d.status !== 487 || !tx.cancelled) core.respond(tx, req, d.status, d.reason, [], undefined, localTag);
+    return;
+  }
+  core.respond(tx, req, 486, 'Busy Here (calling you back)', [], undefined, localTag);
+  try {
+    const callid = await start(user, callerNumber, d.destination);
+    core.log.info(
+      { user: user.username, caller: callerNumber, destination: d.destination, callid },
+      'callback started',
+    );
+  } catch (e) {
+    core.log.warn(
+      { user: user.username, destination: d.destination, err: String((e as Error)?.message ?? e) },
+      'callback access number: the callback could not start',
+    );
+  }
+}

@@ -108,6 +108,8 @@ export class CallCore {
   readonly live: LiveCalls;
   /** conference rooms (src/sip/conference): calls to a room number are answered there */
   readonly conference: Conference;
+  /** starts a callback (src/sip/callcontrol, set by the composition root): the callback access number's calls */
+  startCallback?: (user: User, anum: string, bnum: string) => Promise<string>;
   /** the IVR's voice prompts (<datadir>/prompts, made on first use: src/sip/ivr/prompts.ts) */
   readonly prompts: PromptStore;
 

@@ -17,7 +17,7 @@ import { cancelLeg, endCall } from './teardown.js';
 import { CallDialer } from './failover.js';
 import { connectionFault } from '../../domain/errors.js';
 import { trunkContactUser } from '../../domain/routing/gateways.js';
-import { accessCall, isAccessNumber } from './access.js';
+import { accessCall, callbackAccessCall, isAccessNumber, isCallbackAccessNumber } from './access.js';
 
 const RETRY = { name: 'Retry-After', value: '5' };
 
@@ -58,6 +58,8 @@ export class CallSetup {
     // an access number: the IVR asks for a PIN (unless the caller is known) and the number, then it is routed
     let ivrUser: User | undefined;
     const localTag = generateTag();
+    if (isCallbackAccessNumber(core, called))
+      return callbackAccessCall(core, req, tx, src, uriUser(c.from?.uri) ?? '', localTag);
     if (isAccessNumber(core, called)) {
       const known = user ? await core.services.users.byId(user.id) : pinless;
       const r = await accessCall(core, req, tx, src, known, localTag);
