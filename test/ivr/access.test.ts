@@ -19,6 +19,7 @@ let env: CallEnv;
 let work: string;
 let alice: number;
 let pinUser: number;
+let broke: number;
 
 /** While `trunk` is set, calls from 127.0.0.1 without credentials come from a trunk (pin-less / PIN callers). */
 class TrunkRouter extends TestRouter {
@@ -44,6 +45,8 @@ before(async () => {
   await setRates(env.services, currency, [{ prefix: '36', price: 60_000_000 }]);
   await env.services.ledger.post({ userId: alice, amount: 100_000_000, reason: 'test' });
   await env.services.ledger.post({ userId: pinUser, amount: 100_000_000, reason: 'test' });
+  broke = (await u.create({ username: 'broke', password: 'brokepw12', pin: '5151' })).id;
+  await env.services.numbers.addCli(pinUser, '4915550077');
 });
 after(async () => {
   await env?.stop();
@@ -174,6 +177,41 @@ test('wrong PIN twice: 403 after the prompts; no key at all: 408; nothing billed
     assert.match(reason, /wrong PIN/);
     assert.equal((await cdrsOf(pinUser)).length, before, 'no CDR for a refused caller');
     assert.equal((await env.services.storage.db.selectFrom('tb_livecalls').selectAll().execute()).length, 0);
+  } finally {
+    router.trunk = false;
+    router.gateways = [];
+  }
+});
+
+test('a pin-less CLI is not asked for a PIN; an account without credit hears nocredit and gets 402', async (c) => {
+  if (skipWithout(c, 'sipp')) return;
+  router.trunk = true;
+  const gwTrace = join(work, 'cli-gw.msg');
+  const gw = await uas(work, 'uas_answer.xml', ['-trace_msg', '-message_file', gwTrace]);
+  router.gateways = [
+    { id: 1, name: 'gwC', host: '127.0.0.1', port: gw.port, transport: 'udp', username: '', password: '', number: '' },
+  ];
+  try {
+    // the CLI's account: only the number is asked (a PIN typed first would be taken as the number)
+    const [a, b] = await Promise.all([
+      call('cli', { auth: false, info: '3677#', final: 200 }, '4915550077', 'x', join(work, 'cli.msg')),
+      gw.done,
+    ]);
+    assert.equal(a.code, 0, 'caller: ' + a.out.slice(-1500));
+    assert.equal(b.code, 0, 'gateway: ' + b.out.slice(-1500));
+    const invite = sippTrace(gwTrace).find((m) => m.dir === 'received' && m.first.startsWith('INVITE '));
+    assert.match(invite!.first, /^INVITE sip:3677@/);
+    await waitFor(
+      () => cdrsOf(pinUser),
+      (r) => r.some((x) => x.callee === '3677'),
+    );
+    const t0 = Date.now();
+    const poor = await call('poor', { auth: false, info: '5151#', final: 402 }, '4915550088', 'x', join(work, 'p.msg'));
+    assert.equal(poor.code, 0, 'caller got 402: ' + poor.out.slice(-1500));
+    assert.ok(Date.now() - t0 > 1000, 'the prompts were played first');
+    const refusal = sippTrace(join(work, 'p.msg')).find((m) => m.first.startsWith('SIP/2.0 402'))!.first;
+    assert.match(refusal, /no credit left/);
+    assert.equal((await cdrsOf(broke)).length, 0);
   } finally {
     router.trunk = false;
     router.gateways = [];

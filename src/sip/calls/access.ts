@@ -33,6 +33,8 @@ export async function accessCall(
     accessDialogue(ivr, {
       known,
       byPin: (pin) => core.services.users.byPin(pin),
+      hasCredit: async (u) =>
+        ((await core.services.ledger.balance(u.id))?.credit ?? 0) - core.live.reservedFor(u.id) > 0,
       firstDigitMs: o.ivrtimeout * 1000,
       interDigitMs: o.ivrinterdigit * 1000,
       pinTries: o.ivrpintries,

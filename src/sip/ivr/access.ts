@@ -2,7 +2,8 @@
  * The access-number dialogue (calling-card style): who pays is the caller's account when it is known (a SIP user,
  * or a pin-less caller number); otherwise the caller is asked for the account's PIN (tb_users.pin; `ivrpintries`
  * tries). Then the destination is asked for: digits ended by `#`, or by `ivrinterdigit` seconds without a key.
- * No key for `ivrtimeout` seconds, or only wrong PINs, end the call with a prompt and a clear SIP reason.
+ * No key for `ivrtimeout` seconds, only wrong PINs, or an account without credit end the call with a prompt and a
+ * clear SIP reason.
  */
 import type { User } from '../../domain/accounts/users.js';
 import type { IvrMedia } from './session.js';
@@ -15,6 +16,8 @@ export interface AccessOptions {
   /** the account when the caller is already known */
   known?: User;
   byPin(pin: string): Promise<User | undefined>;
+  /** whether the account has credit left for a call (else the `nocredit` prompt and 402) */
+  hasCredit?(user: User): Promise<boolean>;
   firstDigitMs: number;
   interDigitMs: number;
   pinTries: number;
@@ -42,6 +45,11 @@ export async function accessDialogue(ivr: IvrMedia, o: AccessOptions): Promise<A
   if (!user) {
     await ivr.say('goodbye');
     return end(403, 'Forbidden (wrong PIN)', `ivr: wrong PIN ${o.pinTries} times`);
+  }
+  if (o.hasCredit && !(await o.hasCredit(user))) {
+    await ivr.say('nocredit');
+    await ivr.say('goodbye');
+    return end(402, 'Payment Required (no credit left)', 'ivr: no credit');
   }
   const r = await ivr.ask('enternumber', collect);
   if (r.kind === 'aborted') return end(487, 'Request Terminated', 'cancelled');
