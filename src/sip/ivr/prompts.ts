@@ -139,9 +139,12 @@ async function onPath(cmd: string): Promise<boolean> {
   }
 }
 
-/** Makes the missing prompt files of `dir`; answers how they were made ('espeak-ng', 'tones' or 'present'). */
-export async function ensurePrompts(dir: string, log?: PromptLog): Promise<'espeak-ng' | 'tones' | 'present'> {
-  const names = Object.keys(PROMPTS) as PromptName[];
+/** Makes the missing prompt files of `dir` (all, or `names`); answers how ('espeak-ng', 'tones' or 'present'). */
+export async function ensurePrompts(
+  dir: string,
+  log?: PromptLog,
+  names: PromptName[] = Object.keys(PROMPTS) as PromptName[],
+): Promise<'espeak-ng' | 'tones' | 'present'> {
   const missing = names.filter((n) => !existsSync(join(dir, `${n}.wav`)));
   if (!missing.length) return 'present';
   await mkdir(dir, { recursive: true });
@@ -171,7 +174,7 @@ export async function ensurePrompts(dir: string, log?: PromptLog): Promise<'espe
 
 /** The prompts of one data folder, decoded once and kept encoded per codec. */
 export class PromptStore {
-  private ready?: Promise<unknown>;
+  private readonly making = new Map<PromptName, Promise<unknown>>();
   private readonly linear = new Map<PromptName, Int16Array>();
   private readonly coded = new Map<string, Buffer>();
 
@@ -185,10 +188,15 @@ export class PromptStore {
     const key = `${name}/${codec}`;
     const have = this.coded.get(key);
     if (have) return have;
-    this.ready ??= ensurePrompts(this.dir, this.log).catch((e) =>
-      this.log?.warn({ err: String((e as Error)?.message ?? e) }, 'IVR prompts could not be made: tones'),
-    );
-    await this.ready;
+    // each prompt is made when first needed (the first caller waits for one prompt, not for all of them)
+    let making = this.making.get(name);
+    if (!making) {
+      making = ensurePrompts(this.dir, this.log, [name]).catch((e) =>
+        this.log?.warn({ err: String((e as Error)?.message ?? e) }, 'IVR prompt could not be made: tones'),
+      );
+      this.making.set(name, making);
+    }
+    await making;
     let pcm = this.linear.get(name);
     if (!pcm) {
       try {
