@@ -282,6 +282,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     services.calls = new B2bua({ services, sip, router: services.routing, live });
     const media = services.calls.media;
     services.callControl = new CallControl({ services, sip, routing: services.routing, live, media });
+    const control = services.callControl;
+    services.calls.startCallback = async (u, a, b) => (await control.start('callback', u, a, b)).callid;
     // every step of a callback/p2p call goes out as a signed webhook event (call.progress)
     services.callControl.progress.onChange = (p) =>
       void services.webhooks

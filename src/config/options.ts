@@ -105,7 +105,21 @@ export const optionSchemas = {
     def: '',
     doc: 'country calling code for national numbers of users without a country (e.g. 1, 36)',
   },
-  callbackaccessnumber: { schema: str, def: '', doc: 'the number users call for callback (callbackaccessnumber API)' },
+  callbackaccessnumber: {
+    schema: str,
+    def: '',
+    doc: 'the number users call for callback: asks for a destination, refuses 486, calls back',
+  },
+  accessnumber: {
+    schema: str,
+    def: '',
+    doc:
+      'access numbers (DIDs, comma separated): a call to one asks for a PIN (unless the caller is known) and a ' +
+      'number to call',
+  },
+  ivrtimeout: { schema: int(1, 120), def: '10', doc: 'IVR: seconds to wait for the first key of a PIN or number' },
+  ivrinterdigit: { schema: int(1, 60), def: '5', doc: 'IVR: seconds without a key that end a PIN or number' },
+  ivrpintries: { schema: int(1, 10), def: '3', doc: 'IVR: wrong PINs (access number, room PIN) before goodbye' },
   blockedprefixes: {
     schema: str.transform((v, ctx) => {
       const list = v

@@ -387,5 +387,11 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
             .execute();
       },
     },
+    '0019_confroom_pin': {
+      async up(db: Kysely<any>) {
+        // a conference room's PIN (getconfroom pin=…): asked by the IVR before a caller joins (NULL: none)
+        await db.schema.alterTable('tb_confrooms').addColumn('pin', 'varchar(32)').execute();
+      },
+    },
   };
 }

@@ -139,6 +139,8 @@ export interface ConfRoomsTable {
   userid: number;
   room: string;
   created_at: number;
+  /** the room's PIN, asked before joining (NULL: none) */
+  pin: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** One row per call (and per leg of a callback/p2p: leg 'a'/'b'; '' for a simple call). */

@@ -175,13 +175,19 @@ export const numberCommands: CommandDef[] = [
   },
   {
     name: 'getconfroom',
-    params: [],
+    params: ['pin'],
     level: 12,
-    description: "the caller's conference room number (allocated on first use, from confroomfirst)",
+    description:
+      "the caller's conference room number (allocated on first use, from confroomfirst); pin=DIGITS sets the " +
+      'PIN callers must type before joining, pin=none removes it',
     run: async (ctx, p) => {
       const user = await actingOn(ctx, p, 'getconfroom');
       const r = await ctx.services.numbers.getConfRoom(user.id);
-      return ok(r.room, { fields: { room: r.room, username: user.username } });
+      const pin =
+        p.pin !== undefined
+          ? await ctx.services.numbers.setConfRoomPin(user.id, p.pin)
+          : await ctx.services.numbers.confRoomPin(r.room);
+      return ok(r.room, { fields: { room: r.room, username: user.username, pin } });
     },
   },
 ];

@@ -215,6 +215,13 @@ export class UserService {
     return r ? toUser(r as Row) : undefined;
   }
 
+  /** The account whose calling-card PIN (tb_users.pin) this is (the access-number IVR). */
+  async byPin(pin: string): Promise<User | undefined> {
+    if (!/^[0-9A-Za-z]{4,32}$/.test(pin)) return undefined;
+    const r = await this.db.selectFrom('tb_users').selectAll().where('pin', '=', pin).executeTakeFirst();
+    return r ? toUser(r as Row) : undefined;
+  }
+
   async byUsername(username: string): Promise<User | undefined> {
     const r = (await this.db.executeQuery<Row>({ ...this.byUsernameQuery, parameters: [username] })).rows[0];
     return r ? toUser(r) : undefined;

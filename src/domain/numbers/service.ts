@@ -141,6 +141,22 @@ export class NumberService extends NumberPool {
     }
   }
 
+  /**
+   * The account whose callback number this is (the callback access number's caller); undefined when it is none's,
+   * or when several accounts registered it (who would pay is then unknown).
+   */
+  async callbackNumberOwner(raw: string): Promise<number | undefined> {
+    const number = phoneDigits(raw);
+    if (!number) return undefined;
+    const rows = await this.db
+      .selectFrom('tb_callbacknumbers')
+      .select('userid')
+      .where('number', '=', number)
+      .limit(2)
+      .execute();
+    return rows.length === 1 ? Number(rows[0]!.userid) : undefined;
+  }
+
   async listCallbackNumbers(userId: number): Promise<OwnedNumber[]> {
     const rows = await this.db
       .selectFrom('tb_callbacknumbers')
@@ -275,6 +291,24 @@ export class NumberService extends NumberPool {
   }
 
   /** The owner (user id) of a conference room number, or undefined when the number is no room. */
+  /** Sets (digits, 4-16) or removes ('' / 'none' / '0') the PIN of the user's room; answers the PIN now in force. */
+  async setConfRoomPin(userId: number, raw: string): Promise<string> {
+    const v = raw.trim();
+    const pin = v === '' || v === '0' || v.toLowerCase() === 'none' ? null : v;
+    if (pin !== null && !/^\d{4,16}$/.test(pin))
+      throw new NumberServiceError('pin: 4 to 16 digits (the callers type it on the keypad), or none to remove it');
+    await this.getConfRoom(userId); // the room exists (allocated on first use)
+    await this.db.updateTable('tb_confrooms').set({ pin }).where('userid', '=', userId).execute();
+    return pin ?? '';
+  }
+
+  /** The PIN of a room ('' when it has none or is no room). */
+  async confRoomPin(room: string): Promise<string> {
+    if (!/^\d{1,32}$/.test(room)) return '';
+    const r = await this.db.selectFrom('tb_confrooms').select('pin').where('room', '=', room).executeTakeFirst();
+    return r?.pin ?? '';
+  }
+
   async confRoomOwner(room: string): Promise<number | undefined> {
     if (!/^\d{1,32}$/.test(room)) return undefined;
     const r = await this.db.selectFrom('tb_confrooms').select('userid').where('room', '=', room).executeTakeFirst();

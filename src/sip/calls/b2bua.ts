@@ -25,6 +25,7 @@
  */
 import type { LiveCalls } from '../../domain/calls/livecalls.js';
 import { CallCore, type B2buaDeps, type B2buaOptions } from './core.js';
+import type { User } from '../../domain/accounts/users.js';
 import { CallSetup } from './setup.js';
 import { endCall } from './teardown.js';
 import type { SessionTimers } from './sessiontimer.js';
@@ -54,6 +55,11 @@ export class B2bua {
   /** RTP relay (src/sip/media): per-call relay sessions, SDP rewriting, RTP timeout */
   get media(): CallMedia {
     return this.core.media;
+  }
+
+  /** How a callback is started (CallControl.start 'callback'), for the callback access number (option). */
+  set startCallback(fn: ((user: User, anum: string, bnum: string) => Promise<string>) | undefined) {
+    this.core.startCallback = fn;
   }
 
   /** Takes new INVITEs over (in-dialog requests reach the calls through the dialog table). */

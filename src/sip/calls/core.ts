@@ -17,6 +17,8 @@ import { SessionTimers } from './sessiontimer.js';
 import { CallMedia } from '../media/index.js';
 import { respondTo } from '../product.js';
 import { Conference } from '../conference/service.js';
+import { join } from 'node:path';
+import { PromptStore } from '../ivr/prompts.js';
 
 /** A gateway to try; `hop` once its host was resolved (RFC 3263: one entry per address of each SRV target). */
 export type GatewayHop = GatewayCandidate & { hop?: SipHop };
@@ -106,6 +108,10 @@ export class CallCore {
   readonly live: LiveCalls;
   /** conference rooms (src/sip/conference): calls to a room number are answered there */
   readonly conference: Conference;
+  /** starts a callback (src/sip/callcontrol, set by the composition root): the callback access number's calls */
+  startCallback?: (user: User, anum: string, bnum: string) => Promise<string>;
+  /** the IVR's voice prompts (<datadir>/prompts, made on first use: src/sip/ivr/prompts.ts) */
+  readonly prompts: PromptStore;
 
   constructor(deps: B2buaDeps, opts: B2buaOptions = {}) {
     this.services = deps.services;
@@ -127,6 +133,7 @@ export class CallCore {
       { log: this.services.log },
     );
     this.media = new CallMedia(this.services);
+    this.prompts = new PromptStore(join(this.services.config.dataDir, 'prompts'), this.services.log);
     this.conference = new Conference(this);
   }
 

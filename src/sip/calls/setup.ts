@@ -17,6 +17,7 @@ import { cancelLeg, endCall } from './teardown.js';
 import { CallDialer } from './failover.js';
 import { connectionFault } from '../../domain/errors.js';
 import { trunkContactUser } from '../../domain/routing/gateways.js';
+import { accessCall, callbackAccessCall, isAccessNumber, isCallbackAccessNumber } from './access.js';
 
 const RETRY = { name: 'Retry-After', value: '5' };
 
@@ -54,9 +55,20 @@ export class CallSetup {
     let called = uriUser(req.ruri) ?? uriUser(c.to?.uri) ?? '';
     // a registered trunk's call to the Contact it registered: the number dialled is in To
     if (gw && called !== '' && called === trunkContactUser(gw)) called = uriUser(c.to?.uri) ?? called;
+    // an access number: the IVR asks for a PIN (unless the caller is known) and the number, then it is routed
+    let ivrUser: User | undefined;
+    const localTag = generateTag();
+    if (isCallbackAccessNumber(core, called))
+      return callbackAccessCall(core, req, tx, src, uriUser(c.from?.uri) ?? '', localTag);
+    if (isAccessNumber(core, called)) {
+      const known = user ? await core.services.users.byId(user.id) : pinless;
+      const r = await accessCall(core, req, tx, src, known, localTag);
+      if (!r) return;
+      [ivrUser, called] = [r.user, r.destination];
+    }
     // a SIP user calling a conference room number joins it (src/sip/conference); other numbers are routed
     try {
-      if (user && (await core.conference.handle(req, tx, src, user, called))) return;
+      if (user && !ivrUser && (await core.conference.handle(req, tx, src, user, called))) return;
     } catch (e) {
       // the room look-up needs the database: when it does not answer, 503 with Retry-After as for any call
       const down = connectionFault(e);
@@ -66,12 +78,12 @@ export class CallSetup {
       );
       return core.respond(tx, req, down ? 503 : 500, down ? 'Service Unavailable' : 'Server Internal Error', [RETRY]);
     }
-    const callerName = user?.username ?? uriUser(c.from?.uri) ?? '';
+    const callerName = ivrUser?.username ?? user?.username ?? uriUser(c.from?.uri) ?? '';
     const id = generateCallId();
-    const a: Leg = incomingLeg(req, src, generateTag());
+    const a: Leg = incomingLeg(req, src, localTag);
     const call: Call = {
       id,
-      payer: payerOf({ caller: user?.id ?? pinless?.id }),
+      payer: payerOf({ caller: ivrUser?.id ?? user?.id ?? pinless?.id }),
       callerName,
       calleeName: called,
       parties: user ? [user.username] : [],
@@ -85,7 +97,7 @@ export class CallSetup {
     core.byCallId.set(a.callId, { call, side: 'a' });
     core.dialogs.add(dialogIdOf(a), inDialogHandler(core, call, 'a'));
     try {
-      await this.routeAndDial(call, called, user ?? pinless, src.ip);
+      await this.routeAndDial(call, called, ivrUser ?? user ?? pinless, src.ip);
     } catch (e) {
       // the database does not answer: 503 with Retry-After (the call may be tried again), the cause in the log
       const down = connectionFault(e);

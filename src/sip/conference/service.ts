@@ -22,6 +22,8 @@ import { ConferenceMixer } from './mixer.js';
 import { chooseCodec, answerSdp } from './sdp.js';
 import type { G711 } from './g711.js';
 import type { MixerStats } from './protocol.js';
+import type { PromptStore } from '../ivr/prompts.js';
+import { roomPinGate } from '../ivr/roompin.js';
 
 export interface Participant {
   /** the live call's id (quickstat / disccall) */
@@ -73,6 +75,8 @@ export interface ConferenceHost {
     toTag?: string,
   ): void;
   contactFor(t: SipTransport): string;
+  /** the IVR's prompts (the room PIN) */
+  prompts: PromptStore;
 }
 
 export class Conference {
@@ -127,6 +131,13 @@ export class Conference {
     try {
       pair = await core.media.localPair(src.localIp);
       port = pair.port;
+      // a room with a PIN: asked in early media on this port before joining (src/sip/ivr/roompin.ts)
+      const pin = await core.services.numbers.confRoomPin(called);
+      if (pin && !(await roomPinGate(core, core.services.config.options, req, tx, src, localTag, pin, pair))) {
+        core.media.releaseLocalPair(port);
+        await core.live.finish(callid, '', { reason: 'conference PIN not given' });
+        return true;
+      }
       await this.mixer.join({
         room: called,
         id: callid,
