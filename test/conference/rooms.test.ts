@@ -244,3 +244,30 @@ test('488 for an offer without PCMU/PCMA; a number that is no room is routed as 
   assert.equal(other, undefined);
   p.sock.close();
 });
+
+test("a participant's own BYE is answered 200: they leave the room (CDR 'left conference'), the others stay", async (c) => {
+  if (skipWithout(c, 'sipp')) return;
+  const a = await peer();
+  const d = await peer();
+  const before = (await cdrsOf(ids.dave!)).length;
+  const alice = join_('alice', 'hold', a.port);
+  await waitFor(participants, (r) => r.length === 1);
+  const dave = await join_('dave', 'leave', d.port, { d: 800 });
+  assert.equal(dave.code, 0, `dave's BYE answered 200: ${dave.out.slice(-800)}`);
+  const rows = await waitFor(participants, (r) => r.length === 1);
+  assert.deepEqual(
+    rows.map((r) => r.user),
+    ['alice'],
+  );
+  const cdrs = await waitFor(
+    () => cdrsOf(ids.dave!),
+    (x) => x.length > before,
+  );
+  assert.match(cdrs.at(-1)!.reason, /left conference/);
+  assert.ok(cdrs.at(-1)!.duration >= 1, `duration ${cdrs.at(-1)!.duration}`);
+  const rowsA = await participants();
+  assert.equal((await api('disccall', { dbcallid: String(rowsA[0]!.callid) })).ok, true);
+  assert.equal((await alice).code, 0);
+  assert.equal((await participants()).length, 0);
+  for (const p of [a, d]) p.sock.close();
+});

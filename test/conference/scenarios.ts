@@ -35,12 +35,16 @@ m=audio [rtpport] RTP/AVP [codecs]
 `;
 }
 
-function ack(cseq: number, url: string, extra = ''): string {
+/**
+ * An ACK: for a non-2xx final answer it is part of the INVITE's transaction and carries its branch (`[branch-3]`:
+ * the INVITE three messages back, RFC 3261 §17.1.1.3); for a 2xx it is a new request with a branch of its own.
+ */
+function ack(cseq: number, url: string, extra = '', branch = '[branch]'): string {
   return `  <send>
     <![CDATA[
 
       ACK ${url} SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=${branch};rport
       From: <sip:[field0]@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[field2]@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
@@ -95,12 +99,12 @@ export function writeScenario(dir: string, kind: 'hold' | 'leave' | 'refused', s
 <scenario name="conference ${kind}">
 ${invite(1, false)}  <recv response="100" optional="true"/>
   <recv response="407" auth="true"/>
-${ack(1, 'sip:[field2]@[remote_ip]:[remote_port]')}${invite(2, true)}  <recv response="100" optional="true"/>
+${ack(1, 'sip:[field2]@[remote_ip]:[remote_port]', '', '[branch-3]')}${invite(2, true)}  <recv response="100" optional="true"/>
 `;
   let body: string;
   if (kind === 'refused') {
     body = `  <recv response="${status}"/>
-${ack(2, 'sip:[field2]@[remote_ip]:[remote_port]')}`;
+${ack(2, 'sip:[field2]@[remote_ip]:[remote_port]', '', '[branch-3]')}`;
   } else {
     body = `  <recv response="200" rrs="true">
     <action>
