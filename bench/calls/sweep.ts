@@ -57,6 +57,8 @@ async function main(): Promise<void> {
     tcpPort: -1,
     maxMessageSize: o.sipmaxmessage,
     maxConnections: 100,
+    // as src/sipbuild.ts: the queue control refuses new INVITEs in the transport, before they are parsed
+    refuseNew: { wait: () => s.overload?.queueWait?.() ?? 0, refused: () => s.overload?.refusedEarly?.() },
   });
   const sip = new SipServer(s, stack, { shed: (cont) => s.overload?.shed('sip', cont) ?? 0 });
   const udpPort = (await sip.start()).find((l) => l.transport === 'udp')!.port;
