@@ -80,6 +80,10 @@ export function createSip(
     maxConnections: o.sipmaxconnections,
     maxConnectionsPerIp: o.sipmaxconnperip,
     isBanned: (ip) => services.bans.isBanned(ip),
+    refuseNew: {
+      wait: () => services.overload?.queueWait?.() ?? 0,
+      refused: () => services.overload?.refusedEarly?.(),
+    },
     handoff,
     log: services.log,
   });

@@ -2,14 +2,16 @@
  * Offered-rate sweep of call set-ups with overload control (both ends sipp over UDP, the B2BUA of this process):
  *
  *   node dist/bench/calls/sweep.js [--seconds 8] [--from 100] [--step 100] [--overloaddelay 100] [--overloadload 0]
- *     [--overloadqueue 4096]
+ *     [--overloadqueue 4096] [--warmup RATE] [--capacity H]
  *
  * Offers `from`, `from+step`, … calls/s for `seconds` each (INVITE → 407 → INVITE with digest → 180 → 200 → ACK →
  * BYE) until a step is not clean (a call not completed); the highest clean rate H is the capacity. Then offers 2·H
  * and prints the goodput (completed calls/s, and as a share of H), the share of calls refused with 503 and how fast
  * the 503s came: sipp's response time from sending the INVITE to receiving its 503 (uac_auth_refused.xml, -trace_rtt),
  * which includes the time the INVITE waited in the server's socket buffer. Each step also prints the highest
- * receive-queue reading of the server's UDP socket and the host's 1-minute load average.
+ * receive-queue reading of the server's UDP socket and the host's 1-minute load average. `--warmup RATE` first offers
+ * RATE calls/s for `seconds`, not counted (JIT, caches: a cold server is overloaded by its first step on a busy host);
+ * `--capacity H` skips the search and offers 2·H at once (the 503 figures at a capacity measured before).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,6 +34,8 @@ const STEP = arg('step', 100);
 const DELAY = arg('overloaddelay', 100);
 const LOAD = arg('overloadload', 0);
 const QUEUE = arg('overloadqueue', 4096);
+const WARMUP = arg('warmup', 0);
+const CAPACITY = arg('capacity', 0);
 const USERS = 200;
 
 function sipp(args: string[], cwd: string): { kill: () => void; done: Promise<number | null> } {
@@ -57,6 +61,8 @@ async function main(): Promise<void> {
     tcpPort: -1,
     maxMessageSize: o.sipmaxmessage,
     maxConnections: 100,
+    // as src/sipbuild.ts: the queue control refuses new INVITEs in the transport, before they are parsed
+    refuseNew: { wait: () => s.overload?.queueWait?.() ?? 0, refused: () => s.overload?.refusedEarly?.() },
   });
   const sip = new SipServer(s, stack, { shed: (cont) => s.overload?.shed('sip', cont) ?? 0 });
   const udpPort = (await sip.start()).find((l) => l.transport === 'udp')!.port;
@@ -157,8 +163,13 @@ async function main(): Promise<void> {
       return { rate, calls, ok, refused, secs, times: refusalTimes(), peak, load: loadavg()[0] };
     };
 
-    let clean = 0;
-    for (let rate = FROM; ; rate += STEP) {
+    if (WARMUP > 0) {
+      const w = await offer(WARMUP);
+      console.log(`warm-up at ${WARMUP}/s (not counted): ${w.ok}/${w.calls} completed, ${w.refused} refused`);
+      await sleep(2000);
+    }
+    let clean = CAPACITY;
+    for (let rate = FROM; !CAPACITY; rate += STEP) {
       const r = await offer(rate);
       console.log(
         `offered ${rate}/s × ${SECONDS} s: ${r.ok}/${r.calls} completed in ${r.secs.toFixed(1)} s, ${r.refused} INVITEs ` +

@@ -82,16 +82,32 @@ async function stepped(t: Target, csv: string, dir: string): Promise<StepResult 
   // warm-up (first registrations of every user, JIT): not counted
   const w = await runStep(t.port, csv, 2000, Math.max(2, Math.ceil(USERS / 2000)), dir);
   console.log(`  warm-up ${w.ok} ok, ${w.failed} failed`);
+  if (w.failed) serverSaid(t);
   let best: StepResult | null = null;
   for (let rate = START; rate <= MAX; rate += STEP) {
     const r = await runStep(t.port, csv, rate, SECONDS, dir);
     console.log(line(r));
-    if (!clean(r)) break;
+    if (!clean(r)) {
+      serverSaid(t);
+      break;
+    }
     best = r;
     await new Promise((res) => setTimeout(res, 500));
   }
   console.log(`  rss of ${t.name} (with its child processes): ${rssMB(t.pid).toFixed(0)} MB`);
   return best;
+}
+
+/** The server's last warnings (pino JSON lines: their messages, counted), when it wrote any. */
+function serverSaid(t: Target): void {
+  const msgs = (t.output?.() ?? '').split('\n').flatMap((l) => /"msg":"([^"]*)"/.exec(l)?.[1] ?? []);
+  for (const [m, n] of countOf(msgs.slice(-2000))) console.log(`  server: ${n} × ${m}`);
+}
+
+function countOf(items: string[]): Array<[string, number]> {
+  const m = new Map<string, number>();
+  for (const i of items) m.set(i, (m.get(i) ?? 0) + 1);
+  return [...m].sort((a, b) => b[1] - a[1]).slice(0, 6);
 }
 
 function gc(): void {

@@ -16,6 +16,8 @@ export interface Target {
   port: number;
   pid: number;
   stop(): Promise<void>;
+  /** What the server wrote to stdout/stderr so far (voxswitch only: its warnings explain failed registrations). */
+  output?: () => string;
 }
 
 export const KAMAILIO = '/usr/sbin/kamailio';
@@ -116,6 +118,7 @@ export async function startVoxswitch(o: VoxOptions): Promise<Target> {
     port,
     pid: p.pid!,
     stop: () => stopChild(p),
+    output: () => out,
   };
 }
 

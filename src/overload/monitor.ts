@@ -49,6 +49,9 @@ export interface OverloadStats {
  */
 export interface OverloadGate {
   shed(kind: RefusalKind, continuation?: boolean): number;
+  /** The queue control alone, for the transport's refusal before parsing; `refusedEarly` counts one. */
+  queueWait?(): number;
+  refusedEarly?(): void;
   stats(): OverloadStats;
   /** Watches the receive queue of our UDP socket on this port (the queue control). */
   watchUdpPort?(port: number): void;
@@ -220,6 +223,20 @@ export class OverloadMonitor implements OverloadGate {
     }
     this.refused[kind]++;
     return this.retryAfterS;
+  }
+
+  /**
+   * The queue control's answer for the transport's early refusal (a new INVITE/REGISTER without credentials seen in
+   * the raw datagram): Retry-After seconds while our receive queue is behind, else 0. Counts nothing (`refusedEarly`).
+   */
+  queueWait(): number {
+    return this.queue.behind ? this.retryAfterS : 0;
+  }
+
+  /** Counts one refusal the transport made on `queueWait`. */
+  refusedEarly(): void {
+    this.refused.queue++;
+    this.refused.sip++;
   }
 
   stats(): OverloadStats {

@@ -64,6 +64,7 @@ export class SipStack {
         idleTimeoutMs: opts.idleTimeoutMs,
         silentTimeoutMs: opts.silentTimeoutMs,
         isBanned: opts.isBanned,
+        refuseNew: opts.refuseNew,
         handoff: opts.handoff,
         warn: this.warn,
         debug: this.debug,

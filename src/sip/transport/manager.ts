@@ -7,11 +7,11 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import { parseMessage } from '../message/index.js';
-import type { ParseResult } from '../message/index.js';
+import { parseMessage, type ParseResult } from '../message/index.js';
 import { Connection, StreamConnection, WsConnection, remoteKey } from './connection.js';
 import type { ConnHooks } from './connection.js';
 import { Handoff, type HandoffOptions } from './handoff.js';
+import { earlyRefusal, isNewRequestCandidate, type EarlyGate } from './refuse.js';
 import { deferError, firstInterfaceIPv4, isUnspecified, wsOnlyHandler } from './netutil.js';
 import { defaultPort, normalizeIp, unbracket } from './types.js';
 import type { SipSource, SipTarget, SipTransport } from './types.js';
@@ -39,6 +39,8 @@ export interface TransportOptions {
   /** Close a connection that sent no complete SIP message / kept a partial message for this long. Default 32 000 ms. */
   silentTimeoutMs?: number;
   isBanned?: (ip: string) => boolean;
+  /** Overload: new INVITE/REGISTER datagrams refused 503 before they are parsed (./refuse.ts). */
+  refuseNew?: EarlyGate;
   /** One worker of `serve --workers N`: messages go to the worker owning their Call-ID (handoff.ts). */
   handoff?: HandoffOptions;
   warn(o: object, m: string): void;
@@ -216,6 +218,8 @@ export class TransportManager {
         this.sink({ ok: false, status: 513, reason: 'Message Too Large', partial: r.msg }, src);
       return;
     }
+    const no = this.o.refuseNew && isNewRequestCandidate(buf) && earlyRefusal(this.o.refuseNew, buf, src);
+    if (no) return this.send(no, { transport: 'udp', host: src.ip, port: src.port });
     if (this.handoff !== null && this.handoff.routeDatagram(buf, src)) return;
     this.sink(parseMessage(buf), src);
   }
