@@ -9,34 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
 import autocannon from 'autocannon';
+import { freePort, waitFor } from '../lib/http.js';
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const CONNECTIONS = 50;
 const KEY = 'benchkey';
 const SALT = 'benchsalt';
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
-
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
-function waitFor(url: string, ms = 20000): Promise<void> {
-  const end = Date.now() + ms;
-  return new Promise((res, rej) => {
-    const tick = () =>
-      fetch(url)
-        .then(() => res())
-        .catch(() => (Date.now() > end ? rej(new Error(`server at ${url} did not start`)) : setTimeout(tick, 100)));
-    tick();
-  });
-}
 
 async function cannon(port: number, path: () => string): Promise<autocannon.Result> {
   return autocannon({
