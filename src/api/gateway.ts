@@ -84,8 +84,17 @@ export class ApiGateway {
     await this.customSql.close();
   }
 
-  /** Runs one decoded request through checks, authentication and the command. */
+  /** Runs one decoded request through checks, authentication and the command; one access line (log tcp). */
   async handle(req: ApiRequest): Promise<ApiResult> {
+    const access = this.s.logs.get('tcp');
+    if (!access.isLevelEnabled('info')) return this.handleChecked(req);
+    const t0 = performance.now();
+    const r = await this.handleChecked(req);
+    access.info(accessLine(req.source, req.entry, r, t0));
+    return r;
+  }
+
+  private async handleChecked(req: ApiRequest): Promise<ApiResult> {
     const { s } = this;
     this.requests++;
     const ip = req.source.ip;
@@ -106,7 +115,13 @@ export class ApiGateway {
 
     const a = await this.auth.authenticate(req, rule);
     if (!a.ok) {
-      if (a.failure) await s.bans.recordFailure(ip, 'API authentication');
+      if (a.failure) {
+        s.log.warn(
+          { ip, transport: req.source.transport, entry: req.entry, user: claimedUser(req) },
+          'API login failed',
+        );
+        await s.bans.recordFailure(ip, 'API authentication');
+      }
       return fail(a.message, { legacyStatus: a.legacyStatus });
     }
     return this.dispatch(req, def, rule, a.caller);
@@ -119,6 +134,20 @@ export class ApiGateway {
    * trustediplist, never because the browser is local.
    */
   async handleAs(userId: number, entry: string, params: Record<string, string>, source: Source): Promise<ApiResult> {
+    const access = this.s.logs.get('tcp');
+    if (!access.isLevelEnabled('info')) return this.handleAsChecked(userId, entry, params, source);
+    const t0 = performance.now();
+    const r = await this.handleAsChecked(userId, entry, params, source);
+    access.info({ ...accessLine(source, entry, r, t0), user: userId });
+    return r;
+  }
+
+  private async handleAsChecked(
+    userId: number,
+    entry: string,
+    params: Record<string, string>,
+    source: Source,
+  ): Promise<ApiResult> {
     const { s } = this;
     this.requests++;
     const wait = s.overload?.shed('api') ?? 0;
@@ -186,7 +215,10 @@ export class ApiGateway {
     };
     const a = await this.auth.authenticate(req, { reqKey: 0, reqIp: 0, reqUser: 12, userMode: 6 });
     if (!a.ok) {
-      if (a.failure) await s.bans.recordFailure(source.ip, 'console log-in');
+      if (a.failure) {
+        s.log.warn({ ip: source.ip, transport: source.transport, user: claimedUser(req) }, 'console login failed');
+        await s.bans.recordFailure(source.ip, 'console log-in');
+      }
       return { error: a.message };
     }
     if (!a.caller.user) return { error: 'authentication required: username with password' };
@@ -406,4 +438,25 @@ export class ApiGateway {
   isOwnHost(host: string): boolean {
     return this.s.ownHosts().has(host.toLowerCase().replace(/^\[|\]$/g, ''));
   }
+}
+
+/** The access-log line of one request: never its parameters (passwords, authmd5, keys stay out). */
+function accessLine(src: Source, entry: string, r: ApiResult, t0: number): Record<string, unknown> {
+  const line: Record<string, unknown> = {
+    transport: src.transport,
+    src: `${src.ip}:${src.port}`,
+    cmd: entry.slice(0, 64),
+    status: r.ok ? 'OK' : 'ERROR',
+    code: r.legacyStatus ?? r.code,
+    ms: Math.round((performance.now() - t0) * 100) / 100,
+  };
+  if (!r.ok) line.err = r.text.slice(0, 200);
+  return line;
+}
+
+/** The user name a failed login claimed (the name only, cut short; never a password or hash). */
+function claimedUser(req: ApiRequest): string | undefined {
+  const p = req.params;
+  const name = p.authid ?? p.authusername ?? p.username ?? p.user;
+  return name === undefined ? undefined : String(name).slice(0, 64);
 }

@@ -107,8 +107,12 @@ export class CallCore {
   /** conference rooms (src/sip/conference): calls to a room number are answered there */
   readonly conference: Conference;
 
+  /** The sip log area: call set-up, connect and end with cause. */
+  readonly callLog: DomainServices['log'];
+
   constructor(deps: B2buaDeps, opts: B2buaOptions = {}) {
     this.services = deps.services;
+    this.callLog = deps.services.logs.get('sip');
     this.sip = deps.sip;
     this.stack = deps.sip.stack;
     this.dialogs = deps.sip.dialogs;
