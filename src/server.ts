@@ -222,6 +222,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       users.clearCache();
       await rules.load();
       await rating.load();
+      log.info('configuration reloaded');
     },
     ownHosts: () => hosts,
   };

@@ -89,7 +89,10 @@ export class LogAreas {
       if (console) streams.push({ stream: console, level: 'warn' });
       const level = levels[area] ?? s.level;
       const base = area === 'main' ? {} : { area };
-      this.loggers.set(area, pino({ level, redact, base }, pino.multistream(streams)));
+      // the other areas log fixed fields built by their call sites (never a request's parameters): redaction,
+      // a walk over every field of every line, is left to main, where objects of any shape are logged
+      const opts = area === 'main' ? { level, redact, base } : { level, base };
+      this.loggers.set(area, pino(opts, pino.multistream(streams)));
     }
   }
 
