@@ -60,6 +60,7 @@ export class LogAreas {
   readonly dir: string;
   private readonly files = new Map<LogArea, RotatingFileStream>();
   private readonly loggers = new Map<LogArea, Logger>();
+  private readonly batches: Batched[] = [];
   private closed?: Promise<void>;
 
   constructor(s: LogSettings) {
@@ -85,7 +86,9 @@ export class LogAreas {
       );
       file.on('error', (e) => process.stderr.write(`[logs] ${area}.log: ${e.message}\n`));
       this.files.set(area, file);
-      const streams: StreamEntry[] = [{ stream: file, level: 'trace' }];
+      const batch = new Batched(file);
+      this.batches.push(batch);
+      const streams: StreamEntry[] = [{ stream: batch, level: 'trace' }];
       if (console) streams.push({ stream: console, level: 'warn' });
       const level = levels[area] ?? s.level;
       const base = area === 'main' ? {} : { area };
@@ -115,6 +118,7 @@ export class LogAreas {
 
   /** Ends every file after its buffered lines are written. */
   close(): Promise<void> {
+    for (const b of this.batches) b.flush();
     this.closed ??= Promise.all(
       [...this.files.values()].map(async (f) => {
         f.end();
@@ -122,5 +126,37 @@ export class LogAreas {
       }),
     ).then(() => undefined);
     return this.closed;
+  }
+}
+
+/**
+ * Whole lines gathered and handed to the rotating file as one chunk per event-loop turn (or per 64 KB): the file
+ * stream then makes one write, not one per line. A chunk holds whole lines only, so a rotation never splits one.
+ */
+class Batched {
+  private parts: string[] = [];
+  private bytes = 0;
+  private scheduled = false;
+
+  constructor(private readonly file: RotatingFileStream) {}
+
+  write(line: string): boolean {
+    this.parts.push(line);
+    this.bytes += line.length;
+    if (this.bytes >= 65536) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return true;
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (!this.parts.length || this.file.writableEnded) return;
+    const chunk = this.parts.join('');
+    this.parts = [];
+    this.bytes = 0;
+    this.file.write(chunk);
   }
 }
