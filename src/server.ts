@@ -5,7 +5,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { networkInterfaces, hostname } from 'node:os';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { LogAreas } from './ops/logs/index.js';
 import { ConfigStore } from './config/store.js';
 import { openStorage } from './storage/db.js';
 import { SecretBox } from './domain/accounts/secrets.js';
@@ -95,18 +96,16 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const dataDir = resolve(o.dataDir);
   mkdirSync(join(dataDir, 'logs'), { recursive: true });
   const config = new ConfigStore(dataDir, o.overrides);
-  const log =
-    o.logger ??
-    pino(
-      {
-        level: config.get('loglevel'),
-        redact: { paths: ['*.password', '*.authpwd', '*.authmd5', '*.u_password', '*.apiv2key'], censor: '***' },
-      },
-      pino.multistream([
-        { stream: pino.destination({ dest: join(dataDir, 'logs', 'main.log'), mkdir: true, sync: true }) },
-        { stream: process.stderr, level: 'warn' },
-      ]),
-    );
+  const logs = new LogAreas({
+    dir: config.get('logdir') ? resolve(dataDir, config.get('logdir')) : join(dataDir, 'logs'),
+    level: config.get('loglevel'),
+    levels: config.get('loglevels'),
+    maxSizeMb: config.get('logmaxsize'),
+    maxFiles: config.get('logmaxfiles'),
+    interval: config.get('logrotate'),
+    root: o.logger,
+  });
+  const log = logs.get('main');
   const storage = await openStorage(config.get('dburl'), dataDir);
   // VOXSWITCH_STATE_PREFIX: a second switch (a test, a benchmark) on the same Redis keeps to keys of its own
   const prefix = o.statePrefix ?? (process.env.VOXSWITCH_STATE_PREFIX || undefined);
@@ -141,11 +140,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     ledger,
     money: new MoneyService(storage.db, ledger, users, config),
     rating,
-    cdrs: new CdrService(storage.db, ledger, rating),
+    cdrs: new CdrService(storage.db, ledger, rating, logs.get('cdr')),
     numbers: new NumberService(storage.db, config),
     bans,
     state,
     log,
+    logs,
     version: VERSION,
   };
   // this process's worker index (0: a single process); each worker owns its live calls (named as in the node
@@ -185,6 +185,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       onReport: o.onReport,
     }),
     runtime: new RuntimeProbe(),
+    logs,
     deviceId: deviceId(dataDir),
     node,
   };
@@ -222,6 +223,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       users.clearCache();
       await rules.load();
       await rating.load();
+      log.info('configuration reloaded');
     },
     ownHosts: () => hosts,
   };
@@ -369,6 +371,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await storage.close();
     await state.close();
     log.info({ node }, 'voxswitch stopped');
+    await logs.close();
   };
   Object.assign(
     control,

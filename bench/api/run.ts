@@ -2,9 +2,11 @@
  * bench/api: `balance` with salted-md5 authentication over HTTP keep-alive (50 connections) against a bare
  * node:http server answering a constant, both measured in the same run on this machine; then UDP requests/s.
  * Prints requests/s, latency percentiles and the ratio. Usage: npm run bench:api [-- seconds]
+ * With VOXSWITCH_BENCH_LOGS=1 it compares instead two voxswitch servers of the same build, logging off
+ * (loglevel=silent) and at loglevel=info (one tcp access line per request), alternating two rounds of each.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -16,6 +18,7 @@ const SECONDS = Number(process.argv[2] ?? 10);
 const CONNECTIONS = 50;
 const KEY = 'benchkey';
 const SALT = 'benchsalt';
+const LOGS = process.env.VOXSWITCH_BENCH_LOGS === '1';
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
 async function cannon(port: number, path: () => string): Promise<autocannon.Result> {
@@ -70,6 +73,75 @@ async function udpRate(port: number, seconds: number, make: () => string): Promi
   return { rps: Math.round(answered / seconds), errors };
 }
 
+/** A voxswitch server (a child process) on port, with its data dir and log level. */
+function spawnVox(port: number, dataDir: string, level: string): ChildProcess {
+  return spawn(
+    process.execPath,
+    [
+      'bin/voxswitch.js',
+      'serve',
+      '--data-dir',
+      dataDir,
+      ...[
+        'mainaport=' + port,
+        'apibindaddr=127.0.0.1',
+        'usesip=false',
+        'apiv2key=' + KEY,
+        'apiv2md5salt=' + SALT,
+        'apilimitip=0',
+        'apilimituser=0',
+        'apilimitglobal=0',
+        'loglevel=' + level,
+      ].flatMap((s) => ['--set', s]),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, VOXSWITCH_ADMIN_PASSWORD: 'benchadmin' } },
+  );
+}
+
+async function createBenchUser(port: number): Promise<void> {
+  const created = await (
+    await fetch(
+      `http://127.0.0.1:${port}/mvapireq/?apientry=newuseri&u_username=bench&u_password=benchpw&u_credit=12.5`,
+    )
+  ).text();
+  if (!created.endsWith('OK')) throw new Error(`could not create the bench user: ${created}`);
+}
+
+/** Logging off (vport, loglevel=silent) against logging at info (a second server), two alternating rounds each. */
+async function compareLogs(vport: number, dir: string, children: ChildProcess[], path: () => string): Promise<void> {
+  const lport = await freePort();
+  const ldir = join(dir, 'logs-on');
+  mkdirSync(ldir);
+  const on = spawnVox(lport, ldir, 'info');
+  children.push(on);
+  await waitFor(`http://127.0.0.1:${lport}/mvapireq/?apientry=apitest`);
+  await createBenchUser(lport);
+  console.log(`bench/api logs: ${CONNECTIONS} keep-alive connections, ${SECONDS} s a round, node ${process.version}`);
+  for (const p of [vport, lport])
+    await autocannon({
+      url: `http://127.0.0.1:${p}`,
+      connections: 10,
+      duration: 2,
+      requests: [{ setupRequest: (r: any) => ({ ...r, path: path() }) }],
+    } as autocannon.Options);
+  const sum = { off: 0, on: 0 };
+  for (let round = 1; round <= 2; round++) {
+    const off = await cannon(vport, path);
+    report(`logs off, round ${round}`, off);
+    const inf = await cannon(lport, path);
+    report(`logs info, round ${round}`, inf);
+    sum.off += off.requests.average;
+    sum.on += inf.requests.average;
+    if (off.non2xx || off.errors || inf.non2xx || inf.errors) process.exitCode = 1;
+  }
+  console.log(
+    `logs off ${Math.round(sum.off / 2)} req/s, logs info ${Math.round(sum.on / 2)} req/s: ` +
+      `ratio info/off ${((100 * sum.on) / sum.off).toFixed(1)}% (target >= 90%)`,
+  );
+  const lines = readFileSync(join(ldir, 'logs', 'tcp.log'), 'utf8').split('\n').length - 1;
+  console.log(`tcp.log of the logging server: ${lines} lines (the rotated files aside)`);
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vx-bench-'));
   const children: ChildProcess[] = [];
@@ -84,36 +156,11 @@ async function main(): Promise<void> {
       { stdio: 'inherit' },
     );
     children.push(bare);
-    const vox = spawn(
-      process.execPath,
-      [
-        'bin/voxswitch.js',
-        'serve',
-        '--data-dir',
-        dir,
-        ...[
-          'mainaport=' + vport,
-          'apibindaddr=127.0.0.1',
-          'usesip=false',
-          'apiv2key=' + KEY,
-          'apiv2md5salt=' + SALT,
-          'apilimitip=0',
-          'apilimituser=0',
-          'apilimitglobal=0',
-          'loglevel=warn',
-        ].flatMap((s) => ['--set', s]),
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, VOXSWITCH_ADMIN_PASSWORD: 'benchadmin' } },
-    );
+    const vox = spawnVox(vport, dir, LOGS ? 'silent' : 'warn');
     children.push(vox);
     await waitFor(`http://127.0.0.1:${bport}/`);
     await waitFor(`http://127.0.0.1:${vport}/mvapireq/?apientry=apitest`);
-    const created = await (
-      await fetch(
-        `http://127.0.0.1:${vport}/mvapireq/?apientry=newuseri&u_username=bench&u_password=benchpw&u_credit=12.5`,
-      )
-    ).text();
-    if (!created.endsWith('OK')) throw new Error(`could not create the bench user: ${created}`);
+    await createBenchUser(vport);
 
     let n = 0;
     const balancePath = () => {
@@ -123,6 +170,7 @@ async function main(): Promise<void> {
     const check = await (await fetch(`http://127.0.0.1:${vport}${balancePath()}`)).text();
     if (check !== '12.50 USD\r\nOK') throw new Error(`unexpected balance answer: ${JSON.stringify(check)}`);
 
+    if (LOGS) return await compareLogs(vport, dir, children, balancePath);
     console.log(`bench/api: ${CONNECTIONS} keep-alive connections, ${SECONDS} s each, node ${process.version}`);
     // warm-up both
     await autocannon({ url: `http://127.0.0.1:${bport}/`, connections: 10, duration: 2 } as autocannon.Options);

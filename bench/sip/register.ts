@@ -6,7 +6,7 @@
  *   node dist/bench/sip/register.js [--users 10000] [--start 2000] [--step 2000] [--max 30000] [--seconds 4]
  *       [--workers N] [--no-kamailio] [--kamailio-cfg PATH] [--profile DIR] [--memory 100000]
  *       [--baseline PATH/bin/voxswitch.js] [--bin PATH/bin/voxswitch.js] [--set k=v ...]
- *       [--memory-only] [--memory-data DIR] [--memory-rate R] [--expires S] [--snapshot DIR]
+ *       [--memory-only] [--memory-data DIR] [--memory-rate R] [--expires S] [--snapshot DIR] [--logs]
  *
  * voxswitch runs as `voxswitch serve` (a child process, SQLite data dir in /tmp, users u0..uN with password pw-uN
  * created beforehand); `--workers N` is passed on to `serve`. `--profile DIR` runs the server under
@@ -17,6 +17,8 @@
  * also steps another build of voxswitch (e.g. the main branch's) in the same run, on the same data; `--bin` runs
  * another build instead of this tree's (e.g. to profile it). `--set k=v` (repeatable) goes to the data dir set-up
  * and to `serve`: several workers need `--set dburl=postgres://… --set redisurl=redis://…`.
+ * `--logs` steps voxswitch twice on the same data, logging off (loglevel=silent) and at loglevel=info, and prints
+ * the ratio (the cost of logging on the REGISTER path).
  *
  * `--memory-only` skips the rate steps. `--memory-rate R` registers at R/s (default 2000: Timer J then holds
  * 32 s × 4000 finals, some 60 MB, at the end of the run). `--memory-data DIR` keeps the memory run's data dir (its N users) in DIR and
@@ -63,6 +65,7 @@ const MEMORY_DATA = sarg('memory-data');
 const EXPIRES = arg('expires', 0);
 const MEMORY_RATE = arg('memory-rate', 2000);
 const SNAPSHOT = sarg('snapshot');
+const LOGS = process.argv.includes('--logs');
 
 function clean(r: StepResult): boolean {
   return r.failed === 0 && r.retransPct < 2 && r.achieved >= 0.9 * r.rate;
@@ -221,13 +224,31 @@ async function rates(dir: string): Promise<void> {
     workers: WORKERS,
     profileDir: PROFILE,
     bin: BIN,
-    sets: SETS,
+    sets: LOGS ? [...SETS, 'loglevel=silent'] : SETS,
+    label: LOGS ? 'voxswitch logs off' : undefined,
   });
   let vbest: StepResult | null;
   try {
     vbest = await stepped(vox, csv, dir);
   } finally {
     await vox.stop();
+  }
+  if (LOGS) {
+    const on = await startVoxswitch({
+      dataDir: join(dir, 'data'),
+      workers: WORKERS,
+      bin: BIN,
+      sets: [...SETS, 'loglevel=info'],
+      label: 'voxswitch logs info',
+    });
+    try {
+      const lbest = await stepped(on, csv, dir);
+      const fmtR = (r: StepResult | null) => (r ? `${r.achieved.toFixed(0)}/s (step ${r.rate}/s)` : 'none');
+      console.log(`highest clean rate: logs off ${fmtR(vbest)}, logs info ${fmtR(lbest)}`);
+      if (vbest && lbest) console.log(`ratio logs info/off: ${((100 * lbest.achieved) / vbest.achieved).toFixed(0)}%`);
+    } finally {
+      await on.stop();
+    }
   }
   let bbest: StepResult | null | undefined;
   if (BASELINE) {

@@ -86,16 +86,19 @@ export class ApiGateway {
     await this.customSql.close();
   }
 
-  /** Runs one decoded request through checks, authentication and the command. */
+  /** Runs one decoded request through checks, authentication and the command; one access line (log tcp). */
   async handle(req: ApiRequest): Promise<ApiResult> {
-    if (!this.onAnswered) return this.run(req);
-    const t0 = process.hrtime.bigint();
-    const r = await this.run(req);
-    this.onAnswered(req.entry, r, Number(process.hrtime.bigint() - t0) / 1e9);
+    const access = this.s.logs.get('tcp');
+    const logged = access.isLevelEnabled('info');
+    if (!logged && !this.onAnswered) return this.handleChecked(req);
+    const t0 = performance.now();
+    const r = await this.handleChecked(req);
+    if (logged) access.info(accessLine(req.source, req.entry, r, t0));
+    this.onAnswered?.(req.entry, r, (performance.now() - t0) / 1000);
     return r;
   }
 
-  private async run(req: ApiRequest): Promise<ApiResult> {
+  private async handleChecked(req: ApiRequest): Promise<ApiResult> {
     const { s } = this;
     this.requests++;
     const ip = req.source.ip;
@@ -116,7 +119,13 @@ export class ApiGateway {
 
     const a = await this.auth.authenticate(req, rule);
     if (!a.ok) {
-      if (a.failure) await s.bans.recordFailure(ip, 'API authentication');
+      if (a.failure) {
+        s.log.warn(
+          { ip, transport: req.source.transport, entry: req.entry, user: claimedUser(req) },
+          'API login failed',
+        );
+        await s.bans.recordFailure(ip, 'API authentication');
+      }
       return fail(a.message, { legacyStatus: a.legacyStatus });
     }
     return this.dispatch(req, def, rule, a.caller);
@@ -129,6 +138,20 @@ export class ApiGateway {
    * trustediplist, never because the browser is local.
    */
   async handleAs(userId: number, entry: string, params: Record<string, string>, source: Source): Promise<ApiResult> {
+    const access = this.s.logs.get('tcp');
+    if (!access.isLevelEnabled('info')) return this.handleAsChecked(userId, entry, params, source);
+    const t0 = performance.now();
+    const r = await this.handleAsChecked(userId, entry, params, source);
+    access.info({ ...accessLine(source, entry, r, t0), user: userId });
+    return r;
+  }
+
+  private async handleAsChecked(
+    userId: number,
+    entry: string,
+    params: Record<string, string>,
+    source: Source,
+  ): Promise<ApiResult> {
     const { s } = this;
     this.requests++;
     const wait = s.overload?.shed('api') ?? 0;
@@ -196,7 +219,10 @@ export class ApiGateway {
     };
     const a = await this.auth.authenticate(req, { reqKey: 0, reqIp: 0, reqUser: 12, userMode: 6 });
     if (!a.ok) {
-      if (a.failure) await s.bans.recordFailure(source.ip, 'console log-in');
+      if (a.failure) {
+        s.log.warn({ ip: source.ip, transport: source.transport, user: claimedUser(req) }, 'console login failed');
+        await s.bans.recordFailure(source.ip, 'console log-in');
+      }
       return { error: a.message };
     }
     if (!a.caller.user) return { error: 'authentication required: username with password' };
@@ -416,4 +442,25 @@ export class ApiGateway {
   isOwnHost(host: string): boolean {
     return this.s.ownHosts().has(host.toLowerCase().replace(/^\[|\]$/g, ''));
   }
+}
+
+/** The access-log line of one request: never its parameters (passwords, authmd5, keys stay out). */
+function accessLine(src: Source, entry: string, r: ApiResult, t0: number): Record<string, unknown> {
+  const line: Record<string, unknown> = {
+    transport: src.transport,
+    src: `${src.ip}:${src.port}`,
+    cmd: entry.slice(0, 64),
+    status: r.ok ? 'OK' : 'ERROR',
+    code: r.legacyStatus ?? r.code,
+    ms: Math.round((performance.now() - t0) * 100) / 100,
+  };
+  if (!r.ok) line.err = r.text.slice(0, 200);
+  return line;
+}
+
+/** The user name a failed login claimed (the name only, cut short; never a password or hash). */
+function claimedUser(req: ApiRequest): string | undefined {
+  const p = req.params;
+  const name = p.authid ?? p.authusername ?? p.username ?? p.user;
+  return name === undefined ? undefined : String(name).slice(0, 64);
 }

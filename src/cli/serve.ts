@@ -68,6 +68,7 @@ async function serveOne(dataDir: string, overrides: Record<string, string>): Pro
     if (stopping) return;
     stopping = true;
     await srv.stop();
+    if (index <= 1) process.stdout.write('voxswitch stopped\n');
     process.exit(0);
   };
   process.on('SIGINT', stop);

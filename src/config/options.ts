@@ -382,7 +382,20 @@ export const optionSchemas = {
   loglevel: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     def: 'info',
-    doc: 'log level',
+    doc: 'log level of every log area (main, sip, tcp, cdr) unless loglevels names it',
+  },
+  loglevels: {
+    schema: z.string().regex(/^(\s*(main|sip|tcp|cdr)\s*=\s*(fatal|error|warn|info|debug|trace|silent)\s*(,|$))*$/),
+    def: '',
+    doc: 'per-area log levels, e.g. sip=debug,tcp=warn (setloglevel changes them at run time)',
+  },
+  logdir: { schema: str, def: '', doc: 'folder of the log files (empty: <datadir>/logs)' },
+  logmaxsize: { schema: int(1, 102400), def: '50', doc: 'MB at which a log file is rotated' },
+  logmaxfiles: { schema: int(1, 1000), def: '10', doc: 'rotated files kept per log area (<area>.log.1 … .N)' },
+  logrotate: {
+    schema: z.string().regex(/^$|^\d+[smhd]$/),
+    def: '1d',
+    doc: 'also rotate the log files at this interval (30m, 12h, 1d; empty: by size only)',
   },
 } as const;
 

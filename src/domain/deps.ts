@@ -27,6 +27,14 @@ export interface DomainServices {
   bans: BanList;
   /** Hot, expiring state (single-use tokens, nonce counts, limits, bus, ttl/hash stores): in-process or Redis. */
   state: State;
+  /** The main log. */
   log: Logger;
+  /** The loggers of the other log areas: sip (registrations, calls), tcp (API access), cdr (one line per CDR). */
+  logs: AreaLogs;
   version: string;
+}
+
+export type LogAreaName = 'main' | 'sip' | 'tcp' | 'cdr';
+export interface AreaLogs {
+  get(area: LogAreaName): Logger;
 }

@@ -2,11 +2,14 @@
 import type { BackupService } from './backup/backup.js';
 import type { Maintenance } from './maintenance/scheduler.js';
 import type { RuntimeProbe } from './runtime.js';
+import type { LogAreas } from './logs/areas.js';
 
 export interface OpsServices {
   backups: BackupService;
   maintenance: Maintenance;
   runtime: RuntimeProbe;
+  /** The log areas (main, sip, tcp, cdr): files, levels. */
+  logs: LogAreas;
   /** The installation's stable id (<datadir>/device.id). */
   deviceId: string;
   /** This process's name in job leases and run records: nodeid, and /worker under `serve --workers N`. */

@@ -144,6 +144,11 @@ export class SipServer {
     this.options = new OptionsService(this.ctx, () => this.allowed, opts.apiHandler);
     this.registrar.onRegistered = (u, b) => void this.ctx.track(this.messaging.deliverOffline(u, b));
     this.location.onChange = (c) => this.presence.notifyWatchers(c.username);
+    const sipLog = services.logs.get('sip');
+    this.location.onExpired = (user, gone) => {
+      if (sipLog.isLevelEnabled('info'))
+        sipLog.info({ user, contacts: gone.map((b) => b.contact), left: this.location.all(user).length }, 'expired');
+    };
     this.resolver = new SipResolver({ servers: services.config.options.dnsservers ?? [] });
     let dnsServers = (services.config.options.dnsservers ?? []).join(',');
     services.config.onChange((o) => {

@@ -19,7 +19,6 @@ type Row = [name: string, level: Level, params: string, description: string, why
 const rows: Row[] = [
   // user commands
   // admin commands
-  ['showlog', 6, 'log,lines', 'show the requested log file (main/sip/gk/sh/tcp)', LATER.ops],
   ['file', 6, 'filename', 'send the requested file', LATER.ops],
   ['showcfg', 6, '', 'show the config files', LATER.ops],
   ['cmd', 4, 'txt', 'exec shell command', NEVER.shell],

@@ -16,6 +16,7 @@ import { InsufficientCredit, type Ledger } from './ledger.js';
 import { isRatingError, type RatingService, type Rate } from '../rating/service.js';
 import { formatAmount } from './amount.js';
 import { releaseForCharge } from './reservations.js';
+import type { Logger } from 'pino';
 
 export interface CallInput {
   callid: string;
@@ -75,6 +76,8 @@ export class CdrService {
     readonly db: Kysely<Database>,
     readonly ledger: Ledger,
     readonly rating: RatingService,
+    /** The cdr log area: one line per recorded CDR. */
+    private readonly log?: Logger,
   ) {}
 
   async byCallId(callid: string, leg?: string): Promise<Cdr[]> {
@@ -128,7 +131,7 @@ export class CdrService {
 
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.db.transaction().execute(async (trx) => {
+        const recorded = await this.db.transaction().execute(async (trx) => {
           // the call's own reservations are released first: the charge may spend what the call held, never what
           // the account's other live calls hold (the database refuses a debit into their reservations)
           const held = await releaseForCharge(trx, c.callid, leg, c.userId);
@@ -175,6 +178,8 @@ export class CdrService {
           if (held.shared) await held.restore(balance);
           return { created: true, cdr: normCdr(row), rated: cost, charged, balance, rate };
         });
+        if (this.log?.isLevelEnabled('info')) this.log.info(cdrLine(recorded.cdr), 'cdr');
+        return recorded;
       } catch (e) {
         if (isUniqueViolation(e)) {
           // recorded concurrently by someone else: that record stands, nothing charged here
@@ -187,4 +192,22 @@ export class CdrService {
       }
     }
   }
+}
+
+function cdrLine(c: Cdr): Record<string, unknown> {
+  return {
+    id: c.id,
+    callid: c.callid,
+    leg: c.leg || undefined,
+    userid: c.userid,
+    caller: c.caller,
+    callee: c.callee,
+    route: c.route,
+    start: new Date(c.start_at).toISOString(),
+    duration: c.duration,
+    billed: c.billed,
+    cost: c.cost,
+    currency: c.currency,
+    reason: c.reason,
+  };
 }

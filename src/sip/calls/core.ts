@@ -113,8 +113,12 @@ export class CallCore {
   /** the IVR's voice prompts (<datadir>/prompts, made on first use: src/sip/ivr/prompts.ts) */
   readonly prompts: PromptStore;
 
+  /** The sip log area: call set-up, connect and end with cause. */
+  readonly callLog: DomainServices['log'];
+
   constructor(deps: B2buaDeps, opts: B2buaOptions = {}) {
     this.services = deps.services;
+    this.callLog = deps.services.logs.get('sip');
     this.sip = deps.sip;
     this.stack = deps.sip.stack;
     this.dialogs = deps.sip.dialogs;

@@ -251,6 +251,7 @@ export class CallDialer {
       call.a.localTag,
     );
     core.setState(call, 4);
+    if (core.callLog.isLevelEnabled('info')) core.callLog.info({ callid: call.id }, 'call connected');
     core.media.connected(call, () => void endCall(core, call, 'rtp timeout', true)); // RTP relay: RTP timeout
     const maxReason = () => (core.live.get(call.id)?.capped ? 'max call age reached' : 'maxduration reached');
     void core.live

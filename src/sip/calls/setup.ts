@@ -96,6 +96,8 @@ export class CallSetup {
     };
     core.byCallId.set(a.callId, { call, side: 'a' });
     core.dialogs.add(dialogIdOf(a), inDialogHandler(core, call, 'a'));
+    if (core.callLog.isLevelEnabled('info'))
+      core.callLog.info({ callid: id, caller: callerName, callee: called, src: `${src.ip}:${src.port}` }, 'call setup');
     try {
       await this.routeAndDial(call, called, ivrUser ?? user ?? pinless, src.ip);
     } catch (e) {

@@ -44,5 +44,7 @@ export async function endCall(core: CallCore, call: Call, reason: string, hangup
     core.byCallId.delete(call.b.callId);
     core.dialogs.remove(dialogIdOf(call.b));
   }
+  if (core.callLog.isLevelEnabled('info'))
+    core.callLog.info({ callid: call.id, connected: wasConnected, cause: reason }, 'call ended');
   if (!refused || core.live.get(call.id)) await core.live.finish(call.id, '', { reason });
 }

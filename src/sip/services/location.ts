@@ -101,6 +101,9 @@ export class LocationStore {
    */
   viaNode?: (b: Binding) => Binding;
 
+  /** Called by the sweep with the bindings that expired (the sip log). */
+  onExpired?: (username: string, gone: Binding[]) => void;
+
   constructor(
     private readonly maxPerUser = 16,
     private readonly now: () => number = Date.now,
@@ -243,6 +246,7 @@ export class LocationStore {
       if (live.length) this.map.set(u, live);
       else this.map.delete(u);
       this.onChange({ username: u, online: live.length > 0, removed: gone });
+      this.onExpired?.(u, gone);
     }
   }
 

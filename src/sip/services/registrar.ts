@@ -83,6 +83,12 @@ export class Registrar {
     }));
     headers.push({ name: 'Date', value: new Date(t).toUTCString() });
     this.ctx.respond(tx, req, 200, 'OK', headers);
+    const log = this.ctx.services.logs.get('sip');
+    if (log.isLevelEnabled('info') && (result.added.length || result.removed.length)) {
+      const src1 = `${src.transport}:${src.ip}:${src.port}`;
+      const what = result.bindings.length ? 'registered' : 'unregistered';
+      log.info({ user: user.username, src: src1, added: result.added.length, removed: result.removed.length }, what);
+    }
     // offline messages: delivered to the device that just registered
     if (this.ctx.ims.hasPending(user.username)) {
       const key = core.contact[0]?.uri.raw;
