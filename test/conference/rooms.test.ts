@@ -244,3 +244,28 @@ test('488 for an offer without PCMU/PCMA; a number that is no room is routed as 
   assert.equal(other, undefined);
   p.sock.close();
 });
+
+test("a participant's own BYE: 200, it leaves the room (confparticipants), the other stays", async (c) => {
+  if (skipWithout(c, 'sipp')) return;
+  const a = await peer();
+  const b = await peer();
+  const before = (await cdrsOf(ids.dave!)).length;
+  const alice = join_('alice', 'hold', a.port);
+  await waitFor(participants, (r) => r.length === 1);
+  const dave = await join_('dave', 'leave', b.port, { d: 1500 });
+  assert.equal(dave.code, 0, `dave's BYE answered 200: ${dave.out.slice(-800)}`);
+  const rows = await waitFor(participants, (r) => r.length === 1);
+  assert.deepEqual(
+    rows.map((r) => r.user),
+    ['alice'],
+  );
+  const cdrs = await waitFor(
+    () => cdrsOf(ids.dave!),
+    (x) => x.length > before,
+  );
+  assert.equal(cdrs.at(-1)!.cost, 0);
+  assert.match(cdrs.at(-1)!.reason, /left conference/);
+  assert.equal((await api('disccall', { dbcallid: String(rows[0]!.callid) })).ok, true);
+  assert.equal((await alice).code, 0);
+  for (const p of [a, b]) p.sock.close();
+});

@@ -35,12 +35,18 @@ m=audio [rtpport] RTP/AVP [codecs]
 `;
 }
 
-function ack(cseq: number, url: string, extra = ''): string {
+/**
+ * The ACK of a final answer. `inviteBranch`: the ACK of a non-2xx answer is part of the INVITE's transaction and
+ * carries its branch (RFC 3261 §17.1.1.3): the INVITE is 3 scenario messages back. With a new branch the ACK misses
+ * the transaction, our answer (407) is retransmitted and sipp takes its To tag as the dialog's, so its later BYE
+ * names no dialog of ours (481).
+ */
+function ack(cseq: number, url: string, extra = '', inviteBranch = false): string {
   return `  <send>
     <![CDATA[
 
       ACK ${url} SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=${inviteBranch ? '[branch-3]' : '[branch]'};rport
       From: <sip:[field0]@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[field2]@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
@@ -95,12 +101,12 @@ export function writeScenario(dir: string, kind: 'hold' | 'leave' | 'refused', s
 <scenario name="conference ${kind}">
 ${invite(1, false)}  <recv response="100" optional="true"/>
   <recv response="407" auth="true"/>
-${ack(1, 'sip:[field2]@[remote_ip]:[remote_port]')}${invite(2, true)}  <recv response="100" optional="true"/>
+${ack(1, 'sip:[field2]@[remote_ip]:[remote_port]', '', true)}${invite(2, true)}  <recv response="100" optional="true"/>
 `;
   let body: string;
   if (kind === 'refused') {
     body = `  <recv response="${status}"/>
-${ack(2, 'sip:[field2]@[remote_ip]:[remote_port]')}`;
+${ack(2, 'sip:[field2]@[remote_ip]:[remote_port]', '', true)}`;
   } else {
     body = `  <recv response="200" rrs="true">
     <action>
