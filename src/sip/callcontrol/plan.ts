@@ -8,7 +8,9 @@ import type { SipTransport } from '../stack.js';
 import type { User } from '../../domain/accounts/users.js';
 import type { LiveCalls } from '../../domain/calls/index.js';
 import type { DomainServices } from '../../domain/deps.js';
-import { CallControlError, type LegPlan, type RouterLike, type SipServerLike } from './types.js';
+import type { GatewayCandidate } from '../../domain/routing/types.js';
+import type { SipHop } from '../trunks/resolve.js';
+import { CallControlError, type LegPlan, type LegTarget, type RouterLike, type SipServerLike } from './types.js';
 
 export class LegPlanner {
   constructor(
@@ -49,19 +51,44 @@ export class LegPlanner {
       };
     }
     if (!d.candidates.length) throw new CallControlError(`${dialled}: no gateway for ${d.number} (503)`, 503);
+    const targets = (await Promise.all(d.candidates.map((c) => this.gatewayTargets(c)))).flat();
+    if (!targets.length) {
+      throw new CallControlError(`${dialled}: no gateway host for ${d.number} could be resolved (503)`, 503);
+    }
     return {
       dialled,
       callee: d.number,
       route: `gw:${d.candidates.map((c) => c.name).join(',')}`.slice(0, 128),
       rate: d.rate,
-      targets: d.candidates.map((c) => ({
-        ruri: sipUri(c.number, c.host, c.port, c.transport),
-        target: { transport: c.transport as SipTransport, host: c.host, port: c.port },
-        to: sipUri(c.number, c.host),
-        name: c.name,
-        auth: c.username ? { username: c.username, password: c.password } : undefined,
-      })),
+      targets,
     };
+  }
+
+  /**
+   * One gateway's targets: one per RFC 3263 hop of its host (SRV targets in order, each address), tried in turn as
+   * the B2BUA does (src/sip/calls/failover.ts); a name resolved by SRV/NAPTR keeps the name, no port, in the
+   * Request-URI. A host that does not resolve gives none (logged; the next gateway is tried).
+   */
+  private async gatewayTargets(c: GatewayCandidate): Promise<LegTarget[]> {
+    let hops: SipHop[] = [{ transport: c.transport, host: c.host, port: c.port, name: c.host }];
+    if (this.sip.resolver) {
+      try {
+        hops = await this.sip.resolver.resolve(c.host, c.port, c.transport, c.dns ?? '');
+      } catch (e) {
+        this.services.log.warn(
+          { gateway: c.name, host: c.host, err: (e as Error).message },
+          'gateway host not resolved',
+        );
+        return [];
+      }
+    }
+    return hops.map((hop) => ({
+      ruri: sipUri(c.number, c.host, c.dns ? undefined : c.port, hop.transport),
+      target: { transport: hop.transport as SipTransport, host: hop.host, port: hop.port },
+      to: sipUri(c.number, c.host),
+      name: c.name,
+      auth: c.username ? { username: c.username, password: c.password } : undefined,
+    }));
   }
 
   /** Our domain in From/To: the domain option, else sipdomain, else the local address. */

@@ -10,6 +10,7 @@ import type { LiveCalls } from '../../domain/calls/index.js';
 import type { Binding } from '../services/location.js';
 import type { DialogTable } from '../dialog/table.js';
 import type { DialogLeg } from '../dialog/uac.js';
+import type { SipResolver } from '../trunks/resolve.js';
 
 export type StackLike = Pick<SipStack, 'request' | 'localAddress'>;
 
@@ -23,6 +24,8 @@ export interface SipServerLike {
   readonly dialogs: DialogTable;
   location: { lookup(username: string): Binding[] };
   setCallState(username: string, state: 3 | 4 | null): void;
+  /** RFC 3263 resolution of gateway host names (the B2BUA's); absent, a gateway's host is used as it is */
+  resolver?: Pick<SipResolver, 'resolve'>;
 }
 
 export interface CallControlOptions {
