@@ -68,3 +68,47 @@ export async function run(
 ): Promise<{ result: ApiResult; encoded: { status: number; type: string; body: string } }> {
   return call('run', { command, params, format });
 }
+
+export interface ImportProgress {
+  phase: 'check' | 'write';
+  done: number;
+  total: number;
+}
+export interface ImportResult {
+  ok: boolean;
+  imported: number;
+  replaced?: number;
+  plan: string;
+  errors: Array<{ line: number; reason: string }>;
+}
+
+/** Imports a tariff CSV; the server streams NDJSON progress lines, then the result. */
+export async function importTariffs(
+  body: { csv: string; plan: string; replace: boolean },
+  onProgress: (p: ImportProgress) => void,
+): Promise<ImportResult> {
+  const res = await fetch('/console/api/tariffs/import', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok || !res.body) {
+    const data = (await res.json().catch(() => ({}))) as { error?: string };
+    throw new HttpError(res.status, data.error ?? `HTTP ${res.status}`);
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (value) buf += value;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const msg = JSON.parse(buf.slice(0, nl)) as { progress?: ImportProgress; result?: ImportResult };
+      buf = buf.slice(nl + 1);
+      if (msg.progress) onProgress(msg.progress);
+      if (msg.result) return msg.result;
+    }
+    if (done) throw new Error('the import answer ended without a result');
+  }
+}

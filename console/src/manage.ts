@@ -1,5 +1,5 @@
 /** Management through the API commands: users (create, credit with a reason, edit a field, disable), prefix search. */
-import { run, type Me } from './api';
+import { importTariffs, run, type Me } from './api';
 import { field, h, status, table } from './dom';
 
 function form(title: string, fields: HTMLElement[], submit: string, act: () => Promise<string>): HTMLElement {
@@ -55,6 +55,10 @@ export function managePage(root: HTMLElement, _me: Me): void {
   const dis = input('username');
   const prefix = input('bnum', { inputmode: 'tel' });
   const rates = h('div', { 'aria-live': 'polite' });
+  const csvFile = input('tariffcsv', { type: 'file', accept: '.csv,text/csv' });
+  const plan = input('plan', { value: 'default' });
+  const replace = h('input', { type: 'checkbox', name: 'replace' });
+  const bar = h('progress', { max: '100', value: '0', 'aria-label': 'Import progress' });
   root.append(
     form(
       'New user',
@@ -88,6 +92,23 @@ export function managePage(root: HTMLElement, _me: Me): void {
     ),
     form('Disable a user', [field('User name', dis)], 'Disable', async () =>
       text('setfield', { table: 'tb_users', fieldname: 'enabled', fieldvalue: '0', rowid: await userId(dis.value) }),
+    ),
+    form(
+      'Import a tariff CSV',
+      [field('CSV file', csvFile), field('Tariff plan', plan), field('Replace the whole plan', replace), bar],
+      'Import',
+      async () => {
+        const file = csvFile.files?.[0];
+        if (!file) return 'ERROR: choose a CSV file';
+        bar.value = 0;
+        const r = await importTariffs({ csv: await file.text(), plan: plan.value, replace: replace.checked }, (p) => {
+          bar.value = Math.floor((p.phase === 'write' ? 50 : 0) + (p.done * 50) / Math.max(1, p.total) || 0);
+        });
+        bar.value = 100;
+        if (r.ok) return `OK: imported ${r.imported} rates into plan ${r.plan}`;
+        const first = r.errors.slice(0, 5).map((e) => `line ${e.line}: ${e.reason}`);
+        return `ERROR: nothing imported (${r.errors.length} bad rows) ${first.join('; ')}`;
+      },
     ),
     form('Prefix search (rating)', [field('Number or prefix', prefix)], 'Search', async () => {
       const r = await run('rating', { bnum: prefix.value });

@@ -1,7 +1,7 @@
 /**
  * The web console in a real browser (Debian's chromium driven by playwright-core): log in, send version and
  * balance, create a user and give credit (the ledger shows it), generate an example and run it with curl, see a
- * phone registered by sipsak appear live, open the charts; names and CDR fields with markup stay text. Screenshots
+ * phone registered by sipsak appear live, import a tariff CSV, open the charts; names and CDR fields with markup stay text. Screenshots
  * go to test-output/console/.
  */
 import { test, before, after } from 'node:test';
@@ -115,6 +115,39 @@ test('the web console in chromium', { skip }, async (t) => {
     assert.ok(entry, JSON.stringify(rows));
     assert.equal(Number(entry.amount), 12_500_000);
     assert.equal((await s.ledger.balance(u.id))?.credit, 12_500_000);
+  });
+
+  await t.test('a tariff CSV imported through the form: progress shown, the API rates with the new price', async () => {
+    await nav('Manage');
+    const f = page.getByRole('form', { name: 'Import a tariff CSV' });
+    const rows = ['prefix,destination,price,connectfee,minduration,increment,currency'];
+    for (let i = 0; i < 2000; i++) rows.push(`4479${String(i).padStart(4, '0')},Test ${i},0.0${i % 9},0,1,1,USD`);
+    rows.push('4477,Browser Land,0.4321,0,1,1,USD');
+    const buffer = Buffer.from(`${rows.join('\n')}\n`);
+    await f.getByLabel('CSV file').setInputFiles({ name: 'rates.csv', mimeType: 'text/csv', buffer });
+    await f.getByRole('button', { name: 'Import' }).click();
+    await f
+      .getByRole('status')
+      .filter({ hasText: /^OK: imported 2001 rates into plan default/ })
+      .waitFor({ timeout: 20_000 });
+    assert.equal(await f.getByLabel('Import progress').evaluate((e) => (e as unknown as { value: number }).value), 100);
+    await shot('tariffs');
+    const api = ts.url('/mvapireq/?apientry=rating&authid=carla&authpwd=Carla-pw-2468&bnum=4477123&format=json');
+    const r = await run('curl', ['-sS', api]);
+    assert.match(r.stdout, /0\.4321/);
+    assert.match(r.stdout, /Browser Land/);
+    // a bad row: nothing imported, the line named
+    const bad = Buffer.from(
+      'prefix,destination,price,connectfee,minduration,increment,currency\n4478,X,abc,0,1,1,USD\n',
+    );
+    await f.getByLabel('CSV file').setInputFiles({ name: 'bad.csv', mimeType: 'text/csv', buffer: bad });
+    await f.getByRole('button', { name: 'Import' }).click();
+    await f
+      .getByRole('status')
+      .filter({ hasText: /^ERROR: nothing imported \(1 bad rows\) line 2/ })
+      .waitFor();
+    const row = await s.storage.db.selectFrom('tb_tariffs').select('prefix').where('prefix', '=', '4478').execute();
+    assert.deepEqual(row, []);
   });
 
   await t.test('an example generated for balance runs with curl against the server', async () => {

@@ -228,3 +228,27 @@ test('failed console log-ins count toward the API ban of the address; a banned a
     await s.bans.remove('127.0.0.1');
   }
 });
+
+test('tariff import: CSRF required, admins only, progress then the result as NDJSON', async () => {
+  const admin = await login('admin', ADMIN_PASSWORD);
+  const csv = 'prefix,destination,price,connectfee,minduration,increment,currency\n4466,Http Land,0.25,0,1,1,USD\n';
+  assert.equal((await post('/console/api/tariffs/import', { csv }, {}, admin.cookie)).status, 403);
+  const eve = await login('eve', 'Eve-pw-12345');
+  const refused = await post('/console/api/tariffs/import', { csv }, {}, eve.cookie, eve.csrf);
+  assert.equal(refused.status, 403);
+  assert.match(String(refused.body.error), /admin/);
+  const r = await post('/console/api/tariffs/import', { csv }, {}, admin.cookie, admin.csrf);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type') ?? '', /ndjson/);
+  const lines = String(r.body.text)
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { result?: { ok: boolean; imported: number } });
+  assert.deepEqual(
+    { ok: lines.at(-1)?.result?.ok, imported: lines.at(-1)?.result?.imported },
+    { ok: true, imported: 1 },
+  );
+  const admins = await ts.srv.services.users.byUsername('admin');
+  const q = await ts.srv.services.rating.quote(admins!, '4466100');
+  assert.equal(q.rate.destination, 'Http Land');
+});

@@ -14,6 +14,7 @@ import { ConsoleSessions, type Session } from './sessions.js';
 import { StaticFiles } from './static.js';
 import { LiveEvents } from './events.js';
 import { ConsoleData } from './data.js';
+import { importTariffs } from './tariffs.js';
 import {
   BodyError,
   clearedCookie,
@@ -170,6 +171,8 @@ export class WebConsole {
       }
       case 'GET events':
         return this.events.stream(req, res, c.user, c.source, () => this.sessions.get(c.id));
+      case 'POST tariffs/import':
+        return importTariffs(this.s, c.user, req, res);
       case 'GET cdrs':
       case 'GET cdrs.csv':
       case 'GET charts':
