@@ -10,17 +10,9 @@ import { pinsCommand } from './pins.js';
 import { tariffsCommand } from './tariffs.js';
 import { serve, type ServeArgs } from './serve.js';
 import { backupCommand, restoreCommand } from './backup.js';
+import { maskedOptions } from '../config/mask.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-const SECRET_OPTIONS = new Set([
-  'apiv2key',
-  'httpapikey',
-  'apiv2md5salt',
-  'httpapiencryptkey',
-  'cardprocessorkey',
-  'smtppassword',
-  'faxhttpauth',
-]);
 let serving = false;
 // A reader that goes away (`voxswitch config | head`) ends a command quietly; a running server ignores it.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -61,17 +53,7 @@ program
   .action((o: { dataDir: string; set: string[] }) => {
     try {
       const c = new ConfigStore(resolve(o.dataDir), parseSetArgs(o.set));
-      for (const [k, v] of Object.entries(c.options)) {
-        const shown =
-          SECRET_OPTIONS.has(k) && v
-            ? '***'
-            : k === 'dburl'
-              ? String(v).replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')
-              : Array.isArray(v)
-                ? v.join(',')
-                : String(v);
-        process.stdout.write(`${k}=${shown}\n`);
-      }
+      for (const [k, shown] of maskedOptions(c.options)) process.stdout.write(`${k}=${shown}\n`);
     } catch (e) {
       process.stderr.write(`voxswitch: ${(e as Error).message}\n`);
       process.exit(1);

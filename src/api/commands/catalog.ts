@@ -20,7 +20,6 @@ const rows: Row[] = [
   // user commands
   // admin commands
   ['file', 6, 'filename', 'send the requested file', LATER.ops],
-  ['showcfg', 6, '', 'show the config files', LATER.ops],
   ['cmd', 4, 'txt', 'exec shell command', NEVER.shell],
   [
     'voicehere',

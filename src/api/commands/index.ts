@@ -21,7 +21,7 @@ import { mailCommands } from './mail.js';
 import { faxCommands } from './fax.js';
 import { webhookCommands } from './webhooks.js';
 import { opsCommands } from './ops.js';
-import { logCommands } from './logs.js';
+import { logCommands, showcfgCommand } from './logs.js';
 import { introspectCommands } from './introspect.js';
 import { controlCommands } from './control.js';
 import { conferenceCommands } from './conference.js';
@@ -50,6 +50,7 @@ export function buildRegistry(): Registry {
     ...webhookCommands,
     ...opsCommands,
     ...logCommands,
+    showcfgCommand,
     ...introspectCommands,
     ...controlCommands,
     ...conferenceCommands,

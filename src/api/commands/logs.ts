@@ -1,7 +1,12 @@
-/** The log areas through the API: showlog (the last lines of a log) and setloglevel (an area's level at run time). */
+/**
+ * The log areas through the API: showlog (the last lines of a log) and setloglevel (an area's level at run time);
+ * showcfg (the effective configuration).
+ */
 import { ok } from '../types.js';
 import type { CommandDef } from '../registry.js';
 import { ApiError } from '../types.js';
+import { maskedOptions, shownValue } from '../../config/mask.js';
+import { optionSchemas } from '../../config/options.js';
 import { LOG_AREAS, MAX_TAIL_LINES, isLogArea, isLogLevel, tailLines } from '../../ops/logs/index.js';
 
 const AREAS = LOG_AREAS.join('/');
@@ -59,3 +64,26 @@ export const logCommands: CommandDef[] = [
     },
   },
 ];
+
+/** showcfg: the effective configuration (src/config/mask.ts masks the secrets) and where each value comes from. */
+export const showcfgCommand: CommandDef = {
+  name: 'showcfg',
+  params: [],
+  level: 6,
+  description: 'show the effective configuration: each option, its value (secrets masked), default and source',
+  run: (ctx) => {
+    const config = ctx.services.config;
+    const inFile = config.fileValues();
+    const rows = maskedOptions(config.options).map(([option, value]) => {
+      const from = config.isOverridden(option) ? 'command line' : option in inFile ? 'config file' : 'default';
+      const def = optionSchemas[option as keyof typeof optionSchemas]?.def ?? '';
+      return { option, value, default: shownValue(option, def), from };
+    });
+    const text = rows.map((r) => `${r.option}=${r.value}`).join('\n');
+    return ok(text, {
+      fields: { file: config.file, options: rows.length },
+      columns: ['option', 'value', 'default', 'from'],
+      rows,
+    });
+  },
+};
