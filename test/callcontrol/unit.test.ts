@@ -67,6 +67,7 @@ test('dialog table: BYE/re-INVITE of other dialogs still reach their owner; unkn
     storage: { db: {} },
     bans: { isBanned: () => false },
     log: { warn: () => undefined, debug: () => undefined },
+    logs: { get: () => ({ isLevelEnabled: () => false, info: () => undefined }) },
     version: 'test',
   } as any;
   const stack = { localAddress: () => undefined } as any;
