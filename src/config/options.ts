@@ -277,6 +277,16 @@ export const optionSchemas = {
   tlscert: { schema: str, def: 'tls/cert.pem', doc: 'certificate (PEM), relative to the data dir' },
   tlskey: { schema: str, def: 'tls/key.pem', doc: 'private key (PEM), relative to the data dir' },
   // --- storage, logs ---
+  webfiles: {
+    schema: str,
+    def: '',
+    doc: 'folder of pgetfile/pputfile (the web file storage; empty: <datadir>/www)',
+  },
+  filemaxsize: {
+    schema: int(1, 256 * 1024 * 1024),
+    def: '10485760',
+    doc: 'largest file getfile/putfile/pgetfile/pputfile/file read or write, in bytes',
+  },
   dburl: { schema: str, def: '', doc: 'database: empty for SQLite in the data dir, or postgres://…' },
   redisurl: {
     schema: str.refine((v) => v === '' || /^rediss?:\/\//.test(v), { message: 'expected empty or redis://…' }),

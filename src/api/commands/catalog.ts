@@ -19,7 +19,6 @@ type Row = [name: string, level: Level, params: string, description: string, why
 const rows: Row[] = [
   // user commands
   // admin commands
-  ['file', 6, 'filename', 'send the requested file', LATER.ops],
   ['cmd', 4, 'txt', 'exec shell command', NEVER.shell],
   [
     'voicehere',
@@ -33,8 +32,6 @@ const rows: Row[] = [
   ['client', 6, '', 'switch to the requested client', NEVER.client],
   ['setip', 4, 'cardname,ip,mask,gateway,gwmetric', 'set new ip', NEVER.windows],
   ['timezoneset', 4, 'timezone', 'set timezone', NEVER.windows],
-  ['putfile', 6, 'filename,filedata', 'save a file under the server directory (base64)', LATER.ops],
-  ['getfile', 6, 'filename', 'load a file from under the server directory', LATER.ops],
   ['pcrst', 4, '', 'restart the PC', NEVER.windows],
   ['reindexncache', 6, '', 'reindex ccampclient', NEVER.client],
   ['calcncache', 6, '', 'recalc cache size and mode', NEVER.client],
@@ -69,8 +66,6 @@ const rows: Row[] = [
     'no more credit check',
     'is not offered: every call is authorised against credit and cut at its maxduration',
   ],
-  ['pputfile', 6, 'filename,filedata', 'save a file under the web file storage (base64)', LATER.ops],
-  ['pgetfile', 6, 'filename', 'load a file from the web file storage', LATER.ops],
 ];
 
 /** Reasons that are already worded as the rest of the sentence after the command name. */

@@ -22,6 +22,7 @@ import { faxCommands } from './fax.js';
 import { webhookCommands } from './webhooks.js';
 import { opsCommands } from './ops.js';
 import { logCommands, showcfgCommand } from './logs.js';
+import { fileCommands } from './files.js';
 import { introspectCommands } from './introspect.js';
 import { controlCommands } from './control.js';
 import { conferenceCommands } from './conference.js';
@@ -51,6 +52,7 @@ export function buildRegistry(): Registry {
     ...opsCommands,
     ...logCommands,
     showcfgCommand,
+    ...fileCommands,
     ...introspectCommands,
     ...controlCommands,
     ...conferenceCommands,
