@@ -169,6 +169,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   sms.attach(smpp, smsWorker);
   // events out (signed webhooks), the e-mail queue and faxes; their queue loops start once the server is up
   const webhooks = new WebhookService(domain, box);
+  sms.events = webhooks;
   const mailer = new Mailer(domain, webhooks);
   const fax = new FaxService(domain, mailer, webhooks);
   const queues = [mailer.loop, fax.loop, webhooks.loop];

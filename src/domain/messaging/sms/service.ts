@@ -37,6 +37,11 @@ export interface SmsDeps {
   log: Logger;
 }
 
+/** Where the service announces sms.status and sms.incoming (the signed webhooks; src/domain/events). */
+export interface SmsEvents {
+  emit(kind: 'sms.status' | 'sms.incoming', data: Record<string, unknown>): Promise<string>;
+}
+
 export interface SendRequest {
   /** who sends and, unless an operator's message, pays (undefined: the switch itself, operator messages only) */
   user: User | undefined;
@@ -71,8 +76,33 @@ export class SmsService {
   private readonly reassembly = new Reassembly();
   private mo: ((m: MobileOriginated) => Promise<boolean>) | undefined;
 
+  /** Set by the composition root once the webhooks exist. */
+  events?: SmsEvents;
+
   constructor(private readonly d: SmsDeps) {
     this.queue = new SmsQueue(d.db, d.dialect);
+  }
+
+  /** Announces a message's state as it is now in tb_sms (sms.status); a failure to queue it is logged only. */
+  async statusChanged(id: number): Promise<void> {
+    if (!this.events) return;
+    const row = await this.queue.byId(id).catch(() => undefined);
+    if (!row) return;
+    const data = {
+      id: row.id,
+      userid: row.userid,
+      from: row.sender,
+      to: row.destination,
+      state: row.state,
+      parts: row.parts,
+      gateway: row.gateway,
+      cost: row.cost,
+      refunded: row.refunded,
+      error: row.error,
+    };
+    await this.events
+      .emit('sms.status', data)
+      .catch((e: unknown) => this.d.log.warn({ err: e, sms: id }, 'sms.status'));
   }
 
   /** The transport (built by the composition root), the worker's wake-up call and its gateway re-read. */
@@ -247,6 +277,7 @@ export class SmsService {
       if (await this.queue.finalIn(trx, row.id, 'failed', error)) await this.refundIn(trx, row);
     });
     this.d.log.info({ sms: row.id, error }, 'SMS failed');
+    await this.statusChanged(row.id);
   }
 
   /** A deliver_sm: a delivery receipt moves its part (and, when all are final, the message); others are logged. */
@@ -257,6 +288,8 @@ export class SmsService {
       if (!whole) return;
       const taken = this.mo ? await this.mo(whole) : false;
       this.d.log.info({ gateway: m.gateway, to: m.destination, taken }, 'mobile-originated SMS');
+      const data = { from: whole.from, to: whole.to, text: whole.text, gateway: m.gateway, taken };
+      await this.events?.emit('sms.incoming', data).catch((e: unknown) => this.d.log.warn({ err: e }, 'sms.incoming'));
       return;
     }
     const parsed = parseReceipt(m.text);
@@ -288,5 +321,7 @@ export class SmsService {
         .executeTakeFirst();
       if (Number(done?.n ?? 0) >= row.parts) await this.queue.finalIn(trx, row.id, 'delivered', '');
     });
+    const after = await this.queue.byId(row.id);
+    if (after && after.state !== row.state) await this.statusChanged(row.id);
   }
 }

@@ -170,6 +170,7 @@ export class SmsWorker {
         const state = out.kind === 'ok' ? 'submitted' : 'unconfirmed';
         const messageId = out.kind === 'ok' ? out.messageId : '';
         await this.sms.queue.settlePart(row.id, { part: k, gateway: gw.name, messageId, state }, last);
+        if (last) await this.sms.statusChanged(row.id);
         if (out.kind === 'unconfirmed')
           this.log.warn({ sms: row.id, part: k + 1, why: out.text }, 'SMS part unconfirmed: not sent again');
         k++;
