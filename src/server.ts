@@ -49,6 +49,7 @@ import { SmsService } from './domain/messaging/sms/service.js';
 import { SmsWorker } from './domain/messaging/sms/worker.js';
 import { SmppPool } from './domain/messaging/smpp/pool.js';
 import { WebhookService } from './domain/events/webhooks.js';
+import { mailDailyReport } from './ops/reports/mail.js';
 import { Mailer } from './domain/mail/mailer.js';
 import { FaxService } from './domain/fax/service.js';
 import { BackupService } from './ops/backup/backup.js';
@@ -174,6 +175,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const fax = new FaxService(domain, mailer, webhooks);
   const queues = [mailer.loop, fax.loop, webhooks.loop];
   const node = processId || state.nodeId;
+  const report = o.onReport ?? mailDailyReport(mailer, () => config.options, log);
   const ops = {
     backups: new BackupService({ storage, dataDir, log, node, version: VERSION, options: () => config.options }),
     maintenance: new Maintenance({
@@ -183,12 +185,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       log,
       node,
       options: () => config.options,
-      onReport: o.onReport,
+      onReport: report,
     }),
     runtime: new RuntimeProbe(),
     logs,
     deviceId: deviceId(dataDir),
     node,
+    report,
   };
   let draining = false;
   // filled in below, once the SIP part and stop() exist

@@ -14,6 +14,11 @@ export const messagingOptions = {
   smtpuser: { schema: str, def: '', doc: 'SMTP AUTH user name (empty: no authentication)' },
   smtppassword: { schema: str, def: '', doc: 'SMTP AUTH password (secret: shown masked, never logged)' },
   smtpfrom: { schema: str, def: '', doc: 'default sender address (used when from is empty, and by notices)' },
+  dailyreportemail: {
+    schema: nameList,
+    def: '',
+    doc: 'addresses the daily report is e-mailed to (dailymaint and the dailyreport command; empty: kept on disk only)',
+  },
   smtpallowfrom: {
     schema: nameList,
     def: 'own,default',

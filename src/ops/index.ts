@@ -3,6 +3,7 @@ import type { BackupService } from './backup/backup.js';
 import type { Maintenance } from './maintenance/scheduler.js';
 import type { RuntimeProbe } from './runtime.js';
 import type { LogAreas } from './logs/areas.js';
+import type { ReportHook } from './reports/mail.js';
 
 export interface OpsServices {
   backups: BackupService;
@@ -14,4 +15,6 @@ export interface OpsServices {
   deviceId: string;
   /** This process's name in job leases and run records: nodeid, and /worker under `serve --workers N`. */
   node: string;
+  /** Hands a written daily report on (the e-mail to dailyreportemail; src/ops/reports/mail.ts). */
+  report: ReportHook;
 }

@@ -80,6 +80,7 @@ export const opsCommands: CommandDef[] = [
       const r = await buildDailyReport(s.storage.db, p.date ?? '', s.config.options.lowcredit);
       const files = saveReport(s.config.dataDir, r);
       s.log.info({ day: r.day, calls: r.calls, file: files.text }, 'daily report written');
+      s.ops.report(r, files);
       const html = ctx.req.format === 'html';
       return ok(html ? reportHtml(r) : reportText(r), {
         fields: { day: r.day, calls: r.calls, answered: r.answered, minutes: r.minutes, asr: r.asr, acd: r.acd },
