@@ -33,7 +33,7 @@ import type { HandoffOptions } from './sip/transport/handoff.js';
 import type { SipApiHandler, SipServer } from './sip/server.js';
 import { B2bua } from './sip/calls/b2bua.js';
 import { CallControl } from './sip/callcontrol/controller.js';
-import { buildTrunks, createSip } from './sipbuild.js';
+import { buildTrunks, createSip, phoneMessagesAsSms } from './sipbuild.js';
 import { LiveCalls } from './domain/calls/livecalls.js';
 import { SharedLiveCalls } from './domain/calls/shared.js';
 import { RoutingService } from './domain/routing/service.js';
@@ -279,6 +279,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const startSip = async () => {
     const sip = createSip(services, dataDir, sipApi, sipKeys, shed, o.handoff);
     services.sip = sip;
+    sip.setPhoneMessageHandler(phoneMessagesAsSms(services));
     ownSip = sip;
     for (const l of await sip.start()) {
       services.listeners.push({ kind: `sip ${l.transport}`, address: l.address, port: l.port });

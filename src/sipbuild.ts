@@ -6,6 +6,9 @@ import { SipStack } from './sip/stack.js';
 import type { HandoffOptions } from './sip/transport/handoff.js';
 import { RelayDirectory } from './sip/services/relaydir.js';
 import { SipServer, type SipApiHandler } from './sip/server.js';
+import type { PhoneMessageHandler } from './sip/services/messaging.js';
+import { nonGsmChars } from './domain/messaging/sms/encoding.js';
+import { DomainError } from './domain/errors.js';
 import { TrunkRegistrar } from './sip/trunks/registrar.js';
 import type { Services } from './services.js';
 
@@ -88,4 +91,35 @@ export function createSip(
     log: services.log,
   });
   return new SipServer(services, stack, { apiHandler, digestAlgorithms: o.sipdigest, secret: keys.nonce, shed, relay });
+}
+
+/** The SIP status of a refused SMS, by the kind of the domain's refusal. */
+const SMS_REFUSAL: Partial<Record<string, [number, string]>> = {
+  insufficient: [402, 'Payment Required'],
+  config: [503, 'Service Unavailable'],
+  unavailable: [503, 'Service Unavailable'],
+  notfound: [404, 'Not Found'],
+  denied: [403, 'Forbidden'],
+  input: [488, 'Not Acceptable Here'],
+};
+
+/**
+ * MESSAGE from a registered user to a phone number → an SMS through the SMS service (rated and charged as any
+ * SMS, the sender rules of the account applied); GSM 7-bit when the text allows it, else UCS-2.
+ */
+export function phoneMessagesAsSms(services: Services): PhoneMessageHandler {
+  return async (from, number, text) => {
+    const user = await services.users.byUsername(from);
+    try {
+      const encoding = nonGsmChars(text).length ? 'ucs2' : 'gsm7';
+      const a = await services.sms.send({ user, sender: '', destination: number, text, encoding, operator: false });
+      services.log.info({ from, sms: a.id, to: a.destination, parts: a.parts }, 'SIP MESSAGE sent as SMS');
+      return { status: 202, reason: `Accepted (SMS ${a.id})` };
+    } catch (e) {
+      if (!(e instanceof DomainError)) throw e;
+      const [status, phrase] = SMS_REFUSAL[e.kind] ?? [500, 'Server Internal Error'];
+      const why = e.message.replace(/[\r\n]+/g, ' ').slice(0, 120);
+      return { status, reason: `${phrase} (${why})` };
+    }
+  };
 }

@@ -17,7 +17,7 @@ import { CallStates, type UserStatusNo } from './services/status.js';
 import { SipContext } from './services/context.js';
 import { Registrar } from './services/registrar.js';
 import { Presence, PIDF } from './services/presence.js';
-import { Messaging } from './services/messaging.js';
+import { Messaging, type PhoneMessageHandler } from './services/messaging.js';
 import { OptionsService, type SipApiHandler } from './services/options.js';
 import { DialogTable, IN_DIALOG_METHODS } from './dialog/table.js';
 import type { RelayDirectory } from './services/relaydir.js';
@@ -259,6 +259,11 @@ export class SipServer {
     waitMs = 4000,
   ): Promise<'delivered' | 'queued' | 'stored'> {
     return this.messaging.deliverIm(from, to, body, contentType, waitMs);
+  }
+
+  /** MESSAGE to a phone number (no such user) goes to `fn` (the SMS service), answered with its status. */
+  setPhoneMessageHandler(fn: PhoneMessageHandler | undefined): void {
+    this.messaging.toPhone = fn;
   }
 
   /** Registered devices (endpoints / reguser). */

@@ -21,7 +21,23 @@ import type { Binding } from './location.js';
 import type { StoredIm } from './imstore.js';
 import type { SipContext } from './context.js';
 
+/**
+ * A MESSAGE from a registered user to a phone number (not a user): the text goes out as an SMS (wired by the
+ * composition root to the SMS service). Answers the SIP status: 202 once queued, else a 4xx/5xx with the reason.
+ */
+export type PhoneMessageHandler = (
+  from: string,
+  number: string,
+  text: string,
+) => Promise<{ status: number; reason: string }>;
+
+/** A dialled number: digits with an optional leading + (spaces and dashes are not part of a SIP user). */
+const PHONE = /^\+?[0-9]{3,20}$/;
+
 export class Messaging {
+  /** Set by SipServer.setPhoneMessageHandler; without it a MESSAGE to a number that is no user is 404. */
+  toPhone?: PhoneMessageHandler;
+
   constructor(
     private readonly ctx: SipContext,
     /** how long to wait for a phone's 2xx before answering 202 to a MESSAGE (ms) */
@@ -33,8 +49,14 @@ export class Messaging {
     if (!user) return;
     const target = uriUser(req.ruri) ?? uriUser(req.core!.to!.uri);
     const to = target ? await this.ctx.userFor(target) : null;
-    if (!to) return this.ctx.respond(tx, req, 404, 'Not Found');
     const ct = getHeader(req, 'Content-Type') ?? 'text/plain';
+    if (!to && target && PHONE.test(target) && this.toPhone) {
+      if (mediaType(ct) !== 'text/plain')
+        return this.ctx.respond(tx, req, 415, 'Unsupported Media Type (SMS: text/plain)');
+      const r = await this.toPhone(user.username, target, req.body.toString('utf8'));
+      return this.ctx.respond(tx, req, r.status, r.reason);
+    }
+    if (!to) return this.ctx.respond(tx, req, 404, 'Not Found');
     if (mediaType(ct) === 'application/im-iscomposing+xml') {
       // typing notifications are not stored; forwarded when online, else dropped
       const bs = this.ctx.location.lookup(to.username);
