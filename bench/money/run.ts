@@ -11,8 +11,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import autocannon from 'autocannon';
+import { freePort, waitFor } from '../lib/http.js';
 import { openStorage } from '../../src/storage/db.js';
 import { Ledger } from '../../src/domain/billing/ledger.js';
 import { summarise } from '../sip/profile.js';
@@ -33,28 +33,6 @@ function cpuMs(pid: number): number {
     return ((Number(v[11]) + Number(v[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
   } catch {
     return NaN;
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
-async function waitFor(url: string, ms = 20000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      if (Date.now() > end) throw new Error(`server at ${url} did not start`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
 }
 

@@ -84,7 +84,7 @@ export class Metrics {
       const o = s.overload?.stats();
       return o ? o.refused_sip + o.refused_api : 0;
     });
-    const depth = new Gauge({
+    new Gauge({
       name: 'voxswitch_queue_depth',
       help: 'jobs waiting in a durable queue (sms, mail, fax, webhook)',
       labelNames: ['queue'],
@@ -102,7 +102,6 @@ export class Metrics {
         }
       },
     });
-    void depth;
     new Gauge({
       name: 'voxswitch_db_pool_connections',
       help: 'PostgreSQL pool connections by state (total, idle, waiting requests); absent on SQLite',
