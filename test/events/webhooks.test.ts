@@ -6,12 +6,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startTestServer, ADMIN_PASSWORD, API_KEY, type TestServer } from '../helpers/server.js';
 import { usePgTestServer } from '../helpers/pg.js';
 import { req, src } from '../helpers/source.js';
+import { signatureValid } from '../helpers/webhooks.js';
 
 const SECRET = 'whsec-0123456789abcdef';
 const admin = { authkey: API_KEY, authid: 'admin', authpwd: ADMIN_PASSWORD };
@@ -30,14 +30,8 @@ const hits: Hit[] = [];
 /** The status the receiver answers, by attempt number of each event id. */
 let answer: (n: number) => number = () => 200;
 
-/** A receiver's check, as in docs/webhooks.md: HMAC-SHA256 of "timestamp.body", fresh timestamp. */
-function verified(headers: Record<string, string | string[] | undefined>, body: string): boolean {
-  const ts = String(headers['x-voxswitch-timestamp'] ?? '');
-  const sig = String(headers['x-voxswitch-signature'] ?? '');
-  const want = 'v1=' + createHmac('sha256', SECRET).update(`${ts}.${body}`).digest('hex');
-  const fresh = Math.abs(Date.now() / 1000 - Number(ts)) < 300;
-  return fresh && sig.length === want.length && timingSafeEqual(Buffer.from(sig), Buffer.from(want));
-}
+const verified = (headers: Record<string, string | string[] | undefined>, body: string) =>
+  signatureValid(SECRET, headers, body);
 
 before(async () => {
   receiver = createServer((rq, rs) => {

@@ -5,11 +5,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startTestServer, ADMIN_PASSWORD, API_KEY, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
+import { signatureValid } from '../helpers/webhooks.js';
 import { TestSmsc } from '../helpers/smsc.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
 
@@ -27,12 +27,8 @@ let t: TestServer;
 const call = (e: string, p: Record<string, string>) =>
   t.srv.gateway.handle(req(e, { ...admin, ...p }, src('127.0.0.1')));
 
-function verified(headers: Record<string, string | string[] | undefined>, body: string): boolean {
-  const ts = String(headers['x-voxswitch-timestamp'] ?? '');
-  const sig = String(headers['x-voxswitch-signature'] ?? '');
-  const want = 'v1=' + createHmac('sha256', SECRET).update(`${ts}.${body}`).digest('hex');
-  return sig.length === want.length && timingSafeEqual(Buffer.from(sig), Buffer.from(want));
-}
+const verified = (headers: Record<string, string | string[] | undefined>, body: string) =>
+  signatureValid(SECRET, headers, body);
 
 async function until<T>(what: string, f: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000) {
   const end = Date.now() + ms;
