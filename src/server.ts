@@ -54,6 +54,7 @@ import { Mailer } from './domain/mail/mailer.js';
 import { FaxService } from './domain/fax/service.js';
 import { BackupService } from './ops/backup/backup.js';
 import { Maintenance } from './ops/maintenance/scheduler.js';
+import { SettingsService } from './ops/settings/service.js';
 import { RuntimeProbe } from './ops/runtime.js';
 import { deviceId } from './ops/deviceid.js';
 import type { DailyReport } from './ops/reports/daily.js';
@@ -192,6 +193,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     deviceId: deviceId(dataDir),
     node,
     report,
+    settings: new SettingsService({ config, storage, log }),
   };
   let draining = false;
   // filled in below, once the SIP part and stop() exist

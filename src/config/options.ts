@@ -8,8 +8,7 @@ import { z } from 'zod';
 import { bool, int, oneOf, str, ipList, nameList } from './kinds.js';
 import { messagingOptions } from './messaging-options.js';
 
-export const optionSchemas = {
-  // --- API gateway ---
+const apiOptions = {
   mainaport: { schema: int(0, 65535), def: '80', doc: 'API port for HTTP, WebSocket, TCP lines and UDP datagrams' },
   usemainaport: { schema: bool, def: 'true', doc: 'false disables the API listeners on mainaport' },
   apibindaddr: { schema: str, def: '0.0.0.0', doc: 'address the API listeners bind to' },
@@ -93,7 +92,9 @@ export const optionSchemas = {
   maxrequestsize: { schema: int(256, 64 * 1024 * 1024), def: '1048576', doc: 'largest API request body in bytes' },
   customsqltimeout: { schema: int(50, 600000), def: '5000', doc: 'milliseconds a custom SQL API query may run' },
   publicsignup: { schema: bool, def: 'false', doc: 'allow newuseru (public sign-up)' },
-  // --- accounts, billing, rating, numbers ---
+} as const;
+
+const billingOptions = {
   internationalprefix: {
     schema: str,
     def: '00',
@@ -163,8 +164,9 @@ export const optionSchemas = {
   },
   cardprocessorkey: { schema: str, def: '', doc: 'API key sent to the card processor' },
   dbmaxrows: { schema: int(1, 100000), def: '100', doc: 'most rows the db command answers' },
-  ...messagingOptions,
-  // --- SIP ---
+} as const;
+
+const sipOptions = {
   usesip: { schema: bool, def: 'true', doc: 'run the SIP stack' },
   sipshowversion: {
     schema: bool,
@@ -236,7 +238,9 @@ export const optionSchemas = {
     def: '60',
     doc: 'seconds without RTP from a sending party before a relayed call is ended (0: never)',
   },
-  // --- backups and maintenance ---
+} as const;
+
+const maintenanceOptions = {
   backupkeep: { schema: int(1, 1000), def: '7', doc: 'backups kept in <datadir>/backups (the oldest go first)' },
   backuptarget: {
     schema: str,
@@ -271,12 +275,16 @@ export const optionSchemas = {
     def: '300',
     doc: 'seconds servicerst waits for live calls to end before it restarts (the calls left are ended and billed)',
   },
-  // --- TLS ---
+} as const;
+
+const tlsOptions = {
   usetls: { schema: bool, def: 'false', doc: 'enable HTTPS / secure WebSocket / TLS lines on tlsport' },
   tlsport: { schema: int(0, 65535), def: '443', doc: 'TLS port' },
   tlscert: { schema: str, def: 'tls/cert.pem', doc: 'certificate (PEM), relative to the data dir' },
   tlskey: { schema: str, def: 'tls/key.pem', doc: 'private key (PEM), relative to the data dir' },
-  // --- storage, logs ---
+} as const;
+
+const serverOptions = {
   webfiles: {
     schema: str,
     def: '',
@@ -363,7 +371,9 @@ export const optionSchemas = {
     def: '20',
     doc: 'lowest rate (new INVITE/REGISTER per second) the overload rate control goes down to',
   },
-  // --- SMS (SMPP gateways: addsmsgateway) ---
+} as const;
+
+const smsOptions = {
   smsmaxparts: {
     schema: int(1, 255),
     def: '6',
@@ -389,6 +399,9 @@ export const optionSchemas = {
     def: '30',
     doc: 'seconds between enquire_link keepalives of each SMPP session (a missing answer drops and rebinds it)',
   },
+} as const;
+
+const logsOptions = {
   loglevel: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     def: 'info',
@@ -408,6 +421,42 @@ export const optionSchemas = {
     doc: 'also rotate the log files at this interval (30m, 12h, 1d; empty: by size only)',
   },
 } as const;
+
+/**
+ * The options by section: the `[section]` headers of the config file and the `module` of the settings table
+ * (setini/getini, saveinifiles/loadinifiles). Every option belongs to exactly one section.
+ */
+export const optionSections = {
+  api: apiOptions,
+  billing: billingOptions,
+  messaging: messagingOptions,
+  sip: sipOptions,
+  maintenance: maintenanceOptions,
+  tls: tlsOptions,
+  server: serverOptions,
+  sms: smsOptions,
+  logs: logsOptions,
+} as const;
+
+export type SectionName = keyof typeof optionSections;
+
+export const optionSchemas = {
+  ...apiOptions,
+  ...billingOptions,
+  ...messagingOptions,
+  ...sipOptions,
+  ...maintenanceOptions,
+  ...tlsOptions,
+  ...serverOptions,
+  ...smsOptions,
+  ...logsOptions,
+} as const;
+
+/** The section an option is written under. */
+export function sectionOf(name: OptionName): SectionName {
+  for (const [section, group] of Object.entries(optionSections)) if (name in group) return section as SectionName;
+  throw new Error(`option ${name} has no section`);
+}
 
 export type OptionName = keyof typeof optionSchemas;
 export type Options = { [K in OptionName]: z.output<(typeof optionSchemas)[K]['schema']> };

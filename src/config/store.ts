@@ -2,9 +2,10 @@
  * The configuration of a running server: the config file in the data dir (`voxswitch.conf`, `name=value`
  * lines, `#` comments) plus the `--set` overrides of this run. `reload()` re-reads the file.
  */
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseOptions, isOptionName, ConfigError, type Options } from './options.js';
+import { parseOptions, isOptionName, sectionOf, ConfigError, type Options } from './options.js';
+import { setIniValues } from './inifile.js';
 
 export const CONFIG_FILE = 'voxswitch.conf';
 
@@ -79,26 +80,28 @@ export class ConfigStore {
 
   /** Persists options in the config file (replacing a line that sets the same option), then reloads. */
   persist(values: Record<string, string>): void {
+    this.writeValues(Object.entries(values).map(([name, value]) => ({ name, value })));
+    this.reload();
+  }
+
+  /**
+   * Writes options into the config file, each under its `[section]` (a line that already sets it is replaced where
+   * it stands). The whole file is validated first, as a reload would read it: a bad value throws ConfigError and
+   * nothing is written. The write is atomic (a temporary file renamed over the old one). The running configuration
+   * does not change until `reload()`.
+   */
+  writeValues(values: Array<{ name: string; value: string }>): void {
     const text = existsSync(this.file)
       ? readFileSync(this.file, 'utf8')
       : '# voxswitch configuration: name=value (see docs/operations.md)\n';
-    const pending = new Map(Object.entries(values));
-    const lines = text.split('\n').map((line) => {
-      const eq = line.indexOf('=');
-      const name = eq > 0 && !line.trim().startsWith('#') ? line.slice(0, eq).trim().toLowerCase() : '';
-      if (name && pending.has(name)) {
-        const v = pending.get(name)!;
-        pending.delete(name);
-        return `${name}=${v}`;
-      }
-      return line;
+    const entries = values.map(({ name, value }) => {
+      if (!isOptionName(name)) throw new ConfigError(`unknown option "${name}"`);
+      return { section: sectionOf(name), name, value };
     });
-    if (lines[lines.length - 1] === '') lines.pop();
-    for (const [k, v] of pending) lines.push(`${k}=${v}`);
-    const text2 = lines.join('\n') + '\n';
-    // a bad value throws before anything is written
-    parseOptions({ ...parseConfigText(text2, this.file), ...this.overrides });
-    writeFileSync(this.file, text2, { mode: 0o600 });
-    this.reload();
+    const next = setIniValues(text, entries);
+    parseOptions({ ...parseConfigText(next, this.file), ...this.overrides });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, next, { mode: 0o600 });
+    renameSync(tmp, this.file);
   }
 }

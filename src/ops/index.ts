@@ -4,6 +4,7 @@ import type { Maintenance } from './maintenance/scheduler.js';
 import type { RuntimeProbe } from './runtime.js';
 import type { LogAreas } from './logs/areas.js';
 import type { ReportHook } from './reports/mail.js';
+import type { SettingsService } from './settings/service.js';
 
 export interface OpsServices {
   backups: BackupService;
@@ -17,4 +18,6 @@ export interface OpsServices {
   node: string;
   /** Hands a written daily report on (the e-mail to dailyreportemail; src/ops/reports/mail.ts). */
   report: ReportHook;
+  /** The ini-file and settings-table model: setini/getini, loadinifiles, saveinifiles/savesettings. */
+  settings: SettingsService;
 }

@@ -393,5 +393,20 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('tb_confrooms').addColumn('pin', 'varchar(32)').execute();
       },
     },
+    '0020_settings': {
+      async up(db: Kysely<any>) {
+        // the settings-in-database model of setini/loadinifiles/savesettings (src/ops/settings): one row per option,
+        // saved = 0 while the value differs from what the config file was last given
+        await db.schema
+          .createTable('tb_settings')
+          .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('module', 'varchar(32)', (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('saved', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('updated_at', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('updated_by', 'varchar(128)', (c) => c.notNull().defaultTo(''))
+          .execute();
+      },
+    },
   };
 }

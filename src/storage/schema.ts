@@ -414,6 +414,17 @@ export interface JobRunsTable {
   error: string;
 }
 
+/** An option as the settings table holds it (setini, loadinifiles, savesettings; src/ops/settings). */
+export interface SettingsTable {
+  name: string;
+  module: string;
+  value: string;
+  /** 1 once the config file holds this value; 0 for a change not yet written (savesettings writes it). */
+  saved: number;
+  updated_at: number;
+  updated_by: string;
+}
+
 export interface Database {
   tb_users: UsersTable;
   tb_api: ApiTable;
@@ -443,4 +454,5 @@ export interface Database {
   tb_smsparts: SmsPartsTable;
   tb_jobs: JobsTable;
   tb_jobruns: JobRunsTable;
+  tb_settings: SettingsTable;
 }

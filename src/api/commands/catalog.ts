@@ -4,9 +4,6 @@
  */
 import type { CommandDef, Level } from '../registry.js';
 
-const LATER = {
-  ops: 'arrives with the operations commands (logs, files, maintenance jobs), not yet in this version',
-};
 const NEVER = {
   windows: 'is a Windows/host administration action that voxswitch does not perform: use the operating system tools',
   h323: 'belongs to the H.323 and GSM-gateway modules of the vendor, which voxswitch does not have',
@@ -47,11 +44,6 @@ const rows: Row[] = [
     'start unit tests',
     'is not offered on a running server: run "npm test" from the source tree',
   ],
-  ['savesettings', 6, '', 'write uncommitted settings to file', LATER.ops],
-  ['setini', 6, 'section,key,value,file', 'write to ini file', LATER.ops],
-  ['getini', 6, 'section,key,file', 'read from ini file', LATER.ops],
-  ['saveinifiles', 6, 'module,file', 'write ini keys from db', LATER.ops],
-  ['loadinifiles', 6, 'module,file', 'load ini to db', LATER.ops],
   ['toclient', 6, 'client,message', 'send message to client service', NEVER.client],
   ['togw', 6, 'client,message', 'send message to gw', NEVER.h323],
   ['call', 6, 'origsimid,telnum,duration', 'sim call each other', NEVER.h323],

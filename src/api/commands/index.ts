@@ -23,6 +23,7 @@ import { webhookCommands } from './webhooks.js';
 import { opsCommands } from './ops.js';
 import { logCommands, showcfgCommand } from './logs.js';
 import { fileCommands } from './files.js';
+import { settingsCommands } from './settings.js';
 import { introspectCommands } from './introspect.js';
 import { controlCommands } from './control.js';
 import { conferenceCommands } from './conference.js';
@@ -53,6 +54,7 @@ export function buildRegistry(): Registry {
     ...logCommands,
     showcfgCommand,
     ...fileCommands,
+    ...settingsCommands,
     ...introspectCommands,
     ...controlCommands,
     ...conferenceCommands,
