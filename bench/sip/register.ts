@@ -33,7 +33,15 @@ import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runStep, writeUsersCsv, SCENARIO, SIPP, type StepResult } from './sipp.js';
-import { prepareDataDir, rssMB, startKamailio, startVoxswitch, KAMAILIO_CFG, type Target } from './targets.js';
+import {
+  cpuSeconds,
+  prepareDataDir,
+  rssMB,
+  startKamailio,
+  startVoxswitch,
+  KAMAILIO_CFG,
+  type Target,
+} from './targets.js';
 import { summarise } from './profile.js';
 import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -80,6 +88,9 @@ function line(r: StepResult): string {
 }
 
 /** Offers increasing rates until a step is not clean; the best clean step, or null. */
+/** CPU seconds of the server per step rate (the clean steps of its last `stepped` run), to compare two runs. */
+const cpuByRate = new Map<Target, Map<number, { cpu: number; ok: number }>>();
+
 async function stepped(t: Target, csv: string, dir: string): Promise<StepResult | null> {
   console.log(`${t.name} on udp 127.0.0.1:${t.port}`);
   // warm-up (first registrations of every user, JIT): not counted
@@ -87,13 +98,18 @@ async function stepped(t: Target, csv: string, dir: string): Promise<StepResult 
   console.log(`  warm-up ${w.ok} ok, ${w.failed} failed`);
   if (w.failed) serverSaid(t);
   let best: StepResult | null = null;
+  const cpu = new Map<number, { cpu: number; ok: number }>();
+  cpuByRate.set(t, cpu);
   for (let rate = START; rate <= MAX; rate += STEP) {
+    const c0 = cpuSeconds(t.pid);
     const r = await runStep(t.port, csv, rate, SECONDS, dir);
-    console.log(line(r));
+    const used = cpuSeconds(t.pid) - c0;
+    console.log(`${line(r)}, server cpu ${((1e6 * used) / Math.max(1, r.ok)).toFixed(0)} µs/registration`);
     if (!clean(r)) {
       serverSaid(t);
       break;
     }
+    cpu.set(rate, { cpu: used, ok: r.ok });
     best = r;
     await new Promise((res) => setTimeout(res, 500));
   }
@@ -246,6 +262,23 @@ async function rates(dir: string): Promise<void> {
       const fmtR = (r: StepResult | null) => (r ? `${r.achieved.toFixed(0)}/s (step ${r.rate}/s)` : 'none');
       console.log(`highest clean rate: logs off ${fmtR(vbest)}, logs info ${fmtR(lbest)}`);
       if (vbest && lbest) console.log(`ratio logs info/off: ${((100 * lbest.achieved) / vbest.achieved).toFixed(0)}%`);
+      // the CPU each registration costs, over the steps both runs passed clean: far less moved by other load
+      const offCpu = cpuByRate.get(vox)!;
+      const onCpu = cpuByRate.get(on)!;
+      const shared = [...offCpu.keys()].filter((k) => onCpu.has(k));
+      const per = (m: Map<number, { cpu: number; ok: number }>) =>
+        shared.reduce((a, k) => a + m.get(k)!.cpu, 0) /
+        Math.max(
+          1,
+          shared.reduce((a, k) => a + m.get(k)!.ok, 0),
+        );
+      if (shared.length) {
+        console.log(
+          `server cpu per registration over ${shared.length} shared clean step(s): logs off ` +
+            `${(per(offCpu) * 1e6).toFixed(1)} µs, logs info ${(per(onCpu) * 1e6).toFixed(1)} µs ` +
+            `(logging costs ${((100 * (per(onCpu) - per(offCpu))) / per(offCpu)).toFixed(1)}%)`,
+        );
+      }
     } finally {
       await on.stop();
     }

@@ -158,6 +158,27 @@ export async function startKamailio(cfgPath: string, dir: string): Promise<Targe
   return { name: `kamailio (${children} children)`, port: Number(m[1]), pid: p.pid!, stop: () => stopChild(p) };
 }
 
+/** CPU seconds (user + system) a process and its children (cluster workers) have used so far, from /proc. */
+export function cpuSeconds(pid: number): number {
+  const read = (p: number): number => {
+    try {
+      // fields after the command name: utime and stime are the 12th and 13th (clock ticks, 100 per second)
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      return 0;
+    }
+  };
+  let s = read(pid);
+  try {
+    for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean))
+      s += read(Number(c));
+  } catch {
+    /* no children list */
+  }
+  return s;
+}
+
 /** Resident set size of a process and its children (kB from /proc), in MB. */
 export function rssMB(pid: number): number {
   const read = (p: number): number => {

@@ -7,52 +7,27 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
 import { caller, LOCAL } from '../users/helpers.js';
-import { findTool } from '../helpers/tools.js';
+import { makeNetnsHost, netnsMissing, type NetnsHost } from '../helpers/netns.js';
 
-const run = promisify(execFile);
-const N = 1 + (process.pid % 250);
-const NS = `vxban${process.pid}`;
-const VH = `vxh${process.pid % 100000}`;
-const VN = `vxn${process.pid % 100000}`;
-const HOST = `10.200.${N}.1`;
-const PEER = `10.200.${N}.2`;
 const THRESHOLD = 5;
 
-function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root (network namespaces need it)';
-  return ['ip', 'svcrack', 'curl'].filter((tool) => !findTool(tool)).map((tool) => `${tool} is not installed`)[0];
-}
-
-const reason = missing();
+const reason = netnsMissing(['svcrack', 'curl']) || undefined;
 if (reason && process.env.CI === 'true') throw new Error(`netns ban test cannot run in CI: ${reason}`);
 if (reason) console.log(`# skipping the network-namespace ban tests: ${reason}`);
 
 let t: TestServer | undefined;
 let sipPort = 0;
-
-const ip = (...args: string[]) => run('ip', args, { timeout: 10_000 });
-const inNs = (cmd: string, args: string[], timeout = 60_000) =>
-  run('ip', ['netns', 'exec', NS, cmd, ...args], { timeout }).catch((e: { stdout?: string; stderr?: string }) => ({
-    stdout: e.stdout ?? '',
-    stderr: e.stderr ?? '',
-  }));
+let ns: NetnsHost;
+let HOST = '';
+let PEER = '';
+const inNs = (cmd: string, args: string[], timeout = 60_000) => ns.exec(cmd, args, timeout);
 
 before(async () => {
   if (reason) return;
-  await ip('netns', 'del', NS).catch(() => undefined);
-  await ip('link', 'del', VH).catch(() => undefined);
-  await ip('netns', 'add', NS);
-  await ip('link', 'add', VH, 'type', 'veth', 'peer', 'name', VN);
-  await ip('link', 'set', VN, 'netns', NS);
-  await ip('addr', 'add', `${HOST}/30`, 'dev', VH);
-  await ip('link', 'set', VH, 'up');
-  await ip('netns', 'exec', NS, 'ip', 'addr', 'add', `${PEER}/30`, 'dev', VN);
-  await ip('netns', 'exec', NS, 'ip', 'link', 'set', VN, 'up');
-  await ip('netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up');
+  ns = await makeNetnsHost('ban', 200);
+  ({ host: HOST, peer: PEER } = ns);
   t = await startTestServer({
     apibindaddr: HOST,
     sipbindaddr: HOST,
@@ -70,9 +45,7 @@ before(async () => {
 
 after(async () => {
   await t?.stop();
-  if (reason) return;
-  await ip('netns', 'del', NS).catch(() => undefined);
-  await ip('link', 'del', VH).catch(() => undefined);
+  if (!reason) await ns?.remove();
 });
 
 test(

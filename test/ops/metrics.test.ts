@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startTestServer, API_KEY, type TestServer } from '../helpers/server.js';
 import { curl } from '../helpers/clients.js';
-import { findTool, skipWithout, toolPath } from '../helpers/tools.js';
+import { skipWithout, toolPath } from '../helpers/tools.js';
 import { caller, LOCAL } from '../users/helpers.js';
+import { makeNetnsHost, netnsMissing } from '../helpers/netns.js';
 import { registerAt, uac, uacCsv, uas, waitFor, type CallEnv } from '../calls/helpers.js';
 
 const run = promisify(execFile);
@@ -166,43 +167,20 @@ test('/health is 503 once the database does not answer', async () => {
 });
 
 // --- from another address: a network namespace joined by a veth pair ---
-const N = 1 + ((process.pid + 77) % 250);
-const NS = `vxmet${process.pid}`;
-const VH = `vxmh${process.pid % 100000}`;
-const VN = `vxmn${process.pid % 100000}`;
-const HOST = `10.201.${N}.1`;
-const PEER = `10.201.${N}.2`;
-const nsMissing =
-  process.getuid?.() !== 0 ? 'not running as root (network namespaces need it)' : findTool('ip') ? '' : 'no ip tool';
+const nsMissing = netnsMissing(['curl']);
 if (nsMissing && process.env.CI === 'true') throw new Error(`the metrics netns test cannot run in CI: ${nsMissing}`);
-const ip = (...args: string[]) => run('ip', args, { timeout: 10_000 });
 
 test(
   'from a non-loopback address /metrics and /health are 403 until metricsallow lists it',
   { skip: nsMissing || false, timeout: 60_000 },
   async () => {
-    await ip('netns', 'del', NS).catch(() => undefined);
-    await ip('link', 'del', VH).catch(() => undefined);
+    const ns = await makeNetnsHost('met', 201);
     let t3: TestServer | undefined;
     try {
-      await ip('netns', 'add', NS);
-      await ip('link', 'add', VH, 'type', 'veth', 'peer', 'name', VN);
-      await ip('link', 'set', VN, 'netns', NS);
-      await ip('addr', 'add', `${HOST}/30`, 'dev', VH);
-      await ip('link', 'set', VH, 'up');
-      await ip('netns', 'exec', NS, 'ip', 'addr', 'add', `${PEER}/30`, 'dev', VN);
-      await ip('netns', 'exec', NS, 'ip', 'link', 'set', VN, 'up');
-      t3 = await startTestServer({ apibindaddr: HOST, sipbindaddr: HOST });
+      t3 = await startTestServer({ apibindaddr: ns.host, sipbindaddr: ns.host });
+      const url = (path: string) => `http://${ns.host}:${t3!.port}${path}`;
       const from = async (path: string) =>
-        (
-          await run(
-            'ip',
-            ['netns', 'exec', NS, 'curl', '-s', '-m', '5', '-w', '\n%{http_code}', `http://${HOST}:${t3!.port}${path}`],
-            {
-              timeout: 10_000,
-            },
-          )
-        ).stdout;
+        (await ns.exec('curl', ['-s', '-m', '5', '-w', '\n%{http_code}', url(path)], 10_000)).stdout;
       for (const path of ['/metrics', '/health']) {
         const out = await from(path);
         assert.match(out, /\n403$/, out);
@@ -211,15 +189,14 @@ test(
       }
       // the operator's way: the option in the config file, then the reload command
       const { appendFileSync } = await import('node:fs');
-      appendFileSync(t3.srv.services.config.file, `metricsallow=${PEER}/32\n`);
+      appendFileSync(t3.srv.services.config.file, `metricsallow=${ns.peer}/32\n`);
       const reloaded = await caller(t3).call('reload', {}, LOCAL);
       assert.equal(reloaded.ok, true, reloaded.text);
       assert.match(await from('/metrics'), /voxswitch_api_requests_total[\s\S]*\n200$/);
       assert.match(await from('/health'), /"status":"ok"[\s\S]*\n200$/);
     } finally {
       await t3?.stop().catch(() => undefined);
-      await ip('netns', 'del', NS).catch(() => undefined);
-      await ip('link', 'del', VH).catch(() => undefined);
+      await ns.remove();
     }
   },
 );
