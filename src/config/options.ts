@@ -121,6 +121,21 @@ const billingOptions = {
   ivrtimeout: { schema: int(1, 120), def: '10', doc: 'IVR: seconds to wait for the first key of a PIN or number' },
   ivrinterdigit: { schema: int(1, 60), def: '5', doc: 'IVR: seconds without a key that end a PIN or number' },
   ivrpintries: { schema: int(1, 10), def: '3', doc: 'IVR: wrong PINs (access number, room PIN) before goodbye' },
+  ivrpinfailmax: {
+    schema: int(0, 100000),
+    def: '10',
+    doc: 'wrong access-number PINs from one caller number within ivrpinfailwindow before its calls are refused (0: no limit)',
+  },
+  ivrpinfailglobal: {
+    schema: int(0, 10_000_000),
+    def: '300',
+    doc: 'wrong access-number PINs from all callers within ivrpinfailwindow before PIN entry is suspended (0: no limit)',
+  },
+  ivrpinfailwindow: {
+    schema: int(60, 86400 * 7),
+    def: '3600',
+    doc: 'seconds the wrong access-number PINs are counted',
+  },
   blockedprefixes: {
     schema: str.transform((v, ctx) => {
       const list = v

@@ -35,7 +35,7 @@ let router: TrunkRouter;
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'voxswitch-access-'));
   env = await startIvrEnv(
-    { accessnumber: `+${ACCESS}`, ivrtimeout: '2', ivrinterdigit: '2', ivrpintries: '2' },
+    { accessnumber: `+${ACCESS}`, ivrtimeout: '2', ivrinterdigit: '2', ivrpintries: '2', ivrpinfailmax: '3' },
     (s) => (router = new TrunkRouter(s)),
   );
   const u = env.services.users;
@@ -212,6 +212,59 @@ test('a pin-less CLI is not asked for a PIN; an account without credit hears noc
     const refusal = sippTrace(join(work, 'p.msg')).find((m) => m.first.startsWith('SIP/2.0 402'))!.first;
     assert.match(refusal, /no credit left/);
     assert.equal((await cdrsOf(broke)).length, 0);
+  } finally {
+    router.trunk = false;
+    router.gateways = [];
+  }
+});
+
+test('wrong PINs count across calls: past ivrpinfailmax a caller number is refused before the IVR answers', async (c) => {
+  if (skipWithout(c, 'sipp')) return;
+  router.trunk = true;
+  try {
+    const guesser = '4915550099';
+    const first = await call(
+      'g1',
+      { auth: false, info: '1111#,,2222#', final: 403 },
+      guesser,
+      'x',
+      join(work, 'g1.msg'),
+    );
+    assert.equal(first.code, 0, 'first call: ' + first.out.slice(-1500));
+    assert.match(sippTrace(join(work, 'g1.msg')).find((m) => m.first.startsWith('SIP/2.0 403'))!.first, /wrong PIN/);
+    // the third wrong PIN in all reaches the limit inside the second call
+    const second = await call('g2', { auth: false, info: '3333#', final: 403 }, guesser, 'x', join(work, 'g2.msg'));
+    assert.equal(second.code, 0, 'second call: ' + second.out.slice(-1500));
+    const stop = sippTrace(join(work, 'g2.msg')).find((m) => m.first.startsWith('SIP/2.0 403'))!.first;
+    assert.match(stop, /too many wrong PINs from this number/);
+    // the next call is refused at once, without early media, even with the right PIN ready
+    const t0 = Date.now();
+    const third = await call('g3', { auth: false, early: false, final: 403 }, guesser, 'x', join(work, 'g3.msg'));
+    assert.equal(third.code, 0, 'third call: ' + third.out.slice(-1500));
+    assert.ok(Date.now() - t0 < 1500, 'refused before any prompt');
+    const msgs = sippTrace(join(work, 'g3.msg'));
+    assert.equal(msgs.filter((m) => m.first.startsWith('SIP/2.0 183')).length, 0);
+    assert.match(msgs.find((m) => m.first.startsWith('SIP/2.0 403'))!.first, /too many wrong PINs/);
+    // another caller number is still asked for its PIN and gets through
+    const gw = await uas(work, 'uas_answer.xml', []);
+    router.gateways = [
+      {
+        id: 1,
+        name: 'gwD',
+        host: '127.0.0.1',
+        port: gw.port,
+        transport: 'udp',
+        username: '',
+        password: '',
+        number: '',
+      },
+    ];
+    const [ok, b] = await Promise.all([
+      call('g4', { auth: false, info: '4242#3688#', final: 200 }, '4915550098', 'x', join(work, 'g4.msg')),
+      gw.done,
+    ]);
+    assert.equal(ok.code, 0, 'other caller: ' + ok.out.slice(-1500));
+    assert.equal(b.code, 0, 'gateway: ' + b.out.slice(-1500));
   } finally {
     router.trunk = false;
     router.gateways = [];

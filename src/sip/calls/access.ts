@@ -2,7 +2,7 @@
  * Calls to an access number (option `accessnumber`): the IVR dialogue of src/sip/ivr/access.ts in early media, then
  * the call goes on as a call of the identified account to the number dialled by DTMF (routed, reserved and billed by
  * setup.ts like any call). A refused dialogue (timeouts, wrong PINs) ends the INVITE with its reason; nothing is
- * billed (no reservation was made).
+ * billed (no reservation was made). Wrong PINs count across calls per caller number and in all (PinGuard).
  */
 import type { SipRequest } from '../message/index.js';
 import type { ServerTransaction, SipSource } from '../stack.js';
@@ -27,8 +27,17 @@ export async function accessCall(
   src: SipSource,
   known: User | undefined,
   localTag: string,
+  callerNumber: string,
 ): Promise<{ user: User; destination: string } | undefined> {
   const o = core.services.config.options;
+  // PIN guessing across calls: a caller number (or everyone) past its limit is refused before the IVR answers
+  const caller = callerNumber || `ip:${src.ip}`;
+  const blocked = known ? undefined : await core.pinGuard.blocked(caller);
+  if (blocked) {
+    core.log.warn({ callid: req.core?.callId, caller, why: blocked }, 'access number call refused');
+    core.respond(tx, req, 403, `Forbidden (${blocked})`, [], undefined, localTag);
+    return undefined;
+  }
   const out = await earlyIvr(core, req, tx, src, localTag, (ivr) =>
     accessDialogue(ivr, {
       known,
@@ -38,6 +47,7 @@ export async function accessCall(
       firstDigitMs: o.ivrtimeout * 1000,
       interDigitMs: o.ivrinterdigit * 1000,
       pinTries: o.ivrpintries,
+      wrongPin: () => core.pinGuard.failed(caller),
     }),
   );
   if (out.kind !== 'done') return undefined;

@@ -18,6 +18,7 @@ import { CallMedia } from '../media/index.js';
 import { respondTo } from '../product.js';
 import { Conference } from '../conference/service.js';
 import { join } from 'node:path';
+import { PinGuard } from '../ivr/pinguard.js';
 import { PromptStore } from '../ivr/prompts.js';
 
 /** A gateway to try; `hop` once its host was resolved (RFC 3263: one entry per address of each SRV target). */
@@ -112,6 +113,8 @@ export class CallCore {
   startCallback?: (user: User, anum: string, bnum: string) => Promise<string>;
   /** the IVR's voice prompts (<datadir>/prompts, made on first use: src/sip/ivr/prompts.ts) */
   readonly prompts: PromptStore;
+  /** Wrong access-number PINs counted across calls (src/sip/ivr/pinguard.ts). */
+  readonly pinGuard: PinGuard;
 
   /** The sip log area: call set-up, connect and end with cause. */
   readonly callLog: DomainServices['log'];
@@ -139,6 +142,7 @@ export class CallCore {
     this.media = new CallMedia(this.services);
     this.prompts = new PromptStore(join(this.services.config.dataDir, 'prompts'), this.services.log);
     this.conference = new Conference(this);
+    this.pinGuard = new PinGuard(this.services.state.limits, () => this.services.config.options, this.services.log);
   }
 
   get log() {

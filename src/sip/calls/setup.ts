@@ -62,7 +62,7 @@ export class CallSetup {
       return callbackAccessCall(core, req, tx, src, uriUser(c.from?.uri) ?? '', localTag);
     if (isAccessNumber(core, called)) {
       const known = user ? await core.services.users.byId(user.id) : pinless;
-      const r = await accessCall(core, req, tx, src, known, localTag);
+      const r = await accessCall(core, req, tx, src, known, localTag, uriUser(c.from?.uri) ?? '');
       if (!r) return;
       [ivrUser, called] = [r.user, r.destination];
     }

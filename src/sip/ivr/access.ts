@@ -3,7 +3,7 @@
  * or a pin-less caller number); otherwise the caller is asked for the account's PIN (tb_users.pin; `ivrpintries`
  * tries). Then the destination is asked for: digits ended by `#`, or by `ivrinterdigit` seconds without a key.
  * No key for `ivrtimeout` seconds, only wrong PINs, or an account without credit end the call with a prompt and a
- * clear SIP reason.
+ * clear SIP reason; so does a wrong PIN that reaches the limits counted across calls (`wrongPin`).
  */
 import type { User } from '../../domain/accounts/users.js';
 import type { IvrMedia } from './session.js';
@@ -21,6 +21,8 @@ export interface AccessOptions {
   firstDigitMs: number;
   interDigitMs: number;
   pinTries: number;
+  /** Counts a wrong PIN across calls; the reason when no more PINs are taken (src/sip/ivr/pinguard.ts). */
+  wrongPin?(): Promise<string | undefined>;
 }
 
 const end = (status: number, reason: string, cause: string): AccessDecision => ({ kind: 'end', status, reason, cause });
@@ -38,6 +40,11 @@ export async function accessDialogue(ivr: IvrMedia, o: AccessOptions): Promise<A
     const found = await o.byPin(r.digits);
     if (found?.enabled) user = found;
     else {
+      const stop = await o.wrongPin?.();
+      if (stop) {
+        await ivr.say('goodbye');
+        return end(403, `Forbidden (${stop})`, `ivr: ${stop}`);
+      }
       ivr.digits.clear();
       await ivr.say('wrongpin');
     }
