@@ -5,7 +5,8 @@
  * both tones mixed in one PCMU stream (packet count bounded by the 20 ms clock, one SSRC, consecutive sequence
  * numbers), A and B still get each other's packets byte for byte and nothing else, the call ending sends BYE to the
  * listener, the listener's BYE stops the fork while the call goes on; refusals: a call not relayed, an unknown call,
- * a listener without a phone, a caller who is not an admin.
+ * a listener without a phone, a caller who is not an admin, a listener who answers 486, a listener still ringing when
+ * the call ends (CANCELled, the API answers ERROR).
  * The relay's port range is a dedicated block of 6 ports per server: A side = min, B side = min+2, listener = min+4.
  */
 import { test, after } from 'node:test';
@@ -411,6 +412,47 @@ test('voicehere: a call whose media do not pass through voxswitch and an unknown
     assert.equal(ra.code, 0, 'caller: ' + ra.out.slice(-1500));
     assert.equal(rb.code, 0, 'callee: ' + rb.out.slice(-1500));
     assert.equal(b.got.length, 0, 'nothing was sent to the would-be listener');
+  } finally {
+    for (const m of [a, b]) m.s.close();
+    await env.stop();
+  }
+});
+
+test('voicehere: a listener that refuses gives an ERROR; one still ringing when the call ends is CANCELled', async (c) => {
+  if (skipWithout(c, 'sipp')) return;
+  const min = await portBlock();
+  const env = await startEnv({ rtprelay: 'always', rtpportmin: String(min), rtpportmax: String(min + 5) });
+  await env.services.users.create({ username: 'lis2', password: 'lis2pw1' });
+  const [a, b] = await Promise.all([media(), media()]);
+  try {
+    const callee = await sippUas(join(SCEN, 'uas_relay.xml'), b.port, 'v4-callee');
+    registerAt(env, 'ben', callee.port);
+    const busy = await sippUas(join(SCEN, 'uas_busy.xml'), 0, 'v4-busy');
+    registerAt(env, 'lis', busy.port);
+    const ringing = await sippUas(join(SCEN, 'uas_ring.xml'), 0, 'v4-ring');
+    registerAt(env, 'lis2', ringing.port);
+    const call = caller(env, a.port, 2500, 'v4');
+    await waitFor(
+      () => env.sip.status('ann'),
+      (s) => s === 4,
+    );
+    const callid = await annsCall(env);
+    const refused = await api(env, 'voicehere', { dbcallid: callid, listener: 'lis' });
+    assert.equal(refused.ok, false);
+    assert.match(refused.text, /listener lis refused: 486/);
+    assert.equal((await busy.done).code, 0, 'the busy listener saw its INVITE and ACK');
+    // lis2 rings until the caller hangs up (about 2.5 s after the answer): the INVITE is CANCELled
+    const t0 = Date.now();
+    const late = await api(env, 'voicehere', { dbcallid: callid, listener: 'lis2' });
+    assert.equal(late.ok, false);
+    assert.match(late.text, /listener lis2: call ended before the listener answered/);
+    assert.ok(Date.now() - t0 < 10_000, 'answered when the call ended, not after the ring limit');
+    const rr = await ringing.done;
+    assert.equal(rr.code, 0, 'the ringing listener got the CANCEL: ' + rr.out.slice(-1500));
+    const [ra, rb] = await Promise.all([call, callee.done]);
+    assert.equal(ra.code, 0, 'caller: ' + ra.out.slice(-1500));
+    assert.equal(rb.code, 0, 'callee: ' + rb.out.slice(-1500));
+    assert.deepEqual(await env.b2bua.monitor.list(), []);
   } finally {
     for (const m of [a, b]) m.s.close();
     await env.stop();
