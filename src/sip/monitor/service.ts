@@ -198,6 +198,7 @@ export class CallMonitor {
     host.dialogs.add(this.dialogId(l), (r, tx) => this.inDialog(l, r, tx));
     l.unclose = session.onClose(() => void this.end(l, 'call ended', true));
     if (gone()) await this.end(l, 'call ended', true); // ended while the mixer bound the sockets
+    if (l.ended) throw new MonitorError(`call ${callid} ended as the listener answered`);
     host.log.info({ callid, listener: user, codec: codec.codec, id }, 'call listening started');
     return (await this.list(callid)).find((v) => v.id === id) ?? this.view(l);
   }
