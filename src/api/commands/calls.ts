@@ -1,6 +1,6 @@
-/** Live call commands: disccall, quickstat. */
+/** Live call commands: disccall, quickstat, voicehere. */
 import type { CommandDef } from '../registry.js';
-import { ok, fail } from '../types.js';
+import { ok, fail, ApiError } from '../types.js';
 import { nodeFields, nodeLine } from '../nodestats.js';
 
 const COLUMNS = ['callid', 'userid', 'caller', 'callee', 'route', 'state', 'duration', 'maxduration'];
@@ -27,6 +27,30 @@ export const callCommands: CommandDef[] = [
       const fields: Record<string, string | number> = { callid: id, legs: r.legs };
       if (ctx.services.sharedCalls.shared) fields.node = r.node;
       return ok(`call ${id} disconnected`, { fields });
+    },
+  },
+  {
+    name: 'voicehere',
+    params: ['dbcallid', 'listener'],
+    description:
+      'Real-time call listening: voxswitch calls the listener (a SIP user with a registered phone; default the ' +
+      "admin's own account) and, once it answers, sends it both directions of the live call dbcallid (see " +
+      'quickstat) mixed into one G.711 stream (PCMU or PCMA, as its answer chooses); the parties hear nothing of ' +
+      'it. The listener hanging up stops the listening, the call ending hangs the listener up. Only calls whose ' +
+      'media pass through the RTP relay of this process can be listened to (rtprelay=always relays every call). ' +
+      'Answers once the listener answered (it may ring 30 s).',
+    level: 6,
+    async run(ctx, p) {
+      const id = String(p.dbcallid ?? p.callid ?? '').trim();
+      if (!id) return fail('dbcallid is missing (the id of a live call, see quickstat)');
+      const listener = String(p.listener ?? '').trim() || ctx.caller.user?.username || '';
+      if (!listener) return fail('listener is missing (the SIP user who is called to listen)');
+      const monitor = ctx.services.calls?.monitor;
+      if (!monitor) throw new ApiError('call listening needs the SIP server (option usesip=true)', 503);
+      const v = await monitor.listen(id, listener);
+      return ok(`listening to call ${id} on ${listener}`, {
+        fields: { callid: id, listener, listenerid: v.id, codec: v.codec, port: v.port },
+      });
     },
   },
   {

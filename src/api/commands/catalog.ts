@@ -17,14 +17,6 @@ const rows: Row[] = [
   // user commands
   // admin commands
   ['cmd', 4, 'txt', 'exec shell command', NEVER.shell],
-  [
-    'voicehere',
-    6,
-    'dbcallid',
-    'start realtime call listening',
-    "needs a copy of a call's media for a listener: the RTP relay (option rtprelay) only forwards RTP between the " +
-      'parties',
-  ],
   ['gk', 6, '', 'connect to h323 gatekeeper module', NEVER.h323],
   ['client', 6, '', 'switch to the requested client', NEVER.client],
   ['setip', 4, 'cardname,ip,mask,gateway,gwmetric', 'set new ip', NEVER.windows],

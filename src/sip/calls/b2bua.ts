@@ -31,6 +31,7 @@ import { endCall } from './teardown.js';
 import type { SessionTimers } from './sessiontimer.js';
 import type { CallMedia } from '../media/index.js';
 import type { Conference } from '../conference/service.js';
+import type { CallMonitor } from '../monitor/service.js';
 
 export type { B2buaDeps, B2buaOptions, Router } from './core.js';
 
@@ -71,6 +72,7 @@ export class B2bua {
   /** Hangs up every call (server stop): BYE both legs, CDRs written. */
   async stop(): Promise<void> {
     this.core.sip.setCallHandler(undefined);
+    await this.core.monitor.stop(); // BYE to the listeners first
     const calls = new Set([...this.core.byCallId.values()].map((x) => x.call));
     await Promise.allSettled([...calls].map((c) => endCall(this.core, c, 'server shutdown', true)));
     await this.core.conference.stop();
@@ -107,6 +109,11 @@ export class B2bua {
   /** Conference rooms (src/sip/conference): participants, the mixer worker. */
   get conference(): Conference {
     return this.core.conference;
+  }
+
+  /** Call listening (src/sip/monitor, voicehere). */
+  get monitor(): CallMonitor {
+    return this.core.monitor;
   }
 
   size(): number {

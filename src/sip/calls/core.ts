@@ -17,6 +17,7 @@ import { SessionTimers } from './sessiontimer.js';
 import { CallMedia } from '../media/index.js';
 import { respondTo } from '../product.js';
 import { Conference } from '../conference/service.js';
+import { CallMonitor } from '../monitor/service.js';
 import { join } from 'node:path';
 import { PinGuard } from '../ivr/pinguard.js';
 import { PromptStore } from '../ivr/prompts.js';
@@ -109,6 +110,8 @@ export class CallCore {
   readonly live: LiveCalls;
   /** conference rooms (src/sip/conference): calls to a room number are answered there */
   readonly conference: Conference;
+  /** call listening (src/sip/monitor, voicehere): a live call's relayed media forked to a listener */
+  readonly monitor: CallMonitor;
   /** starts a callback (src/sip/callcontrol, set by the composition root): the callback access number's calls */
   startCallback?: (user: User, anum: string, bnum: string) => Promise<string>;
   /** the IVR's voice prompts (<datadir>/prompts, made on first use: src/sip/ivr/prompts.ts) */
@@ -143,6 +146,17 @@ export class CallCore {
     this.prompts = new PromptStore(join(this.services.config.dataDir, 'prompts'), this.services.log);
     this.conference = new Conference(this);
     this.pinGuard = new PinGuard(this.services.state.limits, () => this.services.config.options, this.services.log);
+    this.monitor = new CallMonitor(this, this.conference.mixer, (id) => this.listened(id));
+  }
+
+  /** A live call of this B2BUA by its id, as call listening sees it. */
+  private listened(id: string) {
+    for (const { call } of this.byCallId.values()) {
+      if (call.id !== id || call.state === 'ended') continue;
+      const session = this.media.session(call);
+      return { id, state: call.state, caller: call.callerName, callee: call.calleeName, session };
+    }
+    return undefined;
   }
 
   get log() {

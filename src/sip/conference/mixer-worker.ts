@@ -9,13 +9,18 @@
  * timestamp (+160 per frame). A participant's RTP goes to the address of its SDP until its first packet arrives,
  * then to that packet's source (latching, as the relay); later packets from elsewhere are dropped.
  * A tick that starts more than a frame late or whose work takes longer than a frame counts as an underrun.
+ *
+ * Call listening (src/sip/monitor): a listener's room `monitor:<id>` holds the listener (sockets bound here, its own
+ * RTP read and dropped) and two feeds without sockets, the two sides of the listened call, whose RTP packets the main
+ * thread's relay taps post here (FeedMsg, PCMU or PCMA by their payload type); the listener hears the feeds' sum,
+ * the feeds' outputs are not sent anywhere, and such a room has no tones.
  */
 import { parentPort } from 'node:worker_threads';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { decode, encode, PAYLOAD_TYPE, type G711 } from './g711.js';
 import { FRAME_SAMPLES, JOIN_TONE, LEAVE_TONE, mixFrames } from './mix.js';
-import type { FromWorker, JoinMsg, MixerStats, ToWorker } from './protocol.js';
+import type { FeedMsg, FromWorker, JoinMsg, MixerStats, MonitorMsg, ToWorker } from './protocol.js';
 
 const FRAME_MS = 20;
 const QUEUE = 3;
@@ -27,8 +32,11 @@ interface Participant {
   codec: G711;
   pt: number;
   port: number;
-  sock: Socket;
-  rtcp: Socket;
+  /** none for a listened call's feed (its packets come from the main thread) */
+  sock?: Socket;
+  rtcp?: Socket;
+  /** a listener: what it sends is not mixed */
+  muted: boolean;
   remote: { host: string; port: number };
   latched: boolean;
   queue: Int16Array[];
@@ -52,6 +60,8 @@ interface Room {
   members: Participant[];
   tones: Tone[];
   outs: Int16Array[];
+  /** a listener's room: the feeds of the listened call's two sides */
+  feeds?: Record<'a' | 'b', Participant>;
 }
 
 const rooms = new Map<string, Room>();
@@ -101,34 +111,38 @@ function onRtp(p: Participant, msg: Buffer, rinfo: RemoteInfo): void {
     p.latched = true;
   }
   p.packetsIn++;
-  const payload = payloadOf(msg, p.pt);
-  if (!payload || payload.length !== FRAME_SAMPLES) return; // telephone-events, comfort noise, other ptimes
-  if (p.queue.length >= QUEUE) p.queue.shift();
-  p.queue.push(decode(p.codec, payload));
+  if (!p.muted) queueFrame(p, p.codec, payloadOf(msg, p.pt));
 }
 
-async function join(m: JoinMsg): Promise<void> {
-  if (byId.has(m.id)) throw new Error(`participant ${m.id} already joined`);
-  const sock = await bind(m.port, m.bindAddr);
-  let rtcp: Socket;
+/** Queues one 20 ms frame (at most QUEUE, the oldest dropped); other payloads are ignored. */
+function queueFrame(p: Participant, codec: G711, payload: Buffer | undefined): void {
+  if (!payload || payload.length !== FRAME_SAMPLES) return; // telephone-events, comfort noise, other ptimes
+  if (p.queue.length >= QUEUE) p.queue.shift();
+  p.queue.push(decode(codec, payload));
+}
+
+/** Binds a participant's RTP and RTCP sockets (RTCP read and dropped). */
+async function bindPair(port: number, addr: string): Promise<{ sock: Socket; rtcp: Socket }> {
+  const sock = await bind(port, addr);
   try {
-    rtcp = await bind(m.port + 1, m.bindAddr);
+    const rtcp = await bind(port + 1, addr);
+    rtcp.on('message', () => undefined);
+    return { sock, rtcp };
   } catch (e) {
     close(sock);
     throw e;
   }
-  let room = rooms.get(m.room);
-  if (!room) rooms.set(m.room, (room = { name: m.room, members: [], tones: [], outs: [] }));
-  const out = Buffer.alloc(12 + FRAME_SAMPLES);
-  const p: Participant = {
-    id: m.id,
+}
+
+function member(id: string, room: Room, codec: G711, port: number, remote: Participant['remote']): Participant {
+  return {
+    id,
     room,
-    codec: m.codec,
-    pt: PAYLOAD_TYPE[m.codec],
-    port: m.port,
-    sock,
-    rtcp,
-    remote: m.remote,
+    codec,
+    pt: PAYLOAD_TYPE[codec],
+    port,
+    muted: false,
+    remote,
     latched: false,
     queue: [],
     ssrc: randomInt(2 ** 32 - 1),
@@ -136,10 +150,40 @@ async function join(m: JoinMsg): Promise<void> {
     ts: randomInt(2 ** 32 - 1),
     packetsIn: 0,
     packetsOut: 0,
-    out,
+    out: Buffer.alloc(12 + FRAME_SAMPLES),
   };
+}
+
+async function monitor(m: MonitorMsg): Promise<void> {
+  if (byId.has(m.id)) throw new Error(`listener ${m.id} already started`);
+  const { sock, rtcp } = await bindPair(m.port, m.bindAddr);
+  const room: Room = { name: `monitor:${m.id}`, members: [], tones: [], outs: [] };
+  const none = { host: '', port: 0 };
+  room.feeds = { a: member(`${m.id}/a`, room, 'pcmu', 0, none), b: member(`${m.id}/b`, room, 'pcmu', 0, none) };
+  const p = Object.assign(member(m.id, room, m.codec, m.port, m.remote), { sock, rtcp, muted: true });
   sock.on('message', (msg, rinfo) => onRtp(p, msg, rinfo));
-  rtcp.on('message', () => undefined);
+  room.members = [room.feeds.a, room.feeds.b, p];
+  rooms.set(room.name, room);
+  byId.set(p.id, p);
+}
+
+function feed(m: FeedMsg): void {
+  const p = rooms.get(`monitor:${m.id}`)?.feeds?.[m.side];
+  if (!p) return; // the listener left meanwhile
+  const msg = Buffer.from(m.packet.buffer, m.packet.byteOffset, m.packet.byteLength);
+  const pt = msg.length > 1 ? msg[1]! & 0x7f : -1;
+  const codec: G711 | undefined = pt === PAYLOAD_TYPE.pcmu ? 'pcmu' : pt === PAYLOAD_TYPE.pcma ? 'pcma' : undefined;
+  p.packetsIn++;
+  if (codec) queueFrame(p, codec, payloadOf(msg, pt));
+}
+
+async function join(m: JoinMsg): Promise<void> {
+  if (byId.has(m.id)) throw new Error(`participant ${m.id} already joined`);
+  const { sock, rtcp } = await bindPair(m.port, m.bindAddr);
+  let room = rooms.get(m.room);
+  if (!room) rooms.set(m.room, (room = { name: m.room, members: [], tones: [], outs: [] }));
+  const p = Object.assign(member(m.id, room, m.codec, m.port, m.remote), { sock, rtcp });
+  sock.on('message', (msg, rinfo) => onRtp(p, msg, rinfo));
   room.members.push(p);
   if (room.members.length > 1) room.tones.push({ samples: JOIN_TONE, at: 0, except: p.id });
   byId.set(p.id, p);
@@ -149,15 +193,17 @@ function leave(id: string): void {
   const p = byId.get(id);
   if (!p) return;
   byId.delete(id);
-  close(p.sock);
-  close(p.rtcp);
+  if (p.sock) close(p.sock);
+  if (p.rtcp) close(p.rtcp);
   const room = p.room;
+  if (room.feeds) return void rooms.delete(room.name); // a listener's room ends with it
   room.members = room.members.filter((x) => x !== p);
   if (!room.members.length) rooms.delete(room.name);
   else room.tones.push({ samples: LEAVE_TONE, at: 0, except: id });
 }
 
 function send(p: Participant, pcm: Int16Array): void {
+  if (!p.sock) return; // a listened call's feed: its mix goes nowhere
   const b = p.out;
   b[0] = 0x80;
   b[1] = p.pt;
@@ -214,8 +260,9 @@ function tick(): void {
 setTimeout(tick, FRAME_MS);
 
 function stats(): MixerStats {
+  const feeds = [...rooms.values()].flatMap((r) => (r.feeds ? [r.feeds.a, r.feeds.b] : []));
   return {
-    participants: [...byId.values()].map((p) => ({
+    participants: [...byId.values(), ...feeds].map((p) => ({
       id: p.id,
       room: p.room.name,
       codec: p.codec,
@@ -239,6 +286,14 @@ port.on('message', (m: ToWorker) => {
         (e: Error) => reply({ t: 'error', rid: m.rid, error: String(e?.message ?? e) }),
       );
       return;
+    case 'monitor':
+      monitor(m).then(
+        () => reply({ t: 'ok', rid: m.rid }),
+        (e: Error) => reply({ t: 'error', rid: m.rid, error: String(e?.message ?? e) }),
+      );
+      return;
+    case 'feed':
+      return feed(m);
     case 'leave':
       leave(m.id);
       return reply({ t: 'ok', rid: m.rid });

@@ -4,7 +4,7 @@
  * but these answers.
  */
 import { Worker } from 'node:worker_threads';
-import type { FromWorker, JoinMsg, MixerStats, ToWorker } from './protocol.js';
+import type { FromWorker, JoinMsg, MixerStats, MonitorMsg, ToWorker } from './protocol.js';
 
 type Pending = { resolve: (m: FromWorker) => void };
 type Out<T> = T extends unknown ? Omit<T, 'rid'> : never;
@@ -46,6 +46,19 @@ export class ConferenceMixer {
   async join(m: Omit<JoinMsg, 't' | 'rid'>): Promise<void> {
     const r = await this.ask({ t: 'join', ...m });
     if (r.t === 'error') throw new Error(r.error);
+  }
+
+  /** A listener of a call (src/sip/monitor): binds its sockets in the worker; rejects when the bind fails. */
+  async monitor(m: Omit<MonitorMsg, 't' | 'rid'>): Promise<void> {
+    const r = await this.ask({ t: 'monitor', ...m });
+    if (r.t === 'error') throw new Error(r.error);
+  }
+
+  /** One RTP packet of a listened call's side, copied and handed to the worker (nothing when it is not running). */
+  feed(id: string, side: 'a' | 'b', packet: Buffer): void {
+    if (!this.worker) return;
+    const copy = new Uint8Array(packet); // its own ArrayBuffer, moved to the worker without a second copy
+    this.worker.postMessage({ t: 'feed', id, side, packet: copy } satisfies ToWorker, [copy.buffer]);
   }
 
   async leave(id: string): Promise<void> {

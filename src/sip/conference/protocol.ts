@@ -27,7 +27,31 @@ export interface StatsMsg {
   rid: number;
 }
 
-export type ToWorker = JoinMsg | LeaveMsg | StatsMsg | { t: 'close'; rid: number };
+/**
+ * Call listening (src/sip/monitor): a listener gets a room of its own where the two sides of the listened call are
+ * fed in (FeedMsg) and it hears their sum; what it sends is read and dropped, no tones. Ended by a LeaveMsg of `id`.
+ */
+export interface MonitorMsg {
+  t: 'monitor';
+  rid: number;
+  /** the listener's id */
+  id: string;
+  codec: G711;
+  port: number;
+  bindAddr: string;
+  remote: { host: string; port: number };
+}
+
+/** One RTP packet of a listened call's side (no answer is sent; the packet's payload type says its codec). */
+export interface FeedMsg {
+  t: 'feed';
+  /** the listener's id */
+  id: string;
+  side: 'a' | 'b';
+  packet: Uint8Array;
+}
+
+export type ToWorker = JoinMsg | LeaveMsg | StatsMsg | MonitorMsg | FeedMsg | { t: 'close'; rid: number };
 
 export interface ParticipantStats {
   id: string;

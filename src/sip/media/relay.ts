@@ -17,12 +17,19 @@
  * RTCP rides beside RTP: each relay socket has an RTCP socket on the port above it, and RTCP from a side goes to the
  * other side's RTCP address (its a=rtcp: line, else its RTP port + 1), latched on the first packet the same way.
  * With a=rtcp-mux the party sends RTCP on the RTP port, which the RTP sockets carry as they are.
+ *
+ * Taps (call listening, src/sip/monitor): a tap sees every RTP packet of the first stream that the relay forwards,
+ * after it was sent on, with the side it came from; it must copy what it keeps (the Buffer is the one being sent)
+ * and never changes what the parties get. `onClose` callbacks run once when the session is released (call end).
  */
 import type { Socket, RemoteInfo } from 'node:dgram';
 import { PortPool, type BoundPair } from './ports.js';
 import { parseSdp, rewriteSdp, type SdpStream } from './sdp.js';
 
 export type Side = 'a' | 'b';
+
+/** Sees a forwarded RTP packet of the first stream (read-only; copy what is kept). */
+export type RtpTap = (from: Side, packet: Buffer) => void;
 
 interface Peer {
   host: string;
@@ -60,6 +67,8 @@ export class RelaySession {
   private readonly last: Record<Side, number> = { a: 0, b: 0 };
   private armedAt = 0;
   private onTimeout?: () => void;
+  private readonly taps = new Set<RtpTap>();
+  private readonly closers = new Set<() => void>();
   closed = false;
 
   constructor(
@@ -115,10 +124,27 @@ export class RelaySession {
       s.packets[side]++;
       this.last[side] = Date.now();
       const to = s.peer[other];
-      if (!to || !to.port) return; // the other side's address is not known yet
-      s.sock[other].send(msg, to.port, to.host);
+      if (to && to.port) s.sock[other].send(msg, to.port, to.host); // else: the other side is not known yet
+      if (this.taps.size && s === this.streams[0]) for (const t of this.taps) t(side, msg);
     });
     s.sock[side].on('error', () => undefined);
+  }
+
+  /** Adds a tap on the first stream's RTP; returns the function that removes it. */
+  tap(fn: RtpTap): () => void {
+    if (this.closed) return () => undefined;
+    this.taps.add(fn);
+    return () => this.taps.delete(fn);
+  }
+
+  /** Runs `fn` once when the session is released (at once when it already is); returns the function that cancels it. */
+  onClose(fn: () => void): () => void {
+    if (this.closed) {
+      fn();
+      return () => undefined;
+    }
+    this.closers.add(fn);
+    return () => this.closers.delete(fn);
   }
 
   /** Ports of the relay sockets facing `side`, by stream index. */
@@ -196,11 +222,15 @@ export class RelaySession {
     if (this.closed) return;
     this.closed = true;
     this.onTimeout = undefined;
+    this.taps.clear();
     for (const s of this.streams) {
       this.relay.pool.release(s.pair.a);
       this.relay.pool.release(s.pair.b);
     }
     this.relay.forget(this);
+    const closers = [...this.closers];
+    this.closers.clear();
+    for (const fn of closers) fn();
   }
 }
 
