@@ -235,7 +235,6 @@ export function validateGatewayEdit(
   const merged: Record<string, string | undefined> = { ...current };
   for (const k of Object.keys(current)) if (given(k)) merged[k] = p[k];
   if (!given('inbound_ip') && given('inboundip')) merged.inbound_ip = p.inboundip;
-  if (given('host') && !given('port') && g.dns === '') merged.port = undefined; // a new host: its own port or DNS
   const keepPassword = !given('password');
   merged.password = keepPassword ? '' : p.password;
   return { gateway: validateGatewayInput(merged), keepPassword };
