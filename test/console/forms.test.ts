@@ -215,7 +215,18 @@ test('management pages in chromium on a phone-sized screen', { skip }, async (t)
   await t.test('the keyboard alone: Tab to a field, type, Enter submits; the labels name every control', async () => {
     await nav('DIDs');
     const f = page.getByRole('form', { name: 'Add numbers' });
+    const assign = page.getByRole('form', { name: 'Assign a number' });
+    // Tab walks the fields in their order: Numbers → range from → Count → Add, then on to the next form
     await f.getByLabel('Numbers (comma or space separated)').focus();
+    const focused = () => page.evaluate('document.activeElement.name || document.activeElement.textContent');
+    const order: unknown[] = [];
+    for (let i = 0; i < 4; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await focused());
+    }
+    assert.deepEqual(order, ['from', 'count', 'Add', 'number']);
+    assert.equal(await assign.getByLabel('Number').evaluate((e) => e === e.ownerDocument.activeElement), true);
+    for (let i = 0; i < 4; i++) await page.keyboard.press('Shift+Tab');
     await page.keyboard.type('3612399');
     await page.keyboard.press('Enter');
     await ok('Add numbers', /^OK: added 1 number\(s\)/);
