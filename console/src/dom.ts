@@ -53,9 +53,10 @@ export function table(
   const body = rows.map((r) =>
     h('tr', {}, ...columns.map((c) => h('td', {}, cell(r[c]))), extra ? h('td', {}, extra(r)) : null),
   );
+  // a table wider than a phone scrolls in its own box, which the keyboard can reach and scroll too
   return h(
     'div',
-    { class: 'scroll' },
+    { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': caption },
     h('table', {}, h('caption', {}, caption), h('thead', {}, head), h('tbody', {}, ...body)),
   );
 }

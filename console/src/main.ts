@@ -10,16 +10,25 @@ import { managePage } from './manage';
 import { cdrPage } from './cdrs';
 import { chartsPage } from './charts';
 import { openApiPage } from './openapi';
+import { numbersPage } from './numbers';
+import { gatewaysPage } from './gateways';
+import { apiRulesPage } from './apirules';
+import { queuesPage } from './queues';
 
 const top = document.getElementById('top')!;
 const main = document.getElementById('main')!;
 
 type Page = (root: HTMLElement, me: Me) => void | (() => void);
-const PAGES: Array<{ id: string; title: string; page: Page; minRank?: number }> = [
+/** `maxRank`: the page is offered to accounts of this rank or higher (srvadmin 4, admin 6; the server checks too). */
+const PAGES: Array<{ id: string; title: string; page: Page; maxRank?: number }> = [
   { id: 'console', title: 'Console', page: consolePage },
   { id: 'examples', title: 'API examples', page: examplesPage },
   { id: 'live', title: 'Live', page: livePage },
   { id: 'manage', title: 'Manage', page: managePage },
+  { id: 'dids', title: 'DIDs', page: numbersPage, maxRank: 6 },
+  { id: 'gateways', title: 'Gateways', page: gatewaysPage, maxRank: 6 },
+  { id: 'apirules', title: 'API rules', page: apiRulesPage, maxRank: 4 },
+  { id: 'queues', title: 'Queues', page: queuesPage, maxRank: 6 },
   { id: 'cdrs', title: 'CDRs', page: cdrPage },
   { id: 'charts', title: 'Charts', page: chartsPage },
   { id: 'openapi', title: 'OpenAPI', page: openApiPage },
@@ -27,10 +36,12 @@ const PAGES: Array<{ id: string; title: string; page: Page; minRank?: number }> 
 
 let leave: (() => void) | undefined;
 
+const pagesOf = (me: Me) => PAGES.filter((p) => p.maxRank === undefined || me.user.rank <= p.maxRank);
+
 function show(me: Me, id: string): void {
   leave?.();
   leave = undefined;
-  const p = PAGES.find((x) => x.id === id) ?? PAGES[0]!;
+  const p = pagesOf(me).find((x) => x.id === id) ?? PAGES[0]!;
   for (const b of top.querySelectorAll('nav button')) {
     b.setAttribute('aria-current', (b as HTMLElement).dataset.page === p.id ? 'page' : 'false');
   }
@@ -48,7 +59,9 @@ function app(me: Me): void {
   const nav = h(
     'nav',
     { 'aria-label': 'Console pages' },
-    ...PAGES.map((p) => h('button', { type: 'button', 'data-page': p.id, onclick: () => show(me, p.id) }, p.title)),
+    ...pagesOf(me).map((p) =>
+      h('button', { type: 'button', 'data-page': p.id, onclick: () => show(me, p.id) }, p.title),
+    ),
   );
   const out = h('button', { type: 'button', class: 'logout', onclick: () => void logout() }, 'Log out');
   top.append(

@@ -1,35 +1,7 @@
 /** Management through the API commands: users (create, credit with a reason, edit a field, disable), prefix search. */
 import { importTariffs, run, type Me } from './api';
-import { field, h, status, table } from './dom';
-
-function form(title: string, fields: HTMLElement[], submit: string, act: () => Promise<string>): HTMLElement {
-  const st = status();
-  const f = h(
-    'form',
-    { 'aria-label': title },
-    h('h2', {}, title),
-    ...fields,
-    h('button', { type: 'submit' }, submit),
-    st,
-  );
-  f.addEventListener('submit', (e) => {
-    e.preventDefault();
-    st.textContent = '…';
-    act().then(
-      (t) => (st.textContent = t),
-      (err: Error) => (st.textContent = err.message),
-    );
-  });
-  return f;
-}
-
-const input = (name: string, attrs: Record<string, string> = {}) =>
-  h('input', { name, autocomplete: 'off', autocapitalize: 'none', ...attrs });
-
-async function text(command: string, params: Record<string, string>): Promise<string> {
-  const r = await run(command, params, 'json');
-  return `${r.result.ok ? 'OK' : 'ERROR'}: ${r.result.text}`;
-}
+import { field, h, table } from './dom';
+import { answer as text, form, input } from './forms';
 
 async function userId(username: string): Promise<string> {
   const r = await run('getfield', {

@@ -252,3 +252,47 @@ test('tariff import: CSRF required, admins only, progress then the result as NDJ
   const q = await ts.srv.services.rating.quote(admins!, '4466100');
   assert.equal(q.rate.destination, 'Http Land');
 });
+
+test('management forms: a cross-site or token-less setapirule/assignnumber is refused and writes nothing', async () => {
+  const { cookie, csrf } = await login('admin', ADMIN_PASSWORD);
+  const run = { command: 'setapirule', params: { fname: 'balance', req_user: '14' } };
+  const forged = await post(
+    '/console/api/run',
+    run,
+    { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' },
+    cookie,
+    csrf,
+  );
+  assert.equal(forged.status, 403);
+  const noToken = await post('/console/api/run', run, {}, cookie);
+  assert.equal(noToken.status, 403);
+  assert.equal((await ts.srv.services.storage.db.selectFrom('tb_api').selectAll().execute()).length, 0);
+  const good = await post('/console/api/run', run, {}, cookie, csrf);
+  assert.equal(good.status, 200);
+  assert.equal((good.body.result as { ok: boolean }).ok, true, JSON.stringify(good.body));
+  await ts.srv.services.storage.db.deleteFrom('tb_api').execute();
+});
+
+test('the queue view over the events stream: depths for an admin, refused to an end user', async () => {
+  const firstQueues = async (
+    cookie: string,
+  ): Promise<{ ok: boolean; text: string; fields?: Record<string, number> }> => {
+    const ac = new AbortController();
+    const res = await fetch(ts.url('/console/api/events?views=queues'), { headers: { cookie }, signal: ac.signal });
+    const reader = res.body!.getReader();
+    let buf = '';
+    try {
+      while (!/event: queues\ndata: .*\n/.test(buf)) buf += new TextDecoder().decode((await reader.read()).value);
+    } finally {
+      ac.abort();
+    }
+    assert.doesNotMatch(buf, /event: (calls|registrations|bans|gateways)/, 'only the view asked for');
+    return JSON.parse(/event: queues\ndata: (.*)\n/.exec(buf)![1]!);
+  };
+  const admin = await firstQueues((await login('admin', ADMIN_PASSWORD)).cookie);
+  assert.equal(admin.ok, true);
+  assert.deepEqual(admin.fields, { sms: 0, mail: 0, fax: 0, webhook: 0 });
+  const eve = await firstQueues((await login('eve', 'Eve-pw-12345')).cookie);
+  assert.equal(eve.ok, false);
+  assert.equal(eve.text, 'the queues are shown to admins only');
+});

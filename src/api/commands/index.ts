@@ -2,6 +2,7 @@
  * every remaining API of the document, declared as not available (with the reason). */
 import { Registry } from '../registry.js';
 import { systemCommands } from './system.js';
+import { apiRuleCommands } from './apirules.js';
 import { securityCommands } from './security.js';
 import { accountCommands } from './accounts.js';
 import { signupCommands } from './signup.js';
@@ -32,6 +33,7 @@ import { catalogCommands } from './catalog.js';
 export function buildRegistry(): Registry {
   const r = new Registry().add(
     ...systemCommands,
+    ...apiRuleCommands,
     ...securityCommands,
     ...accountCommands,
     ...signupCommands,

@@ -1,11 +1,13 @@
 /**
- * Numbers and features: addnumbers, delnumber (DID pool administration), getphonenumber, lockphonenumber, cli,
+ * Numbers and features: addnumbers, delnumber, numbers, assignnumber, freenumber (DID pool administration),
+ * getphonenumber, lockphonenumber, cli,
  * addcallbacknumber, callbackaccessnumber, callforward, getconfroom. The work is in NumberService.
  */
 import { ok, fail, type ApiResult } from '../types.js';
 import type { CommandDef } from '../registry.js';
 import type { User } from '../../domain/accounts/users.js';
-import { actingOn } from './target.js';
+import { actingOn, callerOf } from './target.js';
+import { mayOnOwner } from '../../domain/accounts/access.js';
 import { NumberService, type ForwardSettings, type OwnedNumber } from '../../domain/numbers/service.js';
 
 const truthy = (v: string | undefined) => v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
@@ -64,6 +66,73 @@ export const numberCommands: CommandDef[] = [
       const n = await ctx.services.numbers.deleteNumber(p.number);
       ctx.services.log.info({ number: n, by: ctx.caller.user?.username }, 'number removed from the pool');
       return ok(`number ${n} removed from the pool`, { fields: { number: n } });
+    },
+  },
+  {
+    name: 'numbers',
+    params: ['status'],
+    level: 6,
+    description:
+      'the DID pool: number, status (free, locked, assigned; a lock that ran out reads free), username, lock ' +
+      'expiry; status= lists one status only',
+    run: async (ctx, p) => {
+      const want = (p.status ?? '').trim().toLowerCase();
+      if (want && !['free', 'locked', 'assigned'].includes(want))
+        return fail(`status: expected free, locked or assigned, got "${want.slice(0, 20)}"`);
+      const all = await ctx.services.numbers.listNumbers();
+      const list = want ? all.filter((n) => n.status === want) : all;
+      const count = (st: string) => all.filter((n) => n.status === st).length;
+      return ok(`${list.length} number(s) in the pool (${count('free')} free)`, {
+        fields: { count: list.length, free: count('free'), locked: count('locked'), assigned: count('assigned') },
+        columns: ['number', 'status', 'username', 'userid', 'lockeduntil', 'created'],
+        rows: list.map((n) => ({
+          number: n.number,
+          status: n.status,
+          username: n.username,
+          userid: n.userid,
+          lockeduntil: n.lockedUntil ? iso(n.lockedUntil) : '',
+          created: iso(n.createdAt),
+        })),
+      });
+    },
+  },
+  {
+    name: 'assignnumber',
+    params: ['number', 'username'],
+    level: 6,
+    description: "assign a free number of the pool to a user (set as the user's did when they have none)",
+    run: async (ctx, p) => {
+      if (!p.number) return fail('number: which pool number to assign', { legacyStatus: 421 });
+      if (!(p.username ?? '').trim()) return fail('username: the user to assign it to', { legacyStatus: 421 });
+      const user = await actingOn(ctx, p, 'assignnumber');
+      const r = await ctx.services.numbers.assignNumber(p.number, user.id);
+      if (r.didSet) ctx.services.users.clearCache();
+      ctx.services.log.info(
+        { number: r.number, user: user.username, by: ctx.caller.user?.username },
+        'number assigned by hand',
+      );
+      return ok(`number ${r.number} assigned to ${user.username}`, {
+        fields: { number: r.number, username: user.username, did: r.didSet ? 1 : 0 },
+      });
+    },
+  },
+  {
+    name: 'freenumber',
+    params: ['number'],
+    level: 6,
+    description: "put an assigned or locked number back into the free pool (the user's did cleared if it was it)",
+    run: async (ctx, p) => {
+      if (!p.number) return fail('number: which pool number to free', { legacyStatus: 421 });
+      const caller = callerOf(ctx, 'freenumber');
+      const s = ctx.services.numbers;
+      const row = await s.poolRow(p.number);
+      // a number of an account the caller may not act on is refused as if it were not there
+      if (!row || !(await mayOnOwner(ctx.services.users, caller, 'act', row.userid)))
+        return fail(`number ${row?.number ?? p.number.trim().slice(0, 40)} is not in the pool`, { legacyStatus: 404 });
+      const r = await s.freeNumber(row.number);
+      if (r.didCleared) ctx.services.users.clearCache();
+      ctx.services.log.info({ number: r.number, userid: r.userid, by: caller.username }, 'number freed');
+      return ok(`number ${r.number} is free again`, { fields: { number: r.number, userid: r.userid } });
     },
   },
   {

@@ -1,4 +1,7 @@
-/** Routing commands: gateways (addgateway, delgateway, gateways) and routingtest. The work is in RoutingService. */
+/**
+ * Routing commands: gateways (addgateway, editgateway, delgateway, gateways) and routingtest. The work is in
+ * RoutingService.
+ */
 import { isIP } from 'node:net';
 import { ok, fail, ApiError, type ApiResult } from '../types.js';
 import type { CommandDef } from '../registry.js';
@@ -10,6 +13,7 @@ import { formatPrice } from '../../domain/rating/rate.js';
 import {
   GatewayError,
   validateGatewayInput,
+  validateGatewayEdit,
   normalizeIp,
   type Gateway,
   type RouteDecision,
@@ -234,6 +238,53 @@ export const routingCommands: CommandDef[] = [
           {
             fields: gatewayRow(g),
           },
+        );
+      }),
+  },
+  {
+    name: 'editgateway',
+    params: [
+      'id',
+      'name',
+      'host',
+      'port',
+      'transport',
+      'username',
+      'password',
+      'prefix',
+      'strip',
+      'addprefix',
+      'priority',
+      'weight',
+      'inbound_ip',
+      'enabled',
+      'register',
+      'register_expires',
+      'register_user',
+      'auth_user',
+      'realm',
+      'register_contact',
+    ],
+    level: 6,
+    description:
+      'change a gateway: id (or its current name in name= when no id is given), then any addgateway parameter; ' +
+      'what is not given stays, password not given keeps the stored one (password= empty removes it); checked as ' +
+      'addgateway checks',
+    run: (ctx, p) =>
+      guarded(async () => {
+        const key = (p.id ?? '').trim() || (p.name ?? '').trim();
+        if (!key) return fail('id: which gateway to change (its id, or name= without id)', { legacyStatus: 421 });
+        const routing = ctx.services.routing;
+        const old = await routing.gateway(/^\d{1,10}$/.test(key) && p.id ? Number(key) : key);
+        if (!old) return fail(`no gateway "${key.slice(0, 64)}"`, { legacyStatus: 404 });
+        const { gateway, keepPassword } = validateGatewayEdit(old, p.id ? p : { ...p, name: undefined });
+        const g = await routing.updateGateway(old.id, gateway, keepPassword);
+        if (old.registration.register || g.registration.register) await ctx.services.trunks?.sync();
+        ctx.services.log.info({ gateway: g.name, id: g.id, by: ctx.caller.user?.username }, 'gateway changed');
+        return ok(
+          `gateway ${g.name} changed (id ${g.id}, ${hostPort(g.host, g.port)}/${g.transport}, prefix ` +
+            `${g.prefix || 'any'}, priority ${g.priority}, weight ${g.weight}${g.enabled ? '' : ', disabled'})`,
+          { fields: gatewayRow(g) },
         );
       }),
   },

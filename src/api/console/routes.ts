@@ -47,7 +47,7 @@ export class WebConsole {
       absoluteMs: s.config.get('consolesession') * 1000,
     }));
     this.files = files ?? new StaticFiles();
-    this.events = new LiveEvents(gateway);
+    this.events = new LiveEvents(gateway, s);
     this.data = new ConsoleData(s);
   }
 
@@ -170,7 +170,7 @@ export class WebConsole {
         return sendJson(res, 200, { result, encoded: { status: enc.status, type: enc.contentType, body: enc.body } });
       }
       case 'GET events':
-        return this.events.stream(req, res, c.user, c.source, () => this.sessions.get(c.id));
+        return this.events.stream(req, res, c.user, c.source, () => this.sessions.get(c.id), viewsOf(url));
       case 'POST tariffs/import':
         return importTariffs(this.s, c.user, req, res);
       case 'GET cdrs':
@@ -181,6 +181,12 @@ export class WebConsole {
         return sendError(res, 404, `no console API ${method} /console/api/${route}`);
     }
   }
+}
+
+/** The live views a stream asks for (`?views=calls,queues`); none: all of them. */
+function viewsOf(url: URL): string[] | undefined {
+  const v = url.searchParams.get('views');
+  return v ? v.split(',').map((x) => x.trim()) : undefined;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

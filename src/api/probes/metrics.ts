@@ -6,14 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Services } from '../../services.js';
 import type { ApiResult } from '../types.js';
-
-/** Queue tables and the states in which a job still waits to be done. */
-const QUEUES = [
-  { queue: 'sms', table: 'tb_sms', states: ['accepted', 'submitting'] },
-  { queue: 'mail', table: 'tb_mail', states: ['queued', 'sending'] },
-  { queue: 'fax', table: 'tb_fax', states: ['queued', 'sending'] },
-  { queue: 'webhook', table: 'tb_webhook_deliveries', states: ['pending'] },
-] as const;
+import { QUEUES, queueDepth } from '../../domain/jobs/overview.js';
 
 export interface MetricsSources {
   services: Services;
@@ -91,14 +84,8 @@ export class Metrics {
       registers: [r],
       async collect() {
         for (const q of QUEUES) {
-          // table and states are constants of this file; the values go as parameters
-          const row = await s.storage.db
-            .selectFrom(q.table)
-            .select((eb) => eb.fn.countAll<number>().as('n'))
-            .where('state', 'in', [...q.states])
-            .executeTakeFirst()
-            .catch(() => undefined);
-          if (row) this.set({ queue: q.queue }, Number(row.n));
+          const n = await queueDepth(s.storage.db, q).catch(() => undefined);
+          if (n !== undefined) this.set({ queue: q.queue }, n);
         }
       },
     });

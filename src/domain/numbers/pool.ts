@@ -156,6 +156,86 @@ export class NumberPool {
     });
   }
 
+  /**
+   * Assigns a pool number to a user by hand (the admin's choice, where getphonenumber picks one): the number must be
+   * free (or its lock run out). Sets tb_users.did when the user has none.
+   */
+  async assignNumber(raw: string, userId: number): Promise<{ number: string; didSet: boolean }> {
+    const number = this.poolDigits(raw);
+    const r = await this.db
+      .updateTable('tb_numbers')
+      .set({ status: 'assigned', userid: userId, locked_until: null })
+      .where('number', '=', number)
+      .where((eb) => this.claimable(eb))
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) !== 1) {
+      const row = await this.db
+        .selectFrom('tb_numbers')
+        .select(['status', 'userid'])
+        .where('number', '=', number)
+        .executeTakeFirst();
+      if (!row) throw new NumberServiceError(`number ${number} is not in the pool`, 404);
+      throw new NumberServiceError(
+        `number ${number} is ${row.status} (user id ${row.userid}); free it first (freenumber)`,
+      );
+    }
+    return { number, didSet: await this.setUserDidIfNone(userId, number) };
+  }
+
+  /**
+   * Puts an assigned or locked number back into the free pool; the user's tb_users.did is cleared when it was this
+   * number (one transaction). Answers the user it belonged to.
+   */
+  async freeNumber(raw: string): Promise<{ number: string; userid: number; didCleared: boolean }> {
+    const number = this.poolDigits(raw);
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('tb_numbers')
+        .select(['id', 'status', 'userid'])
+        .where('number', '=', number)
+        .executeTakeFirst();
+      if (!row) throw new NumberServiceError(`number ${number} is not in the pool`, 404);
+      if (row.status === 'free') throw new NumberServiceError(`number ${number} is already free`);
+      const userid = Number(row.userid);
+      const r = await trx
+        .updateTable('tb_numbers')
+        .set({ status: 'free', userid: 0, locked_until: null })
+        .where('id', '=', row.id)
+        .where('status', '=', row.status)
+        .where('userid', '=', userid)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) throw new NumberServiceError(`number ${number} changed meanwhile, try again`);
+      const d = await trx
+        .updateTable('tb_users')
+        .set({ did: null })
+        .where('id', '=', userid)
+        .where('did', '=', number)
+        .executeTakeFirst();
+      return { number, userid, didCleared: Number(d.numUpdatedRows) === 1 };
+    });
+  }
+
+  /** The pool's row of a number (its status and user id, as stored); undefined when it is not in the pool. */
+  async poolRow(raw: string): Promise<{ number: string; status: string; userid: number } | undefined> {
+    const number = this.poolDigits(raw);
+    const row = await this.db
+      .selectFrom('tb_numbers')
+      .select(['number', 'status', 'userid'])
+      .where('number', '=', number)
+      .executeTakeFirst();
+    return row ? { number: row.number, status: row.status, userid: Number(row.userid) } : undefined;
+  }
+
+  private poolDigits(raw: string): string {
+    const number = phoneDigits(raw ?? '');
+    if (!number)
+      throw new NumberServiceError(
+        `number: "${String(raw ?? '').slice(0, 40)}" is not a phone number (2-20 digits, optional leading +)`,
+        421,
+      );
+    return number;
+  }
+
   /** Rows another caller may take: free, or locked with the lock run out. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   private claimable(eb: any, now = this.now()) {

@@ -200,3 +200,42 @@ export function trunkContactUser(g: Pick<Gateway, 'registration' | 'username'>):
   const r = g.registration;
   return r.register ? r.contact || r.user || g.username : '';
 }
+
+/**
+ * editgateway's input: the gateway's current settings with the given parameters laid over them, validated as
+ * addgateway validates (so an edit can store nothing addgateway would refuse). A host name whose port was found by
+ * DNS keeps the look-up unless a port is given. `password` undefined keeps the stored one; '' removes it.
+ */
+export function validateGatewayEdit(
+  g: Gateway,
+  p: Record<string, string | undefined>,
+): { gateway: NewGateway; keepPassword: boolean } {
+  const given = (k: string) => p[k] !== undefined;
+  const current: Record<string, string | undefined> = {
+    name: g.name,
+    host: g.host,
+    // a DNS-resolved gateway has no port or transport of its own: leave them out unless they are changed
+    port: g.dns === '' ? String(g.port) : undefined,
+    transport: g.dns !== 'naptr' ? g.transport : undefined,
+    username: g.username,
+    prefix: g.prefix,
+    strip: String(g.strip),
+    addprefix: g.addprefix,
+    priority: String(g.priority),
+    weight: String(g.weight),
+    inbound_ip: g.inboundIp,
+    enabled: g.enabled ? '1' : '0',
+    register: g.registration.register ? '1' : '0',
+    register_expires: String(g.registration.expires),
+    register_user: g.registration.user,
+    auth_user: g.registration.authUser,
+    realm: g.registration.realm,
+    register_contact: g.registration.contact,
+  };
+  const merged: Record<string, string | undefined> = { ...current };
+  for (const k of Object.keys(current)) if (given(k)) merged[k] = p[k];
+  if (!given('inbound_ip') && given('inboundip')) merged.inbound_ip = p.inboundip;
+  const keepPassword = !given('password');
+  merged.password = keepPassword ? '' : p.password;
+  return { gateway: validateGatewayInput(merged), keepPassword };
+}

@@ -196,6 +196,48 @@ export class RoutingService {
     return toGateway(r as unknown as GatewayRow);
   }
 
+  /**
+   * Replaces a gateway's settings (validated by validateGatewayEdit); the stored password stays when `keepPassword`.
+   * Throws GatewayError when it is gone or the new name is taken.
+   */
+  async updateGateway(id: number, g: NewGateway, keepPassword: boolean): Promise<Gateway> {
+    const row = {
+      name: g.name,
+      host: g.host,
+      port: g.port,
+      transport: g.transport,
+      username: g.username,
+      ...(keepPassword ? {} : { password_enc: g.password ? this.box.encrypt(g.password) : '' }),
+      prefix: g.prefix,
+      strip: g.strip,
+      addprefix: g.addprefix,
+      priority: g.priority,
+      weight: g.weight,
+      inbound_ip: g.inboundIp,
+      enabled: g.enabled ? 1 : 0,
+      dns: g.dns,
+      register: g.registration.register ? 1 : 0,
+      register_expires: g.registration.expires,
+      register_user: g.registration.user,
+      auth_user: g.registration.authUser,
+      realm: g.registration.realm,
+      register_contact: g.registration.contact,
+    };
+    let changed: number;
+    try {
+      const r = await this.db.updateTable('tb_gateways').set(row).where('id', '=', id).executeTakeFirst();
+      changed = Number(r.numUpdatedRows);
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new GatewayError(`a gateway named "${g.name}" already exists`);
+      throw e;
+    } finally {
+      RoutingService.invalidate();
+    }
+    if (changed !== 1) throw new GatewayError(`gateway ${id} was deleted meanwhile`, 404);
+    const r = await this.db.selectFrom('tb_gateways').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    return toGateway(r as unknown as GatewayRow);
+  }
+
   /** Deletes a gateway by name (or numeric id); returns what was deleted. */
   async deleteGateway(nameOrId: string): Promise<Gateway> {
     const key = nameOrId.trim();
