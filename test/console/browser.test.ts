@@ -1,13 +1,13 @@
 /**
  * The web console in a real browser (Debian's chromium driven by playwright-core): log in, send version and
  * balance, create a user and give credit (the ledger shows it), generate an example and run it with curl, see a
- * phone registered by sipsak appear live, import a tariff CSV, open the charts; names and CDR fields with markup stay text. Screenshots
+ * phone registered by sipp appear live, import a tariff CSV, open the charts; names and CDR fields with markup stay text. Screenshots
  * go to test-output/console/.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -17,7 +17,7 @@ import { runTool } from '../helpers/processes.js';
 
 const run = promisify(execFile);
 const SHOTS = join(process.cwd(), 'test-output', 'console');
-const skip = needTool('chromium') || needTool('curl');
+const skip = needTool('chromium') || needTool('curl') || needTool('sipp');
 const CHROMIUM = '/usr/bin/chromium';
 const XSS = '<img src=x onerror="window.__pwned=1">';
 
@@ -173,22 +173,27 @@ test('the web console in chromium', { skip }, async (t) => {
     assert.match(j.stdout, /12\.5/);
   });
 
-  await t.test('a phone registered by sipsak appears in the live view', async () => {
+  await t.test('a phone registered by sipp appears in the live view', async () => {
     const sipPort = s.listeners.find((l) => l.kind === 'sip udp')!.port;
     await nav('Live');
     await page.locator('#live-registrations').getByText('none').or(page.locator('#live-registrations table')).waitFor();
-    const reg = await runTool(toolPath('sipsak'), [
-      '-U',
-      '-x',
-      '300',
-      '-s',
-      'sip:carla@127.0.0.1',
-      '-r',
-      String(sipPort),
-      '-u',
-      'carla',
-      '-a',
-      'Carla-pw-2468',
+    // sipp registers carla with digest (REGISTER → 401 → REGISTER with credentials → 200)
+    const csv = join(SHOTS, 'carla.csv');
+    writeFileSync(csv, 'SEQUENTIAL\ncarla;[authentication username=carla password=Carla-pw-2468]\n');
+    const reg = await runTool(toolPath('sipp'), [
+      `127.0.0.1:${sipPort}`,
+      '-sf',
+      join(process.cwd(), 'test/sip/scenarios/register_auth.xml'),
+      '-inf',
+      csv,
+      '-m',
+      '1',
+      '-i',
+      '127.0.0.1',
+      '-nostdin',
+      '-timeout',
+      '15s',
+      '-timeout_error',
     ]);
     assert.equal(reg.code, 0, reg.out);
     await page.locator('#live-registrations table').getByText('carla').first().waitFor({ timeout: 5000 });
