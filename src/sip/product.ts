@@ -12,6 +12,17 @@ export function productToken(s: Pick<DomainServices, 'config' | 'version'>): str
   return s.config.options.sipshowversion ? `voxswitch/${s.version}` : 'voxswitch';
 }
 
+/** How a call layer answers a request (CallCore.respond): what the IVR and the conference take from their host. */
+export type Respond = (
+  tx: ServerTransaction,
+  req: SipRequest,
+  status: number,
+  reason?: string,
+  headers?: SipHeader[],
+  body?: { type: string; data: Buffer },
+  toTag?: string,
+) => void;
+
 /** Answers `req` on `tx` with our Server header (and a fresh To tag unless one is given). */
 export function respondTo(
   s: Pick<DomainServices, 'config' | 'version'>,

@@ -24,6 +24,7 @@ import type { G711 } from './g711.js';
 import type { MixerStats } from './protocol.js';
 import type { PromptStore } from '../ivr/prompts.js';
 import { roomPinGate } from '../ivr/roompin.js';
+import type { Respond } from '../product.js';
 
 export interface Participant {
   /** the live call's id (quickstat / disccall) */
@@ -65,15 +66,7 @@ export interface ConferenceHost {
   live: LiveCalls;
   media: CallMedia;
   log: DomainServices['log'];
-  respond(
-    tx: Tx,
-    req: SipRequest,
-    status: number,
-    reason?: string,
-    headers?: SipHeader[],
-    body?: { type: string; data: Buffer },
-    toTag?: string,
-  ): void;
+  respond: Respond;
   contactFor(t: SipTransport): string;
   /** the IVR's prompts (the room PIN) */
   prompts: PromptStore;

@@ -6,28 +6,21 @@
  * (routed, or joined to a room) and its 200 carries the SDP of what it reached (RFC 3261 §13.2.1: the 183 was not
  * sent reliably, so the final answer's SDP is the one the caller uses).
  */
-import { getHeader, type SipHeader, type SipRequest } from '../message/index.js';
+import { getHeader, type SipRequest } from '../message/index.js';
 import type { ServerTransaction, SipSource } from '../stack.js';
 import type { DialogTable } from '../dialog/table.js';
 import type { CallMedia } from '../media/index.js';
 import { chooseCodec } from '../conference/sdp.js';
 import { IvrMedia, ivrAnswerSdp } from './session.js';
 import type { PromptStore } from './prompts.js';
+import type { Respond } from '../product.js';
 
 export interface EarlyIvrHost {
   media: CallMedia;
   dialogs: DialogTable;
   prompts: PromptStore;
   log: { info(o: object, m: string): void; warn(o: object, m: string): void };
-  respond(
-    tx: ServerTransaction,
-    req: SipRequest,
-    status: number,
-    reason?: string,
-    headers?: SipHeader[],
-    body?: { type: string; data: Buffer },
-    toTag?: string,
-  ): void;
+  respond: Respond;
 }
 
 export type EarlyOutcome<T> =
