@@ -83,9 +83,18 @@ export interface Call {
   /** the gateways still to try (failover order) */
   /** The gateways (and, once resolved, each one's RFC 3263 hops) still to try, in order. */
   gwQueue?: GatewayHop[];
+  /** the account behind each side (the authenticated caller, the called user), for a REFER from that side */
+  users?: { a?: string; b?: string };
+  /** a REFER of this call is being carried out (./transfer.ts): one at a time */
+  transferring?: boolean;
 }
 
 export type Side = 'a' | 'b';
+
+/** The leg of a side (the B leg once answered). */
+export function legOf(call: Call, side: Side): Leg | undefined {
+  return side === 'a' ? call.a : call.b;
+}
 
 /** The dialog id of a leg (for the dialog table). */
 export function dialogIdOf(leg: DialogLeg): DialogId {

@@ -1,7 +1,7 @@
 /**
  * B2BUA in-dialog requests, routed here by the dialog table: A's ACK (and the delayed-offer ACK of B), BYE from
  * either side, CANCEL from A, re-INVITEs (hold, codec change, session refresh), UPDATE (RFC 3311) and INFO (e.g.
- * DTMF relay) passed through to the other leg, its answer back.
+ * DTMF relay) passed through to the other leg, its answer back; REFER (call transfer) to ./transfer.ts.
  */
 import { getHeader, type SipRequest, type SipResponse } from '../message/index.js';
 import type { ServerTransaction, SipSource } from '../stack.js';
@@ -10,6 +10,7 @@ import { dialogRequest, sendAck, sendInDialog } from '../dialog/uac.js';
 import { bodyOf, sentRequest } from './sessiontimer.js';
 import type { Call, CallCore, Side } from './core.js';
 import { bye, cancelLeg, endCall } from './teardown.js';
+import { onRefer } from './transfer.js';
 
 /** The dialog-table handler of one side of a call. */
 export function inDialogHandler(core: CallCore, call: Call, side: Side): InDialogHandler {
@@ -26,6 +27,8 @@ export function inDialogHandler(core: CallCore, call: Call, side: Side): InDialo
       case 'UPDATE':
       case 'INFO':
         return onPassOn(core, call, side, req, tx);
+      case 'REFER':
+        return onRefer(core, call, side, req, tx, inDialogHandler);
       default:
         return core.respond(tx, req, 501, 'Not Implemented', [], undefined, (side === 'a' ? call.a : call.b)?.localTag);
     }
