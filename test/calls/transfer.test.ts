@@ -2,7 +2,8 @@
  * Call transfer by REFER (src/sip/calls/transfer.ts) with sipp as every party:
  * - blind: alice calls bob, bob REFERs her to a number behind a gateway (C); bob gets 202, NOTIFY 100 then 200 and
  *   a BYE; C gets an INVITE without SDP and with Referred-By, then T's SDP in the ACK; alice's BYE reaches C. The
- *   first call's CDR says "transferred to …", the new leg's CDR is bob's (the referrer pays) and costs money;
+ *   first call's CDR says "transferred to …", the new leg's CDR is bob's (the referrer pays) and costs money; the
+ *   same when bob hangs up right after NOTIFY 100 (as phones do on a blind transfer);
  * - attended: alice calls bob and carol, REFERs bob with Replaces naming her call with carol: bob and carol are
  *   re-INVITEd to each other, both of alice's legs end, bob's BYE reaches carol;
  * - refused: a REFER to an unknown target gets NOTIFY 404 and the call stays up (alice's BYE reaches bob); with
@@ -103,6 +104,48 @@ test('blind transfer: bob refers alice to a number, NOTIFY 100 then 200, alice e
   assert.equal(balance!.credit, 5_000_000 - leg[0]!.cost);
   assert.equal(env.sip.dialogs.size, 0, 'every dialog left the table');
   assert.equal(env.b2bua.size(), 0);
+});
+
+test('blind transfer when the referrer hangs up right after NOTIFY 100: the transferee still reaches C', async (c) => {
+  if (skipWithout(c, 'sipp')) return;
+  await clearCdrs();
+  const target = await uas(work, 'uas_xfer_target.xml');
+  env.router.gateways = [
+    {
+      id: 1,
+      name: 'gwX',
+      host: '127.0.0.1',
+      port: target.port,
+      transport: 'udp',
+      username: '',
+      password: '',
+      number: '',
+    },
+  ];
+  const referrer = await uas(work, 'uas_refer_hangup.xml', ['-key', 'target', '4930123456']);
+  registerAt(env, 'bob', referrer.port);
+  const inf = uacCsv(work, 'hangup.csv', [['alice', 'alicepw', 'bob']]);
+  const caller = uac(env, work, 'uac_transferee.xml', inf, 1, ['-d', '1500']);
+  const [a, b, t] = await Promise.all([caller, referrer.done, target.done]);
+  assert.equal(b.code, 0, 'referrer (bob) sipp: ' + b.out.slice(-300) + sippErrors());
+  assert.equal(a.code, 0, 'transferee (alice) sipp: ' + a.out.slice(-300) + sippErrors());
+  assert.equal(t.code, 0, 'target sipp: ' + t.out.slice(-300) + sippErrors());
+  const first = await waitFor(
+    () => cdrsOf(alice),
+    (r) => r.length >= 1,
+  );
+  assert.deepEqual(
+    first.map((r) => r.reason),
+    ['transferred to 4930123456'],
+  );
+  const leg = await waitFor(
+    () => cdrsOf(bob),
+    (r) => r.length >= 1,
+  );
+  assert.equal(leg.length, 1);
+  assert.match(leg[0]!.reason, /^normal/);
+  assert.ok(leg[0]!.cost > 0, 'the referrer paid for the leg');
+  assert.equal(env.sip.dialogs.size, 0, 'every dialog left the table');
 });
 
 test('attended transfer: alice joins bob and carol (Replaces), both of her legs end', async (c) => {

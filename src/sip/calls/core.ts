@@ -85,8 +85,10 @@ export interface Call {
   gwQueue?: GatewayHop[];
   /** the account behind each side (the authenticated caller, the called user), for a REFER from that side */
   users?: { a?: string; b?: string };
-  /** a REFER of this call is being carried out (./transfer.ts): one at a time */
-  transferring?: boolean;
+  /** the side whose REFER is being carried out (./transfer.ts; one at a time) */
+  transferring?: Side;
+  /** the referrer hung up while its transfer went on: only its leg ended (./indialog.ts onBye) */
+  referrerGone?: boolean;
 }
 
 export type Side = 'a' | 'b';

@@ -8,7 +8,7 @@ import type { ServerTransaction, SipSource } from '../stack.js';
 import type { InDialogHandler } from '../dialog/table.js';
 import { dialogRequest, sendAck, sendInDialog } from '../dialog/uac.js';
 import { bodyOf, sentRequest } from './sessiontimer.js';
-import type { Call, CallCore, Side } from './core.js';
+import { dialogIdOf, type Call, type CallCore, type Side } from './core.js';
 import { bye, cancelLeg, endCall } from './teardown.js';
 import { onRefer } from './transfer.js';
 
@@ -49,6 +49,13 @@ function onAck(core: CallCore, call: Call, side: Side, req: SipRequest): void {
 async function onBye(core: CallCore, call: Call, side: Side, req: SipRequest, tx: ServerTransaction) {
   core.respond(tx, req, 200, 'OK');
   if (call.state === 'ended') return;
+  if (call.transferring === side && call.state === 'connected') {
+    // the referrer hangs up while its transfer goes on (phones do right after the 202): only its leg ends
+    call.referrerGone = true;
+    core.dialogs.remove(dialogIdOf(side === 'a' ? call.a : call.b!));
+    core.timers.disarm(side === 'a' ? call.a : call.b);
+    return;
+  }
   if (side === 'a') {
     if (call.b) bye(core, call.b);
     if (call.state !== 'connected') {

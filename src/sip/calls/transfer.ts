@@ -71,7 +71,7 @@ export async function onRefer(
   const referrer = username ? await core.services.users.byUsername(username).catch(() => undefined) : undefined;
   if (!referrer?.enabled) return answer(403, 'Forbidden (transfer needs an account)');
   if (call.state !== 'connected' || call.transferring) return answer(491, 'Request Pending');
-  call.transferring = true;
+  call.transferring = side;
   const contact = [{ name: 'Contact', value: core.contactFor(mine.target.transport) }];
   core.respond(tx, req, 202, 'Accepted', contact, undefined, mine.localTag);
   const notify = new ReferNotifier(core, mine);
@@ -85,16 +85,21 @@ export async function onRefer(
     const h = handlerFor;
     if (target.replaces) await attended(core, call, side, referrer, target.replaces, h);
     else await blind(core, call, side, referrer, target.user, referredBy, h);
-    notify.final(200, 'OK');
-    // the referrer's part is over: its leg ends once it has the outcome
-    bye(core, mine);
+    // the referrer's part is over: its leg ends once it has the outcome (unless it hung up already)
+    if (!call.referrerGone) {
+      notify.final(200, 'OK');
+      bye(core, mine);
+    }
   } catch (e) {
     const f = e instanceof TransferFailed ? e : new TransferFailed(500, 'Server Internal Error');
     if (!(e instanceof TransferFailed)) core.log.warn({ err: String((e as Error)?.message ?? e) }, 'transfer failed');
     core.callLog.info({ callid: call.id, status: f.status, reason: f.reason }, 'transfer refused');
-    notify.final(f.status, f.reason);
+    if (call.referrerGone) {
+      // nobody is left to hear of it but the transferee: its call ends
+      await endCall(core, call, `transfer failed (${f.status} ${f.reason})`, true);
+    } else if ((call.state as Call['state']) !== 'ended') notify.final(f.status, f.reason);
   } finally {
-    call.transferring = false;
+    call.transferring = undefined;
   }
 }
 
@@ -172,7 +177,7 @@ async function blind(
   }
   const tLeg = legOf(call, tSide)!;
   try {
-    await joinMedia(core, call, tLeg, cLeg, cLeg.answer!);
+    await joinMedia(core, tLeg, cLeg, cLeg.answer!);
     if (call.state !== 'connected') throw new TransferFailed(487, 'Request Terminated');
   } catch (e) {
     bye(core, cLeg);
@@ -214,7 +219,7 @@ async function attended(core: CallCore, call: Call, side: Side, referrer: User, 
   const id = generateCallId();
   const parties = [tName, cName].filter((p) => p && p !== referrer.username);
   const payer = was?.userId ?? x2.payer;
-  x2.transferring = true;
+  x2.transferring = found!.side;
   try {
     const r = await core.live.reserve({
       callid: id,
@@ -229,7 +234,7 @@ async function attended(core: CallCore, call: Call, side: Side, referrer: User, 
     try {
       // C offers in its answer to an INVITE without SDP; T gets that offer, C the answer in the ACK
       const cRes = await reinvite(core, cLeg, undefined);
-      await joinMedia(core, call, tLeg, cLeg, cRes);
+      await joinMedia(core, tLeg, cLeg, cRes);
     } catch (e) {
       await core.live.finish(id, '', { reason: 'transfer failed' });
       throw e;
@@ -247,7 +252,7 @@ async function attended(core: CallCore, call: Call, side: Side, referrer: User, 
     bye(core, rLeg2!);
     await Promise.all([...ended, startBilling(core, next)]);
   } finally {
-    x2.transferring = false;
+    x2.transferring = undefined;
   }
 }
 
@@ -398,7 +403,7 @@ function reinvite(core: CallCore, leg: Leg, offer: { type: string; data: Buffer 
  * T's media to C: C's 2xx (to an INVITE without SDP) holds C's offer; T is re-INVITEd with it and T's answer is
  * C's ACK. C's ACK is sent in every case (without a body when T refused: C's leg is then ended by the caller).
  */
-async function joinMedia(core: CallCore, call: Call, tLeg: Leg, cLeg: Leg, cRes: SipResponse) {
+async function joinMedia(core: CallCore, tLeg: Leg, cLeg: Leg, cRes: SipResponse) {
   const ackC = (body?: { type: string; data: Buffer }) => {
     const cseq = (cRes as SipResponse & { ackCseq?: number }).ackCseq ?? cLeg.cseq;
     try {
@@ -412,8 +417,6 @@ async function joinMedia(core: CallCore, call: Call, tLeg: Leg, cLeg: Leg, cRes:
     ackC();
     throw new TransferFailed(488, 'Not Acceptable Here (no SDP from the transfer target)');
   }
-  // T's media go straight to C from now on: the relay of the call being transferred is not used any more
-  core.media.release(call);
   let tRes: SipResponse;
   try {
     tRes = await reinvite(core, tLeg, { type, data: cRes.body });
