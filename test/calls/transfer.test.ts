@@ -6,8 +6,9 @@
  *   same when bob hangs up right after NOTIFY 100 (as phones do on a blind transfer);
  * - attended: alice calls bob and carol, REFERs bob with Replaces naming her call with carol: bob and carol are
  *   re-INVITEd to each other, both of alice's legs end, bob's BYE reaches carol;
- * - refused: a REFER to an unknown target gets NOTIFY 404 and the call stays up (alice's BYE reaches bob); with
- *   allowtransfer=false the REFER is answered 403; a REFER outside a dialog 405, with an unknown dialog 481.
+ * - refused: a REFER to an unknown target gets NOTIFY 404, one by a referrer without credit NOTIFY 402, a Replaces
+ *   naming no dialog NOTIFY 481, and the call stays up (alice's BYE reaches the callee); with allowtransfer=false
+ *   the REFER is answered 403; a REFER outside a dialog 405, with an unknown dialog 481.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -227,6 +228,56 @@ test('a REFER to an unknown target: NOTIFY 404, the call stays up until the call
   assert.equal(refused.length, 1);
   assert.equal(refused[0]!.cost, 0);
   assert.match(refused[0]!.reason, /^404/);
+});
+
+test('a referrer without credit: NOTIFY 402, nothing charged, the call stays up', async (c) => {
+  if (skipWithout(c, 'sipp')) return;
+  await clearCdrs();
+  const carol = (await env.services.users.byUsername('carol'))!;
+  const before = (await env.services.ledger.balance(carol.id))!.credit;
+  // a route to a gateway (never dialled: the credit check comes first)
+  env.router.gateways = [
+    { id: 1, name: 'gwX', host: '127.0.0.1', port: 9, transport: 'udp', username: '', password: '', number: '' },
+  ];
+  const callee = await uas(work, 'uas_refer_nocredit.xml', ['-key', 'target', '4930123456']);
+  registerAt(env, 'carol', callee.port);
+  const inf = uacCsv(work, 'nocredit.csv', [['alice', 'alicepw', 'carol']]);
+  const [a, b] = await Promise.all([uac(env, work, 'uac_auth.xml', inf, 1, ['-d', '1500']), callee.done]);
+  assert.equal(b.code, 0, 'referrer (carol) sipp: ' + b.out.slice(-300) + sippErrors());
+  assert.equal(a.code, 0, 'caller sipp: ' + a.out.slice(-300) + sippErrors());
+  const rows = await waitFor(
+    () => cdrsOf(alice),
+    (v) => v.length >= 1,
+  );
+  assert.deepEqual(
+    rows.map((r) => r.reason),
+    ['normal (caller hung up)'],
+  );
+  const refused = await cdrsOf(carol.id);
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0]!.cost, 0);
+  assert.equal((await env.services.ledger.balance(carol.id))!.credit, before);
+});
+
+test('an attended transfer whose Replaces names no dialog: NOTIFY 481, the call stays up', async (c) => {
+  if (skipWithout(c, 'sipp')) return;
+  await clearCdrs();
+  const callee = await uas(work, 'uas_answer.xml');
+  registerAt(env, 'bob', callee.port);
+  const referTo = `<sip:carol@127.0.0.1?Replaces=${encodeURIComponent('nosuchcall@x;to-tag=1;from-tag=2')}>`;
+  const inf = join(work, 'badreplaces.csv');
+  writeFileSync(inf, `SEQUENTIAL\nalice;[authentication username=alice password=alicepw];bob;${referTo}\n`);
+  const [a, b] = await Promise.all([uac(env, work, 'uac_refer_badreplaces.xml', inf), callee.done]);
+  assert.equal(a.code, 0, 'referrer (alice) sipp: ' + a.out.slice(-300) + sippErrors());
+  assert.equal(b.code, 0, 'callee (bob) sipp: ' + b.out.slice(-300) + sippErrors());
+  const rows = await waitFor(
+    () => cdrsOf(alice),
+    (v) => v.length >= 1,
+  );
+  assert.deepEqual(
+    rows.map((r) => r.reason),
+    ['normal (caller hung up)'],
+  );
 });
 
 test('allowtransfer=false: the REFER is answered 403 and the call goes on', async (c) => {
