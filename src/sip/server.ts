@@ -1,9 +1,10 @@
 /**
  * The SIP server (layer 2) on top of the stack: validates each request and dispatches it by concern — REGISTER to
  * the registrar, PUBLISH / SUBSCRIBE to presence, MESSAGE to messaging, OPTIONS (and the API carried in SIP,
- * X-MVAPI) to options; requests inside a dialog (BYE, re-INVITE, ACK, CANCEL, UPDATE, INFO) to the owner of that
- * dialog through the dialog table (481 when nobody holds it); a new INVITE to the call handler (the B2BUA), 501
- * without one. The API commands (src/api/commands/sip.ts) reach it through `services.sip`. See docs/sip.md.
+ * X-MVAPI) to options; requests inside a dialog (BYE, re-INVITE, ACK, CANCEL, UPDATE, INFO, REFER) to the owner of
+ * that dialog through the dialog table (481 when nobody holds it); a new INVITE to the call handler (the B2BUA), 501
+ * without one; a REFER outside a dialog 405 (transfers are REFERs inside a call). The API commands
+ * (src/api/commands/sip.ts) reach it through `services.sip`. See docs/sip.md.
  */
 import { getHeader, mediaType, uriHostPart, validateRequest, type SipRequest } from './message/index.js';
 import type { ServerTransaction, SipSource, SipStack, SipStackLike, SipTransport } from './stack.js';
