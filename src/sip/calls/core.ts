@@ -53,6 +53,8 @@ export interface Leg extends DialogLeg {
   done?: boolean;
   gateway?: GatewayCandidate;
   authTried?: boolean;
+  /** a REFER came on this leg before: the next one's NOTIFYs carry Event: refer;id=<CSeq> (RFC 3515 §2.4.6) */
+  referred?: boolean;
 }
 
 export interface Call {

@@ -63,6 +63,8 @@ export class ReferNotifier {
   constructor(
     private readonly core: CallCore,
     private readonly leg: Leg,
+    /** the REFER's CSeq when it was not the first REFER of the dialog (the subscription's id) */
+    private readonly id?: number,
   ) {}
 
   /** A progress NOTIFY (subscription still active), e.g. 100 Trying. */
@@ -84,7 +86,7 @@ export class ReferNotifier {
   private send(status: number, reason: string, state: string): void {
     const core = this.core;
     const headers: SipHeader[] = [
-      { name: 'Event', value: 'refer' },
+      { name: 'Event', value: this.id === undefined ? 'refer' : `refer;id=${this.id}` },
       { name: 'Subscription-State', value: state },
       { name: 'Contact', value: core.contactFor(this.leg.target.transport) },
     ];

@@ -74,7 +74,8 @@ export async function onRefer(
   call.transferring = side;
   const contact = [{ name: 'Contact', value: core.contactFor(mine.target.transport) }];
   core.respond(tx, req, 202, 'Accepted', contact, undefined, mine.localTag);
-  const notify = new ReferNotifier(core, mine);
+  const notify = new ReferNotifier(core, mine, mine.referred ? req.core?.cseq?.seq : undefined);
+  mine.referred = true;
   notify.progress(100, 'Trying');
   const referredBy = getHeader(req, 'Referred-By') ?? `<${core.ourUri(referrer.username, mine.target.transport)}>`;
   core.callLog.info(
@@ -190,6 +191,8 @@ async function blind(
     callerName: tName,
     calleeName: callee,
     parties,
+    // the new call's parties may transfer it in turn
+    users: { a: call.users?.[tSide], b: d.kind === 'user' ? callee : undefined },
   });
   const ended = endCall(core, call, `transferred to ${to}`, false);
   register(core, next, handlerFor);
@@ -243,7 +246,8 @@ async function attended(core: CallCore, call: Call, side: Side, referrer: User, 
       await core.live.finish(id, '', { reason: 'cancelled' });
       throw new TransferFailed(487, 'Request Terminated');
     }
-    const next = bridge(core, call, tLeg, cLeg, { id, payer, callerName: tName, calleeName: cName, parties });
+    const users = { a: call.users?.[tSide], b: x2.users?.[cSide] };
+    const next = bridge(core, call, tLeg, cLeg, { id, payer, callerName: tName, calleeName: cName, parties, users });
     const ended = [
       endCall(core, call, 'transferred (attended)', false),
       endCall(core, x2, 'transferred (attended)', false),
@@ -434,7 +438,14 @@ function bridge(
   from: Call,
   tLeg: Leg,
   cLeg: Leg,
-  o: { id: string; payer: number; callerName: string; calleeName: string; parties: string[] },
+  o: {
+    id: string;
+    payer: number;
+    callerName: string;
+    calleeName: string;
+    parties: string[];
+    users: { a?: string; b?: string };
+  },
 ): Call {
   return {
     ...o,
