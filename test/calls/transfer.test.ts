@@ -8,7 +8,8 @@
  *   re-INVITEd to each other, both of alice's legs end, bob's BYE reaches carol;
  * - refused: a REFER to an unknown target gets NOTIFY 404, one by a referrer without credit NOTIFY 402, a Replaces
  *   naming no dialog NOTIFY 481, and the call stays up (alice's BYE reaches the callee); with allowtransfer=false
- *   the REFER is answered 403; a REFER outside a dialog 405, with an unknown dialog 481.
+ *   (the option, or the account's field set by setfield) the REFER is answered 403; a REFER outside a dialog 405,
+ *   with an unknown dialog 481.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCallEnv, uas, uac, uacCsv, registerAt, setRates, waitFor, type CallEnv } from './helpers.js';
 import { skipWithout } from '../helpers/tools.js';
+import { caller, LOCAL } from '../users/helpers.js';
 
 let env: CallEnv;
 let work: string;
@@ -303,6 +305,35 @@ test('allowtransfer=false: the REFER is answered 403 and the call goes on', asyn
   } finally {
     env.services.config.persist({ allowtransfer: 'true' });
   }
+});
+
+test('an account with allowtransfer 0 (setfield): its REFER is answered 403, the call goes on', async (c) => {
+  if (skipWithout(c, 'sipp')) return;
+  const { call } = caller(env.t);
+  const set = (v: string) =>
+    call('setfield', { table: 'tb_users', fieldname: 'allowtransfer', fieldvalue: v, rowid: String(bob) }, LOCAL);
+  const r = await set('0');
+  assert.equal(r.ok, true, r.text);
+  try {
+    await clearCdrs();
+    const callee = await uas(work, 'uas_refer_forbidden.xml', ['-key', 'target', 'carol']);
+    registerAt(env, 'bob', callee.port);
+    const inf = uacCsv(work, 'noxfer.csv', [['alice', 'alicepw', 'bob']]);
+    const [a, b] = await Promise.all([uac(env, work, 'uac_auth.xml', inf, 1, ['-d', '1200']), callee.done]);
+    assert.equal(b.code, 0, 'referrer (bob) sipp: ' + b.out.slice(-300) + sippErrors());
+    assert.equal(a.code, 0, 'caller sipp: ' + a.out.slice(-300) + sippErrors());
+    const rows = await waitFor(
+      () => cdrsOf(alice),
+      (v) => v.length >= 1,
+    );
+    assert.deepEqual(
+      rows.map((x) => x.reason),
+      ['normal (caller hung up)'],
+    );
+  } finally {
+    assert.equal((await set('1')).ok, true);
+  }
+  assert.equal(await env.services.users.allowsTransfer(bob), true);
 });
 
 test('a REFER outside a call: 405 without a To tag, 481 naming no dialog', async (c) => {

@@ -14,8 +14,8 @@
  * ACK; both of R's legs get BYE, both calls end "transferred (attended)", and T ↔ C goes on as a new call billed
  * like the consultation call was (its payer, its rate, its destination): it is that call's continuation.
  *
- * Refused: no account behind R, or option allowtransfer=false → 403 to the REFER; a REFER before the answer or
- * during another transfer → 491; no or several Refer-To, or one that is not a SIP URI → 400. After the 202: an
+ * Refused: no account behind R, option allowtransfer=false or the account's tb_users.allowtransfer 0 → 403; a
+ * REFER before the answer or during another transfer → 491; no or several Refer-To, or one that is not a SIP URI → 400. After the 202: an
  * unknown or refused destination → the router's status (404, 403, …) in the final NOTIFY, no credit → 402, C busy
  * or unreachable → C's status, a Replaces naming no connected dialog of ours → 481, one of a call R is not in → 403.
  */
@@ -70,6 +70,8 @@ export async function onRefer(
   const username = call.users?.[side];
   const referrer = username ? await core.services.users.byUsername(username).catch(() => undefined) : undefined;
   if (!referrer?.enabled) return answer(403, 'Forbidden (transfer needs an account)');
+  if (!(await core.services.users.allowsTransfer(referrer.id)))
+    return answer(403, 'Forbidden (transfer not allowed for this account)');
   if (call.state !== 'connected' || call.transferring) return answer(491, 'Request Pending');
   call.transferring = side;
   const contact = [{ name: 'Contact', value: core.contactFor(mine.target.transport) }];
