@@ -15,9 +15,10 @@
  * like the consultation call was (its payer, its rate, its destination): it is that call's continuation.
  *
  * Refused: no account behind R, option allowtransfer=false or the account's tb_users.allowtransfer 0 → 403; a
- * REFER before the answer or during another transfer → 491; no or several Refer-To, or one that is not a SIP URI → 400. After the 202: an
- * unknown or refused destination → the router's status (404, 403, …) in the final NOTIFY, no credit → 402, C busy
- * or unreachable → C's status, a Replaces naming no connected dialog of ours → 481, one of a call R is not in → 403.
+ * REFER before the answer or during another transfer → 491; no or several Refer-To, or one that is not a SIP URI →
+ * 400. After the 202: an unknown or refused destination → the router's status (404, 403, …) in the final NOTIFY, no
+ * credit → 402, C busy or unreachable → C's status, a Replaces naming no connected dialog of ours → 481, one of a
+ * call R is not in → 403.
  */
 import { generateCallId, generateTag, getHeader, getHeaders, sipUri, type SipRequest } from '../message/index.js';
 import type { SipResponse } from '../message/index.js';
