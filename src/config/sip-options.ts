@@ -53,6 +53,13 @@ export const sipOptions = {
     def: '90',
     doc: 'RFC 4028 Min-SE (s): smaller Session-Expires get 422 (RFC minimum 90; smaller values for tests only)',
   },
+  allowtransfer: {
+    schema: bool,
+    def: 'true',
+    doc:
+      'call transfer by REFER (blind, and attended with Replaces) from a registered phone inside a call; false: ' +
+      'every REFER is answered 403',
+  },
   sipapi: { schema: bool, def: 'false', doc: 'answer API requests carried in SIP (X-MVAPI header in MESSAGE/OPTIONS)' },
   pinless: {
     schema: z.enum(['off', 'gateways']),

@@ -1,9 +1,10 @@
 /**
  * The SIP server (layer 2) on top of the stack: validates each request and dispatches it by concern — REGISTER to
  * the registrar, PUBLISH / SUBSCRIBE to presence, MESSAGE to messaging, OPTIONS (and the API carried in SIP,
- * X-MVAPI) to options; requests inside a dialog (BYE, re-INVITE, ACK, CANCEL, UPDATE, INFO) to the owner of that
- * dialog through the dialog table (481 when nobody holds it); a new INVITE to the call handler (the B2BUA), 501
- * without one. The API commands (src/api/commands/sip.ts) reach it through `services.sip`. See docs/sip.md.
+ * X-MVAPI) to options; requests inside a dialog (BYE, re-INVITE, ACK, CANCEL, UPDATE, INFO, REFER) to the owner of
+ * that dialog through the dialog table (481 when nobody holds it); a new INVITE to the call handler (the B2BUA), 501
+ * without one; a REFER outside a dialog 405 (transfers are REFERs inside a call). The API commands
+ * (src/api/commands/sip.ts) reach it through `services.sip`. See docs/sip.md.
  */
 import { getHeader, mediaType, uriHostPart, validateRequest, type SipRequest } from './message/index.js';
 import type { ServerTransaction, SipSource, SipStack, SipStackLike, SipTransport } from './stack.js';
@@ -199,10 +200,10 @@ export class SipServer {
     await Promise.race([Promise.allSettled([...this.ctx.pending]), new Promise((r) => setTimeout(r, 1000).unref())]);
   }
 
-  /** The handler of new (out-of-dialog) INVITEs: the call layer. Adds INVITE, UPDATE and INFO to Allow. */
+  /** The handler of new (out-of-dialog) INVITEs: the call layer. Adds INVITE, UPDATE, INFO and REFER to Allow. */
   setCallHandler(h: MethodHandler | undefined): void {
     this.callHandler = h;
-    this.allowed = h ? [...SIP_METHODS, 'INVITE', 'UPDATE', 'INFO'] : [...SIP_METHODS];
+    this.allowed = h ? [...SIP_METHODS, 'INVITE', 'UPDATE', 'INFO', 'REFER'] : [...SIP_METHODS];
   }
 
   /** Call state hook for the call layers: 3 calling, 4 speaking, null when the call ends. */
@@ -316,7 +317,9 @@ export class SipServer {
     if (this.services.bans.isBanned(src.ip)) return; // dropped silently, as the stack does
     const method = req.method;
     if (method === 'ACK') return;
-    const inDialog = IN_DIALOG_METHODS.has(method) && (method !== 'INVITE' || !!req.core?.to?.tag);
+    // INVITE and REFER open something new without a To tag; with one (or any other of these methods) it is a dialog's
+    const opens = method === 'INVITE' || method === 'REFER';
+    const inDialog = IN_DIALOG_METHODS.has(method) && (!opens || !!req.core?.to?.tag);
     const wait = !inDialog && (method === 'INVITE' || method === 'REGISTER') ? this.shed?.(hasCredentials(req)) : 0;
     if (wait) return this.ctx.respond(tx, req, 503, 'Service Unavailable', [{ name: 'Retry-After', value: `${wait}` }]);
     const allowed = this.allowed;
@@ -356,6 +359,11 @@ export class SipServer {
         return this.presence.onSubscribe(req, tx, src);
       case 'NOTIFY':
         return this.ctx.respond(tx, req, 481, 'Subscription Does Not Exist');
+      case 'REFER':
+        // a transfer is a REFER inside a call (src/sip/calls/transfer.ts); out of a dialog there is nothing to refer
+        return this.ctx.respond(tx, req, 405, 'Method Not Allowed (REFER only inside a call)', [
+          { name: 'Allow', value: allowed.filter((m) => m !== 'REFER').join(', ') },
+        ]);
     }
     return this.ctx.respond(tx, req, 501, 'Not Implemented', [{ name: 'Allow', value: allowed.join(', ') }]);
   }

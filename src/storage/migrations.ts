@@ -408,5 +408,15 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0021_user_allowtransfer': {
+      async up(db: Kysely<any>) {
+        // may the account's phones transfer calls by REFER (setfield tb_users allowtransfer 0/1; option allowtransfer
+        // switches transfers off for every account)
+        await db.schema
+          .alterTable('tb_users')
+          .addColumn('allowtransfer', 'integer', (c) => c.notNull().defaultTo(1))
+          .execute();
+      },
+    },
   };
 }

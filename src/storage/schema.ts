@@ -22,6 +22,8 @@ export interface UsersTable {
   tariffid: number | null;
   forgot_question: string | null;
   forgot_answer_enc: string | null;
+  /** 1: the account's phones may transfer calls by REFER (src/sip/calls/transfer.ts); 0: a REFER gets 403. */
+  allowtransfer: Generated<number>;
 }
 
 export interface ApiTable {

@@ -130,6 +130,7 @@ export const TABLES: Record<string, TableSpec> = {
       address: { kind: 'str', write: text(512), read: true },
       currency: { kind: 'str', write: currency, read: true },
       enabled: { kind: 'int', write: bool01, read: true },
+      allowtransfer: { kind: 'int', write: bool01, read: true },
       tariffid: { kind: 'int', write: optionalId, read: true },
       parentid: { kind: 'int', write: intRange(0, 999_999_999), read: true, filter: true },
       type: { kind: 'int', write: userType, read: true },

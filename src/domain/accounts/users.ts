@@ -336,6 +336,12 @@ export class UserService {
     return r ? toUser(r as Row) : undefined;
   }
 
+  /** Whether the account may transfer calls by REFER (tb_users.allowtransfer; false for an unknown account). */
+  async allowsTransfer(userId: number): Promise<boolean> {
+    const r = await this.db.selectFrom('tb_users').select('allowtransfer').where('id', '=', userId).executeTakeFirst();
+    return Number(r?.allowtransfer ?? 0) === 1;
+  }
+
   /** Updates profile/hierarchy columns of one account (values already validated by the caller). */
   async update(userId: number, patch: UserPatch): Promise<boolean> {
     if (!Object.keys(patch).length) return false;
@@ -351,4 +357,4 @@ export type UserPatch = Partial<
     Database['tb_users'],
     'name' | 'email' | 'phone' | 'country' | 'address' | 'currency' | 'enabled' | 'tariffid' | 'parentid' | 'type'
   >
->;
+> & { allowtransfer?: number };

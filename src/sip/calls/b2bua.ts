@@ -22,6 +22,10 @@
  * reason "max call age reached"); a caller that never ACKs our 200 is ended after 32 s. RFC 4028 session timers
  * (./sessiontimer.ts, options sessionexpires/minse) end a call whose leg is not refreshed: BYE both legs, CDR reason
  * "session timer expired". The RTP relay's RTP timeout ends a call whose media stopped (CDR reason "rtp timeout").
+ *
+ * Transfer (./transfer.ts): a REFER from either party; blind (the new leg billed to the referrer) or attended
+ * (Replaces: the transferee joined with the far party of the referrer's other call). The transferred call ends with
+ * CDR reason "transferred to <target>" / "transferred (attended)"; transferee ↔ target is a new call with its CDR.
  */
 import type { LiveCalls } from '../../domain/calls/livecalls.js';
 import { CallCore, type B2buaDeps, type B2buaOptions } from './core.js';

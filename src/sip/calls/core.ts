@@ -55,6 +55,8 @@ export interface Leg extends DialogLeg {
   done?: boolean;
   gateway?: GatewayCandidate;
   authTried?: boolean;
+  /** a REFER came on this leg before: the next one's NOTIFYs carry Event: refer;id=<CSeq> (RFC 3515 §2.4.6) */
+  referred?: boolean;
 }
 
 export interface Call {
@@ -85,9 +87,20 @@ export interface Call {
   /** the gateways still to try (failover order) */
   /** The gateways (and, once resolved, each one's RFC 3263 hops) still to try, in order. */
   gwQueue?: GatewayHop[];
+  /** the account behind each side (the authenticated caller, the called user), for a REFER from that side */
+  users?: { a?: string; b?: string };
+  /** the side whose REFER is being carried out (./transfer.ts; one at a time) */
+  transferring?: Side;
+  /** the referrer hung up while its transfer went on: only its leg ended (./indialog.ts onBye) */
+  referrerGone?: boolean;
 }
 
 export type Side = 'a' | 'b';
+
+/** The leg of a side (the B leg once answered). */
+export function legOf(call: Call, side: Side): Leg | undefined {
+  return side === 'a' ? call.a : call.b;
+}
 
 /** The dialog id of a leg (for the dialog table). */
 export function dialogIdOf(leg: DialogLeg): DialogId {

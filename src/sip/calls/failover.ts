@@ -99,7 +99,7 @@ export class CallDialer {
         target: t.target,
         extra: [
           { name: 'Contact', value: core.contactFor(t.target.transport) },
-          { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS' },
+          { name: 'Allow', value: 'INVITE, ACK, CANCEL, BYE, OPTIONS, REFER' },
           ...core.timers.offer(),
         ],
         body,

@@ -1,15 +1,16 @@
 /**
  * B2BUA in-dialog requests, routed here by the dialog table: A's ACK (and the delayed-offer ACK of B), BYE from
  * either side, CANCEL from A, re-INVITEs (hold, codec change, session refresh), UPDATE (RFC 3311) and INFO (e.g.
- * DTMF relay) passed through to the other leg, its answer back.
+ * DTMF relay) passed through to the other leg, its answer back; REFER (call transfer) to ./transfer.ts.
  */
 import { getHeader, type SipRequest, type SipResponse } from '../message/index.js';
 import type { ServerTransaction, SipSource } from '../stack.js';
 import type { InDialogHandler } from '../dialog/table.js';
 import { dialogRequest, sendAck, sendInDialog } from '../dialog/uac.js';
 import { bodyOf, sentRequest } from './sessiontimer.js';
-import type { Call, CallCore, Side } from './core.js';
+import { dialogIdOf, type Call, type CallCore, type Side } from './core.js';
 import { bye, cancelLeg, endCall } from './teardown.js';
+import { onRefer } from './transfer.js';
 
 /** The dialog-table handler of one side of a call. */
 export function inDialogHandler(core: CallCore, call: Call, side: Side): InDialogHandler {
@@ -26,6 +27,8 @@ export function inDialogHandler(core: CallCore, call: Call, side: Side): InDialo
       case 'UPDATE':
       case 'INFO':
         return onPassOn(core, call, side, req, tx);
+      case 'REFER':
+        return onRefer(core, call, side, req, tx, inDialogHandler);
       default:
         return core.respond(tx, req, 501, 'Not Implemented', [], undefined, (side === 'a' ? call.a : call.b)?.localTag);
     }
@@ -46,6 +49,13 @@ function onAck(core: CallCore, call: Call, side: Side, req: SipRequest): void {
 async function onBye(core: CallCore, call: Call, side: Side, req: SipRequest, tx: ServerTransaction) {
   core.respond(tx, req, 200, 'OK');
   if (call.state === 'ended') return;
+  if (call.transferring === side && call.state === 'connected') {
+    // the referrer hangs up while its transfer goes on (phones do right after the 202): only its leg ends
+    call.referrerGone = true;
+    core.dialogs.remove(dialogIdOf(side === 'a' ? call.a : call.b!));
+    core.timers.disarm(side === 'a' ? call.a : call.b);
+    return;
+  }
   if (side === 'a') {
     if (call.b) bye(core, call.b);
     if (call.state !== 'connected') {

@@ -93,6 +93,7 @@ export class CallSetup {
       a,
       forks: [],
       state: 'routing',
+      users: { a: (ivrUser ?? user ?? pinless)?.username },
     };
     core.byCallId.set(a.callId, { call, side: 'a' });
     core.dialogs.add(dialogIdOf(a), inDialogHandler(core, call, 'a'));
@@ -159,6 +160,7 @@ export class CallSetup {
       call.payer = payerOf({ caller: call.payer, calledUser: callee.id });
       if (!call.parties.includes(callee.username)) call.parties.push(callee.username);
       call.calleeName = callee.username;
+      call.users = { ...call.users, b: callee.username };
       call.busyFwd = call.forwarded ? undefined : fwd.busy;
       call.noAnswerFwd = call.forwarded ? undefined : fwd.noanswer;
       call.forwarder = callee;
@@ -217,6 +219,7 @@ export class CallSetup {
     call.id = generateCallId();
     core.setState(call, null);
     call.parties = call.parties.filter((p) => p !== by.username);
+    call.users = { a: call.users?.a }; // the B side is whoever the forwarded leg reaches
     call.state = 'routing';
     return this.routeAndDial(call, target, undefined, '', by);
   }

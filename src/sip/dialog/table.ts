@@ -1,6 +1,6 @@
 /**
  * The dialog table: every dialog the call layers (B2BUA, call control) hold, keyed by dialog id (RFC 3261 §12:
- * Call-ID, local tag, remote tag). In-dialog requests (BYE, re-INVITE, ACK, CANCEL, UPDATE, INFO) are routed by it
+ * Call-ID, local tag, remote tag). In-dialog requests (BYE, re-INVITE, ACK, CANCEL, UPDATE, INFO, REFER) go by it
  * to the dialog's owner; the SIP server answers 481 for a dialog nobody holds. A request inside one of our dialogs
  * carries our tag in To and the peer's in From.
  *
@@ -24,8 +24,16 @@ export type InDialogHandler = (
   src: SipSource,
 ) => void | Promise<void>;
 
-/** The methods routed by dialog id (an INVITE only when it carries a To tag: a re-INVITE). */
-export const IN_DIALOG_METHODS: ReadonlySet<string> = new Set(['BYE', 'INVITE', 'ACK', 'CANCEL', 'UPDATE', 'INFO']);
+/** The methods routed by dialog id (an INVITE or REFER only when it carries a To tag: a re-INVITE, a transfer). */
+export const IN_DIALOG_METHODS: ReadonlySet<string> = new Set([
+  'BYE',
+  'INVITE',
+  'ACK',
+  'CANCEL',
+  'UPDATE',
+  'INFO',
+  'REFER',
+]);
 
 const keyOf = (callId: string, localTag: string, remoteTag: string) => `${callId}\u0000${localTag}\u0000${remoteTag}`;
 const inviteKey = (callId: string, remoteTag: string) => `${callId}\u0000${remoteTag}`;
