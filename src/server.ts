@@ -51,6 +51,7 @@ import { SmppPool } from './domain/messaging/smpp/pool.js';
 import { WebhookService } from './domain/events/webhooks.js';
 import { mailDailyReport } from './ops/reports/mail.js';
 import { Mailer } from './domain/mail/mailer.js';
+import { LowCreditNotices } from './domain/mail/lowcredit.js';
 import { FaxService } from './domain/fax/service.js';
 import { BackupService } from './ops/backup/backup.js';
 import { Maintenance } from './ops/maintenance/scheduler.js';
@@ -172,6 +173,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const webhooks = new WebhookService(domain, box);
   sms.events = webhooks;
   const mailer = new Mailer(domain, webhooks);
+  // a debit taking an account below lowcreditlimit queues one e-mail notice, in the debit's transaction
+  ledger.watchLowCredit(new LowCreditNotices(mailer, config, log));
   const fax = new FaxService(domain, mailer, webhooks);
   const queues = [mailer.loop, fax.loop, webhooks.loop];
   const node = processId || state.nodeId;
