@@ -2,13 +2,15 @@
  * The low-credit notice against a real SMTP server on loopback: a debit that takes an account below
  * lowcreditlimit (a call's CDR, a transfer, an SMS) queues one e-mail to the account's address, in the debit's
  * transaction; further debits below the limit send nothing; a credit back above it re-arms the notice; a refused
- * debit sends nothing; an account without an address gets no notice and its debit stands; lowcreditlimit=0 is off.
+ * debit sends nothing; an account without an address gets no notice and its debit stands; lowcreditlimit=0 is off;
+ * a notice that fails in the database is undone alone, the debit commits.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, ADMIN_PASSWORD, API_KEY, type TestServer } from '../helpers/server.js';
 import { req, src } from '../helpers/source.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
+import { LowCreditNotices } from '../../src/domain/mail/lowcredit.js';
 import { startSmtp, type TestSmtp } from './smtp.js';
 
 const LOCAL = src('127.0.0.1');
@@ -128,4 +130,30 @@ test('no e-mail address: no notice, the debit stands; lowcreditlimit=0 is off', 
     t.srv.services.config.persist({ lowcreditlimit: '1.00' });
   }
   assert.deepEqual(await t.srv.services.ledger.audit(), []);
+});
+
+test('a notice whose statement fails is undone alone (SQLite savepoint): the debit commits', async () => {
+  const s = t.srv.services;
+  const failures: unknown[] = [];
+  s.ledger.watchLowCredit({
+    limit: () => 1_000_000,
+    crossed: async (trx) => {
+      await trx
+        .insertInto('tb_mail')
+        .values({ id: 1 } as never)
+        .execute();
+    },
+    failed: (e) => failures.push(e),
+  });
+  try {
+    const uid = await id('rich');
+    await s.ledger.post({ userId: uid, amount: 400_000, reason: 'test' });
+    assert.equal(await credit('rich'), 1_200_000);
+    assert.equal(await s.ledger.post({ userId: uid, amount: -300_000, reason: 'test' }), 900_000);
+    assert.equal(failures.length, 1);
+  } finally {
+    s.ledger.watchLowCredit(new LowCreditNotices(s.mailer, s.config, s.log));
+  }
+  assert.equal(await credit('rich'), 900_000);
+  assert.deepEqual(await s.ledger.audit(), []);
 });
