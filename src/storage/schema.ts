@@ -334,7 +334,7 @@ export interface SmsMoTable {
   parts: number;
   /** micro-units charged (0: free, not rated, or credit short with smsmonocredit=deliver) */
   cost: ColumnType<number, number | undefined, number>;
-  /** accepted (charged, not yet delivered) | delivered | rejected | undelivered (charge refunded) */
+  /** delivering | accepted (charged, its delivery failed) | delivered | rejected | undelivered (refunded) */
   state: string;
   note: ColumnType<string, string | undefined, string>;
   created_at: number;

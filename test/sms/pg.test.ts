@@ -1,6 +1,7 @@
 /**
  * SMS on PostgreSQL: concurrent claims never take the same row (FOR UPDATE SKIP LOCKED inside the claiming
- * UPDATE), and the whole path (accept + charge in one transaction, submit, receipt → delivered) on the pg dialect.
+ * UPDATE), and the whole path (accept + charge in one transaction, submit, receipt → delivered) on the pg dialect;
+ * incoming SMS charged and delivered once when copies race in one process or in several (the advisory lock).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +9,7 @@ import { req, src } from '../helpers/source.js';
 import { usePgTestServer } from '../helpers/pg.js';
 import { TestSmsc } from '../helpers/smsc.js';
 import { SmsQueue } from '../../src/domain/messaging/sms/queue.js';
+import { MoCharges } from '../../src/domain/messaging/sms/mobile.js';
 import { importTariffsCsv } from '../../src/domain/rating/csv.js';
 
 const pg = usePgTestServer('sms', { apilimitip: '0', apilimituser: '0', defaultcountrycode: '1', nodeid: 'pgsms' });
@@ -134,6 +136,28 @@ test('PostgreSQL: an incoming SMS charged to its receiver once, its redelivery n
     );
     const ims = await s.storage.db.selectFrom('tb_imessages').select('body').where('touser', '=', 'pmo').execute();
     assert.equal(ims.length, 1);
+    // three processes (three MoCharges on the database) get the same message at once: one charge, one delivery
+    const mk = () => new MoCharges({ dialect: 'pg', config: s.config, ledger: s.ledger, rating: s.rating, log: s.log });
+    let delivered = 0;
+    const handler = {
+      recipient: (to: string) => s.users.byUsername(to === '15554440000' ? 'pmo' : 'nobody'),
+      deliver: async () => {
+        delivered++;
+        await new Promise((r) => setTimeout(r, 50));
+        return true;
+      },
+    };
+    const m = { gateway: 'pgmo', from: '15550008888', to: '15554440000', text: 'three nodes', parts: 1 };
+    const outs = await Promise.all([mk(), mk(), mk()].map((x) => x.handle(m, handler)));
+    assert.equal(delivered, 1);
+    assert.deepEqual(outs.map((o) => o.redelivery).sort(), [false, true, true]);
+    const after = await s.storage.db
+      .selectFrom('tb_ledger')
+      .select('amount')
+      .where('userid', '=', uid)
+      .where('reason', '=', 'smsmo')
+      .execute();
+    assert.equal(after.length, 2);
     s.config.persist({ smsmonocredit: 'reject' });
     try {
       assert.deepEqual(await smsc.mo('15550007777', '15554440001', 'pg poor'), [0x65]);

@@ -7,12 +7,13 @@
  * (no SIP stack) is refunded. deliver_sm carries no message id of the SMSC, so a redelivery (the SMSC sends it
  * again when our answer was an error or was lost) is known by its content: the same gateway, sender, number,
  * concatenation reference, parts and text within `smsmodedupe` seconds is neither charged nor delivered again (a
- * copy whose delivery failed is delivered, still not charged again).
+ * copy of one whose delivery failed is delivered, still not charged again). Copies racing each other, in this
+ * process or in others, are serialised: one is charged and delivered, the others find its row.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Kysely } from 'kysely';
-import type { Database } from '../../../storage/schema.js';
+import { sql } from 'kysely';
+import type { Dialect } from '../../../storage/dialect.js';
 import type { ConfigStore } from '../../../config/store.js';
 import { InsufficientCredit, type Ledger } from '../../billing/ledger.js';
 import { formatAmount } from '../../billing/amount.js';
@@ -43,7 +44,7 @@ export interface MoOutcome {
 }
 
 export interface MoDeps {
-  db: Kysely<Database>;
+  dialect: Dialect;
   config: ConfigStore;
   ledger: Ledger;
   rating: RatingService;
@@ -54,7 +55,11 @@ interface MoRow {
   id: number;
   cost: number;
   state: string;
+  updatedAt: number;
 }
+
+/** A row `delivering` for longer than this was left by a process that stopped: a copy may deliver it. */
+const STALE_MS = 60_000;
 
 export function dedupeKey(m: MobileOriginated): string {
   const parts = [m.gateway, m.from, m.to, m.ref ?? '', m.parts, m.text];
@@ -88,18 +93,8 @@ export class MoCharges {
   private async once(m: MobileOriginated, user: User, key: string, h: MoHandler): Promise<MoOutcome> {
     const o = this.d.config.options;
     const now = Date.now();
-    if (o.smsmodedupe > 0) {
-      const seen = await this.d.db
-        .selectFrom('tb_smsmo')
-        .select(['id', 'cost', 'state'])
-        .where('dedupe', '=', key)
-        .where('created_at', '>', now - o.smsmodedupe * 1000)
-        .where('state', '!=', 'rejected')
-        .orderBy('id', 'desc')
-        .executeTakeFirst();
-      if (seen) return this.again({ id: Number(seen.id), cost: Number(seen.cost), state: seen.state }, m, user, h);
-    }
     const price = await this.price(user, m);
+    // a new row is claimed for its delivery at once (delivering)
     const row = {
       gateway: m.gateway.slice(0, 64),
       dedupe: key,
@@ -107,27 +102,47 @@ export class MoCharges {
       sender: m.from.slice(0, 32),
       destination: m.to.slice(0, 32),
       parts: m.parts,
-      state: 'accepted',
+      state: 'delivering',
       created_at: now,
       updated_at: now,
     };
-    const insert = (db: Kysely<Database>, v: { cost: number; state?: string; note: string }) =>
-      db
-        .insertInto('tb_smsmo')
-        .values({ ...row, ...v, note: v.note.slice(0, 256) })
-        .returning('id')
-        .executeTakeFirstOrThrow()
-        .then((r) => Number(r.id));
+    // the look-up for an earlier copy and the new row (with its charge) in one transaction, serialised per key:
+    // on PostgreSQL by an advisory lock on the key (other processes, other nodes), on SQLite by its one writer
+    const record = (v: { cost: number; state?: string; note: string }) =>
+      this.d.ledger.transaction(async (trx): Promise<{ id: number; seen?: MoRow }> => {
+        if (this.d.dialect === 'pg') {
+          const lock = BigInt.asIntN(64, BigInt(`0x${key.slice(0, 16)}`)).toString();
+          await sql`select pg_advisory_xact_lock(cast(${lock} as bigint))`.execute(trx);
+        }
+        if (o.smsmodedupe > 0) {
+          const seen = await trx
+            .selectFrom('tb_smsmo')
+            .select(['id', 'cost', 'state', 'updated_at'])
+            .where('dedupe', '=', key)
+            .where('created_at', '>', now - o.smsmodedupe * 1000)
+            .where('state', '!=', 'rejected')
+            .orderBy('id', 'desc')
+            .executeTakeFirst();
+          if (seen) {
+            const { id, cost, state, updated_at } = seen;
+            return { id: 0, seen: { id: Number(id), cost: Number(cost), state, updatedAt: Number(updated_at) } };
+          }
+        }
+        const ins = await trx
+          .insertInto('tb_smsmo')
+          .values({ ...row, ...v, note: v.note.slice(0, 256) })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        const id = Number(ins.id);
+        if (v.cost > 0)
+          await this.d.ledger.postIn(trx, { userId: user.id, amount: -v.cost, reason: 'smsmo', ref: `smsmo:${id}` });
+        return { id };
+      });
     const line = { user: user.id, from: m.from, to: m.to, parts: m.parts, gateway: m.gateway };
-    let id: number;
+    let r: { id: number; seen?: MoRow };
     let cost = price.cost;
     try {
-      id = await this.d.ledger.transaction(async (trx) => {
-        const moid = await insert(trx, { cost, note: price.note });
-        if (cost > 0)
-          await this.d.ledger.postIn(trx, { userId: user.id, amount: -cost, reason: 'smsmo', ref: `smsmo:${moid}` });
-        return moid;
-      });
+      r = await record({ cost, note: price.note });
     } catch (e) {
       if (!(e instanceof InsufficientCredit)) throw e;
       const bal = (await this.d.ledger.balance(user.id))?.credit ?? 0;
@@ -135,33 +150,70 @@ export class MoCharges {
       const why =
         `insufficient credit: the incoming SMS costs ${formatAmount(cost)} ${price.currency} ` +
         `(${m.parts} part(s)), ${formatAmount(free)} available`;
-      if (o.smsmonocredit === 'reject') {
-        const moid = await insert(this.d.db, { cost: 0, state: 'rejected', note: why });
-        this.d.log.warn({ ...line, smsmo: moid, why }, 'incoming SMS rejected: the receiver cannot pay it');
+      cost = 0;
+      const reject = o.smsmonocredit === 'reject';
+      r = await record(reject ? { cost, state: 'rejected', note: why } : { cost, note: `delivered free: ${why}` });
+      if (!r.seen && reject) {
+        this.d.log.warn({ ...line, smsmo: r.id, why }, 'incoming SMS rejected: the receiver cannot pay it');
         throw new InboundRefused(why, ESME_RX_P_APPN);
       }
-      id = await insert(this.d.db, { cost: 0, note: `delivered free: ${why}` });
-      this.d.log.warn({ ...line, smsmo: id, why }, 'incoming SMS delivered free: the receiver cannot pay it');
-      cost = 0;
+      if (!r.seen)
+        this.d.log.warn({ ...line, smsmo: r.id, why }, 'incoming SMS delivered free: the receiver cannot pay it');
     }
-    if (cost > 0) this.d.log.info({ ...line, smsmo: id, cost }, 'incoming SMS charged');
-    else if (price.note) this.d.log.info({ ...line, smsmo: id, why: price.note }, 'incoming SMS not charged');
-    return this.deliver({ id, cost, state: 'accepted' }, m, user, h, false);
+    if (r.seen) return this.again(r.seen, m, user, h);
+    if (cost > 0) this.d.log.info({ ...line, smsmo: r.id, cost }, 'incoming SMS charged');
+    else if (price.note) this.d.log.info({ ...line, smsmo: r.id, why: price.note }, 'incoming SMS not charged');
+    return this.deliver({ id: r.id, cost, state: 'delivering', updatedAt: now }, m, user, h, false);
   }
 
-  /** A copy of a message already recorded: delivered again only if its delivery had not happened. */
+  /**
+   * A copy of a message already recorded: delivered only if no delivery happened and none is running (a row left
+   * `accepted` by a failed delivery, or `delivering` for longer than STALE_MS by a process that stopped), claimed
+   * by one conditional UPDATE so that two processes never both deliver it.
+   */
   private async again(r: MoRow, m: MobileOriginated, user: User, h: MoHandler): Promise<MoOutcome> {
     const line = { smsmo: r.id, user: user.id, from: m.from, to: m.to, state: r.state };
-    if (r.state === 'accepted') {
-      this.d.log.info(line, 'incoming SMS delivered again by the SMSC: delivering it, not charged again');
-      return this.deliver(r, m, user, h, true);
+    const stale = r.state === 'delivering' && Date.now() - r.updatedAt > STALE_MS;
+    if (r.state === 'accepted' || stale) {
+      const claimed = await this.d.ledger.transaction((trx) =>
+        trx
+          .updateTable('tb_smsmo')
+          .set({ state: 'delivering', updated_at: Date.now() })
+          .where('id', '=', r.id)
+          .where('state', '=', r.state)
+          .where('updated_at', '=', r.updatedAt)
+          .executeTakeFirst(),
+      );
+      if (Number(claimed.numUpdatedRows) === 1) {
+        this.d.log.info(line, 'incoming SMS delivered again by the SMSC: delivering it, not charged again');
+        return this.deliver(r, m, user, h, true);
+      }
     }
     this.d.log.info(line, 'incoming SMS delivered again by the SMSC: already handled, not charged or delivered again');
     return { taken: r.state === 'delivered', cost: 0, id: r.id, redelivery: true };
   }
 
+  /**
+   * Delivers a row this handler claimed (`delivering`): then delivered, or undelivered and refunded; after a throw
+   * it is `accepted` again, for the SMSC's redelivery.
+   */
   private async deliver(r: MoRow, m: MobileOriginated, user: User, h: MoHandler, redelivery: boolean) {
-    const taken = await h.deliver(m, user);
+    let taken: boolean;
+    try {
+      taken = await h.deliver(m, user);
+    } catch (e) {
+      await this.d.ledger
+        .transaction((trx) =>
+          trx
+            .updateTable('tb_smsmo')
+            .set({ state: 'accepted', updated_at: Date.now() })
+            .where('id', '=', r.id)
+            .where('state', '=', 'delivering')
+            .execute(),
+        )
+        .catch((err: unknown) => this.d.log.warn({ err, smsmo: r.id }, 'incoming SMS: state not reset'));
+      throw e;
+    }
     const now = Date.now();
     await this.d.ledger.transaction(async (trx) => {
       const state = taken ? 'delivered' : 'undelivered';
@@ -169,7 +221,7 @@ export class MoCharges {
         .updateTable('tb_smsmo')
         .set({ state, updated_at: now })
         .where('id', '=', r.id)
-        .where('state', '=', 'accepted')
+        .where('state', '=', 'delivering')
         .executeTakeFirst();
       if (!taken && Number(changed.numUpdatedRows) === 1 && r.cost > 0)
         await this.d.ledger.postIn(trx, {
