@@ -51,6 +51,7 @@ import { SmppPool } from './domain/messaging/smpp/pool.js';
 import { WebhookService } from './domain/events/webhooks.js';
 import { mailDailyReport } from './ops/reports/mail.js';
 import { Mailer } from './domain/mail/mailer.js';
+import { LowCreditNotices } from './domain/mail/lowcredit.js';
 import { FaxService } from './domain/fax/service.js';
 import { BackupService } from './ops/backup/backup.js';
 import { Maintenance } from './ops/maintenance/scheduler.js';
@@ -173,6 +174,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const webhooks = new WebhookService(domain, box);
   sms.events = webhooks;
   const mailer = new Mailer(domain, webhooks);
+  // a debit taking an account below lowcreditlimit queues one e-mail notice, in the debit's transaction
+  ledger.watchLowCredit(new LowCreditNotices(mailer, config, log));
   const fax = new FaxService(domain, mailer, webhooks);
   const queues = [mailer.loop, fax.loop, webhooks.loop];
   const node = processId || state.nodeId;
@@ -246,20 +249,23 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const first = await firstStart(services, o.announce ?? ((t) => process.stdout.write(t)));
   const gateway = new ApiGateway(services, { registry: buildRegistry(), rules });
   await gateway.loadAdmin();
-  // incoming SMS: to a user's DID it reaches the user as a SIP MESSAGE (or the offline IM store); to any other number
-  // (the service number) an API command in the text runs through the gateway and is answered by SMS
-  sms.onMobileOriginated(async (m) => {
-    const sip = services.sip;
-    const user = await services.routing.localUser(m.to);
-    if (user) {
-      if (!user.enabled || !sip) return false;
-      await sip.deliverIm(m.from, user.username, Buffer.from(m.text, 'utf8'), 'text/plain;charset=utf-8', 3000);
+  // incoming SMS: to a user's DID it is charged to them (mobile.ts) and reaches them as a SIP MESSAGE (or the offline
+  // IM store); to any other number (the service number) an API command in the text runs through the gateway and is
+  // answered by SMS
+  sms.onMobileOriginated({
+    recipient: (to) => services.routing.localUser(to),
+    async deliver(m, user) {
+      const sip = services.sip;
+      if (user) {
+        if (!sip) return false;
+        await sip.deliverIm(m.from, user.username, Buffer.from(m.text, 'utf8'), 'text/plain;charset=utf-8', 3000);
+        return true;
+      }
+      const answer = await answerSms(gateway, config.options.apiv2key || config.options.httpapikey, m.text);
+      if (answer === undefined) return false;
+      await sms.reply(m.from, m.to, answer).catch((e) => log.warn({ err: e, to: m.from }, 'SMS API answer not sent'));
       return true;
-    }
-    const answer = await answerSms(gateway, config.options.apiv2key || config.options.httpapikey, m.text);
-    if (answer === undefined) return false;
-    await sms.reply(m.from, m.to, answer).catch((e) => log.warn({ err: e, to: m.from }, 'SMS API answer not sent'));
-    return true;
+    },
   });
   const nodeStats = new NodeStatsPublisher(services, {
     intervalMs: o.nodeStatsMs,

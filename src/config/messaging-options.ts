@@ -14,6 +14,13 @@ export const messagingOptions = {
   smtpuser: { schema: str, def: '', doc: 'SMTP AUTH user name (empty: no authentication)' },
   smtppassword: { schema: str, def: '', doc: 'SMTP AUTH password (secret: shown masked, never logged)' },
   smtpfrom: { schema: str, def: '', doc: 'default sender address (used when from is empty, and by notices)' },
+  lowcreditlimit: {
+    schema: str.refine((v) => /^\d{1,9}(\.\d{1,6})?$/.test(v), { message: 'expected a decimal amount' }),
+    def: '0',
+    doc:
+      'e-mail an account (its tb_users e-mail) once when a debit takes its credit below this amount (in the ' +
+      "account's currency); again only after the credit was back at or above it (0: off; needs smtphost, smtpfrom)",
+  },
   dailyreportemail: {
     schema: nameList,
     def: '',

@@ -250,6 +250,27 @@ const smsOptions = {
     def: '5000',
     doc: 'ms before the first retry of an SMS after a temporary failure (doubling each time, at most 10 min)',
   },
+  smsmocharge: {
+    schema: bool,
+    def: 'true',
+    doc:
+      'charge an incoming SMS to a user (to their DID) like a sent one: the connectfee of the row of their own ' +
+      'tariff plan for the sender number, per part (false: incoming SMS are free)',
+  },
+  smsmonocredit: {
+    schema: z.enum(['deliver', 'reject']),
+    def: 'deliver',
+    doc:
+      'an incoming SMS whose receiver cannot pay it: deliver (free, logged) or reject (the SMSC gets ' +
+      'ESME_RX_P_APPN and does not retry)',
+  },
+  smsmodedupe: {
+    schema: int(0, 7 * 86400),
+    def: '600',
+    doc:
+      'seconds in which an incoming SMS with the same gateway, sender, number, parts and text counts as a ' +
+      'redelivery by the SMSC: not charged nor delivered again (0: every copy is new)',
+  },
   smsenquirelink: {
     schema: int(1, 3600),
     def: '30',

@@ -418,5 +418,27 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0022_sms_mo': {
+      async up(db: Kysely<any>) {
+        // one row per mobile-originated SMS to a user: its charge (ledger ref smsmo:<id>) and what became of it;
+        // `dedupe` (a hash of gateway, sender, number, concatenation reference and text) finds a redelivery
+        await db.schema
+          .createTable('tb_smsmo')
+          .addColumn('id', idType, id)
+          .addColumn('gateway', 'varchar(64)', (c) => c.notNull())
+          .addColumn('dedupe', 'varchar(64)', (c) => c.notNull())
+          .addColumn('userid', 'integer', (c) => c.notNull())
+          .addColumn('sender', 'varchar(32)', (c) => c.notNull())
+          .addColumn('destination', 'varchar(32)', (c) => c.notNull())
+          .addColumn('parts', 'integer', (c) => c.notNull())
+          .addColumn('cost', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('state', 'varchar(16)', (c) => c.notNull())
+          .addColumn('note', 'varchar(256)', (c) => c.notNull().defaultTo(''))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ix_smsmo_dedupe').on('tb_smsmo').columns(['dedupe', 'created_at']).execute();
+      },
+    },
   };
 }

@@ -324,6 +324,25 @@ export interface SmsPartsTable {
   updated_at: number;
 }
 
+/** A mobile-originated SMS to a user (migration 0022): its MO charge and its outcome. */
+export interface SmsMoTable {
+  id: Generated<number>;
+  gateway: string;
+  /** SHA-256 (hex) of gateway, sender, number, concatenation reference and text: a redelivery has the same */
+  dedupe: string;
+  userid: number;
+  sender: string;
+  destination: string;
+  parts: number;
+  /** micro-units charged (0: free, not rated, or credit short with smsmonocredit=deliver) */
+  cost: ColumnType<number, number | undefined, number>;
+  /** delivering | accepted (charged, its delivery failed) | delivered | rejected | undelivered (refunded) */
+  state: string;
+  note: ColumnType<string, string | undefined, string>;
+  created_at: number;
+  updated_at: number;
+}
+
 /** A column with a default: optional on insert. */
 type Def<T> = ColumnType<T, T | undefined, T>;
 
@@ -454,6 +473,7 @@ export interface Database {
   tb_smsgateways: SmsGatewaysTable;
   tb_sms: SmsTable;
   tb_smsparts: SmsPartsTable;
+  tb_smsmo: SmsMoTable;
   tb_jobs: JobsTable;
   tb_jobruns: JobRunsTable;
   tb_settings: SettingsTable;

@@ -1,6 +1,7 @@
 /**
  * The e-mail queue and fax billing on PostgreSQL: 30 messages, three queue runs at once (as three processes
- * would) → each message arrives exactly once; a fax charged once and refunded once when the gateway refuses it.
+ * would) → each message arrives exactly once; a fax charged once and refunded once when the gateway refuses it;
+ * the low-credit notice once for concurrent debits, and a failing notice undone without its debit.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +10,9 @@ import { join } from 'node:path';
 import { ADMIN_PASSWORD, API_KEY } from '../helpers/server.js';
 import { usePgTestServer } from '../helpers/pg.js';
 import { req, src } from '../helpers/source.js';
+import { sql } from 'kysely';
 import { Mailer } from '../../src/domain/mail/mailer.js';
+import { LowCreditNotices } from '../../src/domain/mail/lowcredit.js';
 import { startSmtp, type TestSmtp } from './smtp.js';
 
 const admin = { authkey: API_KEY, authid: 'admin', authpwd: ADMIN_PASSWORD };
@@ -87,5 +90,54 @@ test('PostgreSQL: concurrent queue runs send each message once; a failed fax is 
       ['fax refund', 500_000],
     ],
   );
+  assert.deepEqual(await s.ledger.audit(), []);
+});
+
+test('PostgreSQL: concurrent debits crossing lowcreditlimit queue one notice; a failing notice leaves the debit', async (c) => {
+  if (!pg.t) return c.skip(pg.skip);
+  const t = pg.t;
+  const s = t.srv.services;
+  s.config.persist({
+    smtphost: '127.0.0.1',
+    smtpport: String(smtp.port),
+    smtpsecure: 'none',
+    smtpfrom: 'q@voxswitch.test',
+    lowcreditlimit: '1.00',
+  });
+  const made = await t.srv.gateway.handle(
+    req(
+      'newuseri',
+      { ...admin, u_username: 'pglow', u_password: 'pglowpw-123', u_email: 'low@example.org', u_credit: '1.20' },
+      src('127.0.0.1'),
+    ),
+  );
+  assert.equal(made.ok, true, made.text);
+  const u = (await s.users.byUsername('pglow'))!;
+  // six debits at once: the row lock orders them, exactly one of them crosses 1.00
+  await Promise.all(Array.from({ length: 6 }, () => s.ledger.post({ userId: u.id, amount: -100_000, reason: 'test' })));
+  assert.equal((await s.ledger.balance(u.id))!.credit, 600_000);
+  const queued = await s.storage.db
+    .selectFrom('tb_mail')
+    .select('to_addr')
+    .where('ref', '=', `lowcredit:${u.id}`)
+    .execute();
+  assert.deepEqual(queued, [{ to_addr: 'low@example.org' }]);
+  // a notice whose statement fails is undone alone (its savepoint); the debit commits
+  const failures: unknown[] = [];
+  s.ledger.watchLowCredit({
+    limit: () => 1_000_000,
+    crossed: async (trx) => {
+      await sql`select 1 / 0`.execute(trx);
+    },
+    failed: (e) => failures.push(e),
+  });
+  try {
+    await s.ledger.post({ userId: u.id, amount: 600_000, reason: 'test' });
+    assert.equal(await s.ledger.post({ userId: u.id, amount: -300_000, reason: 'test' }), 900_000);
+    assert.equal(failures.length, 1);
+  } finally {
+    s.ledger.watchLowCredit(new LowCreditNotices(s.mailer, s.config, s.log));
+  }
+  assert.equal((await s.ledger.balance(u.id))!.credit, 900_000);
   assert.deepEqual(await s.ledger.audit(), []);
 });

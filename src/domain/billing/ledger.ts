@@ -64,6 +64,33 @@ export interface Entry {
   actor?: number;
 }
 
+/** A debit that took a balance from at or above a limit to below it. */
+export interface Crossing {
+  userId: number;
+  /** balance after the debit, micro-units */
+  balance: number;
+  currency: string;
+  limit: number;
+  /** the debit's reason (call, sms, smsmo, transfer, …) */
+  reason: string;
+}
+
+/**
+ * Watches debits for a balance crossing below a limit (the low-credit notice). Each crossing is one entry: the
+ * balance before it was at or above the limit and after it is below, so a notice goes once per crossing, and only
+ * after a credit took the balance back up can a later debit cross again.
+ */
+export interface LowCreditWatch {
+  /** The limit now, micro-units (0: off). */
+  limit(): number;
+  /**
+   * Runs inside the debit's transaction (so the notice commits with the debit, or not at all), behind a
+   * savepoint: if it fails, only its own statements are undone, never the debit.
+   */
+  crossed(trx: Transaction<Database>, c: Crossing): Promise<void>;
+  failed(e: unknown, c: Crossing): void;
+}
+
 export class Ledger {
   /** `balance` is on the API's hot path: its query is compiled once and run with new parameters. */
   private readonly balanceQuery: CompiledQuery;
@@ -83,6 +110,7 @@ export class Ledger {
   private readonly entryQuery: CompiledQuery;
   private readonly lockedEntryQuery: CompiledQuery;
   private readonly lockQuery: CompiledQuery;
+  private watch: LowCreditWatch | undefined;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -129,6 +157,11 @@ export class Ledger {
     return Number(r?.s ?? 0);
   }
 
+  /** Sets who is told of a debit crossing below the low-credit limit (the composition root wires the notices). */
+  watchLowCredit(w: LowCreditWatch | undefined): void {
+    this.watch = w;
+  }
+
   /** Forgets cached balances (one user, or all after SQL run outside the ledger). */
   invalidate(userId?: number): void {
     if (userId === undefined) this.cache.clear();
@@ -167,7 +200,23 @@ export class Ledger {
       throw err;
     }
     if (!row) throw new NoSuchAccount('no such account');
-    return Number(row.balance_after);
+    const after = Number(row.balance_after);
+    if (debit && this.watch) await this.checkCrossing(trx, this.watch, e, after, row.currency);
+    return after;
+  }
+
+  private async checkCrossing(trx: Transaction<Database>, w: LowCreditWatch, e: Entry, after: number, cur: string) {
+    const limit = w.limit();
+    if (limit <= 0 || after >= limit || after - e.amount < limit) return;
+    const c: Crossing = { userId: e.userId, balance: after, currency: cur, limit, reason: e.reason };
+    await sql`savepoint lowcredit`.execute(trx);
+    try {
+      await w.crossed(trx, c);
+    } catch (err) {
+      await sql`rollback to savepoint lowcredit`.execute(trx);
+      w.failed(err, c);
+    }
+    await sql`release savepoint lowcredit`.execute(trx);
   }
 
   /**

@@ -2,12 +2,14 @@
  * One SMPP 3.4 client session (ESME) to an SMSC, over the `smpp` package's codec: connect (TCP or TLS), bind
  * (transmitter, receiver or transceiver), enquire_link keepalive, rebind with exponential back-off after a drop or a
  * refused bind, a window of outstanding submit_sm, a throughput limit (token bucket), and deliver_sm answered after
- * the handler has taken it (a handler failure answers ESME_RSYSERR so the SMSC delivers it again).
+ * the handler has taken it (a handler failure answers ESME_RSYSERR so the SMSC delivers it again; a refusal for
+ * good, InboundRefused, its own status).
  */
 import smpp from 'smpp';
 import type { Session, Pdu } from 'smpp';
 import type { BindMode } from '../sms/gateways.js';
 import type { GatewayLinkState, GatewayStatus, InboundSms, OutPart, SubmitOutcome } from '../sms/transport.js';
+import { InboundRefused } from '../sms/transport.js';
 import { statusName } from './status.js';
 import { readConcat } from '../sms/encoding.js';
 
@@ -199,7 +201,7 @@ export class SmppSession {
     };
     this.events.inbound(m).then(
       () => s.send(pdu.response()),
-      () => s.send(pdu.response({ command_status: 0x08 })),
+      (e: unknown) => s.send(pdu.response({ command_status: e instanceof InboundRefused ? e.status : 0x08 })),
     );
   }
 

@@ -19,9 +19,10 @@ import { encodeSms, nonGsmChars, type SmsEncoding } from './encoding.js';
 import { orderSmsGateways, senderAllowed, SENDER_RE, type NewSmsGateway, type SmsGateway } from './gateways.js';
 import type { SmsGatewayStore } from './store.js';
 import { SmsQueue, type SmsRow } from './queue.js';
-import type { InboundSms, SmsTransport } from './transport.js';
+import { InboundRefused, type InboundSms, type SmsTransport } from './transport.js';
 import { parseReceipt, receiptOutcome } from './receipts.js';
-import { Reassembly, type MobileOriginated } from './inbound.js';
+import { Reassembly } from './inbound.js';
+import { MoCharges, type MoHandler } from './mobile.js';
 
 /** A refused SMS (bad input, no gateway or route, credit short): nothing charged, nothing queued. */
 export class SmsError extends DomainError {}
@@ -74,13 +75,15 @@ export class SmsService {
   private accepted: () => void = () => undefined;
   private changed: () => Promise<void> = async () => undefined;
   private readonly reassembly = new Reassembly();
-  private mo: ((m: MobileOriginated) => Promise<boolean>) | undefined;
+  private mo: MoHandler | undefined;
+  private readonly moCharges: MoCharges;
 
   /** Set by the composition root once the webhooks exist. */
   events?: SmsEvents;
 
   constructor(private readonly d: SmsDeps) {
     this.queue = new SmsQueue(d.db, d.dialect);
+    this.moCharges = new MoCharges(d);
   }
 
   /** Announces a message's state as it is now in tb_sms (sms.status); a failure to queue it is logged only. */
@@ -114,10 +117,10 @@ export class SmsService {
   }
 
   /**
-   * Where mobile-originated messages go (wired by the composition root: to a user's DID over SIP); it answers
-   * whether a user took it.
+   * Where mobile-originated messages go (wired by the composition root: to a user's DID over SIP, else the API
+   * over SMS); a user's message is charged to them first (mobile.ts).
    */
-  onMobileOriginated(handler: (m: MobileOriginated) => Promise<boolean>): void {
+  onMobileOriginated(handler: MoHandler): void {
     this.mo = handler;
   }
 
@@ -286,9 +289,19 @@ export class SmsService {
     if (!receipt) {
       const whole = this.reassembly.add(m);
       if (!whole) return;
-      const taken = this.mo ? await this.mo(whole) : false;
-      this.d.log.info({ gateway: m.gateway, to: m.destination, taken }, 'mobile-originated SMS');
-      const data = { from: whole.from, to: whole.to, text: whole.text, gateway: m.gateway, taken };
+      if (!this.mo) return;
+      let out;
+      try {
+        out = await this.moCharges.handle(whole, this.mo);
+      } catch (e) {
+        if (e instanceof InboundRefused) this.reassembly.done(whole);
+        throw e;
+      }
+      this.reassembly.done(whole);
+      const { taken, cost } = out;
+      this.d.log.info({ gateway: m.gateway, to: m.destination, taken, cost }, 'mobile-originated SMS');
+      if (out.redelivery) return;
+      const data = { from: whole.from, to: whole.to, text: whole.text, gateway: m.gateway, taken, cost };
       await this.events?.emit('sms.incoming', data).catch((e: unknown) => this.d.log.warn({ err: e }, 'sms.incoming'));
       return;
     }

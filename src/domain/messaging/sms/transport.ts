@@ -36,6 +36,22 @@ export interface InboundSms {
   concat?: { ref: number; total: number; seq: number };
 }
 
+/**
+ * A deliver_sm the switch refuses for good (an incoming SMS its receiver cannot pay, smsmonocredit=reject): the
+ * transport answers it with `status` instead of ESME_RSYSERR (which asks the SMSC to deliver it again).
+ */
+export class InboundRefused extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** ESME_RX_P_APPN: a permanent error of the receiving ESME's application (SMPP 3.4, 5.1.3). */
+export const ESME_RX_P_APPN = 0x65;
+
 export type GatewayLinkState = 'connecting' | 'bound' | 'down' | 'refused' | 'stopped';
 
 export interface GatewayStatus {
@@ -59,7 +75,10 @@ export interface SmsTransport {
    * durable at-most-once mark) and writes the submit_sm.
    */
   submit(gateway: string, part: OutPart, beforeWrite?: () => Promise<void>): Promise<SubmitOutcome>;
-  /** Called for every deliver_sm (already answered with deliver_sm_resp). */
+  /**
+   * Called for every deliver_sm, answered with deliver_sm_resp once the handler is done: ESME_ROK when it
+   * resolves, the status of an InboundRefused it throws, else ESME_RSYSERR (the SMSC delivers it again).
+   */
   onInbound(handler: (m: InboundSms) => Promise<void>): void;
   /** Called when a session binds (the queue can move again). */
   onBound(handler: (gateway: string) => void): void;
