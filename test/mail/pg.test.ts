@@ -12,6 +12,7 @@ import { usePgTestServer } from '../helpers/pg.js';
 import { req, src } from '../helpers/source.js';
 import { sql } from 'kysely';
 import { Mailer } from '../../src/domain/mail/mailer.js';
+import { FaxService } from '../../src/domain/fax/service.js';
 import { LowCreditNotices } from '../../src/domain/mail/lowcredit.js';
 import { startSmtp, type TestSmtp } from './smtp.js';
 
@@ -53,6 +54,8 @@ test('PostgreSQL: concurrent queue runs send each message once; a failed fax is 
   }
   // two more queue workers on the same database, as other processes would run them
   const others = [new Mailer(s, s.webhooks), new Mailer(s, s.webhooks)];
+  // each of those processes has its fax service listening to its own mailer's finished messages
+  for (const m of others) new FaxService(s, m, s.webhooks);
   const reports = await Promise.all([s.mailer.runQueue(), ...others.map((m) => m.runQueue())]);
   assert.equal(
     reports.reduce((n, r) => n + r.sent, 0),

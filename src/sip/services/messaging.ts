@@ -53,7 +53,8 @@ export class Messaging {
     if (!to && target && PHONE.test(target) && this.toPhone) {
       if (mediaType(ct) !== 'text/plain')
         return this.ctx.respond(tx, req, 415, 'Unsupported Media Type (SMS: text/plain)');
-      const r = await this.toPhone(user.username, target, req.body.toString('utf8'));
+      // a phone's line break after the text (sipp, many softphones) is not part of the SMS: it would cost a character
+      const r = await this.toPhone(user.username, target, req.body.toString('utf8').replace(/(\r?\n)+$/, ''));
       return this.ctx.respond(tx, req, r.status, r.reason);
     }
     if (!to) return this.ctx.respond(tx, req, 404, 'Not Found');
