@@ -17,8 +17,8 @@
  * also steps another build of voxswitch (e.g. the main branch's) in the same run, on the same data; `--bin` runs
  * another build instead of this tree's (e.g. to profile it). `--set k=v` (repeatable) goes to the data dir set-up
  * and to `serve`: several workers need `--set dburl=postgres://… --set redisurl=redis://…`.
- * `--logs` steps voxswitch twice on the same data, logging off (loglevel=silent) and at loglevel=info, and prints
- * the ratio (the cost of logging on the REGISTER path).
+ * `--logs` steps voxswitch with logging off (loglevel=silent) and at loglevel=info on the same data, in alternating
+ * order over `--logs-rounds N` rounds (default 2), and prints the ratios (the cost of logging on the REGISTER path).
  *
  * `--memory-only` skips the rate steps. `--memory-rate R` registers at R/s (default 2000: Timer J then holds
  * 32 s × 4000 finals, some 60 MB, at the end of the run). `--memory-data DIR` keeps the memory run's data dir (its N users) in DIR and
@@ -223,6 +223,67 @@ async function memory(dir: string): Promise<void> {
   }
 }
 
+const LOG_ROUNDS = arg('--logs-rounds', 2);
+
+/**
+ * `--logs`: the same steps with logging off (loglevel=silent) and at info, on the same data, in alternating order
+ * over `--logs-rounds` rounds (off then info, then info then off: a later run on the same data dir is not favoured).
+ * Prints each round's highest clean rates and the server CPU per registration over the steps both passed clean;
+ * answers the first logs-off result.
+ */
+async function logsCompare(dir: string, csv: string): Promise<StepResult | null> {
+  type Run = { best: StepResult | null; cpu: Map<number, { cpu: number; ok: number }> };
+  const fmtR = (r: StepResult | null) => (r ? `${r.achieved.toFixed(0)}/s (step ${r.rate}/s)` : 'none');
+  const ratios: number[] = [];
+  const costs: number[] = [];
+  let first: StepResult | null = null;
+  for (let round = 1; round <= LOG_ROUNDS; round++) {
+    const order = round % 2 === 1 ? ['silent', 'info'] : ['info', 'silent'];
+    const runs: Record<string, Run> = {};
+    for (const level of order) {
+      const t = await startVoxswitch({
+        dataDir: join(dir, 'data'),
+        workers: WORKERS,
+        bin: BIN,
+        sets: [...SETS, `loglevel=${level}`],
+        label: `voxswitch logs ${level === 'silent' ? 'off' : 'info'} (round ${round})`,
+      });
+      try {
+        runs[level] = { best: await stepped(t, csv, dir), cpu: cpuByRate.get(t)! };
+      } finally {
+        await t.stop();
+      }
+    }
+    const off = runs.silent!;
+    const on = runs.info!;
+    first ??= off.best;
+    console.log(
+      `round ${round} (${order.join(' then ')}): highest clean rate off ${fmtR(off.best)}, info ${fmtR(on.best)}`,
+    );
+    if (off.best && on.best) ratios.push(on.best.achieved / off.best.achieved);
+    const shared = [...off.cpu.keys()].filter((k) => on.cpu.has(k));
+    const per = (m: Run['cpu']) =>
+      shared.reduce((a, k) => a + m.get(k)!.cpu, 0) /
+      Math.max(
+        1,
+        shared.reduce((a, k) => a + m.get(k)!.ok, 0),
+      );
+    if (shared.length) {
+      costs.push(per(on.cpu) / per(off.cpu) - 1);
+      console.log(
+        `  server cpu per registration over ${shared.length} shared clean step(s): off ${(per(off.cpu) * 1e6).toFixed(1)} µs, ` +
+          `info ${(per(on.cpu) * 1e6).toFixed(1)} µs`,
+      );
+    }
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  if (ratios.length)
+    console.log(`ratio logs info/off, mean of ${ratios.length} round(s): ${(100 * mean(ratios)).toFixed(0)}%`);
+  if (costs.length)
+    console.log(`cpu cost of logging, mean of ${costs.length} round(s): ${(100 * mean(costs)).toFixed(1)}%`);
+  return first;
+}
+
 /** The rate steps: voxswitch, the baseline, Kamailio. */
 async function rates(dir: string): Promise<void> {
   const users = Array.from({ length: USERS }, (_, i) => `u${i}`);
@@ -235,52 +296,22 @@ async function rates(dir: string): Promise<void> {
   await prepareDataDir(join(dir, 'data'), users, SETS);
   console.log(`created ${USERS} users in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (PROFILE) mkdirSync(PROFILE, { recursive: true });
-  const vox = await startVoxswitch({
-    dataDir: join(dir, 'data'),
-    workers: WORKERS,
-    profileDir: PROFILE,
-    bin: BIN,
-    sets: LOGS ? [...SETS, 'loglevel=silent'] : SETS,
-    label: LOGS ? 'voxswitch logs off' : undefined,
-  });
   let vbest: StepResult | null;
-  try {
-    vbest = await stepped(vox, csv, dir);
-  } finally {
-    await vox.stop();
-  }
-  if (LOGS) {
-    const on = await startVoxswitch({
+  let voxName = 'voxswitch logs off (round 1)';
+  if (LOGS) vbest = await logsCompare(dir, csv);
+  else {
+    const vox = await startVoxswitch({
       dataDir: join(dir, 'data'),
       workers: WORKERS,
+      profileDir: PROFILE,
       bin: BIN,
-      sets: [...SETS, 'loglevel=info'],
-      label: 'voxswitch logs info',
+      sets: SETS,
     });
+    voxName = vox.name;
     try {
-      const lbest = await stepped(on, csv, dir);
-      const fmtR = (r: StepResult | null) => (r ? `${r.achieved.toFixed(0)}/s (step ${r.rate}/s)` : 'none');
-      console.log(`highest clean rate: logs off ${fmtR(vbest)}, logs info ${fmtR(lbest)}`);
-      if (vbest && lbest) console.log(`ratio logs info/off: ${((100 * lbest.achieved) / vbest.achieved).toFixed(0)}%`);
-      // the CPU each registration costs, over the steps both runs passed clean: far less moved by other load
-      const offCpu = cpuByRate.get(vox)!;
-      const onCpu = cpuByRate.get(on)!;
-      const shared = [...offCpu.keys()].filter((k) => onCpu.has(k));
-      const per = (m: Map<number, { cpu: number; ok: number }>) =>
-        shared.reduce((a, k) => a + m.get(k)!.cpu, 0) /
-        Math.max(
-          1,
-          shared.reduce((a, k) => a + m.get(k)!.ok, 0),
-        );
-      if (shared.length) {
-        console.log(
-          `server cpu per registration over ${shared.length} shared clean step(s): logs off ` +
-            `${(per(offCpu) * 1e6).toFixed(1)} µs, logs info ${(per(onCpu) * 1e6).toFixed(1)} µs ` +
-            `(logging costs ${((100 * (per(onCpu) - per(offCpu))) / per(offCpu)).toFixed(1)}%)`,
-        );
-      }
+      vbest = await stepped(vox, csv, dir);
     } finally {
-      await on.stop();
+      await vox.stop();
     }
   }
   let bbest: StepResult | null | undefined;
@@ -312,7 +343,7 @@ async function rates(dir: string): Promise<void> {
       }
   }
   const fmt = (r: StepResult | null | undefined) => (r ? `${r.achieved.toFixed(0)}/s (step ${r.rate}/s)` : 'none');
-  console.log(`highest clean rate: ${vox.name} ${fmt(vbest)}`);
+  console.log(`highest clean rate: ${voxName} ${fmt(vbest)}`);
   if (bbest !== undefined) console.log(`highest clean rate: baseline ${BASELINE} ${fmt(bbest)}`);
   if (kbest !== undefined) {
     console.log(`highest clean rate: kamailio ${fmt(kbest)}`);
