@@ -29,8 +29,8 @@ async function guarded(fn: () => Promise<ApiResult>): Promise<ApiResult> {
   }
 }
 
-const GATEWAY_COLUMNS = [
-  'id',
+/** A gateway's settings in the positional order of addgateway (editgateway adds id and enabled). */
+const GATEWAY_FIELDS = [
   'name',
   'host',
   'port',
@@ -43,13 +43,15 @@ const GATEWAY_COLUMNS = [
   'priority',
   'weight',
   'inbound_ip',
+];
+/** The trunk registration settings (after the others in addgateway's and editgateway's order). */
+const REGISTRATION_FIELDS = ['register', 'register_expires', 'register_user', 'auth_user', 'realm', 'register_contact'];
+
+const GATEWAY_COLUMNS = [
+  'id',
+  ...GATEWAY_FIELDS,
   'enabled',
-  'register',
-  'register_expires',
-  'register_user',
-  'auth_user',
-  'realm',
-  'register_contact',
+  ...REGISTRATION_FIELDS,
   'dns',
   'reg_status',
   'reg_cause',
@@ -187,26 +189,7 @@ function decisionAnswer(ctx: CommandContext, d: RouteDecision, base: Record<stri
 export const routingCommands: CommandDef[] = [
   {
     name: 'addgateway',
-    params: [
-      'name',
-      'host',
-      'port',
-      'transport',
-      'username',
-      'password',
-      'prefix',
-      'strip',
-      'addprefix',
-      'priority',
-      'weight',
-      'inbound_ip',
-      'register',
-      'register_expires',
-      'register_user',
-      'auth_user',
-      'realm',
-      'register_contact',
-    ],
+    params: [...GATEWAY_FIELDS, ...REGISTRATION_FIELDS],
     level: 6,
     description:
       'add a SIP gateway (outbound trunk): name, host, port (5060), transport udp|tcp|tls, username/password ' +
@@ -243,28 +226,7 @@ export const routingCommands: CommandDef[] = [
   },
   {
     name: 'editgateway',
-    params: [
-      'id',
-      'name',
-      'host',
-      'port',
-      'transport',
-      'username',
-      'password',
-      'prefix',
-      'strip',
-      'addprefix',
-      'priority',
-      'weight',
-      'inbound_ip',
-      'enabled',
-      'register',
-      'register_expires',
-      'register_user',
-      'auth_user',
-      'realm',
-      'register_contact',
-    ],
+    params: ['id', ...GATEWAY_FIELDS, 'enabled', ...REGISTRATION_FIELDS],
     level: 6,
     description:
       'change a gateway: id (or its current name in name= when no id is given), then any addgateway parameter; ' +
