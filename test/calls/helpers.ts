@@ -67,8 +67,20 @@ export class TestRouter implements Router {
   }
 }
 
-export async function startCallEnv(opts: { maxCallSeconds?: number; noAnswerSeconds?: number } = {}): Promise<CallEnv> {
-  const t = await startTestServer({ usesip: 'false', authfailban: '0' });
+/**
+ * A test server with its own SIP stack and B2BUA on free loopback ports. `options` are the server's options for the
+ * test (rtprelay, accessnumber, …); `router` builds a TestRouter of the test's own (the default routes to
+ * `router.gateways`).
+ */
+export async function startCallEnv(
+  opts: {
+    maxCallSeconds?: number;
+    noAnswerSeconds?: number;
+    options?: Record<string, string>;
+    router?: (s: CallEnv['services']) => TestRouter;
+  } = {},
+): Promise<CallEnv> {
+  const t = await startTestServer({ usesip: 'false', authfailban: '0', ...opts.options });
   const services = t.srv.services;
   const o = services.config.options;
   const stack = new SipStack({
@@ -81,7 +93,7 @@ export async function startCallEnv(opts: { maxCallSeconds?: number; noAnswerSeco
   const sip = new SipServer(services, stack);
   const l = await sip.start();
   services.sip = sip;
-  const router = new TestRouter(services);
+  const router = opts.router ? opts.router(services) : new TestRouter(services);
   // the live calls the API commands see (disccall, quickstat); a test's max call age needs its own
   if (opts.maxCallSeconds !== undefined) {
     services.liveCalls.stop();

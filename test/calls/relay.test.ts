@@ -11,49 +11,15 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestServer } from '../helpers/server.js';
-import { SipStack } from '../../src/sip/stack.js';
-import { SipServer } from '../../src/sip/server.js';
-import { B2bua } from '../../src/sip/calls/b2bua.js';
 import { skipWithout } from '../helpers/tools.js';
 import { startListening } from '../helpers/processes.js';
-import { runTool, SIPP, SCEN, uas, uac, uacCsv, registerAt, sleep, TestRouter, type CallEnv } from './helpers.js';
+import { runTool, SIPP, SCEN, uas, uac, uacCsv, registerAt, sleep, startCallEnv, type CallEnv } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'voxswitch-relay-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 async function startRelayEnv(overrides: Record<string, string>): Promise<CallEnv> {
-  const t = await startTestServer({ usesip: 'false', authfailban: '0', rtprelay: 'always', ...overrides });
-  const services = t.srv.services;
-  const o = services.config.options;
-  const stack = new SipStack({
-    bindAddr: '127.0.0.1',
-    udpPort: 0,
-    tcpPort: 0,
-    maxMessageSize: o.sipmaxmessage,
-    maxConnections: o.sipmaxconnections,
-  });
-  const sip = new SipServer(services, stack);
-  const l = await sip.start();
-  (services as { sip?: SipServer }).sip = sip;
-  const router = new TestRouter(services);
-  const b2bua = new B2bua({ services, sip, router, live: services.liveCalls }, {});
-  b2bua.start();
-  return {
-    t,
-    services,
-    sip,
-    stack,
-    b2bua,
-    router,
-    udpPort: l.find((x) => x.transport === 'udp')!.port,
-    tcpPort: 0,
-    async stop() {
-      await b2bua.stop();
-      await sip.stop();
-      await t.stop();
-    },
-  };
+  return startCallEnv({ options: { rtprelay: 'always', ...overrides } });
 }
 
 /** A free block of 4 ports (2 even ones) for the relay. */

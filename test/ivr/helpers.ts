@@ -5,47 +5,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startTestServer } from '../helpers/server.js';
-import { SipStack } from '../../src/sip/stack.js';
-import { SipServer } from '../../src/sip/server.js';
-import { B2bua } from '../../src/sip/calls/b2bua.js';
-import { TestRouter, type CallEnv } from '../calls/helpers.js';
+import { startCallEnv, TestRouter, type CallEnv } from '../calls/helpers.js';
 
 export async function startIvrEnv(
   options: Record<string, string>,
   router?: (s: CallEnv['services']) => TestRouter,
 ): Promise<CallEnv> {
-  const t = await startTestServer({ usesip: 'false', authfailban: '0', ...options });
-  const services = t.srv.services;
-  const o = services.config.options;
-  const stack = new SipStack({
-    bindAddr: '127.0.0.1',
-    udpPort: 0,
-    tcpPort: 0,
-    maxMessageSize: o.sipmaxmessage,
-    maxConnections: o.sipmaxconnections,
-  });
-  const sip = new SipServer(services, stack);
-  const l = await sip.start();
-  (services as { sip?: SipServer }).sip = sip;
-  const r = router ? router(services) : new TestRouter(services);
-  const b2bua = new B2bua({ services, sip, router: r, live: services.liveCalls }, {});
-  b2bua.start();
-  return {
-    t,
-    services,
-    sip,
-    stack,
-    b2bua,
-    router: r,
-    udpPort: l.find((x) => x.transport === 'udp')!.port,
-    tcpPort: 0,
-    async stop() {
-      await b2bua.stop();
-      await sip.stop();
-      await t.stop();
-    },
-  };
+  return startCallEnv({ options, router });
 }
 
 /**

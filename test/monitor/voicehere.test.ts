@@ -15,13 +15,20 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startTestServer, ADMIN_PASSWORD } from '../helpers/server.js';
-import { SipStack } from '../../src/sip/stack.js';
-import { SipServer } from '../../src/sip/server.js';
-import { B2bua } from '../../src/sip/calls/b2bua.js';
+import { ADMIN_PASSWORD } from '../helpers/server.js';
 import { skipWithout } from '../helpers/tools.js';
 import { startListening } from '../helpers/processes.js';
-import { runTool, SIPP, SCEN, uacCsv, registerAt, sleep, waitFor, TestRouter, type CallEnv } from '../calls/helpers.js';
+import {
+  runTool,
+  SIPP,
+  SCEN,
+  uacCsv,
+  registerAt,
+  sleep,
+  waitFor,
+  startCallEnv,
+  type CallEnv,
+} from '../calls/helpers.js';
 import { decode, encode } from '../../src/sip/conference/g711.js';
 
 const OWN_SCEN = resolve(process.cwd(), 'test/monitor/scenarios');
@@ -29,44 +36,15 @@ const work = mkdtempSync(join(tmpdir(), 'voxswitch-voicehere-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 async function startEnv(overrides: Record<string, string>): Promise<CallEnv> {
-  const t = await startTestServer({ usesip: 'false', authfailban: '0', rtptimeout: '0', ...overrides });
-  const services = t.srv.services;
-  const o = services.config.options;
-  const stack = new SipStack({
-    bindAddr: '127.0.0.1',
-    udpPort: 0,
-    tcpPort: 0,
-    maxMessageSize: o.sipmaxmessage,
-    maxConnections: o.sipmaxconnections,
-  });
-  const sip = new SipServer(services, stack);
-  const l = await sip.start();
-  services.sip = sip;
-  const router = new TestRouter(services);
-  const b2bua = new B2bua({ services, sip, router, live: services.liveCalls }, {});
-  b2bua.start();
-  services.calls = b2bua; // the API's voicehere reaches this B2BUA
+  const env = await startCallEnv({ options: { rtptimeout: '0', ...overrides } });
+  env.services.calls = env.b2bua; // the API's voicehere reaches this B2BUA
   for (const [u, pw] of [
     ['ann', 'annpw1'],
     ['ben', 'benpw1'],
     ['lis', 'lispw1'],
   ])
-    await services.users.create({ username: u!, password: pw! });
-  return {
-    t,
-    services,
-    sip,
-    stack,
-    b2bua,
-    router,
-    udpPort: l.find((x) => x.transport === 'udp')!.port,
-    tcpPort: 0,
-    async stop() {
-      await b2bua.stop();
-      await sip.stop();
-      await t.stop();
-    },
-  };
+    await env.services.users.create({ username: u!, password: pw! });
+  return env;
 }
 
 /** A free block of 6 ports (3 even ones) for the relay and the listener. */
