@@ -15,6 +15,14 @@ type GuardOptions = Pick<Options, 'ivrpinfailmax' | 'ivrpinfailwindow' | 'ivrpin
 
 const GLOBAL_KEY = 'all';
 
+/** Why PIN entry is refused, from the wrong PINs counted for the caller number and for everyone (0: a limit off). */
+function reason(o: GuardOptions, mine: number, all: number): string | undefined {
+  if (o.ivrpinfailmax > 0 && mine >= o.ivrpinfailmax) return 'too many wrong PINs from this number; try again later';
+  if (o.ivrpinfailglobal > 0 && all >= o.ivrpinfailglobal)
+    return 'PIN entry is suspended after too many wrong PINs; try again later';
+  return undefined;
+}
+
 export class PinGuard {
   private readonly made = new Map<string, RateLimiterAbstract>();
 
@@ -27,21 +35,21 @@ export class PinGuard {
   /** Why PIN entry is refused for this caller now, or undefined. */
   async blocked(caller: string): Promise<string | undefined> {
     const o = this.options();
-    if (o.ivrpinfailmax > 0 && (await this.used('caller', o.ivrpinfailmax, caller)) >= o.ivrpinfailmax)
-      return 'too many wrong PINs from this number; try again later';
-    if (o.ivrpinfailglobal > 0 && (await this.used('global', o.ivrpinfailglobal, GLOBAL_KEY)) >= o.ivrpinfailglobal)
-      return 'PIN entry is suspended after too many wrong PINs; try again later';
-    return undefined;
+    const [mine, all] = await Promise.all([
+      o.ivrpinfailmax > 0 ? this.used('caller', o.ivrpinfailmax, caller) : 0,
+      o.ivrpinfailglobal > 0 ? this.used('global', o.ivrpinfailglobal, GLOBAL_KEY) : 0,
+    ]);
+    return reason(o, mine, all);
   }
 
   /** Counts one wrong PIN; why further PINs are refused when this one reached a limit, or undefined. */
   async failed(caller: string): Promise<string | undefined> {
     const o = this.options();
-    await Promise.all([
-      o.ivrpinfailmax > 0 ? this.count('caller', o.ivrpinfailmax, caller) : undefined,
-      o.ivrpinfailglobal > 0 ? this.count('global', o.ivrpinfailglobal, GLOBAL_KEY) : undefined,
+    const [mine, all] = await Promise.all([
+      o.ivrpinfailmax > 0 ? this.count('caller', o.ivrpinfailmax, caller) : 0,
+      o.ivrpinfailglobal > 0 ? this.count('global', o.ivrpinfailglobal, GLOBAL_KEY) : 0,
     ]);
-    const why = await this.blocked(caller);
+    const why = reason(o, mine, all);
     if (why) this.log.warn({ caller, why }, 'access number: PIN entry refused');
     return why;
   }
@@ -63,13 +71,14 @@ export class PinGuard {
     }
   }
 
-  private async count(kind: string, points: number, key: string): Promise<void> {
+  /** Counts one; answers the count now (the limit reached is a count too), 0 when the counter did not answer. */
+  private async count(kind: string, points: number, key: string): Promise<number> {
     try {
-      await this.limiter(kind, points).consume(key);
+      return (await this.limiter(kind, points).consume(key)).consumedPoints;
     } catch (e) {
-      // a RateLimiterRes is the limit reached: the count stands; anything else is a counter that did not answer
-      if (!(e instanceof RateLimiterRes))
-        this.log.warn({ err: String((e as Error)?.message ?? e) }, 'access number: PIN counter not written');
+      if (e instanceof RateLimiterRes) return e.consumedPoints;
+      this.log.warn({ err: String((e as Error)?.message ?? e) }, 'access number: PIN counter not written');
+      return 0;
     }
   }
 }
