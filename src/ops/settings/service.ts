@@ -114,7 +114,7 @@ export class SettingsService {
     if (value === undefined) throw new DomainError('value: missing (an empty value is value=)');
     this.write([{ name, value }]);
     if (SECRET_OPTIONS.has(name)) await this.d.storage.db.deleteFrom('tb_settings').where('name', '=', name).execute();
-    else await this.upsert([{ name, value }], 1, by);
+    else await this.recordSaved(name, value, by);
     this.d.log.info({ by, option: name, file: f }, 'setini wrote an option');
     return { section: sectionOf(name), name, file: f };
   }
@@ -216,15 +216,13 @@ export class SettingsService {
     }
   }
 
-  private async upsert(values: Array<{ name: string; value: string }>, saved: number, by: string): Promise<void> {
-    const now = Date.now();
-    for (const { name, value } of values) {
-      const module = sectionOf(name as OptionName);
-      await this.d.storage.db
-        .insertInto('tb_settings')
-        .values({ name, module, value, saved, updated_at: now, updated_by: by })
-        .onConflict((oc) => oc.column('name').doUpdateSet({ module, value, saved, updated_at: now, updated_by: by }))
-        .execute();
-    }
+  /** Records one option as the file now holds it (a saved row). */
+  private async recordSaved(name: OptionName, value: string, by: string): Promise<void> {
+    const row = { module: sectionOf(name), value, saved: 1, updated_at: Date.now(), updated_by: by };
+    await this.d.storage.db
+      .insertInto('tb_settings')
+      .values({ name, ...row })
+      .onConflict((oc) => oc.column('name').doUpdateSet(row))
+      .execute();
   }
 }
