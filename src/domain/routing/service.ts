@@ -158,9 +158,9 @@ export class RoutingService {
     );
   }
 
-  /** Adds a gateway (password encrypted with the server key). Throws GatewayError on a duplicate name. */
-  async addGateway(g: NewGateway): Promise<Gateway> {
-    const row = {
+  /** A gateway's settings as tb_gateways columns (the password encrypted with the server key). */
+  private gatewayColumns(g: NewGateway) {
+    return {
       name: g.name,
       host: g.host,
       port: g.port,
@@ -174,7 +174,6 @@ export class RoutingService {
       weight: g.weight,
       inbound_ip: g.inboundIp,
       enabled: g.enabled ? 1 : 0,
-      created_at: Date.now(),
       dns: g.dns,
       register: g.registration.register ? 1 : 0,
       register_expires: g.registration.expires,
@@ -183,6 +182,11 @@ export class RoutingService {
       realm: g.registration.realm,
       register_contact: g.registration.contact,
     };
+  }
+
+  /** Adds a gateway (password encrypted with the server key). Throws GatewayError on a duplicate name. */
+  async addGateway(g: NewGateway): Promise<Gateway> {
+    const row = { ...this.gatewayColumns(g), created_at: Date.now() };
     try {
       await this.db.insertInto('tb_gateways').values(row).execute();
     } catch (e) {
@@ -201,28 +205,8 @@ export class RoutingService {
    * Throws GatewayError when it is gone or the new name is taken.
    */
   async updateGateway(id: number, g: NewGateway, keepPassword: boolean): Promise<Gateway> {
-    const row = {
-      name: g.name,
-      host: g.host,
-      port: g.port,
-      transport: g.transport,
-      username: g.username,
-      ...(keepPassword ? {} : { password_enc: g.password ? this.box.encrypt(g.password) : '' }),
-      prefix: g.prefix,
-      strip: g.strip,
-      addprefix: g.addprefix,
-      priority: g.priority,
-      weight: g.weight,
-      inbound_ip: g.inboundIp,
-      enabled: g.enabled ? 1 : 0,
-      dns: g.dns,
-      register: g.registration.register ? 1 : 0,
-      register_expires: g.registration.expires,
-      register_user: g.registration.user,
-      auth_user: g.registration.authUser,
-      realm: g.registration.realm,
-      register_contact: g.registration.contact,
-    };
+    const { password_enc, ...rest } = this.gatewayColumns(g);
+    const row = keepPassword ? rest : { ...rest, password_enc };
     let changed: number;
     try {
       const r = await this.db.updateTable('tb_gateways').set(row).where('id', '=', id).executeTakeFirst();
